@@ -1,0 +1,7 @@
+"""CalM engine: recordings, preprocessing, simulation, tokenizer (NQ), dual-axis
+Transformer (DAT), heads, training and analysis.
+
+Imports torch and numpy, never Qt or napari.
+"""
+
+from __future__ import annotations
