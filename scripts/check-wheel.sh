@@ -9,7 +9,7 @@ python -m build --wheel --outdir "$work/dist" . >"$work/build.log" 2>&1 || { cat
 python -m venv --system-site-packages "$work/venv"
 "$work/venv/bin/pip" install -q --no-deps --force-reinstall "$work"/dist/*.whl
 cd "$work"
-"$work/venv/bin/npe2" validate napari-calm
+"$work/venv/bin/python" -m npe2 validate napari-calm
 "$work/venv/bin/python" - <<'PY'
 import napari_calm, napari_calm.resources as r
 from pathlib import Path
