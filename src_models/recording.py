@@ -84,7 +84,9 @@ class Recording:
     Parameters
     ----------
     F : ndarray
-        Raw fluorescence, ``(N, T)`` float32 (one row per ROI/neuron).
+        Raw fluorescence, ``(N, T)`` float32 (one row per ROI/neuron). A
+        movie-only recording (a TIFF without ROIs) has ``N = 0``: ``F`` is
+        ``(0, T)`` with ``T`` the movie's frame count.
     fs : float
         Frame rate in Hz.
     source : Path
@@ -157,8 +159,8 @@ class Recording:
             raise CalmError(f"traces must be 2-D (neurons x frames), got shape {F.shape}", self.source)
         if F.shape[1] == 0:
             raise CalmError("recording has zero frames", self.source)
-        if F.shape[0] == 0:
-            raise CalmError("recording has no neurons", self.source)
+        if F.shape[0] == 0 and self.movie is None:
+            raise CalmError("recording has no neurons (and no movie)", self.source)
         if not np.isfinite(np.asarray(F)).all():
             bad = int((~np.isfinite(np.asarray(F))).any(axis=1).sum())
             raise CalmError(f"traces contain NaN or Inf values ({bad} neurons affected)", self.source)

@@ -1,0 +1,144 @@
+"""Readers: every supported recording format into one :class:`~src_models.recording.Recording`.
+
+:func:`read_recording` decides by what the path is:
+
+=====================================================  ===========  ==========================
+path                                                   ``kind``     module
+=====================================================  ===========  ==========================
+suite2p output (plane folder, ``suite2p/``, session,   ``suite2p``  :mod:`.suite2p`
+or a file inside a plane folder such as ``stat.npy``)
+folder with ``traces.npy`` (CalM traces folder)        ``traces``   :mod:`.traces`
+``.npz`` (CalM layout) or a bare 2-D ``.npy``          ``traces``   :mod:`.traces`
+``.tif``/``.tiff`` movie (+ ImageJ ROIs next to it)    ``tiff``     :mod:`.tiff`
+``.zip``/``.roi`` ImageJ ROI set (with its TIFF)       ``tiff``     :mod:`.tiff`
+``.mat`` (v5 and v7.3)                                 ``mat``      :mod:`.matlab`
+``.nwb`` (needs pynwb)                                 ``nwb``      :mod:`.nwb`
+=====================================================  ===========  ==========================
+
+Everything that cannot be read raises :class:`~src_models.errors.CalmError`
+naming the file and the problem. The readers are Qt-free; heavy modules are
+imported only for the format being read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from napari_calm.readers.tiff import TIFF_SUFFIXES
+from src_models.errors import CalmError
+from src_models.recording import Recording
+
+__all__ = ["read_recording", "detect_format", "SUPPORTED"]
+
+SUPPORTED = (
+    "suite2p folder, CalM traces folder (traces.npy), .npz, .npy, .tif/.tiff, "
+    "ImageJ .zip/.roi, .mat, .nwb"
+)
+
+
+def detect_format(path: str | Path) -> str | None:
+    """Which reader handles ``path`` (cheap: looks at names, not contents).
+
+    Returns
+    -------
+    str or None
+        ``suite2p``, ``traces_folder``, ``npz``, ``npy``, ``tiff``, ``imagej_rois``,
+        ``mat``, ``nwb``, or ``None`` when nothing applies.
+    """
+    from napari_calm.readers.suite2p import find_plane_folders
+
+    path = Path(path)
+    if path.is_dir():
+        if (path / "traces.npy").is_file():
+            return "traces_folder"
+        return "suite2p" if find_plane_folders(path) else None
+    if not path.is_file():
+        return None
+    suffix = path.suffix.lower()
+    if suffix == ".npy" or path.name == "data.bin":
+        if path.name == "traces.npy":
+            return "traces_folder"
+        if find_plane_folders(path.parent):
+            return "suite2p"
+        return "npy" if suffix == ".npy" else None
+    return {
+        ".npz": "npz",
+        ".mat": "mat",
+        ".nwb": "nwb",
+        ".zip": "imagej_rois",
+        ".roi": "imagej_rois",
+        **{s: "tiff" for s in TIFF_SUFFIXES},
+    }.get(suffix)
+
+
+def read_recording(
+    path: str | Path,
+    *,
+    var: str | None = None,
+    only_cells: bool = True,
+    fs: float | None = None,
+    rois: str | Path | None = None,
+) -> Recording:
+    """Read any supported recording.
+
+    Parameters
+    ----------
+    path : str or Path
+        File or folder (see the table in the module docstring).
+    var : str, optional
+        For ``.mat``: the variable holding the traces; for ``.nwb``: the
+        ``RoiResponseSeries`` name.
+    only_cells : bool
+        suite2p: keep only ROIs classified as cells.
+    fs : float, optional
+        Frame rate in Hz; overrides whatever the files say.
+    rois : str or Path, optional
+        TIFF: an ImageJ ROI set to use instead of the one found next to it.
+
+    Returns
+    -------
+    Recording
+
+    Raises
+    ------
+    CalmError
+        Missing path, unknown format, or a file that cannot be read.
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise CalmError("no such file or folder", path)
+    kind = detect_format(path)
+    if kind is None:
+        what = "folder" if path.is_dir() else "file type"
+        raise CalmError(f"unknown {what}; napari-calm reads {SUPPORTED}", path)
+    if kind == "suite2p":
+        from napari_calm.readers.suite2p import read_suite2p
+
+        return read_suite2p(path, only_cells=only_cells, fs=fs)
+    if kind == "traces_folder":
+        from napari_calm.readers.traces import read_traces_folder
+
+        return read_traces_folder(path, fs=fs)
+    if kind == "npz":
+        from napari_calm.readers.traces import read_npz
+
+        return read_npz(path, fs=fs)
+    if kind == "npy":
+        from napari_calm.readers.traces import read_npy_traces
+
+        return read_npy_traces(path, fs=fs)
+    if kind == "tiff":
+        from napari_calm.readers.tiff import read_tiff
+
+        return read_tiff(path, fs=fs, rois=rois)
+    if kind == "imagej_rois":
+        from napari_calm.readers.tiff import find_tiff_for_rois, read_tiff
+
+        return read_tiff(find_tiff_for_rois(path), fs=fs, rois=path)
+    if kind == "mat":
+        from napari_calm.readers.matlab import read_mat
+
+        return read_mat(path, var=var, fs=fs)
+    from napari_calm.readers.nwb import read_nwb
+
+    return read_nwb(path, var=var, fs=fs)

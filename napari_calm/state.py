@@ -1,0 +1,307 @@
+"""One shared, evented state object per napari viewer for the CalM docks.
+
+Every dock reads and writes the same :class:`CalmState` (``get_state(viewer)``)
+and listens to its psygnal signals (``state.events.<field>``), so the docks
+never talk to each other directly. The state is kept in a
+:class:`~weakref.WeakKeyDictionary` keyed by the viewer and never holds a
+strong reference back to it, so closing a viewer frees its state.
+
+The state also watches the viewer's layer list: whenever a Labels layer that
+carries a recording (``layer.metadata['calm_recording']``, written by
+:func:`napari_calm.layers.recording_layers`) is added, it becomes the current
+recording, whether it came from the recording dock, ``File > Open`` or a script.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from psygnal import evented
+
+if TYPE_CHECKING:
+    import napari
+
+    from src_models.recording import Recording
+
+#: ``layer.metadata`` key under which the ROI Labels layer carries its Recording.
+RECORDING_KEY = "calm_recording"
+
+
+@dataclass(frozen=True, eq=False)
+class TokenCache:
+    """NQ tokens of every neuron of the current recording.
+
+    Attributes
+    ----------
+    checkpoint : str
+        Checkpoint whose tokenizer produced the tokens.
+    tokens : ndarray
+        ``(N, n_tok)`` integer code ids.
+    recon : ndarray
+        ``(N, T)`` NQ reconstruction of each (normalised) trace.
+    patch_len : int
+        Frames per token P (token ``j`` covers frames ``j*P .. (j+1)*P``).
+    codebook : ndarray
+        ``(K, P)`` decoded waveform of every code (the codebook atlas).
+    metrics : dict
+        Reconstruction metrics reported by the tokenizer.
+    """
+
+    checkpoint: str
+    tokens: np.ndarray
+    recon: np.ndarray
+    patch_len: int
+    codebook: np.ndarray
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def codebook_size(self) -> int:
+        """K, the number of codes."""
+        return int(self.codebook.shape[0])
+
+
+@dataclass(frozen=True, eq=False)
+class EmbeddingCache:
+    """Per-neuron CalM embeddings, their 2-D maps and derived features.
+
+    Attributes
+    ----------
+    checkpoint : str
+        Checkpoint whose model produced the hidden states.
+    states : ndarray
+        ``(N, D)`` time-averaged hidden state of every neuron.
+    coords : dict of str to ndarray
+        ``(N, 2)`` map per method (``'PCA'``, and ``'UMAP'`` once computed).
+    features : dict of str to ndarray
+        ``(N,)`` per-neuron features (cue/choice selectivity and p-values, ...).
+    """
+
+    checkpoint: str
+    states: np.ndarray
+    coords: dict[str, np.ndarray]
+    features: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def with_coords(self, method: str, xy: np.ndarray) -> EmbeddingCache:
+        """A copy with one more 2-D map (caches stay immutable)."""
+        return EmbeddingCache(self.checkpoint, self.states, {**self.coords, method: xy}, self.features)
+
+
+@evented
+@dataclass(eq=False)
+class CalmState:
+    """Everything the CalM docks of one viewer share.
+
+    Attributes
+    ----------
+    recording : Recording or None
+        The current recording.
+    current : int or None
+        The neuron the inspector shows (row index into the recording).
+    selected : tuple of int
+        Selected neurons (forecast dock, embedding highlight, image outline).
+    checkpoint : str
+        CalM checkpoint folder used by every job.
+    device : str
+        ``'cpu'`` or ``'cuda'`` (or ``'cuda:N'``).
+    tokens : TokenCache or None
+        Cached tokens of the current recording.
+    embeddings : EmbeddingCache or None
+        Cached embeddings of the current recording.
+    forecast : object or None
+        Last forecast (``src_models.dat.ForecastResult``) plus its request.
+    decoding : object or None
+        Last decoding result.
+    checkpoints : tuple of str
+        Fine-tuned checkpoints known to this session (the recording dock lists them).
+    color_feature : str or None
+        Per-neuron feature the embedding map (and optionally the ROIs) are coloured by.
+    """
+
+    recording: Any = None
+    current: int | None = None
+    selected: tuple[int, ...] = ()
+    checkpoint: str = ""
+    device: str = "cpu"
+    tokens: TokenCache | None = None
+    embeddings: EmbeddingCache | None = None
+    forecast: Any = None
+    decoding: Any = None
+    checkpoints: tuple[str, ...] = ()
+    color_feature: str | None = None
+
+    # -- recording -------------------------------------------------------------------------
+    def set_recording(self, recording: Recording | None) -> None:
+        """Make ``recording`` current and drop everything computed for the previous one."""
+        if recording is self.recording:
+            return
+        with self.events.paused():
+            self.tokens = None
+            self.embeddings = None
+            self.forecast = None
+            self.decoding = None
+            self.selected = ()
+            self.current = None
+        self.recording = recording
+        if recording is not None:
+            self.select([0])
+
+    @property
+    def n_neurons(self) -> int:
+        """Neurons in the current recording (0 without one)."""
+        return 0 if self.recording is None else int(self.recording.n_neurons)
+
+    # -- selection -------------------------------------------------------------------------
+    def select(self, neurons: list[int] | tuple[int, ...] | np.ndarray, *, add: bool = False) -> None:
+        """Select ``neurons`` (row indices); the first one becomes the current neuron.
+
+        Parameters
+        ----------
+        neurons : sequence of int
+            Row indices; out-of-range ones are ignored.
+        add : bool
+            Toggle them in the existing selection instead of replacing it.
+        """
+        n = self.n_neurons
+        idx = [int(i) for i in np.asarray(neurons, dtype=int).ravel() if 0 <= int(i) < n]
+        if add:
+            chosen = list(self.selected)
+            for i in idx:
+                if i in chosen:
+                    chosen.remove(i)
+                else:
+                    chosen.append(i)
+            idx = chosen
+        idx = list(dict.fromkeys(idx))
+        current = idx[0] if idx else None
+        if add and self.current in idx:
+            current = self.current
+        elif add and idx:
+            current = idx[-1]
+        self.selected = tuple(idx)
+        self.current = current
+
+    def step(self, delta: int) -> None:
+        """Move the current neuron by ``delta`` rows (wrapping) and select only it."""
+        n = self.n_neurons
+        if n == 0:
+            return
+        start = -1 if self.current is None and delta > 0 else (self.current or 0)
+        self.select([(start + delta) % n])
+
+    # -- features --------------------------------------------------------------------------
+    def neuron_features(self, viewer: napari.Viewer | None = None) -> dict[str, np.ndarray]:
+        """All numeric per-neuron features: ROI table columns plus embedding features.
+
+        Parameters
+        ----------
+        viewer : napari.Viewer, optional
+            Viewer whose ROI Labels layer's ``features`` table is included.
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``(N,)`` float arrays keyed by feature name.
+        """
+        n = self.n_neurons
+        out: dict[str, np.ndarray] = {}
+        layer = self.find_labels(viewer) if viewer is not None else None
+        if layer is not None and len(layer.features):
+            table = layer.features
+            index = np.asarray(table["index"]) if "index" in table else np.arange(1, len(table) + 1)
+            rows = index.astype(int) - 1
+            ok = (rows >= 0) & (rows < n)
+            for name in table.columns:
+                if name == "index":
+                    continue
+                col = table[name]
+                if not np.issubdtype(np.asarray(col).dtype, np.number):
+                    continue
+                values = np.full(n, np.nan)
+                values[rows[ok]] = np.asarray(col, float)[ok]
+                out[str(name)] = values
+        if self.embeddings is not None:
+            for name, values in self.embeddings.features.items():
+                if len(values) == n:
+                    out[name] = np.asarray(values, float)
+        return out
+
+    def find_labels(self, viewer: napari.Viewer | None) -> Any:
+        """The ROI Labels layer of the current recording in ``viewer`` (or None).
+
+        Label value ``i + 1`` of that layer is neuron (row) ``i``.
+        """
+        if viewer is None or self.recording is None:
+            return None
+        for layer in viewer.layers:
+            if layer._type_string == "labels" and layer.metadata.get(RECORDING_KEY) is self.recording:
+                return layer
+        return None
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def add_checkpoint(self, path: str | Path) -> None:
+        """Announce a (fine-tuned) checkpoint so the recording dock lists it."""
+        path = str(Path(path))
+        if path not in self.checkpoints:
+            self.checkpoints = (*self.checkpoints, path)
+
+
+_STATES: weakref.WeakKeyDictionary[Any, CalmState] = weakref.WeakKeyDictionary()
+
+
+def get_state(viewer: napari.Viewer) -> CalmState:
+    """The :class:`CalmState` of ``viewer``, created (and wired to its layers) on first use.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        The viewer whose docks share the state.
+
+    Returns
+    -------
+    CalmState
+        The same object for every call with the same viewer.
+    """
+    state = _STATES.get(viewer)
+    if state is None:
+        state = _new_state()
+        _STATES[viewer] = state
+        _watch_layers(viewer, state)
+    return state
+
+
+def _new_state() -> CalmState:
+    """A state with the shipped checkpoint and the best available device."""
+    from napari_calm.resources import resource
+    from src_models.device import default_device
+
+    return CalmState(checkpoint=str(resource("weights", "calm")), device=str(default_device()))
+
+
+def _watch_layers(viewer: napari.Viewer, state: CalmState) -> None:
+    """Adopt recordings whose ROI layer is added to ``viewer``; forget them when removed.
+
+    Only a weak reference to the state is captured, so the viewer's event
+    emitter does not keep the state (or, through it, anything else) alive.
+    """
+    state_ref = weakref.ref(state)
+
+    def adopt(layer: Any) -> None:
+        s = state_ref()
+        rec = getattr(layer, "metadata", {}).get(RECORDING_KEY)
+        if s is not None and rec is not None and layer._type_string == "labels":
+            s.set_recording(rec)
+
+    def removed(event: Any) -> None:
+        s = state_ref()
+        if s is not None and s.recording is not None:
+            if event.value.metadata.get(RECORDING_KEY) is s.recording:
+                s.set_recording(None)
+
+    viewer.layers.events.inserted.connect(lambda event: adopt(event.value))
+    viewer.layers.events.removed.connect(removed)
+    for layer in list(viewer.layers):
+        adopt(layer)

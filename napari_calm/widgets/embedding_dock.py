@@ -1,0 +1,311 @@
+"""Embedding map: neurons as points of a PCA (default) or UMAP map of their CalM embeddings.
+
+Points are coloured by cue or choice selectivity or any other per-neuron
+feature (the ROI layer's ``features`` table plus the embedding features).
+The map and the image are linked both ways:
+
+* click a point, or drag a lasso around points, to select those neurons
+  (Shift adds to / toggles in the selection); their ROIs are outlined in the
+  image and the inspector shows the first one;
+* neurons selected in the image (or any dock) are ringed in the map;
+* *Colour ROIs* paints the ROIs in the image with the same colours
+  (a ``DirectLabelColormap``); *Reset colours* restores the original ones.
+
+UMAP is opt-in: it is computed in a worker the first time it is chosen
+(``umap`` and numba are imported only there).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QApplication, QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from napari_calm import workers
+from napari_calm.widgets.dock_base import CalmDock
+from napari_calm.widgets.job_panel import JobPanel
+from napari_calm.widgets.plot_canvas import PALETTE, PlotCanvas
+
+if TYPE_CHECKING:
+    import napari
+
+#: "Colour by" entry meaning a single colour.
+NO_FEATURE = "(none)"
+#: Pick radius of a click on the map, in pixels.
+PICK_RADIUS_PX = 8.0
+
+
+def feature_colors(values: np.ndarray, name: str) -> tuple[np.ndarray, Any]:
+    """RGBA colours of per-neuron ``values`` and the colormap norm used.
+
+    Selectivity-like features (names ending in ``_si`` or signed values) use a
+    symmetric diverging map; others a sequential one. NaN values are grey.
+
+    Parameters
+    ----------
+    values : ndarray
+        ``(N,)`` feature values.
+    name : str
+        Feature name (picks the colormap).
+
+    Returns
+    -------
+    colors : ndarray
+        ``(N, 4)`` RGBA in ``[0, 1]``.
+    mappable : matplotlib.cm.ScalarMappable
+        For a colour bar.
+    """
+    import matplotlib as mpl
+
+    v = np.asarray(values, float)
+    finite = v[np.isfinite(v)]
+    signed = name.endswith("_si") or (finite.size and finite.min() < 0 < finite.max())
+    if signed:
+        lim = float(np.nanmax(np.abs(finite))) if finite.size else 1.0
+        norm = mpl.colors.Normalize(-lim or -1.0, lim or 1.0)
+        cmap = mpl.colormaps["coolwarm"]
+    else:
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        norm = mpl.colors.Normalize(lo, hi if hi > lo else lo + 1.0)
+        cmap = mpl.colormaps["viridis"]
+    colors = cmap(norm(np.nan_to_num(v)))
+    colors[~np.isfinite(v)] = (0.55, 0.55, 0.55, 1.0)
+    return colors, mpl.cm.ScalarMappable(norm=norm, cmap=cmap)
+
+
+class EmbeddingCanvas(PlotCanvas):
+    """The scatter, the selection rings, a colour bar and the lasso."""
+
+    def __init__(self, viewer: napari.Viewer, on_select: Any, parent: QWidget | None = None) -> None:
+        super().__init__(viewer, figsize=(4.2, 3.8), parent=parent)
+        from matplotlib.widgets import LassoSelector
+
+        self.ax = self.figure.add_axes((0.1, 0.1, 0.72, 0.82))
+        self.cax = self.figure.add_axes((0.85, 0.1, 0.03, 0.82))
+        self.points = self.ax.scatter([], [], s=14, linewidths=0)
+        self.rings = self.ax.scatter([], [], s=70, facecolors="none", edgecolors=PALETTE["select"], linewidths=1.6)
+        self.colorbar = None
+        self.xy = np.zeros((0, 2))
+        self._on_select = on_select
+        self.lasso = LassoSelector(self.ax, self._lasso_done, props={"color": PALETTE["select"], "linewidth": 1.2})
+        self.cax.set_visible(False)
+        self.apply_theme()
+
+    def set_points(self, xy: np.ndarray, colors: np.ndarray | None, mappable: Any, label: str, method: str) -> None:
+        """Show ``(N, 2)`` points with per-point colours (None: one neutral colour)."""
+        self.xy = np.asarray(xy, float)
+        self.points.set_offsets(self.xy)
+        if colors is None:
+            self.points.set_facecolors(PALETTE["truth"])
+        else:
+            self.points.set_facecolors(colors)
+        if len(self.xy):
+            lo, hi = self.xy.min(0), self.xy.max(0)
+            pad = 0.06 * np.maximum(hi - lo, 1e-6)
+            self.ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
+            self.ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
+        self.ax.set_xlabel(f"{method} 1")
+        self.ax.set_ylabel(f"{method} 2")
+        if mappable is None:
+            self.cax.set_visible(False)
+        else:
+            self.cax.set_visible(True)
+            self.cax.clear()
+            self.colorbar = self.figure.colorbar(mappable, cax=self.cax)
+            self.colorbar.set_label(label, fontsize=8)
+        self.apply_theme()
+        self.request_draw()
+
+    def set_selected(self, selected: tuple[int, ...]) -> None:
+        """Ring the selected neurons."""
+        idx = [i for i in selected if i < len(self.xy)]
+        self.rings.set_offsets(self.xy[idx] if idx else np.zeros((0, 2)))
+        self.request_draw()
+
+    def on_theme(self) -> None:
+        """Colour bar text follows the theme."""
+        self.style_axes(self.cax)
+        if self.colorbar is not None:
+            self.colorbar.ax.yaxis.label.set_color(self.colors.text)
+            self.colorbar.outline.set_edgecolor(self.colors.text)
+
+    def _lasso_done(self, vertices: list[tuple[float, float]]) -> None:
+        """A lasso around points selects them; a click (tiny lasso) picks the nearest point."""
+        from matplotlib.path import Path as MplPath
+
+        if not len(self.xy):
+            return
+        verts = np.asarray(vertices, float)
+        add = bool(QApplication.keyboardModifiers() & Qt.KeyboardModifier.ShiftModifier)
+        pix = self.ax.transData.transform(verts)
+        if len(verts) < 3 or np.ptp(pix, axis=0).max() < PICK_RADIUS_PX:
+            pts = self.ax.transData.transform(self.xy)
+            d = np.hypot(*(pts - pix[-1]).T)
+            nearest = int(np.argmin(d))
+            self._on_select([nearest] if d[nearest] <= PICK_RADIUS_PX else [], add)
+            return
+        inside = np.flatnonzero(MplPath(verts).contains_points(self.xy))
+        self._on_select(list(inside), add)
+
+
+class EmbeddingDock(CalmDock):
+    """Embedding map dock (napari-calm ``Embedding map``).
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        The viewer; injected by napari.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer, parent: QWidget | None = None) -> None:
+        super().__init__(viewer, parent)
+        self._original_colormap: Any = None
+        self.method_combo = QComboBox()
+        self.method_combo.addItems(["PCA", "UMAP"])
+        self.method_combo.setToolTip("PCA is instant; UMAP is computed in the background when first chosen")
+        self.method_combo.currentTextChanged.connect(self._method_changed)
+        self.feature_combo = QComboBox()
+        self.feature_combo.setToolTip("Per-neuron feature that colours the points (and the ROIs)")
+        self.feature_combo.currentTextChanged.connect(self._feature_changed)
+        self.color_rois_button = QPushButton("Colour ROIs")
+        self.color_rois_button.setToolTip("Paint the ROIs in the image with the same colours")
+        self.color_rois_button.clicked.connect(self.color_rois)
+        self.reset_button = QPushButton("Reset colours")
+        self.reset_button.clicked.connect(self.reset_roi_colors)
+        self.hint = QLabel("Embed the recording in the Recording & model dock to see the map.")
+        self.hint.setWordWrap(True)
+        self.canvas = EmbeddingCanvas(viewer, self._select_from_map, self)
+        self.jobs = JobPanel(self)
+        self.jobs.setVisible(False)
+
+        form = QFormLayout()
+        form.addRow("Map", self.method_combo)
+        form.addRow("Colour by", self.feature_combo)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.color_rois_button)
+        buttons.addWidget(self.reset_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.hint)
+        layout.addWidget(self.canvas, 1)
+        layout.addLayout(buttons)
+        layout.addWidget(self.jobs)
+
+        self.listen(self.state.events.embeddings, self._refresh)
+        self.listen(self.state.events.recording, self._on_recording)
+        self.listen(self.state.events.selected, self._on_selected)
+        self.listen(self.state.events.color_feature, self._sync_feature_combo)
+        self._on_recording()
+
+    # -- state -> plot ---------------------------------------------------------------------
+    def _on_recording(self, *_: Any) -> None:
+        self._original_colormap = None
+        self._refresh()
+
+    def _refresh(self, *_: Any) -> None:
+        features = self.state.neuron_features(self.viewer)
+        names = [NO_FEATURE, *sorted(features, key=lambda n: (not n.endswith("_si"), n))]
+        wanted = self.state.color_feature
+        if wanted is None:
+            wanted = next((n for n in ("cue_si", "choice_si") if n in features), NO_FEATURE)
+        self.feature_combo.blockSignals(True)
+        try:
+            self.feature_combo.clear()
+            self.feature_combo.addItems(names)
+            self.feature_combo.setCurrentText(wanted if wanted in names else NO_FEATURE)
+        finally:
+            self.feature_combo.blockSignals(False)
+        self._draw_map()
+
+    def _sync_feature_combo(self, *_: Any) -> None:
+        name = self.state.color_feature or NO_FEATURE
+        if self.feature_combo.currentText() != name and self.feature_combo.findText(name) >= 0:
+            self.feature_combo.setCurrentText(name)
+
+    def _draw_map(self) -> None:
+        emb = self.state.embeddings
+        method = self.method_combo.currentText()
+        has = emb is not None and method in emb.coords
+        self.color_rois_button.setEnabled(self.state.recording is not None)
+        if emb is None:
+            self.hint.setText("Embed the recording in the Recording & model dock to see the map.")
+            self.hint.setVisible(True)
+            self.canvas.set_points(np.zeros((0, 2)), None, None, "", method)
+            return
+        if not has:
+            self.hint.setText(f"{method} map not computed yet.")
+            self.hint.setVisible(True)
+            return
+        self.hint.setVisible(False)
+        name = self.feature_combo.currentText()
+        colors, mappable = self._colors(name)
+        self.canvas.set_points(emb.coords[method], colors, mappable, name, method)
+        self.canvas.set_selected(self.state.selected)
+
+    def _colors(self, name: str) -> tuple[np.ndarray | None, Any]:
+        features = self.state.neuron_features(self.viewer)
+        if name not in features:
+            return None, None
+        return feature_colors(features[name], name)
+
+    def _on_selected(self, *_: Any) -> None:
+        if self.state.embeddings is not None:
+            self.canvas.set_selected(self.state.selected)
+
+    # -- widgets -> state ------------------------------------------------------------------
+    def _select_from_map(self, neurons: list[int], add: bool) -> None:
+        if neurons or not add:
+            self.state.select(neurons, add=add)
+
+    def _feature_changed(self, name: str) -> None:
+        self.state.color_feature = None if name == NO_FEATURE else name
+        self._draw_map()
+
+    def _method_changed(self, method: str) -> None:
+        emb = self.state.embeddings
+        if emb is not None and method not in emb.coords and not self.jobs.busy:
+            self.compute_map(method)
+        self._draw_map()
+
+    def compute_map(self, method: str) -> Any:
+        """Compute a missing 2-D map (UMAP) of the cached embeddings in a worker."""
+        emb = self.state.embeddings
+        if emb is None:
+            return None
+        self.jobs.setVisible(True)
+        return self.jobs.start(
+            workers.map_worker(emb.states, method),
+            on_result=lambda xy: self._store_map(emb, method, xy),
+            label=f"{method} map",
+        )
+
+    def _store_map(self, emb: Any, method: str, xy: np.ndarray) -> None:
+        if self.state.embeddings is emb:
+            self.state.embeddings = emb.with_coords(method, xy)
+
+    # -- ROI colours -----------------------------------------------------------------------
+    def color_rois(self) -> None:
+        """Colour every ROI in the image by the current feature (DirectLabelColormap)."""
+        from napari.utils.colormaps import DirectLabelColormap
+
+        labels = self.state.find_labels(self.viewer)
+        if labels is None:
+            return
+        colors, _ = self._colors(self.feature_combo.currentText())
+        if colors is None:
+            self.reset_roi_colors()
+            return
+        if self._original_colormap is None:
+            self._original_colormap = labels.colormap
+        color_dict: dict[Any, Any] = {None: (0.0, 0.0, 0.0, 0.0), 0: (0.0, 0.0, 0.0, 0.0)}
+        color_dict.update({i + 1: tuple(c) for i, c in enumerate(colors)})
+        labels.colormap = DirectLabelColormap(color_dict=color_dict)
+
+    def reset_roi_colors(self) -> None:
+        """Restore the ROI layer's colours from before *Colour ROIs*."""
+        labels = self.state.find_labels(self.viewer)
+        if labels is not None and self._original_colormap is not None:
+            labels.colormap = self._original_colormap
+        self._original_colormap = None

@@ -1,0 +1,353 @@
+"""Neuron inspector: one neuron's trace, NQ reconstruction, tokens, codebook, embedding and tuning.
+
+Choose the neuron by clicking its ROI in the image, from the list, with the
+spin box, or with ``Alt+Right`` / ``Alt+Left``. The plots are
+
+* the raw (neuropil-corrected, z-scored) trace with the NQ reconstruction;
+* the token sequence as a coloured strip on the same time axis (hovering
+  shows the token's code id);
+* the codebook atlas: every code's decoded waveform in a grid, with the codes
+  this neuron uses highlighted (line width grows with use).
+
+Switching neurons only updates artist data (no figure rebuild), so a click
+is on screen well within 100 ms on a 1,000-neuron recording.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_calm.widgets.dock_base import CalmDock
+from napari_calm.widgets.plot_canvas import PALETTE, PlotCanvas
+from napari_calm.widgets.plot_data import envelope, neuron_trace, zscore
+
+if TYPE_CHECKING:
+    import napari
+
+    from napari_calm.state import TokenCache
+
+#: Codes per row of the codebook atlas.
+ATLAS_COLUMNS = 32
+
+
+class InspectorCanvas(PlotCanvas):
+    """Trace + reconstruction, token strip and codebook atlas of one neuron."""
+
+    def __init__(self, viewer: napari.Viewer, parent: QWidget | None = None) -> None:
+        super().__init__(viewer, figsize=(5.0, 4.6), parent=parent)
+        fig = self.figure
+        grid = fig.add_gridspec(3, 1, height_ratios=[3.0, 0.45, 2.6], hspace=0.12,
+                                left=0.09, right=0.98, top=0.93, bottom=0.05)
+        self.ax_trace = fig.add_subplot(grid[0])
+        self.ax_tokens = fig.add_subplot(grid[1], sharex=self.ax_trace)
+        self.ax_atlas = fig.add_subplot(grid[2])
+        self.raw_line, = self.ax_trace.plot([], [], lw=0.7, color=PALETTE["raw"], label="trace (z)")
+        self.recon_line, = self.ax_trace.plot([], [], lw=0.9, color=PALETTE["recon"], label="NQ reconstruction")
+        self.time_line = self.ax_trace.axvline(0.0, lw=0.8, ls=":", color=PALETTE["select"])
+        self.ax_trace.legend(loc="upper right", fontsize=7, frameon=True)
+        self.ax_trace.set_ylabel("z-score")
+        self.ax_trace.tick_params(labelbottom=False)
+        self.token_image = self.ax_tokens.imshow(
+            np.zeros((1, 1)), aspect="auto", interpolation="nearest", cmap="tab20",
+            extent=(0, 1, 0, 1), vmin=0, vmax=19,
+        )
+        self.ax_tokens.set_yticks([])
+        self.ax_tokens.set_xlabel("time (s)")
+        self.atlas_all = None
+        self.atlas_used = None
+        self.atlas_text = self.ax_atlas.text(0.5, 0.5, "", ha="center", va="center",
+                                             transform=self.ax_atlas.transAxes, fontsize=8)
+        self.ax_atlas.set_xticks([])
+        self.ax_atlas.set_yticks([])
+        self.ax_atlas.set_title("codebook atlas (this neuron's codes highlighted)", fontsize=8)
+        self._atlas_segments: np.ndarray | None = None
+        self.apply_theme()
+
+    def on_theme(self) -> None:
+        """The atlas's unused codes take the theme's neutral colour."""
+        if self.atlas_all is not None:
+            self.atlas_all.set_color(self.colors.grid if self.colors.dark else "#b9b9b9")
+        self.atlas_text.set_color(self.colors.text)
+
+    # -- atlas -----------------------------------------------------------------------------
+    def set_codebook(self, codebook: np.ndarray | None) -> None:
+        """Lay out every code's waveform in a grid (once per token cache)."""
+        from matplotlib.collections import LineCollection
+
+        for coll in (self.atlas_all, self.atlas_used):
+            if coll is not None:
+                coll.remove()
+        self.atlas_all = self.atlas_used = None
+        self._atlas_segments = None
+        if codebook is None or codebook.size == 0:
+            self.atlas_text.set_text("tokenize the recording to see the codebook")
+            return
+        self.atlas_text.set_text("")
+        K, P = codebook.shape
+        cols = min(ATLAS_COLUMNS, K)
+        rows = int(np.ceil(K / cols))
+        span = np.abs(codebook).max() or 1.0
+        x = np.linspace(0.1, 0.9, P)
+        k = np.arange(K)
+        xs = (k % cols)[:, None] + x[None, :]
+        ys = (rows - 1 - k // cols)[:, None] + 0.5 + 0.42 * codebook / span
+        self._atlas_segments = np.stack([xs, ys], axis=-1)
+        self.atlas_all = LineCollection(list(self._atlas_segments), linewidths=0.6)
+        self.atlas_used = LineCollection([], linewidths=1.2, color=PALETTE["recon"])
+        self.ax_atlas.add_collection(self.atlas_all)
+        self.ax_atlas.add_collection(self.atlas_used)
+        self.ax_atlas.set_xlim(0, cols)
+        self.ax_atlas.set_ylim(0, rows)
+        self.on_theme()
+
+    def atlas_code_at(self, x: float, y: float) -> int | None:
+        """Code id of the atlas cell at data coordinates ``(x, y)``."""
+        if self._atlas_segments is None:
+            return None
+        K = len(self._atlas_segments)
+        cols = min(ATLAS_COLUMNS, K)
+        rows = int(np.ceil(K / cols))
+        code = (rows - 1 - int(np.floor(y))) * cols + int(np.floor(x))
+        return code if 0 <= x < cols and 0 <= code < K else None
+
+    # -- one neuron ------------------------------------------------------------------------
+    def show_neuron(
+        self,
+        t: np.ndarray,
+        raw: np.ndarray,
+        recon: np.ndarray | None,
+        tokens: np.ndarray | None,
+        token_seconds: float,
+        title: str,
+    ) -> None:
+        """Update every artist for one neuron (no figure rebuild)."""
+        tx, ty = envelope(t, raw)
+        self.raw_line.set_data(tx, ty)
+        if recon is not None:
+            rx, ry = envelope(t, recon)
+            self.recon_line.set_data(rx, ry)
+        else:
+            self.recon_line.set_data([], [])
+        lo = float(np.nanmin(ty)) if len(ty) else -1.0
+        hi = float(np.nanmax(ty)) if len(ty) else 1.0
+        if recon is not None and len(recon):
+            lo, hi = min(lo, float(np.nanmin(recon))), max(hi, float(np.nanmax(recon)))
+        pad = 0.05 * (hi - lo or 1.0)
+        self.ax_trace.set_ylim(lo - pad, hi + pad)
+        self.ax_trace.set_xlim(float(t[0]), float(t[-1]) if len(t) > 1 else 1.0)
+        self.ax_trace.set_title(title, fontsize=9, loc="left")
+        if tokens is not None and len(tokens):
+            self.token_image.set_data((tokens % 20)[None, :].astype(float))
+            self.token_image.set_extent((0.0, len(tokens) * token_seconds, 0, 1))
+            self.token_image.set_visible(True)
+        else:
+            self.token_image.set_visible(False)
+        if self.atlas_used is not None and self._atlas_segments is not None:
+            if tokens is not None and len(tokens):
+                codes, counts = np.unique(tokens, return_counts=True)
+                self.atlas_used.set_segments(list(self._atlas_segments[codes]))
+                self.atlas_used.set_linewidths(0.8 + 2.2 * counts / counts.max())
+            else:
+                self.atlas_used.set_segments([])
+        self.request_draw()
+
+
+class InspectorDock(CalmDock):
+    """Neuron inspector dock (napari-calm ``Neuron inspector``).
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        The viewer; injected by napari.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer, parent: QWidget | None = None) -> None:
+        super().__init__(viewer, parent)
+        self.spin = QSpinBox()
+        self.spin.setMinimum(0)
+        self.spin.setKeyboardTracking(False)
+        self.spin.setToolTip("Neuron (row) index; Alt+Right / Alt+Left in the viewer step too")
+        self.prev_button = QPushButton("◀")
+        self.next_button = QPushButton("▶")
+        for b in (self.prev_button, self.next_button):
+            b.setFixedWidth(32)
+        self.prev_button.clicked.connect(lambda: self.state.step(-1))
+        self.next_button.clicked.connect(lambda: self.state.step(+1))
+        self.spin.valueChanged.connect(self._spin_changed)
+        self.neuron_list = QListWidget()
+        self.neuron_list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.neuron_list.setMaximumHeight(90)
+        self.neuron_list.itemSelectionChanged.connect(self._list_changed)
+        self.info = QLabel("Open a recording in the Recording & model dock.")
+        self.info.setWordWrap(True)
+        self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.hover = QLabel("")
+        self.canvas = InspectorCanvas(viewer, self)
+        self.canvas.canvas.mpl_connect("motion_notify_event", self._hover)
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Neuron"))
+        top.addWidget(self.spin, 1)
+        top.addWidget(self.prev_button)
+        top.addWidget(self.next_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.neuron_list)
+        layout.addWidget(self.info)
+        layout.addWidget(self.canvas, 1)
+        layout.addWidget(self.hover)
+
+        self._updating = False
+        self.listen(self.state.events.recording, self._on_recording)
+        self.listen(self.state.events.current, self._on_current)
+        self.listen(self.state.events.selected, self._sync_list)
+        self.listen(self.state.events.tokens, self._on_tokens)
+        self.listen(self.state.events.embeddings, self._on_current)
+        self.listen(viewer.dims.events.current_step, self._on_time)
+        self._on_recording()
+
+    # -- state -> widgets ------------------------------------------------------------------
+    def _on_recording(self, *_: Any) -> None:
+        rec = self.state.recording
+        self._updating = True
+        try:
+            self.neuron_list.clear()
+            n = self.state.n_neurons
+            self.spin.setMaximum(max(n - 1, 0))
+            self.spin.setEnabled(n > 0)
+            if rec is not None:
+                ids = None if rec.rois is None else np.asarray(rec.rois.ids)
+                for i in range(n):
+                    label = f"{i}" if ids is None else f"{i}  (ROI id {ids[i]})"
+                    self.neuron_list.addItem(QListWidgetItem(label))
+        finally:
+            self._updating = False
+        self._on_tokens()
+
+    def _on_tokens(self, *_: Any) -> None:
+        tokens = self.state.tokens
+        self.canvas.set_codebook(None if tokens is None else tokens.codebook)
+        self._on_current()
+
+    def _sync_list(self, *_: Any) -> None:
+        self._updating = True
+        try:
+            self.neuron_list.clearSelection()
+            for i in self.state.selected:
+                item = self.neuron_list.item(i)
+                if item is not None:
+                    item.setSelected(True)
+            if self.state.current is not None and self.neuron_list.item(self.state.current):
+                self.neuron_list.scrollToItem(self.neuron_list.item(self.state.current))
+        finally:
+            self._updating = False
+
+    def _on_current(self, *_: Any) -> None:
+        """Show the current neuron (called on every selection change: keep it cheap)."""
+        i = self.state.current
+        rec = self.state.recording
+        if rec is None or i is None:
+            self.info.setText("Open a recording in the Recording & model dock.")
+            return
+        self._updating = True
+        try:
+            self.spin.setValue(i)
+        finally:
+            self._updating = False
+        t = np.arange(rec.n_frames) / float(rec.fs)
+        raw = zscore(neuron_trace(rec, i))
+        cache: TokenCache | None = self.state.tokens
+        recon = tokens = None
+        token_seconds = 1.0
+        if cache is not None and cache.tokens.shape[0] == rec.n_neurons:
+            recon = zscore(cache.recon[i])
+            tokens = cache.tokens[i]
+            token_seconds = rec.n_frames / float(rec.fs) / max(cache.tokens.shape[1], 1)
+        title = f"neuron {i}" + ("" if rec.rois is None else f" · ROI id {np.asarray(rec.rois.ids)[i]}")
+        self.canvas.show_neuron(t, raw, recon, tokens, token_seconds, title)
+        self.info.setText(self._describe(i, cache))
+        self._on_time()
+
+    def _describe(self, i: int, cache: TokenCache | None) -> str:
+        """One-paragraph summary: tokens, embedding coordinates, cue/choice selectivity."""
+        parts = []
+        if cache is None:
+            parts.append("tokens: not computed (Recording dock → Tokenize)")
+        else:
+            codes = np.unique(cache.tokens[i])
+            parts.append(f"{cache.tokens.shape[1]} tokens, {len(codes)} distinct codes of {cache.codebook_size}")
+        emb = self.state.embeddings
+        if emb is None:
+            parts.append("embedding: not computed (Recording dock → Embed)")
+        else:
+            coords = ", ".join(f"{m} ({xy[i, 0]:.2f}, {xy[i, 1]:.2f})" for m, xy in emb.coords.items())
+            parts.append(f"embedding: {coords}")
+            for what in ("cue", "choice"):
+                si = emb.features.get(f"{what}_si")
+                p = emb.features.get(f"{what}_p")
+                if si is not None:
+                    p_text = "" if p is None or not np.isfinite(p[i]) else f", p = {p[i]:.3g}"
+                    parts.append(f"{what} SI {si[i]:+.2f}{p_text}")
+        return " · ".join(parts)
+
+    def _on_time(self, *_: Any) -> None:
+        rec = self.state.recording
+        if rec is None or not self.isVisible():
+            return
+        step = self.viewer.dims.current_step
+        if rec.movie is not None and len(step) >= 3:
+            self.canvas.time_line.set_xdata([step[0] / float(rec.fs)] * 2)
+            self.canvas.time_line.set_visible(True)
+        else:
+            self.canvas.time_line.set_visible(False)
+        self.canvas.request_draw()
+
+    # -- widgets -> state ------------------------------------------------------------------
+    def _spin_changed(self, value: int) -> None:
+        if not self._updating and value != self.state.current:
+            self.state.select([value])
+
+    def _list_changed(self) -> None:
+        if self._updating:
+            return
+        rows = sorted(self.neuron_list.row(item) for item in self.neuron_list.selectedItems())
+        if rows and tuple(rows) != tuple(sorted(self.state.selected)):
+            current = self.neuron_list.currentRow()
+            order = [current] + [r for r in rows if r != current] if current in rows else rows
+            self.state.select(order)
+
+    def _hover(self, event: Any) -> None:
+        """Show the code id under the pointer (token strip or atlas)."""
+        cache = self.state.tokens
+        rec = self.state.recording
+        if cache is None or rec is None or event.inaxes is None or self.state.current is None:
+            self.hover.setText("")
+            return
+        if event.inaxes is self.canvas.ax_tokens:
+            seconds = rec.n_frames / float(rec.fs) / max(cache.tokens.shape[1], 1)
+            j = int(event.xdata // seconds)
+            if 0 <= j < cache.tokens.shape[1]:
+                code = int(cache.tokens[self.state.current, j])
+                self.hover.setText(f"token {j} (t = {j * seconds:.2f} s): code {code}")
+                return
+        if event.inaxes is self.canvas.ax_atlas:
+            code = self.canvas.atlas_code_at(event.xdata, event.ydata)
+            if code is not None:
+                n = int((cache.tokens[self.state.current] == code).sum())
+                self.hover.setText(f"code {code}: used {n}× by this neuron")
+                return
+        self.hover.setText("")

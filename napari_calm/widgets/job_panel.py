@@ -1,0 +1,188 @@
+"""A progress bar, status line and Cancel button driving one napari thread worker.
+
+Every dock that runs background work owns a :class:`JobPanel`. The panel
+starts the worker, shows its :class:`~napari_calm.workers.Progress` yields
+(coalesced to at most ten GUI updates a second, so a fast training loop
+cannot flood the event loop), cancels it with ``worker.quit()``, and turns
+an error into a one-line napari notification while the dock stays usable.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+
+from napari_calm.workers import Progress
+
+log = logging.getLogger("napari_calm")
+
+#: Minimum interval between two GUI updates from a worker's yields (ms).
+THROTTLE_MS = 100
+
+
+def error_message(exc: BaseException) -> str:
+    """One line for a notification: the CalmError message, else ``Type: message``."""
+    from src_models.errors import CalmError
+
+    text = " ".join(str(exc).split())
+    if isinstance(exc, CalmError):
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def notify_error(exc: BaseException) -> None:
+    """Show ``exc`` as a one-line napari error notification (traceback only in the log)."""
+    from napari.utils.notifications import show_error
+
+    from src_models.errors import CalmError
+
+    if not isinstance(exc, CalmError):
+        log.error("napari-calm job failed", exc_info=(type(exc), exc, exc.__traceback__))
+    show_error(error_message(exc))
+
+
+class JobPanel(QWidget):
+    """Progress, status and cancel for one background job at a time.
+
+    Parameters
+    ----------
+    parent : QWidget, optional
+        Qt parent (the dock).
+
+    Attributes
+    ----------
+    worker : GeneratorWorker or None
+        The running worker (None when idle).
+    last_error : str
+        One-line message of the last failed job ('' after a success).
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.worker: Any = None
+        self.last_error = ""
+        self._pending: list[Progress] = []
+        self._on_progress: Callable[[list[Progress]], None] | None = None
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1)
+        self.bar.setValue(0)
+        self.bar.setTextVisible(True)
+        self.status = QLabel("idle")
+        self.status.setWordWrap(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        column = QVBoxLayout(self)
+        column.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        row.addWidget(self.bar, 2)
+        row.addWidget(self.cancel_button)
+        column.addLayout(row)
+        column.addWidget(self.status)
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.setInterval(THROTTLE_MS)
+        self._flush_timer.timeout.connect(self._flush)
+
+    @property
+    def busy(self) -> bool:
+        """True while a job runs."""
+        return self.worker is not None
+
+    def start(
+        self,
+        worker: Any,
+        *,
+        on_result: Callable[[Any], None],
+        on_progress: Callable[[list[Progress]], None] | None = None,
+        on_finished: Callable[[], None] | None = None,
+        label: str = "working",
+    ) -> Any:
+        """Run ``worker`` (a not-yet-started napari ``GeneratorWorker``).
+
+        Parameters
+        ----------
+        worker : GeneratorWorker
+            Created by a factory in :mod:`napari_calm.workers`.
+        on_result : callable
+            Called on the GUI thread with the worker's return value.
+        on_progress : callable, optional
+            Called on the GUI thread, at most every ``THROTTLE_MS``, with the
+            :class:`Progress` items yielded since the last call.
+        on_finished : callable, optional
+            Called on the GUI thread when the job ends (done, failed or cancelled).
+        label : str
+            What the job is, for the status line.
+
+        Returns
+        -------
+        GeneratorWorker
+            The started worker.
+        """
+        if self.busy:
+            raise RuntimeError("a job is already running in this dock")
+        self.worker = worker
+        self.last_error = ""
+        self._on_progress = on_progress
+        self._pending = []
+        self.bar.setRange(0, 0)
+        self.status.setText(f"{label}…")
+        self.cancel_button.setEnabled(True)
+        if hasattr(worker, "_relay_error"):
+            # one-line notifications instead of napari's traceback relay
+            worker.errored.disconnect(worker._relay_error)
+        worker.yielded.connect(self._queue)
+        worker.returned.connect(on_result)
+        worker.errored.connect(self._failed)
+        worker.aborted.connect(lambda: self.status.setText(f"{label}: cancelled"))
+        worker.returned.connect(lambda _r: self.status.setText(f"{label}: done"))
+        worker.finished.connect(self._done)
+        if on_finished is not None:
+            worker.finished.connect(on_finished)
+        worker.start()
+        return worker
+
+    def cancel(self) -> None:
+        """Ask the running job to stop at its next progress point."""
+        if self.worker is not None:
+            self.status.setText("cancelling…")
+            self.cancel_button.setEnabled(False)
+            self.worker.quit()
+
+    # -- slots -----------------------------------------------------------------------------
+    def _queue(self, item: Any) -> None:
+        if isinstance(item, Progress) and item.done >= 0:
+            self._pending.append(item)
+            if not self._flush_timer.isActive():
+                self._flush_timer.start()
+
+    def _flush(self) -> None:
+        items, self._pending = self._pending, []
+        if not items:
+            return
+        last = items[-1]
+        if last.total > 0:
+            self.bar.setRange(0, last.total)
+            self.bar.setValue(min(last.done, last.total))
+        if last.message:
+            self.status.setText(last.message)
+        if self._on_progress is not None:
+            self._on_progress(items)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.last_error = error_message(exc)
+        self.status.setText(f"failed: {self.last_error}")
+        notify_error(exc)
+
+    def _done(self) -> None:
+        self._flush_timer.stop()
+        self._flush()
+        self.worker = None
+        self._on_progress = None
+        self.bar.setRange(0, 1)
+        self.bar.setValue(1 if not self.last_error else 0)
+        self.cancel_button.setEnabled(False)

@@ -1,0 +1,182 @@
+"""A matplotlib canvas for the CalM docks that follows napari's theme and idles while hidden.
+
+:class:`PlotCanvas` is the base of every plot in the docks (the
+napari-matplotlib pattern): it owns a :class:`~matplotlib.figure.Figure` in a
+Qt ``FigureCanvasQTAgg``, styles figure and axes with the colours of
+``viewer.theme`` (re-styling on ``viewer.events.theme``), and never redraws
+while the widget is hidden: :meth:`PlotCanvas.request_draw` only marks the
+plot dirty then, and it is drawn when the widget is shown again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from qtpy.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
+
+if TYPE_CHECKING:
+    import napari
+    from matplotlib.axes import Axes
+    from qtpy.QtGui import QShowEvent
+
+#: Data colours that read on both the dark and the light theme.
+PALETTE = {
+    "raw": "#7f8c99",
+    "recon": "#ff8c1a",
+    "truth": "#3fa7d6",
+    "forecast": "#e8467c",
+    "band": "#e8467c",
+    "decoded": "#e8467c",
+    "select": "#ffd400",
+    "baseline": "#9b9b9b",
+}
+
+
+@dataclass(frozen=True)
+class ThemeColors:
+    """The napari theme colours a plot needs, as hex strings.
+
+    Attributes
+    ----------
+    background : str
+        Figure and axes background (the dock background).
+    text : str
+        Text, ticks, spines and neutral data.
+    grid : str
+        Grid lines and subtle separators.
+    highlight : str
+        Accent colour (napari's ``current``).
+    dark : bool
+        Whether the theme is a dark one.
+    """
+
+    background: str
+    text: str
+    grid: str
+    highlight: str
+    dark: bool
+
+    @classmethod
+    def from_viewer(cls, viewer: napari.Viewer) -> ThemeColors:
+        """Colours of ``viewer.theme`` (``'system'`` resolves to dark or light)."""
+        from napari.utils.theme import get_theme
+
+        theme = get_theme(viewer.theme)
+        return cls(
+            background=theme.background.as_hex(),
+            text=theme.text.as_hex(),
+            grid=theme.primary.as_hex(),
+            highlight=theme.current.as_hex(),
+            dark=theme.type == "dark",
+        )
+
+
+class PlotCanvas(QWidget):
+    """A themed matplotlib figure that draws only while visible.
+
+    Subclasses (or the docks that own one) create axes on :attr:`figure`,
+    update artists, then call :meth:`request_draw`. Artists whose colours
+    depend on the theme are re-coloured in :meth:`on_theme`.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        Viewer whose theme the plot follows.
+    figsize : tuple of float
+        Initial figure size in inches.
+    parent : QWidget, optional
+        Qt parent.
+    """
+
+    def __init__(
+        self,
+        viewer: napari.Viewer,
+        figsize: tuple[float, float] = (4.0, 2.5),
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+        from matplotlib.figure import Figure
+
+        self._viewer = viewer
+        self.figure = Figure(figsize=figsize, dpi=90)
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.canvas.setMinimumHeight(int(figsize[1] * 60))
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.canvas)
+        self.colors = ThemeColors.from_viewer(viewer)
+        self._dirty = True
+        self.draw_count = 0
+        self.canvas.mpl_connect("draw_event", self._count_draw)
+        theme_event, callback = viewer.events.theme, self._on_theme_event
+        theme_event.connect(callback)
+        self.destroyed.connect(lambda *_: theme_event.disconnect(callback))
+
+    # -- theme -----------------------------------------------------------------------------
+    def _on_theme_event(self, event: Any = None) -> None:
+        self.colors = ThemeColors.from_viewer(self._viewer)
+        self.apply_theme()
+        self.request_draw()
+
+    def apply_theme(self) -> None:
+        """Colour the figure, every axes and the subclass's artists for the current theme."""
+        c = self.colors
+        self.figure.set_facecolor(c.background)
+        for ax in self.figure.axes:
+            self.style_axes(ax)
+        self.on_theme()
+
+    def style_axes(self, ax: Axes) -> None:
+        """Theme one axes: background, spines, ticks, labels, title and legend."""
+        c = self.colors
+        ax.set_facecolor(c.background)
+        for spine in ax.spines.values():
+            spine.set_color(c.text)
+        ax.tick_params(colors=c.text, labelcolor=c.text, labelsize=7)
+        ax.xaxis.label.set_color(c.text)
+        ax.yaxis.label.set_color(c.text)
+        ax.title.set_color(c.text)
+        for size_label in (ax.xaxis.label, ax.yaxis.label):
+            size_label.set_fontsize(8)
+        ax.title.set_fontsize(9)
+        legend = ax.get_legend()
+        if legend is not None:
+            legend.get_frame().set_facecolor(c.background)
+            legend.get_frame().set_edgecolor(c.grid)
+            for text in legend.get_texts():
+                text.set_color(c.text)
+
+    def on_theme(self) -> None:
+        """Hook: re-colour theme-dependent artists (default: nothing)."""
+
+    # -- drawing ---------------------------------------------------------------------------
+    def request_draw(self) -> None:
+        """Redraw soon if visible; otherwise remember to redraw when shown."""
+        if self.isVisible():
+            self._dirty = False
+            self.canvas.draw_idle()
+        else:
+            self._dirty = True
+
+    def draw_now(self) -> None:
+        """Draw synchronously (used when a result must be on screen immediately)."""
+        self._dirty = False
+        self.canvas.draw()
+
+    @property
+    def dirty(self) -> bool:
+        """True while a requested redraw waits for the widget to be shown."""
+        return self._dirty
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt API)
+        """Draw what changed while the widget was hidden."""
+        super().showEvent(event)
+        if self._dirty:
+            self._dirty = False
+            self.canvas.draw_idle()
+
+    def _count_draw(self, _event: Any) -> None:
+        self.draw_count += 1

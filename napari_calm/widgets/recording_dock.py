@@ -1,0 +1,401 @@
+"""Recording & model dock: open a recording, choose a checkpoint, tokenize and embed it.
+
+* **Recording**: a path field with *File…* / *Folder…* dialogs; every reader
+  of :func:`napari_calm.readers.read_recording` works (TIFF, suite2p folder,
+  traces folder, ``.npz``, ``.mat``, ``.nwb``). Reading runs in a thread
+  worker; the layers (movie, ROI labels, ...) are added on the GUI thread. A
+  bad file shows a one-line error and leaves the viewer as it was.
+* **Model**: the shipped CalM checkpoint is preselected; fine-tuned checkpoints
+  found under the runs folder (and any announced by the fine-tune dock) are
+  listed. The device (CPU or GPU) is shown.
+* **Compute**: tokenize / embed the whole recording with a progress bar and
+  Cancel; the cached results are listed.
+* **Extract ROIs**: the suite2p extraction panel (``extract_panel.ExtractPanel``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_calm import workers
+from napari_calm.widgets.dock_base import CalmDock
+from napari_calm.widgets.job_panel import JobPanel
+
+if TYPE_CHECKING:
+    import napari
+
+    from src_models.recording import Recording
+
+#: File-dialog filter listing what the readers open.
+OPEN_FILTER = (
+    "Recordings (*.tif *.tiff *.npz *.mat *.nwb *.npy *.zip *.roi);;"
+    "TIFF movies (*.tif *.tiff);;suite2p stat.npy (stat.npy);;NumPy archives (*.npz);;"
+    "MATLAB (*.mat);;NWB (*.nwb);;All files (*)"
+)
+#: Display name of the shipped checkpoint in the list.
+SHIPPED_NAME = "CalM (shipped default)"
+
+
+def default_runs_dir() -> Path:
+    """Where fine-tunes are written and looked for (``<cache>/runs``)."""
+    from napari_calm.resources import cache_dir
+
+    return cache_dir() / "runs"
+
+
+def find_checkpoints(runs_dir: Path) -> list[Path]:
+    """CalM checkpoints under ``runs_dir``: run folders (with ``best/`` or ``last/``) or bundles.
+
+    Parameters
+    ----------
+    runs_dir : Path
+        Folder holding one sub-folder per fine-tune run.
+
+    Returns
+    -------
+    list of Path
+        Checkpoint folders, newest first.
+    """
+    import json
+
+    found = []
+    if not runs_dir.is_dir():
+        return found
+    for run in runs_dir.iterdir():
+        if not run.is_dir() or run.name.startswith("."):
+            continue
+        for candidate in (run, run / "best", run / "last"):
+            meta = candidate / "config.json"
+            if meta.is_file():
+                try:
+                    kind = json.loads(meta.read_text()).get("model")
+                except (OSError, ValueError):
+                    continue
+                if kind == "calm":
+                    found.append(run)
+                    break
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+class RecordingDock(CalmDock):
+    """Recording & model dock (napari-calm ``Recording & model``).
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        The viewer; injected by napari.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer, parent: QWidget | None = None) -> None:
+        super().__init__(viewer, parent)
+        self._added_layers: list[Any] = []
+
+        # recording
+        self.path_edit = QLineEdit()
+        self.path_edit.setPlaceholderText("TIFF movie, suite2p folder, traces folder, .npz, .mat, .nwb")
+        self.path_edit.returnPressed.connect(self.open_clicked)
+        self.file_button = QPushButton("File…")
+        self.folder_button = QPushButton("Folder…")
+        self.open_button = QPushButton("Open")
+        self.file_button.clicked.connect(self.browse_file)
+        self.folder_button.clicked.connect(self.browse_folder)
+        self.open_button.clicked.connect(self.open_clicked)
+        self.summary = QLabel("No recording.")
+        self.summary.setWordWrap(True)
+        rec_box = QGroupBox("Recording")
+        rec_layout = QVBoxLayout(rec_box)
+        row = QHBoxLayout()
+        row.addWidget(self.path_edit, 1)
+        row.addWidget(self.file_button)
+        row.addWidget(self.folder_button)
+        row.addWidget(self.open_button)
+        rec_layout.addLayout(row)
+        rec_layout.addWidget(self.summary)
+
+        # model
+        self.checkpoint_combo = QComboBox()
+        self.checkpoint_combo.setToolTip("CalM checkpoint used by every job of these docks")
+        self.checkpoint_combo.currentIndexChanged.connect(self._checkpoint_chosen)
+        self.checkpoint_browse = QPushButton("…")
+        self.checkpoint_browse.setFixedWidth(28)
+        self.checkpoint_browse.setToolTip("Choose another checkpoint folder")
+        self.checkpoint_browse.clicked.connect(self.browse_checkpoint)
+        self.runs_edit = QLineEdit(str(default_runs_dir()))
+        self.runs_edit.setToolTip("Folder with fine-tuned runs (the Fine-tune dock writes here)")
+        self.runs_edit.editingFinished.connect(self.refresh_checkpoints)
+        self.device_combo = QComboBox()
+        self.device_combo.setToolTip("Where the model runs")
+        self._fill_devices()
+        self.device_combo.currentIndexChanged.connect(self._device_chosen)
+        model_box = QGroupBox("Model")
+        form = QFormLayout(model_box)
+        ck_row = QHBoxLayout()
+        ck_row.addWidget(self.checkpoint_combo, 1)
+        ck_row.addWidget(self.checkpoint_browse)
+        form.addRow("Checkpoint", ck_row)
+        form.addRow("Runs folder", self.runs_edit)
+        form.addRow("Device", self.device_combo)
+
+        # compute
+        self.tokenize_button = QPushButton("Tokenize")
+        self.tokenize_button.setToolTip("NQ tokens and reconstruction of every neuron")
+        self.embed_button = QPushButton("Embed")
+        self.embed_button.setToolTip("CalM neuron embeddings (PCA map) and cue/choice selectivity")
+        self.umap_check = QCheckBox("also UMAP")
+        self.umap_check.setToolTip("UMAP map as well as PCA (slow the first time: numba compiles)")
+        self.tokenize_button.clicked.connect(self.tokenize)
+        self.embed_button.clicked.connect(self.embed)
+        self.jobs = JobPanel(self)
+        self.cache_label = QLabel()
+        self.cache_label.setWordWrap(True)
+        compute_box = QGroupBox("Compute")
+        compute = QVBoxLayout(compute_box)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.tokenize_button)
+        buttons.addWidget(self.embed_button)
+        buttons.addWidget(self.umap_check)
+        compute.addLayout(buttons)
+        compute.addWidget(self.jobs)
+        compute.addWidget(self.cache_label)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(rec_box)
+        layout.addWidget(model_box)
+        layout.addWidget(compute_box)
+        self.extract_panel = self._make_extract_panel()
+        if self.extract_panel is not None:
+            extract_box = QGroupBox("Extract ROIs")
+            extract_box.setCheckable(True)
+            extract_box.setChecked(False)
+            inner = QVBoxLayout(extract_box)
+            inner.addWidget(self.extract_panel)
+            self.extract_panel.setVisible(False)
+            extract_box.toggled.connect(self.extract_panel.setVisible)
+            layout.addWidget(extract_box)
+        layout.addStretch(1)
+
+        self.listen(self.state.events.recording, self._on_recording)
+        for name in ("tokens", "embeddings", "forecast", "decoding", "checkpoint"):
+            self.listen(getattr(self.state.events, name), self._update_cache_label)
+        self.listen(self.state.events.checkpoints, self.refresh_checkpoints)
+        self.refresh_checkpoints()
+        self._on_recording()
+
+    # -- recording -------------------------------------------------------------------------
+    def browse_file(self) -> None:
+        """Pick a recording file in a dialog, then open it."""
+        path, _ = QFileDialog.getOpenFileName(self, "Open recording", self._start_dir(), OPEN_FILTER)
+        if path:
+            self.path_edit.setText(path)
+            self.open_path(path)
+
+    def browse_folder(self) -> None:
+        """Pick a recording folder (suite2p plane, traces folder) in a dialog, then open it."""
+        path = QFileDialog.getExistingDirectory(self, "Open recording folder", self._start_dir())
+        if path:
+            self.path_edit.setText(path)
+            self.open_path(path)
+
+    def _start_dir(self) -> str:
+        text = self.path_edit.text().strip()
+        return str(Path(text).parent) if text else str(Path.home())
+
+    def open_clicked(self) -> None:
+        """Open the path in the field."""
+        text = self.path_edit.text().strip()
+        if text:
+            self.open_path(text)
+
+    def open_path(self, path: str | Path) -> Any:
+        """Read ``path`` in a worker and show it; returns the worker.
+
+        Parameters
+        ----------
+        path : str or Path
+            A file or folder any reader opens.
+        """
+        self.path_edit.setText(str(path))
+        return self.jobs.start(
+            workers.open_worker(str(path)),
+            on_result=self.show_recording,
+            label=f"opening {Path(path).name}",
+        )
+
+    def show_recording(self, recording: Recording) -> None:
+        """Replace the previous recording's layers with ``recording``'s and make it current."""
+        from napari.layers import Layer
+
+        from napari_calm.layers import recording_layers
+
+        tuples = recording_layers(recording)
+        for layer in self._added_layers:
+            if layer in self.viewer.layers:
+                self.viewer.layers.remove(layer)
+        self._added_layers = []
+        for data, kwargs, layer_type in tuples:
+            layer = Layer.create(data, kwargs, layer_type)
+            self.viewer.add_layer(layer)
+            self._added_layers.append(layer)
+        if self.state.recording is not recording:
+            self.state.set_recording(recording if recording.n_neurons else None)
+        if self._added_layers:
+            labels = self.state.find_labels(self.viewer)
+            self.viewer.layers.selection.active = labels or self._added_layers[0]
+
+    def _on_recording(self, *_: Any) -> None:
+        rec = self.state.recording
+        has = rec is not None
+        for b in (self.tokenize_button, self.embed_button):
+            b.setEnabled(has)
+        if rec is None:
+            self.summary.setText("No recording.")
+        else:
+            s = rec.summary()
+            bits = [
+                f"<b>{Path(s['path']).name}</b> ({s['kind']})",
+                f"{s['n_neurons']} neurons × {s['n_frames']} frames at {s['fs']:g} Hz",
+            ]
+            if s["movie_shape"]:
+                bits.append("movie " + "×".join(str(v) for v in s["movie_shape"]))
+            if s["behavior"]:
+                bits.append("behaviour: " + ", ".join(s["behavior"]))
+            if s["n_trials"]:
+                bits.append(f"{s['n_trials']} trials ({', '.join(c for c in s['trial_columns'] if not c.endswith('_frame'))})")
+            self.summary.setText(" · ".join(bits))
+        self._update_cache_label()
+
+    # -- model -----------------------------------------------------------------------------
+    def refresh_checkpoints(self, *_: Any) -> None:
+        """Re-list the shipped checkpoint, runs under the runs folder and announced ones."""
+        from napari_calm.resources import resource
+
+        current = self.state.checkpoint
+        entries = [(SHIPPED_NAME, str(resource("weights", "calm")))]
+        seen = {entries[0][1]}
+        runs = find_checkpoints(Path(self.runs_edit.text().strip() or default_runs_dir()))
+        for path in [*map(str, runs), *self.state.checkpoints, current]:
+            if path and path not in seen:
+                seen.add(path)
+                entries.append((f"{Path(path).name}  ({Path(path).parent})", path))
+        self.checkpoint_combo.blockSignals(True)
+        try:
+            self.checkpoint_combo.clear()
+            for name, path in entries:
+                self.checkpoint_combo.addItem(name, path)
+                self.checkpoint_combo.setItemData(self.checkpoint_combo.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
+            index = max(0, self.checkpoint_combo.findData(current))
+            self.checkpoint_combo.setCurrentIndex(index)
+        finally:
+            self.checkpoint_combo.blockSignals(False)
+        self._checkpoint_chosen(self.checkpoint_combo.currentIndex())
+
+    def checkpoint_paths(self) -> list[str]:
+        """Every checkpoint folder in the list, in order."""
+        return [self.checkpoint_combo.itemData(i) for i in range(self.checkpoint_combo.count())]
+
+    def browse_checkpoint(self) -> None:
+        """Choose a checkpoint folder in a dialog and select it."""
+        path = QFileDialog.getExistingDirectory(self, "CalM checkpoint folder", self.runs_edit.text())
+        if path:
+            self.select_checkpoint(path)
+
+    def select_checkpoint(self, path: str | Path) -> None:
+        """Make ``path`` the checkpoint (added to the list when new)."""
+        path = str(path)
+        if self.checkpoint_combo.findData(path) < 0:
+            self.state.add_checkpoint(path)
+        self.checkpoint_combo.setCurrentIndex(self.checkpoint_combo.findData(path))
+
+    def _checkpoint_chosen(self, index: int) -> None:
+        path = self.checkpoint_combo.itemData(index)
+        if path and path != self.state.checkpoint:
+            with self.state.events.paused():
+                self.state.tokens = None
+                self.state.embeddings = None
+                self.state.forecast = None
+                self.state.decoding = None
+            self.state.checkpoint = path
+
+    def _fill_devices(self) -> None:
+        import torch
+
+        self.device_combo.addItem(f"CPU ({torch.get_num_threads()} threads)", "cpu")
+        if torch.cuda.is_available():
+            self.device_combo.addItem(f"GPU: {torch.cuda.get_device_name(0)}", "cuda")
+        self.device_combo.setCurrentIndex(max(0, self.device_combo.findData(self.state.device)))
+
+    def _device_chosen(self, index: int) -> None:
+        self.state.device = self.device_combo.itemData(index)
+
+    # -- compute ---------------------------------------------------------------------------
+    def tokenize(self) -> Any:
+        """Tokenize the whole recording in a worker; returns the worker."""
+        rec = self.state.recording
+        if rec is None or self.jobs.busy:
+            return None
+        return self.jobs.start(
+            workers.tokenize_worker(rec, self.state.checkpoint, self.state.device),
+            on_result=lambda cache: self._store(rec, tokens=cache),
+            label="tokenizing",
+        )
+
+    def embed(self) -> Any:
+        """Embed every neuron (PCA, UMAP when ticked) and compute selectivity; returns the worker."""
+        rec = self.state.recording
+        if rec is None or self.jobs.busy:
+            return None
+        return self.jobs.start(
+            workers.embed_worker(rec, self.state.checkpoint, self.state.device, umap=self.umap_check.isChecked()),
+            on_result=lambda cache: self._store(rec, embeddings=cache),
+            label="embedding",
+        )
+
+    def _store(self, recording: Recording, **results: Any) -> None:
+        """Keep results only if they belong to the recording still shown."""
+        if recording is self.state.recording:
+            for name, value in results.items():
+                setattr(self.state, name, value)
+
+    def _update_cache_label(self, *_: Any) -> None:
+        s = self.state
+        parts = []
+        if s.tokens is not None:
+            t = s.tokens
+            extra = "".join(f", {k} {v:.3g}" for k, v in list(t.metrics.items())[:2])
+            parts.append(f"tokens ✓ {t.tokens.shape[0]}×{t.tokens.shape[1]} (K={t.codebook_size}{extra})")
+        else:
+            parts.append("tokens —")
+        if s.embeddings is not None:
+            parts.append(f"embeddings ✓ {s.embeddings.states.shape[1]}-d, maps: {', '.join(s.embeddings.coords)}")
+        else:
+            parts.append("embeddings —")
+        parts.append("forecast ✓" if s.forecast is not None else "forecast —")
+        parts.append("decoding ✓" if s.decoding is not None else "decoding —")
+        self.cache_label.setText("Cached: " + " · ".join(parts) + f"<br>checkpoint: {Path(s.checkpoint).name}")
+
+    # -- extraction ------------------------------------------------------------------------
+    def _make_extract_panel(self) -> QWidget | None:
+        """The Extract ROIs panel of ``extract_panel`` (None while that module is absent)."""
+        import importlib.util
+
+        if importlib.util.find_spec("napari_calm.widgets.extract_panel") is None:
+            return None
+        from napari_calm.widgets.extract_panel import ExtractPanel
+
+        return ExtractPanel(self.viewer, self.state)

@@ -1,0 +1,210 @@
+"""Link the ROI Labels layer in the canvas with the shared neuron selection.
+
+One :class:`RoiLink` per viewer (:func:`attach`) connects the image and the
+:class:`~napari_calm.state.CalmState`, whichever dock is open:
+
+* a click on an ROI (a press and release without a drag, in any layer mode)
+  selects that neuron; Shift+click toggles it in a multi-selection;
+* picking a label with the Labels layer's own tools (picker, ``-``/``=``)
+  selects that neuron too;
+* ``Alt+Right`` / ``Alt+Left`` step to the next / previous neuron;
+* the selected ROIs are outlined in a separate ``CalM selection`` Labels layer
+  (contours only), repainted incrementally from the ROI pixels.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from napari_calm.state import CalmState, get_state
+
+if TYPE_CHECKING:
+    import napari
+
+#: Name of the outline layer that shows the selected ROIs.
+SELECTION_LAYER = "CalM selection"
+#: Pixels the pointer may move between press and release and still count as a click.
+CLICK_SLOP_PX = 4.0
+
+_LINKS: weakref.WeakKeyDictionary[Any, RoiLink] = weakref.WeakKeyDictionary()
+
+
+def attach(viewer: napari.Viewer) -> RoiLink:
+    """The :class:`RoiLink` of ``viewer`` (created on first use)."""
+    link = _LINKS.get(viewer)
+    if link is None:
+        link = RoiLink(viewer, get_state(viewer))
+        _LINKS[viewer] = link
+    return link
+
+
+class RoiLink:
+    """Two-way link between the ROI Labels layer and ``state.selected``.
+
+    Holds only weak references to the viewer and the state, so neither is
+    kept alive by the callbacks it installs.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        The viewer whose canvas is linked.
+    state : CalmState
+        The viewer's shared state.
+    """
+
+    def __init__(self, viewer: napari.Viewer, state: CalmState) -> None:
+        self._viewer = weakref.ref(viewer)
+        self._state = weakref.ref(state)
+        self._painted: list[int] = []
+        self._syncing = False
+        self._watched_labels: Any = None
+        me = weakref.ref(self)
+
+        def on_drag(viewer: Any, event: Any) -> Any:
+            link = me()
+            if link is not None:
+                yield from link._mouse(event)
+
+        def step(delta: int) -> Any:
+            def _step(viewer: Any) -> None:
+                link = me()
+                if link is not None and link._state() is not None:
+                    link._state().step(delta)
+
+            return _step
+
+        viewer.mouse_drag_callbacks.append(on_drag)
+        viewer.bind_key("Alt-Right", step(+1), overwrite=True)
+        viewer.bind_key("Alt-Left", step(-1), overwrite=True)
+        state.events.selected.connect(self._on_selection)
+        state.events.recording.connect(self._on_recording)
+        self._on_recording()
+
+    # -- canvas -> state -------------------------------------------------------------------
+    def _mouse(self, event: Any) -> Any:
+        """Drag-callback generator: select the ROI under a click, ignore drags (pans)."""
+        if event.type != "mouse_press" or event.button != 1:
+            return
+        position = tuple(event.position)
+        press_px = np.asarray(event.pos, float)
+        add = "Shift" in {getattr(m, "name", str(m)) for m in event.modifiers}
+        yield
+        while event.type == "mouse_move":
+            if np.hypot(*(np.asarray(event.pos, float) - press_px)) > CLICK_SLOP_PX:
+                return
+            yield
+        self.pick(position, add=add)
+
+    def pick(self, position: tuple[float, ...], *, add: bool = False) -> int | None:
+        """Select the neuron whose ROI is under world ``position``.
+
+        Parameters
+        ----------
+        position : tuple of float
+            World coordinates (as in ``event.position``).
+        add : bool
+            Toggle the neuron in the current selection instead of replacing it.
+
+        Returns
+        -------
+        int or None
+            The neuron (row index), or None when the click hit no ROI.
+        """
+        state, viewer = self._state(), self._viewer()
+        if state is None or viewer is None:
+            return None
+        labels = state.find_labels(viewer)
+        if labels is None:
+            return None
+        value = labels.get_value(position, world=True)
+        if value is None or int(value) <= 0:
+            return None
+        neuron = int(value) - 1
+        state.select([neuron], add=add)
+        return neuron
+
+    def _on_selected_label(self, event: Any = None) -> None:
+        state, labels = self._state(), self._watched_labels
+        if self._syncing or state is None or labels is None:
+            return
+        value = int(labels.selected_label)
+        if value > 0 and state.current != value - 1:
+            state.select([value - 1])
+
+    # -- state -> canvas -------------------------------------------------------------------
+    def _on_recording(self, *_: Any) -> None:
+        state, viewer = self._state(), self._viewer()
+        if state is None or viewer is None:
+            return
+        if self._watched_labels is not None:
+            self._watched_labels.events.selected_label.disconnect(self._on_selected_label)
+            self._watched_labels = None
+        self._painted = []
+        labels = state.find_labels(viewer)
+        if labels is not None:
+            labels.events.selected_label.connect(self._on_selected_label)
+            self._watched_labels = labels
+        outline = self._outline_layer(create=False)
+        if outline is not None:
+            viewer.layers.remove(outline)
+        self._on_selection()
+
+    def _outline_layer(self, create: bool) -> Any:
+        """The selection outline layer, created over the ROI layer when asked."""
+        viewer, state = self._viewer(), self._state()
+        if viewer is None or state is None:
+            return None
+        for layer in viewer.layers:
+            if layer.name == SELECTION_LAYER and layer.metadata.get("calm_selection"):
+                return layer
+        labels = state.find_labels(viewer)
+        if not create or labels is None:
+            return None
+        from napari.utils.colormaps import DirectLabelColormap
+
+        layer = viewer.add_labels(
+            np.zeros(labels.data.shape, np.uint8),
+            name=SELECTION_LAYER,
+            opacity=1.0,
+            blending="translucent",
+            scale=labels.scale,
+            translate=labels.translate,
+            metadata={"calm_selection": True},
+            colormap=DirectLabelColormap(color_dict={None: "#ffd400", 0: "transparent"}),
+        )
+        layer.contour = 2
+        layer.editable = False
+        viewer.layers.selection.active = labels
+        return layer
+
+    def _on_selection(self, *_: Any) -> None:
+        state = self._state()
+        if state is None or state.recording is None:
+            return
+        labels = self._watched_labels
+        if labels is not None and state.current is not None:
+            self._syncing = True
+            try:
+                labels.selected_label = state.current + 1
+            finally:
+                self._syncing = False
+        rois = state.recording.rois
+        if rois is None:
+            return
+        outline = self._outline_layer(create=bool(state.selected))
+        if outline is None:
+            return
+        data = outline.data
+        for i in self._painted:
+            px = rois.pixels[i]
+            if len(px) and px.shape[1] == data.ndim:
+                data[tuple(px.T)] = 0
+        for i in state.selected:
+            px = rois.pixels[i]
+            if len(px) and px.shape[1] == data.ndim:
+                data[tuple(px.T)] = 1
+        self._painted = list(state.selected)
+        outline.refresh()

@@ -1,0 +1,330 @@
+"""Decoders trained inside each cross-validation fold: ridge, a small MLP and a small GRU.
+
+Every decoder has ``fit(inputs, train_idx, y, frames) -> self`` and ``predict(inputs, idx)``, where
+``inputs`` is a :class:`~src_models.analysis.inputs.FrameInputs` or ``TrialInputs`` and
+``frames`` gives the frame of every sample (used to keep an inner validation block gap-separated).
+Hyper-parameters are chosen on training samples only:
+
+* :class:`RidgeDecoder` — ridge regression on standardised lag-binned features; the penalty comes
+  from a contiguous inner 3-fold CV with the same gap. Discrete targets are regressed one-hot
+  (±1) and a sample goes to the class whose mean training output is nearest to its output, so
+  unbalanced classes do not pull every prediction toward the majority class.
+* :class:`MLPDecoder` and :class:`GRUDecoder` — torch networks (one hidden layer of 128 / a GRU with
+  64 units) trained with AdamW, early-stopped on the last contiguous block of the training samples
+  (gap-separated). Discrete targets use class-weighted cross-entropy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from src_models.analysis.cv import block_folds
+from src_models.device import resolve_device
+
+#: ridge penalties tried, relative to the number of training samples
+RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-5, 2, 8))
+
+
+def _one_hot(y: np.ndarray, n_classes: int) -> np.ndarray:
+    out = -np.ones((len(y), n_classes))
+    out[np.arange(len(y)), y] = 1.0
+    return out
+
+
+def _inner_folds(frames: np.ndarray, train_idx: np.ndarray, gap: int, n_folds: int) -> list:
+    """Inner contiguous folds over the training samples (indices into ``train_idx``)."""
+    f = frames[train_idx]
+    order = np.argsort(f, kind="stable")
+    folds = block_folds(f[order], n_folds=n_folds, gap=gap)
+    return [(order[fo.train], order[fo.test]) for fo in folds if len(fo.train) and len(fo.test)]
+
+
+class RidgeDecoder:
+    """Ridge regression / ridge classifier on flat inputs, penalty by inner contiguous CV.
+
+    Parameters
+    ----------
+    kind : {'continuous', 'discrete'}
+        Target type.
+    n_classes : int
+        Number of classes (discrete targets, labels ``0..n_classes-1``).
+    gap : int
+        Frames between inner train and validation blocks.
+    alphas : sequence of float
+        Penalties tried, multiplied by the number of training samples.
+    """
+
+    name = "ridge"
+
+    def __init__(self, kind: str, n_classes: int = 0, gap: int = 0, alphas: tuple = RIDGE_ALPHAS) -> None:
+        self.kind = kind
+        self.n_classes = n_classes
+        self.gap = gap
+        self.alphas = alphas
+        self.alpha: float | None = None
+
+    def _targets(self, y: np.ndarray) -> np.ndarray:
+        if self.kind == "continuous":
+            return np.asarray(y, np.float64)[:, None]
+        return _one_hot(y, self.n_classes)
+
+    @staticmethod
+    def centroids(out: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
+        """``(n_classes, k)`` mean output of the training samples of each class."""
+        return np.stack([out[y == c].mean(0) if np.any(y == c) else np.full(out.shape[1], np.inf) for c in range(n_classes)])
+
+    @staticmethod
+    def nearest(out: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+        """Index of the nearest centroid of each row of ``out``."""
+        return ((out[:, None, :] - centroids[None]) ** 2).sum(-1).argmin(1)
+
+    @staticmethod
+    def solve(X: np.ndarray, Y: np.ndarray, alphas: np.ndarray) -> tuple:
+        """Ridge on standardised ``X`` for several penalties at once (one SVD).
+
+        Returns ``(mean_x, sd_x, mean_y, coefs)`` with one ``(d, k)`` coefficient matrix per
+        penalty; every column of ``Y`` is an independent target.
+        """
+        mx = X.mean(0)
+        sx = X.std(0)
+        sx = np.where(sx > 1e-8, sx, 1.0)
+        my = Y.mean(0)
+        U, s, Vt = np.linalg.svd((X - mx) / sx, full_matrices=False)
+        UtY = U.T @ (Y - my)
+        coefs = [Vt.T @ ((s / (s**2 + a))[:, None] * UtY) for a in alphas]
+        return mx, sx, my, coefs
+
+    def fit(self, inputs: Any, train_idx: np.ndarray, y: np.ndarray, frames: np.ndarray) -> RidgeDecoder:
+        """Choose the penalty on inner folds, then fit on all of ``train_idx``."""
+        X = inputs.flat(train_idx).astype(np.float64)
+        Y = self._targets(y[train_idx])
+        n = len(train_idx)
+        alphas = np.asarray(self.alphas) * n
+        folds = _inner_folds(frames, train_idx, self.gap, 3) if n >= 30 else []
+        if folds:
+            loss = np.zeros(len(alphas))
+            for tr, va in folds:
+                mx, sx, my, coefs = self.solve(X[tr], Y[tr], alphas * len(tr) / n)
+                Xv = (X[va] - mx) / sx
+                for i, c in enumerate(coefs):
+                    loss[i] += float(((Xv @ c + my - Y[va]) ** 2).sum())
+            best = int(np.argmin(loss))
+        else:
+            best = len(alphas) // 2
+        self.alpha = float(self.alphas[best])
+        self._mx, self._sx, self._my, (self._coef,) = self.solve(X, Y, alphas[best : best + 1])
+        if self.kind == "discrete":
+            self._centroids = self.centroids(self._out(X), y[train_idx], self.n_classes)
+        return self
+
+    def _out(self, X: np.ndarray) -> np.ndarray:
+        return (X - self._mx) / self._sx @ self._coef + self._my
+
+    def decision(self, inputs: Any, idx: np.ndarray) -> np.ndarray:
+        """Raw outputs ``(n, 1)`` or ``(n, n_classes)``."""
+        return self._out(inputs.flat(idx).astype(np.float64))
+
+    def predict(self, inputs: Any, idx: np.ndarray) -> np.ndarray:
+        """Predicted values (continuous) or class indices (discrete)."""
+        out = self.decision(inputs, idx)
+        return out[:, 0] if self.kind == "continuous" else self.nearest(out, self._centroids)
+
+
+class _MLP(nn.Module):
+    def __init__(self, d_in: int, d_out: int, hidden: int, dropout: float) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(d_in, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, d_out)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class _GRU(nn.Module):
+    def __init__(self, d_in: int, d_out: int, hidden: int, dropout: float) -> None:
+        super().__init__()
+        self.inp = nn.Sequential(nn.Linear(d_in, hidden), nn.GELU(), nn.Dropout(dropout))
+        self.gru = nn.GRU(hidden, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, d_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, _ = self.gru(self.inp(x))
+        return self.out(h[:, -1])
+
+
+class TorchDecoder:
+    """Shared training loop of the MLP and GRU decoders.
+
+    Parameters
+    ----------
+    kind : {'continuous', 'discrete'}
+        Target type.
+    n_classes : int
+        Number of classes (discrete).
+    gap : int
+        Frames between the training samples and the early-stopping block.
+    hidden : int
+        Hidden units.
+    dropout : float
+        Dropout probability.
+    lr, weight_decay : float
+        AdamW settings.
+    max_epochs, patience : int
+        Epoch budget and early-stopping patience (epochs without validation improvement).
+    batch_size : int
+        Minibatch size.
+    max_steps_per_epoch : int
+        Cap on minibatches per epoch (long recordings are subsampled per epoch).
+    seed : int
+        Seed of initialisation and batching.
+    device : str, optional
+        Torch device (``None`` → CUDA when available).
+    """
+
+    name = "torch"
+    sequence = False
+
+    def __init__(
+        self,
+        kind: str,
+        n_classes: int = 0,
+        gap: int = 0,
+        hidden: int = 128,
+        dropout: float = 0.2,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-2,
+        max_epochs: int = 60,
+        patience: int = 8,
+        batch_size: int = 128,
+        max_steps_per_epoch: int = 40,
+        seed: int = 0,
+        device: str | None = None,
+    ) -> None:
+        self.kind = kind
+        self.n_classes = n_classes
+        self.gap = gap
+        self.hidden = hidden
+        self.dropout = dropout
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.batch_size = batch_size
+        self.max_steps_per_epoch = max_steps_per_epoch
+        self.seed = seed
+        self.device = resolve_device(device)
+        self.epochs_run = 0
+
+    def _build(self, d_in: int, d_out: int) -> nn.Module:
+        raise NotImplementedError
+
+    def _x(self, inputs: Any, idx: np.ndarray) -> torch.Tensor:
+        x = inputs.seq(idx) if self.sequence else inputs.flat(idx)
+        return torch.as_tensor((x - self._mx) / self._sx, dtype=torch.float32, device=self.device)
+
+    def _loss(self, out: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        if self.kind == "continuous":
+            return ((out[:, 0] - yb) ** 2).mean()
+        return nn.functional.cross_entropy(out, yb, weight=self._class_w)
+
+    def fit(self, inputs: Any, train_idx: np.ndarray, y: np.ndarray, frames: np.ndarray) -> TorchDecoder:
+        """Train on ``train_idx`` with early stopping on its last gap-separated block."""
+        torch.manual_seed(self.seed)
+        rng = np.random.default_rng(self.seed)
+        folds = _inner_folds(frames, train_idx, self.gap, 5) if len(train_idx) >= 50 else []
+        tr, va = (train_idx[folds[-1][0]], train_idx[folds[-1][1]]) if folds else (train_idx, train_idx[:0])
+        sample = inputs.seq(tr[:: max(1, len(tr) // 2000)]) if self.sequence else inputs.flat(tr)
+        axes = tuple(range(sample.ndim - 1))
+        self._mx = sample.mean(axis=axes).astype(np.float32)
+        self._sx = np.where(sample.std(axis=axes) > 1e-6, sample.std(axis=axes), 1.0).astype(np.float32)
+        yt = np.asarray(y)
+        if self.kind == "continuous":
+            self._my, self._sy = float(yt[tr].mean()), float(yt[tr].std() or 1.0)
+            target = torch.as_tensor((yt - self._my) / self._sy, dtype=torch.float32, device=self.device)
+            d_out = 1
+        else:
+            counts = np.bincount(yt[tr], minlength=self.n_classes)
+            w = np.where(counts > 0, len(tr) / (self.n_classes * np.maximum(counts, 1)), 0.0)
+            self._class_w = torch.as_tensor(w, dtype=torch.float32, device=self.device)
+            target = torch.as_tensor(yt, dtype=torch.long, device=self.device)
+            d_out = self.n_classes
+        net = self._build(inputs.dim if self.sequence else sample.shape[-1], d_out).to(self.device)
+        opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        best, best_state, bad = np.inf, None, 0
+        for epoch in range(self.max_epochs):
+            net.train()
+            order = rng.permutation(tr)[: self.batch_size * self.max_steps_per_epoch]
+            for i in range(0, len(order), self.batch_size):
+                b = order[i : i + self.batch_size]
+                loss = self._loss(net(self._x(inputs, b)), target[b])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            self.epochs_run = epoch + 1
+            if len(va) == 0:
+                continue
+            val = self._eval_loss(net, inputs, va, target)
+            if val < best - 1e-4:
+                best, bad = val, 0
+                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            else:
+                bad += 1
+                if bad >= self.patience:
+                    break
+        if best_state is not None:
+            net.load_state_dict(best_state)
+        self._net = net.eval()
+        return self
+
+    @torch.no_grad()
+    def _eval_loss(self, net: nn.Module, inputs: Any, idx: np.ndarray, target: torch.Tensor) -> float:
+        net.eval()
+        total = 0.0
+        for i in range(0, len(idx), 1024):
+            b = idx[i : i + 1024]
+            total += float(self._loss(net(self._x(inputs, b)), target[b])) * len(b)
+        return total / len(idx)
+
+    @torch.no_grad()
+    def decision(self, inputs: Any, idx: np.ndarray) -> np.ndarray:
+        """Raw outputs: de-standardised predictions ``(n, 1)`` or class logits ``(n, n_classes)``."""
+        outs = [self._net(self._x(inputs, idx[i : i + 1024])).float().cpu().numpy() for i in range(0, len(idx), 1024)]
+        out = np.concatenate(outs) if outs else np.zeros((0, 1))
+        return out * self._sy + self._my if self.kind == "continuous" else out
+
+    def predict(self, inputs: Any, idx: np.ndarray) -> np.ndarray:
+        """Predicted values (continuous) or class indices (discrete)."""
+        out = self.decision(inputs, idx)
+        return out[:, 0] if self.kind == "continuous" else out.argmax(1)
+
+
+class MLPDecoder(TorchDecoder):
+    """One-hidden-layer MLP on the flat (lag-binned / trial-binned) inputs."""
+
+    name = "mlp"
+    sequence = False
+
+    def _build(self, d_in: int, d_out: int) -> nn.Module:
+        return _MLP(d_in, d_out, self.hidden, self.dropout)
+
+
+class GRUDecoder(TorchDecoder):
+    """GRU over the raw causal window (frame level) or the binned trial (trial level)."""
+
+    name = "gru"
+    sequence = True
+
+    def __init__(self, kind: str, n_classes: int = 0, gap: int = 0, hidden: int = 64, **kw: Any) -> None:
+        super().__init__(kind, n_classes, gap, hidden=hidden, **kw)
+
+    def _build(self, d_in: int, d_out: int) -> nn.Module:
+        return _GRU(d_in, d_out, self.hidden, self.dropout)
+
+
+#: baseline decoders by name
+DECODERS = {"ridge": RidgeDecoder, "mlp": MLPDecoder, "gru": GRUDecoder}

@@ -1,0 +1,374 @@
+"""Behaviour decoding: CalM task heads against supervised decoders on identical folds.
+
+Protocol (:func:`decode`):
+
+1. the target is resolved from the recording (:func:`~src_models.analysis.targets.resolve_target`):
+   a behaviour variable per frame, or a trial column per trial (or per frame);
+2. every model sees the same samples and the same folds — contiguous blocks of frames or runs of
+   whole trials, with ``gap`` ≥ ``context`` frames between training and test samples
+   (:mod:`~src_models.analysis.cv`);
+3. supervised baselines (ridge, MLP, GRU) read the recording's traces z-scored per neuron over the
+   whole recording (label-free); frame-level samples see the causal window of ``context`` frames
+   ending at the decoded frame, trial-level samples the frames of their trial;
+4. CalM heads (linear = ridge, and a small MLP) read a :class:`FeatureExtractor`'s per-frame
+   features (pooled DAT states) laid out the same way;
+5. scores are computed on the out-of-fold predictions of each fold and averaged over folds
+   (R² and Pearson r for continuous targets, balanced accuracy for discrete ones);
+6. chance: the ridge decoder on the traces, refitted on circularly shifted labels (the penalty of
+   each fold fixed to the one chosen for the real labels), averaged over shifts.
+
+The CalM score reported as ``calm`` is the best CalM variant and each baseline's score is reported
+separately, so "CalM vs the best baseline" compares two maxima taken the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from src_models.analysis.calm_features import FeatureExtractor, ProgressFn, sub_progress
+from src_models.analysis.cv import Fold, block_folds, circular_shifts, trial_folds
+from src_models.analysis.decoders import DECODERS, MLPDecoder, RidgeDecoder
+from src_models.analysis.inputs import FrameInputs, TrialInputs
+from src_models.analysis.scores import headline_metric, score
+from src_models.analysis.targets import Target, resolve_target
+from src_models.errors import CalmError
+from src_models.preprocessing import ZScore
+from src_models.recording import Recording
+
+#: CalM heads trained on frozen features: name -> decoder class
+CALM_HEADS = {"linear": RidgeDecoder, "mlp": MLPDecoder}
+
+
+@dataclass
+class DecodeResult:
+    """Everything one decoding run produced (plain arrays, ready for plots and JSON).
+
+    Attributes
+    ----------
+    target, kind, level, metric : str
+        Target name, ``continuous``/``discrete``, ``frame``/``trial``, headline metric name.
+    frames : ndarray
+        ``(n,)`` frame of each sample (trial level: trial start).
+    times : ndarray
+        ``(n,)`` the same in seconds.
+    true : ndarray
+        ``(n,)`` targets (values, or class indices into ``classes``).
+    predictions : dict of str to ndarray
+        Out-of-fold predictions of every model, aligned with ``true``.
+    fold_of : ndarray
+        ``(n,)`` index of the fold that tested each sample.
+    scores : dict
+        ``model -> {metric: mean over folds}``.
+    fold_scores : dict
+        ``model -> [per-fold metric dicts]``.
+    chance : dict
+        ``metric -> mean`` over circular shifts; ``chance_scores`` the per-shift values.
+    classes : list or None
+        Class labels (discrete).
+    calm_models, baseline_models : list of str
+        Which entries of ``scores`` are CalM variants and which are supervised baselines.
+    settings : dict
+        Folds, gap, context, shifts, seed, sample count, chosen hyper-parameters.
+    """
+
+    target: str
+    kind: str
+    level: str
+    metric: str
+    frames: np.ndarray
+    times: np.ndarray
+    true: np.ndarray
+    predictions: dict[str, np.ndarray]
+    fold_of: np.ndarray
+    scores: dict[str, dict[str, float]]
+    fold_scores: dict[str, list[dict[str, float]]]
+    chance: dict[str, float]
+    chance_scores: list[dict[str, float]] = field(default_factory=list)
+    classes: list | None = None
+    calm_models: list[str] = field(default_factory=list)
+    baseline_models: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def headline(self, model: str) -> float:
+        """The headline metric of one model."""
+        return self.scores[model][self.metric]
+
+    @property
+    def baselines(self) -> dict[str, float]:
+        """``{baseline: headline score}``."""
+        return {m: self.headline(m) for m in self.baseline_models}
+
+    @property
+    def best_calm(self) -> str | None:
+        """Name of the best CalM variant (None without CalM)."""
+        if not self.calm_models:
+            return None
+        return max(self.calm_models, key=lambda m: _finite(self.headline(m)))
+
+    @property
+    def best_baseline(self) -> str | None:
+        """Name of the best supervised baseline."""
+        if not self.baseline_models:
+            return None
+        return max(self.baseline_models, key=lambda m: _finite(self.headline(m)))
+
+    def to_json(self) -> dict[str, Any]:
+        """The object ``calm decode --json`` prints."""
+        best = self.best_calm
+        return {
+            "target": self.target,
+            "kind": self.kind,
+            "level": self.level,
+            "metric": self.metric,
+            "calm": None if best is None else self.headline(best),
+            "calm_model": best,
+            "calm_variants": {m: self.headline(m) for m in self.calm_models},
+            "baselines": self.baselines,
+            "best_baseline": self.best_baseline,
+            "chance": self.chance[self.metric],
+            "scores": self.scores,
+            "chance_all": self.chance,
+            "classes": None if self.classes is None else [str(c) for c in self.classes],
+            "n_samples": int(len(self.true)),
+            **self.settings,
+        }
+
+
+def _finite(x: float) -> float:
+    return x if np.isfinite(x) else -np.inf
+
+
+def make_folds(target: Target, n_folds: int, gap: int) -> list[Fold]:
+    """Contiguous frame blocks (frame level) or runs of whole trials (trial level)."""
+    if target.level == "trial":
+        labels = target.y if target.kind == "discrete" else None
+        return trial_folds(target.start, target.end, n_folds=n_folds, gap=gap, labels=labels)
+    folds = block_folds(target.frames, n_folds=n_folds, gap=gap, min_train=10)
+    if target.kind == "discrete":
+        for k, f in enumerate(folds):
+            missing = set(range(len(target.classes))) - set(np.unique(target.y[f.train]))
+            if missing:
+                names = sorted(str(target.classes[c]) for c in missing)
+                raise CalmError(
+                    f"fold {k + 1} of {n_folds} has no training samples of class {names} of "
+                    f"{target.name!r}; use fewer folds (counts: {target.class_counts()})"
+                )
+    return folds
+
+
+def make_inputs(series: np.ndarray, target: Target, context: int) -> FrameInputs | TrialInputs:
+    """Decoder inputs for ``target`` cut from a ``(T, d)`` feature series."""
+    if target.level == "trial":
+        return TrialInputs(series, target.start, target.end)
+    return FrameInputs(series, target.frames, context)
+
+
+def cross_validate(
+    decoder_factory: Any,
+    inputs: FrameInputs | TrialInputs,
+    target: Target,
+    folds: list[Fold],
+) -> tuple[np.ndarray, list[dict[str, float]], list[Any]]:
+    """Out-of-fold predictions, per-fold scores and the fitted decoders."""
+    pred = np.zeros(len(target), np.float64 if target.kind == "continuous" else np.int64)
+    fold_scores, fitted = [], []
+    for fold in folds:
+        dec = decoder_factory().fit(inputs, fold.train, target.y, target.frames)
+        pred[fold.test] = dec.predict(inputs, fold.test)
+        fold_scores.append(score(target.kind, target.y[fold.test], pred[fold.test]))
+        fitted.append(dec)
+    return pred, fold_scores, fitted
+
+
+def _mean_scores(fold_scores: list[dict[str, float]]) -> dict[str, float]:
+    keys = fold_scores[0].keys()
+    return {k: float(np.nanmean([s[k] for s in fold_scores])) for k in keys}
+
+
+def shift_null(
+    inputs: FrameInputs | TrialInputs,
+    target: Target,
+    folds: list[Fold],
+    alphas: list[float],
+    n_shifts: int,
+    seed: int,
+) -> list[dict[str, float]]:
+    """Scores of the ridge decoder on circularly shifted labels, one dict per shift.
+
+    Every shift reuses the fold's factorisation of the training inputs (all shifts are solved as
+    extra target columns), with the fold's penalty fixed to the one chosen on the real labels.
+    """
+    if n_shifts <= 0:
+        return []
+    rng = np.random.default_rng(seed)
+    shifts = circular_shifts(len(target), n_shifts, rng)
+    ys = np.stack([np.roll(target.y, s) for s in shifts], axis=1)
+    K = len(target.classes) if target.kind == "discrete" else 1
+    preds = np.zeros(ys.shape, ys.dtype)
+    for fold, alpha in zip(folds, alphas):
+        X = inputs.flat(fold.train).astype(np.float64)
+        Ytr = ys[fold.train]
+        if target.kind == "discrete":
+            Y = np.concatenate([_one_hot_cols(Ytr[:, j], K) for j in range(len(shifts))], axis=1)
+        else:
+            Y = Ytr.astype(np.float64)
+        mx, sx, my, (coef,) = RidgeDecoder.solve(X, Y, np.array([alpha * len(X)]))
+        out_te = (inputs.flat(fold.test) - mx) / sx @ coef + my
+        if target.kind == "continuous":
+            preds[fold.test] = out_te
+            continue
+        out_tr = (X - mx) / sx @ coef + my
+        for j in range(len(shifts)):
+            cols = slice(j * K, (j + 1) * K)
+            cent = RidgeDecoder.centroids(out_tr[:, cols], Ytr[:, j], K)
+            preds[fold.test, j] = RidgeDecoder.nearest(out_te[:, cols], cent)
+    return [
+        _mean_scores([score(target.kind, ys[f.test, j], preds[f.test, j]) for f in folds])
+        for j in range(len(shifts))
+    ]
+
+
+def _one_hot_cols(y: np.ndarray, K: int) -> np.ndarray:
+    out = -np.ones((len(y), K))
+    out[np.arange(len(y)), y] = 1.0
+    return out
+
+
+def zscored_traces(recording: Recording) -> np.ndarray:
+    """``(T, N)`` neuropil-corrected traces z-scored per neuron over the recording."""
+    x = recording.traces
+    return ZScore.fit(x).transform(x).T
+
+
+def decode(
+    recording: Recording,
+    target: str,
+    *,
+    extractors: list[FeatureExtractor] | tuple = (),
+    baselines: tuple[str, ...] = ("ridge", "mlp", "gru"),
+    heads: tuple[str, ...] = ("linear", "mlp"),
+    level: str | None = None,
+    context: int = 48,
+    gap: int | None = None,
+    n_folds: int = 5,
+    n_shifts: int = 20,
+    min_per_class: int = 5,
+    seed: int = 0,
+    device: str | None = None,
+    progress: ProgressFn | None = None,
+) -> DecodeResult:
+    """Decode one target with CalM heads and supervised baselines on identical folds.
+
+    Parameters
+    ----------
+    recording : Recording
+        Traces plus behaviour variables and/or a trial table.
+    target : str
+        Behaviour variable or trial column.
+    extractors : sequence of FeatureExtractor
+        Representation models (e.g. frozen and adapted CalM); each adds one model per head,
+        named ``<extractor>_<head>``.
+    baselines : tuple of str
+        Supervised decoders on the traces: any of ``ridge``, ``mlp``, ``gru``.
+    heads : tuple of str
+        CalM heads: ``linear`` (ridge) and/or ``mlp``.
+    level : {'frame', 'trial'}, optional
+        Decoding level (default: per frame for behaviour, per trial for trial columns).
+    context : int
+        Causal window of frame-level decoders in frames.
+    gap : int, optional
+        Frames between training and test samples (default: ``context``; never less).
+    n_folds : int
+        Cross-validation folds.
+    n_shifts : int
+        Circular shifts for the chance level.
+    min_per_class : int
+        Minimum trials per class of a discrete target.
+    seed : int
+        Seed of every decoder and of the shifts.
+    device : str, optional
+        Torch device of the MLP / GRU decoders.
+    progress : callable, optional
+        ``progress(fraction, message)``.
+
+    Returns
+    -------
+    DecodeResult
+    """
+    report = progress or (lambda f, m: None)
+    gap = context if gap is None else int(gap)
+    if gap < context:
+        raise CalmError(f"the train/test gap ({gap} frames) must be at least the context ({context})")
+    unknown = [b for b in baselines if b not in DECODERS] + [h for h in heads if h not in CALM_HEADS]
+    if unknown:
+        raise CalmError(f"unknown decoders {unknown}; baselines: {sorted(DECODERS)}, heads: {sorted(CALM_HEADS)}")
+    tgt = resolve_target(recording, target, level=level, context=context, min_per_class=min_per_class)
+    folds = make_folds(tgt, n_folds, gap)
+    n_classes = len(tgt.classes) if tgt.classes else 0
+    fold_of = np.zeros(len(tgt), np.int64)
+    for k, f in enumerate(folds):
+        fold_of[f.test] = k
+    kw = dict(kind=tgt.kind, n_classes=n_classes, gap=gap)
+    torch_kw = dict(seed=seed, device=device)
+    jobs: list[tuple[str, Any, Any]] = []
+    trace_inputs = make_inputs(zscored_traces(recording), tgt, context)
+    for b in baselines:
+        cls = DECODERS[b]
+        jobs.append((b, trace_inputs, lambda cls=cls: cls(**kw) if cls is RidgeDecoder else cls(**kw, **torch_kw)))
+    n_ext = len(extractors)
+    for i, ex in enumerate(extractors):
+        feats = ex.frame_features(recording, progress=sub_progress(report, 0.5 * i / n_ext, 0.5 * (i + 1) / n_ext))
+        inputs = make_inputs(feats, tgt, context)
+        for h in heads:
+            cls = CALM_HEADS[h]
+            jobs.append((f"{ex.name}_{h}", inputs, lambda cls=cls: cls(**kw) if cls is RidgeDecoder else cls(**kw, **torch_kw)))
+    start = 0.5 if n_ext else 0.0
+    predictions, scores, fold_scores, chosen = {}, {}, {}, {}
+    ridge_alphas = None
+    for j, (name, inputs, factory) in enumerate(jobs):
+        report(start + (0.95 - start) * j / len(jobs), f"decoding {tgt.name} with {name}")
+        pred, fs, fitted = cross_validate(factory, inputs, tgt, folds)
+        predictions[name] = pred
+        fold_scores[name] = fs
+        scores[name] = _mean_scores(fs)
+        if isinstance(fitted[0], RidgeDecoder):
+            chosen[name] = {"alpha": [d.alpha for d in fitted]}
+            if inputs is trace_inputs and ridge_alphas is None:
+                ridge_alphas = [d.alpha for d in fitted]
+        else:
+            chosen[name] = {"epochs": [d.epochs_run for d in fitted]}
+    report(0.95, "chance level (circularly shifted labels)")
+    if ridge_alphas is None:
+        ridge_alphas = [RidgeDecoder(**kw).fit(trace_inputs, f.train, tgt.y, tgt.frames).alpha for f in folds]
+    null = shift_null(trace_inputs, tgt, folds, ridge_alphas, n_shifts, seed)
+    chance = _mean_scores(null) if null else {k: float("nan") for k in score(tgt.kind, tgt.y, tgt.y)}
+    report(1.0, "done")
+    return DecodeResult(
+        target=tgt.name,
+        kind=tgt.kind,
+        level=tgt.level,
+        metric=headline_metric(tgt.kind),
+        frames=tgt.frames,
+        times=tgt.frames / float(recording.fs),
+        true=tgt.y,
+        predictions=predictions,
+        fold_of=fold_of,
+        scores=scores,
+        fold_scores=fold_scores,
+        chance=chance,
+        chance_scores=null,
+        classes=tgt.classes,
+        calm_models=[name for name, *_ in jobs if name not in baselines],
+        baseline_models=[b for b in baselines],
+        settings={
+            "n_folds": n_folds,
+            "gap": gap,
+            "context": context,
+            "n_shifts": n_shifts,
+            "seed": seed,
+            "hyperparameters": chosen,
+        },
+    )

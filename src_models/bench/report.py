@@ -1,0 +1,156 @@
+"""``results.json`` and ``results.md`` of a benchmark run, in the CalM paper's table layout.
+
+The markdown has one table per metric — correlation ×100 (the paper's
+headline), MSE and the prediction score — with one row per model and one
+column per dataset (Simulation | Task sim | Single-session (Triplett) | user
+data), cells ``mean ± SEM`` over seeds, the best model of each column in bold.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from src_models.bench.runner import BenchResults
+
+#: (summary key, title, scale, digits, higher is better)
+TABLES = (
+    ("corr", "Correlation ×100 (per-neuron Pearson r pooled over test windows and horizon, mean over neurons)", 100.0, 2, True),
+    ("mse", "MSE (z-scored units)", 1.0, 4, False),
+    ("prediction_score", "Prediction score (1 − MSE / MSE of copy-last)", 1.0, 3, True),
+)
+
+
+def machine_description() -> str:
+    """One line: CPU cores, memory, GPU (if any), torch threads."""
+    import torch
+
+    mem = ""
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        mem = f", {pages / 2**30:.0f} GB"
+    except (ValueError, OSError, AttributeError):
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{os.cpu_count()}-core CPU{mem}, {gpu}, torch {torch.__version__.split('+')[0]} "
+            f"({torch.get_num_threads()} threads), {platform.system()}")
+
+
+def _clean(obj: Any) -> Any:
+    """NaN/inf → None so the JSON is standard."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def results_json(results: BenchResults, meta: dict[str, Any]) -> dict[str, Any]:
+    """The ``results.json`` object: meta, datasets, rows, summary, notes."""
+    return _clean({
+        "meta": meta,
+        "datasets": results.datasets,
+        "rows": results.rows,
+        "summary": results.summary(),
+        "notes": results.notes,
+    })
+
+
+def _fmt(mean: float | None, sem: float | None, scale: float, digits: int, n: int) -> str:
+    if mean is None or not math.isfinite(mean):
+        return "—"
+    text = f"{mean * scale:.{digits}f}"
+    if n > 1 and sem is not None and math.isfinite(sem):
+        text += f" ± {sem * scale:.{digits}f}"
+    return text
+
+
+def markdown_tables(summary: list[dict[str, Any]], columns: list[str]) -> str:
+    """The three metric tables (rows = models in run order, columns = datasets)."""
+    models: dict[str, str] = {}
+    for s in summary:
+        models.setdefault(s["model"], s["label"])
+    cell = {(s["model"], s["column"]): s for s in summary}
+    parts = []
+    for key, title, scale, digits, higher in TABLES:
+        best: dict[str, str] = {}
+        for col in columns:
+            cands = [(s[key], m) for (m, c), s in cell.items() if c == col and s.get(key) is not None
+                     and math.isfinite(s[key]) and s.get("family") != "naive"]
+            if cands:
+                best[col] = (max if higher else min)(cands)[1]
+        lines = [f"### {title}", "", "| Model | " + " | ".join(columns) + " |",
+                 "|---|" + "---|" * len(columns)]
+        for model, label in models.items():
+            cells = []
+            for col in columns:
+                s = cell.get((model, col))
+                text = "—" if s is None else _fmt(s.get(key), s.get(f"{key}_sem"), scale, digits, s["n_seeds"])
+                cells.append(f"**{text}**" if best.get(col) == model else text)
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def results_markdown(results: BenchResults, meta: dict[str, Any]) -> str:
+    """The whole ``results.md``: header, metric tables, cost table, notes."""
+    summary = results.summary()
+    fam = {r["model"]: r["family"] for r in results.rows}
+    for s in summary:
+        s["family"] = fam.get(s["model"])
+    columns = list(dict.fromkeys(d["column"] for d in results.datasets))
+    b = meta.get("budget", {})
+    head = [
+        "## Forecasting benchmark results", "",
+        f"- command: `{meta.get('command', '')}`",
+        f"- date: {meta.get('date', '')}; machine: {meta.get('machine', '')}",
+        f"- protocol: per recording 60/20/20 split in time, z-scored with training statistics, "
+        f"context {meta.get('context')} → horizon {meta.get('horizon')}, windows at stride 1 inside each split; "
+        f"seeds: {meta.get('seeds')}",
+        f"- deep models: AdamW, {b.get('steps')} steps max, batch {b.get('batch_size')} windows "
+        f"(≤ {b.get('max_neurons')} neurons), lr grid {b.get('lr_grid')} chosen on validation (first seed), "
+        f"validation every {b.get('eval_every')} steps, early stop after {b.get('patience')} checks without gain",
+        "",
+        "Datasets: " + "; ".join(
+            f"{d['column']} = {d['name']} ({d['n_neurons']} neurons × {d['n_frames']} frames, "
+            f"{d['windows']['test']} test windows)" for d in results.datasets),
+        "",
+        markdown_tables(summary, columns),
+        "",
+        "### Cost",
+        "",
+        "| Model | Dataset | Parameters | Train time (s, mean over seeds) |",
+        "|---|---|---|---|",
+    ]
+    head += [f"| {s['label']} | {s['column']} | {s['n_params']:,} | {s['train_time_s']:.1f} |" for s in summary]
+    if results.notes:
+        head += ["", "### Notes", ""] + [f"- {n}" for n in results.notes]
+    return "\n".join(head) + "\n"
+
+
+def write_results(out_dir: str | Path, results: BenchResults, meta: dict[str, Any]) -> tuple[Path, Path]:
+    """Write ``results.json`` and ``results.md`` into ``out_dir`` (atomically); return both paths."""
+    out = Path(out_dir)
+    pj, pm = out / "results.json", out / "results.md"
+    _write_atomic(pj, json.dumps(results_json(results, meta), indent=1) + "\n")
+    _write_atomic(pm, results_markdown(results, meta))
+    return pj, pm

@@ -1,0 +1,174 @@
+"""Datasets × models × seeds → one row of metrics per run.
+
+For every dataset the windows are built once (:func:`make_windows`) and
+handed to every model, so all models see identical training, validation and
+test windows. A model is fitted on the training windows, selected on the
+validation windows, and evaluated once on the test windows with
+:func:`src_models.metrics.forecast_metrics`. The learning rate of a
+gradient-trained model is chosen from the budget's grid on the first seed and
+reused for the other seeds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from src_models.bench.datasets import Source
+from src_models.bench.registry import get_model
+from src_models.bench.training import Budget
+from src_models.bench.windows import BenchData, make_windows
+from src_models.device import resolve_device
+from src_models.metrics import forecast_metrics
+
+#: metrics summarised as mean ± SEM over seeds
+SUMMARY_METRICS = ("corr", "corr_median", "mse", "mae", "r2", "prediction_score")
+
+
+@dataclass
+class BenchResults:
+    """Everything a benchmark run produced.
+
+    Attributes
+    ----------
+    rows : list of dict
+        One per dataset × model × seed (see :func:`run_model`).
+    datasets : list of dict
+        :meth:`BenchData.describe` of every dataset, with its table column.
+    notes : list of str
+        Skipped datasets or models and why.
+    """
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    datasets: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Mean ± SEM over seeds of every metric, per dataset × model (row order kept)."""
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for r in self.rows:
+            groups.setdefault((r["dataset"], r["model"]), []).append(r)
+        out = []
+        for (ds, model), rows in groups.items():
+            entry: dict[str, Any] = {
+                "dataset": ds, "column": rows[0]["column"], "model": model, "label": rows[0]["label"],
+                "n_seeds": len(rows), "n_params": rows[0]["n_params"],
+                "train_time_s": float(np.mean([r["train_time_s"] for r in rows])),
+            }
+            for m in SUMMARY_METRICS:
+                v = np.array([r[m] for r in rows], float)
+                entry[m] = float(np.mean(v))
+                entry[f"{m}_sem"] = float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
+            steps = np.array([r["corr_per_step"] for r in rows], float)
+            entry["corr_per_step"] = [float(x) for x in steps.mean(0)]
+            out.append(entry)
+        return out
+
+
+def run_model(
+    name: str, data: BenchData, budget: Budget, seed: int, device: str | None
+) -> tuple[dict[str, Any], Any]:
+    """Fit model ``name`` on ``data`` with ``seed``; return its row and its fit report."""
+    cls = get_model(name)
+    model = cls(context=data.context, horizon=data.horizon, n_neurons=data.n_neurons, fs=data.fs, device=device)
+    t0 = time.perf_counter()
+    report = model.fit(data.train, data.val, budget, seed)
+    t1 = time.perf_counter()
+    pred = model.predict(data.test.contexts())
+    t2 = time.perf_counter()
+    metrics = forecast_metrics(pred, data.test.targets(), data.test.last())
+    row = {
+        "dataset": data.name,
+        "model": name,
+        "label": cls.label,
+        "family": cls.family,
+        "seed": int(seed),
+        "context": data.context,
+        "horizon": data.horizon,
+        "n_neurons": data.n_neurons,
+        "n_test_windows": len(data.test),
+        **metrics,
+        "n_params": int(model.n_params),
+        "train_time_s": round(t1 - t0, 3),
+        "predict_time_s": round(t2 - t1, 3),
+        "device": str(model.device),
+        "lr": report.lr,
+        "val_mse": report.val_mse,
+        "steps": report.steps,
+        "selected": report.selected,
+    }
+    return row, report
+
+
+def run_benchmark(
+    sources: Sequence[Source],
+    models: Sequence[str],
+    *,
+    seeds: int = 3,
+    budget: Budget,
+    context: int = 48,
+    horizon: int = 16,
+    device: str | None = None,
+    log: Callable[[str], None] = lambda s: None,
+) -> BenchResults:
+    """Run every model on every dataset for ``seeds`` seeds.
+
+    Parameters
+    ----------
+    sources : sequence of Source
+        Datasets (loaded one at a time).
+    models : sequence of str
+        Registered model names.
+    seeds : int
+        Seeds per model (deterministic models are fitted once and reported per seed).
+    budget : Budget
+        Training budget of every gradient-trained model.
+    context, horizon : int
+        Window layout.
+    device : str, optional
+        Torch device for every model (``None``/``'auto'``: CUDA when available).
+    log : callable
+        Receives one progress line per run.
+
+    Returns
+    -------
+    BenchResults
+    """
+    res = BenchResults()
+    dev = str(resolve_device(device))
+    for src in sources:
+        rec = src.load()
+        traces = rec.traces if src.max_frames is None else rec.traces[:, : src.max_frames]
+        data = make_windows(
+            traces, name=src.key, fs=rec.fs, context=context, horizon=horizon,
+            source=str(rec.source), info=dict(src.info),
+        )
+        res.datasets.append({"column": src.column, **data.describe()})
+        log(f"{src.key}: {data.n_neurons} neurons, {data.n_frames} frames, "
+            f"windows train/val/test {len(data.train)}/{len(data.val)}/{len(data.test)}")
+        for name in models:
+            cls = get_model(name)
+            why = cls.unavailable()
+            if why:
+                res.notes.append(f"{name}: skipped on {src.key}, {why}")
+                log(f"  {name}: skipped ({why})")
+                continue
+            run_budget = budget
+            first: dict[str, Any] | None = None
+            for seed in range(seeds):
+                if cls.deterministic and first is not None:
+                    row = dict(first, seed=seed)
+                else:
+                    row, report = run_model(name, data, run_budget, seed, dev)
+                    if report.lr is not None:
+                        run_budget = budget.with_lr(report.lr)
+                row["column"] = src.column
+                first = first or row
+                res.rows.append(row)
+                log(f"  {name:14s} seed {seed}: corr {100 * row['corr']:6.2f}  mse {row['mse']:.4f}  "
+                    f"ps {row['prediction_score']:+.3f}  ({row['train_time_s']:.1f} s)")
+    return res

@@ -1,0 +1,183 @@
+"""The one optimiser budget rule shared by every gradient-trained model.
+
+Rule (identical for NLinear, DLinear, MLP, TCN, PatchTST, iTransformer, POCO
+and CalM-from-scratch; CalM fine-tuning follows it through its own loop):
+
+* AdamW, betas (0.9, 0.999), weight decay ``1e-4``, gradient-norm clip 5
+  (POCO's settings), constant learning rate;
+* mini-batches of ``batch_size`` training windows drawn uniformly with
+  replacement (every neuron of the window, or a random subset of
+  ``max_neurons`` when the recording has more), MSE loss on the horizon;
+* a fixed budget of ``steps`` optimiser steps; every ``eval_every`` steps the
+  MSE on (at most ``max_val_windows`` evenly spaced) validation windows is
+  measured and the best weights so far are kept; training stops early after
+  ``patience`` evaluations without improvement;
+* the learning rate is chosen from ``lr_grid`` by the best validation MSE
+  (the runner selects it on the first seed and reuses it for the others);
+* the test windows are used once, after selection.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from torch import nn
+
+from src_models.bench.windows import WindowSet
+from src_models.device import autocast
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Training budget; see the module docstring for the rule.
+
+    Attributes
+    ----------
+    steps : int
+        Maximum optimiser steps per run.
+    batch_size : int
+        Windows per mini-batch.
+    lr_grid : tuple of float
+        Learning rates tried; the best on validation is kept.
+    weight_decay : float
+        AdamW weight decay.
+    eval_every : int
+        Steps between validation checks.
+    patience : int
+        Validation checks without improvement before stopping.
+    grad_clip : float
+        Gradient-norm clip.
+    max_val_windows : int
+        Validation windows used for selection (evenly spaced subset).
+    max_neurons : int
+        Neurons per training batch (a random subset when the recording has more).
+    """
+
+    steps: int = 1000
+    batch_size: int = 32
+    lr_grid: tuple[float, ...] = (3e-4, 1e-3, 3e-3)
+    weight_decay: float = 1e-4
+    eval_every: int = 100
+    patience: int = 4
+    grad_clip: float = 5.0
+    max_val_windows: int = 512
+    max_neurons: int = 512
+
+    def __post_init__(self) -> None:
+        if not self.lr_grid or self.steps < 1 or self.batch_size < 1 or self.eval_every < 1:
+            raise ValueError(f"invalid training budget {self}")
+
+    def with_lr(self, lr: float) -> Budget:
+        """The same budget with the learning rate pinned (no grid)."""
+        return replace(self, lr_grid=(float(lr),))
+
+    def describe(self) -> dict[str, object]:
+        """JSON-ready form for ``results.json``."""
+        return {
+            "optimizer": "AdamW(betas=(0.9, 0.999))",
+            "steps": self.steps,
+            "batch_size": self.batch_size,
+            "lr_grid": list(self.lr_grid),
+            "weight_decay": self.weight_decay,
+            "eval_every": self.eval_every,
+            "patience": self.patience,
+            "grad_clip": self.grad_clip,
+            "max_val_windows": self.max_val_windows,
+            "max_neurons": self.max_neurons,
+        }
+
+
+@dataclass
+class TrainResult:
+    """Best network of a learning-rate grid and how it was found."""
+
+    module: nn.Module
+    lr: float
+    val_mse: float
+    steps: int
+    best_step: int
+
+
+@torch.no_grad()
+def evaluate_mse(module: nn.Module, windows: WindowSet, device: torch.device, batch: int = 64) -> float:
+    """Mean squared error of ``module`` over ``windows`` (all neurons)."""
+    module.eval()
+    n = windows.n_neurons
+    units = torch.arange(n, device=device)
+    total, count = 0.0, 0
+    for i in range(0, len(windows), batch):
+        idx = np.arange(i, min(i + batch, len(windows)))
+        x = torch.as_tensor(windows.contexts(idx), device=device)
+        y = torch.as_tensor(windows.targets(idx), device=device)
+        with autocast(device):
+            pred = module(x, units).float()
+        total += float(((pred - y) ** 2).sum())
+        count += y.numel()
+    module.train()
+    return total / max(count, 1)
+
+
+def train_module(
+    module: nn.Module,
+    train: WindowSet,
+    val: WindowSet,
+    budget: Budget,
+    lr: float,
+    seed: int,
+    device: torch.device,
+) -> TrainResult:
+    """Train one network with one learning rate under ``budget``; keep the best-validation weights."""
+    rng = np.random.default_rng(seed)
+    module.to(device).train()
+    opt = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=budget.weight_decay)
+    val_sub = val.subsample(budget.max_val_windows)
+    n = train.n_neurons
+    best, best_state, best_step, bad, step = float("inf"), None, 0, 0, 0
+    for step in range(1, budget.steps + 1):
+        idx = rng.integers(0, len(train), size=budget.batch_size)
+        units_np = np.sort(rng.choice(n, budget.max_neurons, replace=False)) if n > budget.max_neurons else np.arange(n)
+        x = torch.as_tensor(train.contexts(idx)[:, :, units_np], device=device)
+        y = torch.as_tensor(train.targets(idx)[:, :, units_np], device=device)
+        units = torch.as_tensor(units_np, device=device)
+        with autocast(device):
+            pred = module(x, units).float()
+        loss = torch.mean((pred - y) ** 2)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(module.parameters(), budget.grad_clip)
+        opt.step()
+        if step % budget.eval_every == 0 or step == budget.steps:
+            v = evaluate_mse(module, val_sub, device)
+            if v < best:
+                best, best_step, bad = v, step, 0
+                best_state = copy.deepcopy(module.state_dict())
+            else:
+                bad += 1
+                if bad >= budget.patience:
+                    break
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    module.eval()
+    return TrainResult(module, lr, best, step, best_step)
+
+
+def fit_lr_grid(
+    build: Callable[[], nn.Module],
+    train: WindowSet,
+    val: WindowSet,
+    budget: Budget,
+    seed: int,
+    device: torch.device,
+) -> TrainResult:
+    """Train a fresh network (seeded) for every learning rate of the grid; return the best on validation."""
+    best: TrainResult | None = None
+    for lr in budget.lr_grid:
+        torch.manual_seed(seed)
+        result = train_module(build(), train, val, budget, lr, seed, device)
+        if best is None or result.val_mse < best.val_mse:
+            best = result
+    return best  # type: ignore[return-value]  (Budget guarantees a non-empty grid)

@@ -1,0 +1,279 @@
+"""Configuration of the dual-axis Transformer, its pretraining and its adaptation.
+
+Every design choice the CalM paper leaves open (depth, width, window length,
+learning rates, ...) is a field here, never a constant in the code. Configs
+round-trip through JSON (``resources/configs/dat_*.json``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+from src_models.errors import CalmError
+
+T = TypeVar("T")
+
+
+def _from_dict(cls: type[T], data: dict[str, Any] | None, source: str | Path | None = None) -> T:
+    """Build dataclass ``cls`` from ``data``, refusing unknown keys with a :class:`CalmError`."""
+    data = dict(data or {})
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise CalmError(f"unknown {cls.__name__} keys {unknown}", source)
+    try:
+        return cls(**data)
+    except (TypeError, ValueError) as exc:
+        raise CalmError(f"invalid {cls.__name__}: {exc}", source) from None
+
+
+@dataclass
+class DATConfig:
+    """Architecture of the dual-axis Transformer.
+
+    Attributes
+    ----------
+    codebook_size : int
+        K, the NQ vocabulary size (number of classes of the next-token head).
+    code_dim : int
+        Dimension of NQ's code embeddings (used when ``token_embedding='nq'``).
+    patch_len : int
+        Frames per token P (the regression head predicts ``reg_patches * P`` values).
+    d_model, n_layers, n_heads, mlp_ratio : int, int, int, float
+        Width, depth, attention heads and MLP expansion of the blocks.
+    dropout : float
+        Dropout on attention outputs and MLP.
+    rope_base : float
+        Base of the rotary position embedding on the time axis.
+    token_embedding : {'nq', 'learned'}
+        ``'nq'``: a trainable projection of NQ's (frozen) code vectors plus a
+        learned residual table; ``'learned'``: a plain learned table over K codes.
+    n_neurons, n_sessions : int
+        Rows of the neuron and session embedding tables. Row 0 of each is the
+        *generic* embedding used for unseen neurons/sessions and as the
+        initialisation of new rows when adapting to a new recording.
+    reg_patches : int
+        Patches ahead the light regression head predicts (0 disables it).
+    """
+
+    codebook_size: int = 512
+    code_dim: int = 64
+    patch_len: int = 8
+    d_model: int = 128
+    n_layers: int = 4
+    n_heads: int = 4
+    mlp_ratio: float = 4.0
+    dropout: float = 0.0
+    rope_base: float = 10000.0
+    token_embedding: str = "nq"
+    n_neurons: int = 1
+    n_sessions: int = 1
+    reg_patches: int = 2
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
+            raise ValueError("d_model must split into n_heads heads of even size")
+        if self.token_embedding not in ("nq", "learned"):
+            raise ValueError("token_embedding must be 'nq' or 'learned'")
+        if min(self.codebook_size, self.patch_len, self.n_layers, self.n_neurons, self.n_sessions) < 1:
+            raise ValueError("codebook_size, patch_len, n_layers, n_neurons, n_sessions must be >= 1")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None, source: str | Path | None = None) -> DATConfig:
+        return _from_dict(cls, data, source)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TokenizerPolicy:
+    """How CalM turns z-scored frames into the DAT's tokens with NQ.
+
+    Attributes
+    ----------
+    mode : {'causal', 'window'}
+        ``'causal'``: token ``j`` is the last token of NQ's encoding of the
+        ``causal_frames`` frames that *end* with patch ``j``, so a token never
+        depends on later frames. NQ's encoder is bidirectional, so this is what
+        keeps pretraining inputs identical in kind to forecasting contexts,
+        whose last token cannot see the future. ``'window'``: non-overlapping
+        ``NQ.window`` chunks encoded at once (cheaper; tokens see up to one
+        window ahead).
+    causal_frames : int
+        Model-rate frames of left context per causal token (a multiple of P).
+    batch_windows : int
+        Windows per NQ call (bounds memory when tokenizing long recordings).
+    """
+
+    mode: str = "causal"
+    causal_frames: int = 32
+    batch_windows: int = 8192
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("causal", "window"):
+            raise ValueError("tokenizer mode must be 'causal' or 'window'")
+        if self.causal_frames < 1 or self.batch_windows < 1:
+            raise ValueError("causal_frames and batch_windows must be >= 1")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None, source: str | Path | None = None) -> TokenizerPolicy:
+        return _from_dict(cls, data, source)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainConfig:
+    """Self-supervised pretraining of the DAT (next-token cross-entropy).
+
+    Attributes
+    ----------
+    max_steps : int
+        Optimizer steps (``--max-steps`` overrides).
+    batch_size : int
+        Population windows per step *per rank*.
+    window_tokens : int
+        Tokens per window on the time axis.
+    max_neurons : int
+        Neurons subsampled per window (without replacement).
+    lr, weight_decay, betas, warmup_steps, min_lr_ratio, grad_clip
+        AdamW with linear warm-up then cosine decay to ``lr * min_lr_ratio``.
+    reg_weight : float
+        Weight of the regression head's MSE (z-scored values) in the loss.
+    id_dropout : float
+        Probability of replacing a neuron's / a window's session id by the
+        generic row 0, so the generic embeddings stay usable for new data.
+    val_fraction : float
+        Last fraction of every session's frames held out for validation.
+    val_every, val_windows : int
+        Validation period (steps) and number of fixed validation windows.
+    checkpoint_every : int
+        Steps between ``last/`` checkpoints (also written at the end).
+    log_every : int
+        Steps between progress lines.
+    """
+
+    max_steps: int = 2000
+    batch_size: int = 16
+    window_tokens: int = 16
+    max_neurons: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.95)
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.05
+    grad_clip: float = 1.0
+    reg_weight: float = 1.0
+    id_dropout: float = 0.1
+    val_fraction: float = 0.1
+    val_every: int = 200
+    val_windows: int = 64
+    checkpoint_every: int = 200
+    log_every: int = 20
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
+        if self.window_tokens < 2:
+            raise ValueError("window_tokens must be >= 2 (next-token targets)")
+        if min(self.batch_size, self.max_neurons, self.max_steps, self.val_every, self.checkpoint_every) < 1:
+            raise ValueError("batch_size, max_neurons, max_steps, val_every, checkpoint_every must be >= 1")
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError("val_fraction must lie in [0, 1)")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None, source: str | Path | None = None) -> TrainConfig:
+        return _from_dict(cls, data, source)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+
+@dataclass
+class FinetuneConfig:
+    """Adaptation to a new recording (the default budget of ``calm forecast``).
+
+    Phase ``embeddings`` trains only the recording's new neuron and session
+    embeddings (and the light regression head) with the backbone frozen;
+    phase ``full`` (``full_steps > 0``) then trains everything at ``full_lr``.
+
+    Attributes
+    ----------
+    embed_steps, full_steps : int
+        Optimizer steps of the two phases.
+    embed_lr, full_lr : float
+        Learning rates of the two phases (constant after a short warm-up).
+    batch_size, window_tokens, max_neurons : int
+        Window sampling, as in pretraining.
+    reg_weight : float
+        Weight of the regression head's MSE.
+    train_head : bool
+        Also train the regression head in the ``embeddings`` phase.
+    val_every : int
+        Steps between validation passes (the best state by validation loss is kept).
+    val_windows : int
+        Fixed validation windows.
+    train_fraction, val_fraction : float
+        Time split of the recording: first ``train_fraction`` for training, the
+        next ``val_fraction`` for selection; the rest is never touched.
+    """
+
+    embed_steps: int = 300
+    full_steps: int = 0
+    embed_lr: float = 1e-2
+    full_lr: float = 2e-4
+    batch_size: int = 8
+    window_tokens: int = 16
+    max_neurons: int = 128
+    reg_weight: float = 1.0
+    train_head: bool = True
+    val_every: int = 50
+    val_windows: int = 32
+    train_fraction: float = 0.6
+    val_fraction: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.embed_steps < 0 or self.full_steps < 0:
+            raise ValueError("embed_steps and full_steps must be >= 0")
+        if not (0 < self.train_fraction and 0 < self.val_fraction and self.train_fraction + self.val_fraction <= 1):
+            raise ValueError("train_fraction and val_fraction must be positive and add up to <= 1")
+
+    @property
+    def total_steps(self) -> int:
+        return self.embed_steps + self.full_steps
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None, source: str | Path | None = None) -> FinetuneConfig:
+        return _from_dict(cls, data, source)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a ``dat_*.json`` file.
+
+    Sections: ``model`` (:class:`DATConfig`), ``tokenizer``
+    (:class:`TokenizerPolicy`), ``train`` (:class:`TrainConfig`), ``finetune``
+    (:class:`FinetuneConfig`), ``data`` (sources, see
+    :func:`src_models.dat.data.parse_source`) and a free-text ``comment``.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CalmError("config file not found", path) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CalmError(f"unreadable config ({exc.__class__.__name__}: {exc})", path) from None
+    if not isinstance(data, dict):
+        raise CalmError("config must be a JSON object", path)
+    unknown = sorted(set(data) - {"model", "tokenizer", "train", "finetune", "data", "comment"})
+    if unknown:
+        raise CalmError(f"unknown config sections {unknown} (use model, tokenizer, train, finetune, data)", path)
+    return data

@@ -1,0 +1,323 @@
+"""The dual-axis Transformer (DAT) over NQ token grids ``[neurons x time]``.
+
+Each block, with pre-norm residuals::
+
+    x = x + TemporalAttention(LN(x))   # per neuron, causal over time, RoPE on the time axis
+    x = x + NeuralAttention(LN(x))     # per time step, bidirectional over neurons, padding masked
+    x = x + MLP(LN(x))
+
+Causality holds because neural attention only mixes tokens of the *same* time
+step, and temporal attention is causal. Neural attention has no positional
+encoding, so the model is equivariant to permutations of the neurons (their
+identity enters only through the learned per-neuron embedding). All attention
+goes through :func:`torch.nn.functional.scaled_dot_product_attention`, so fused
+kernels (flash / memory-efficient) run on GPUs.
+
+The cost of one forward pass is ``O(B·N·T²·d + B·T·N²·d + B·N·T·d²)`` — the
+factorised ``N·T² + T·N²`` shape, never ``(N·T)²``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from src_models.dat.config import DATConfig
+
+
+def rope_tables(length: int, dim: int, base: float, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """``cos, sin`` of shape ``(length, dim)`` for rotary embeddings over positions ``0..length-1``."""
+    inv = 1.0 / (base ** (torch.arange(0, dim, 2, device=device, dtype=torch.float32) / dim))
+    angles = torch.arange(length, device=device, dtype=torch.float32)[:, None] * inv[None, :]
+    angles = torch.cat([angles, angles], dim=-1)
+    return angles.cos().to(dtype), angles.sin().to(dtype)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate ``x`` (``(..., L, dim)``) by the position tables (rotate-half convention)."""
+    half = x.shape[-1] // 2
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos + rotated * sin
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention over the second-to-last axis of ``(M, L, d)`` inputs."""
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float) -> None:
+        super().__init__()
+        self.n_heads = n_heads
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.dropout = dropout
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        *,
+        causal: bool = False,
+        rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+        key_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Attend along axis 1 of ``x`` (``(M, L, d)``).
+
+        Parameters
+        ----------
+        causal : bool
+            Position ``i`` attends to positions ``<= i`` only.
+        rope : (cos, sin), optional
+            Rotary tables ``(L, head_dim)`` applied to queries and keys.
+        key_mask : BoolTensor, optional
+            ``(M, L)``: True where a key takes part (padding is False).
+        """
+        M, L, d = x.shape
+        h = self.n_heads
+        q, k, v = self.qkv(x).view(M, L, 3, h, d // h).permute(2, 0, 3, 1, 4)
+        if rope is not None:
+            cos, sin = rope
+            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        attn_mask = None if key_mask is None else key_mask[:, None, None, :]
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attn_mask, is_causal=causal, dropout_p=self.dropout if self.training else 0.0
+        )
+        return self.out(y.transpose(1, 2).reshape(M, L, d))
+
+
+class DATBlock(nn.Module):
+    """Temporal causal attention → neural bidirectional attention → MLP, pre-norm residuals."""
+
+    def __init__(self, cfg: DATConfig) -> None:
+        super().__init__()
+        d = cfg.d_model
+        self.norm_t = nn.LayerNorm(d)
+        self.attn_t = Attention(d, cfg.n_heads, cfg.dropout)
+        self.norm_n = nn.LayerNorm(d)
+        self.attn_n = Attention(d, cfg.n_heads, cfg.dropout)
+        self.norm_m = nn.LayerNorm(d)
+        hidden = int(round(cfg.mlp_ratio * d))
+        self.mlp = nn.Sequential(nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, d), nn.Dropout(cfg.dropout))
+
+    def forward(
+        self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], neuron_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """``x``: ``(B, N, T, d)``; ``neuron_mask``: ``(B, N)`` True for real neurons."""
+        B, N, T, d = x.shape
+        y = self.attn_t(self.norm_t(x).reshape(B * N, T, d), causal=True, rope=rope)
+        x = x + y.view(B, N, T, d)
+        xt = self.norm_n(x).transpose(1, 2).reshape(B * T, N, d)
+        key_mask = None
+        if neuron_mask is not None:
+            key_mask = neuron_mask[:, None, :].expand(B, T, N).reshape(B * T, N)
+        y = self.attn_n(xt, key_mask=key_mask)
+        x = x + y.view(B, T, N, d).transpose(1, 2)
+        return x + self.mlp(self.norm_m(x))
+
+
+@dataclass
+class DATOutput:
+    """Outputs of :meth:`DualAxisTransformer.forward`.
+
+    Attributes
+    ----------
+    hidden : Tensor
+        ``(B, N, T, d)`` final (normalised) hidden states.
+    logits : Tensor
+        ``(B, N, T, K)``: position ``t`` predicts the token at ``t + 1``.
+    regression : Tensor or None
+        ``(B, N, T, reg_patches * P)``: position ``t`` predicts the z-scored
+        values of the next ``reg_patches`` patches.
+    """
+
+    hidden: torch.Tensor
+    logits: torch.Tensor | None
+    regression: torch.Tensor | None
+
+
+class DualAxisTransformer(nn.Module):
+    """CalM's DAT: token + neuron + session embeddings, dual-axis blocks, next-token head.
+
+    Parameters
+    ----------
+    cfg : DATConfig
+        Architecture.
+    code_vectors : Tensor, optional
+        ``(K, code_dim)`` NQ code embeddings for ``token_embedding='nq'``
+        (stored, scaled to unit standard deviation, as a frozen buffer, so the
+        DAT checkpoint is self-contained).
+    """
+
+    def __init__(self, cfg: DATConfig, code_vectors: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.d_model
+        if cfg.token_embedding == "nq":
+            vec = torch.zeros(cfg.codebook_size, cfg.code_dim) if code_vectors is None else code_vectors.detach().float()
+            if tuple(vec.shape) != (cfg.codebook_size, cfg.code_dim):
+                raise ValueError(f"code_vectors has shape {tuple(vec.shape)}, expected {(cfg.codebook_size, cfg.code_dim)}")
+            std = float(vec.std()) if vec.numel() > 1 else 0.0
+            self.register_buffer("code_vectors", vec / std if std > 0 else vec.clone())
+            self.code_proj = nn.Linear(cfg.code_dim, d)
+        self.code_table = nn.Embedding(cfg.codebook_size, d)
+        self.neuron_emb = nn.Embedding(cfg.n_neurons, d)
+        self.session_emb = nn.Embedding(cfg.n_sessions, d)
+        self.blocks = nn.ModuleList(DATBlock(cfg) for _ in range(cfg.n_layers))
+        self.norm = nn.LayerNorm(d)
+        self.head = nn.Linear(d, cfg.codebook_size)
+        self.reg_head = nn.Linear(d, cfg.reg_patches * cfg.patch_len) if cfg.reg_patches > 0 else None
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for name, p in self.named_parameters():
+            if p.dim() >= 2:
+                nn.init.normal_(p, std=0.02)
+            elif name.endswith("bias"):
+                nn.init.zeros_(p)
+        scale = 0.02 / math.sqrt(2 * self.cfg.n_layers)
+        for block in self.blocks:
+            nn.init.normal_(block.attn_t.out.weight, std=scale)
+            nn.init.normal_(block.attn_n.out.weight, std=scale)
+            nn.init.normal_(block.mlp[2].weight, std=scale)
+        if self.cfg.token_embedding == "nq":
+            nn.init.zeros_(self.code_table.weight)  # starts from the NQ geometry, learns a residual
+
+    def embed_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``(..., )`` code indices → ``(..., d)`` token embeddings."""
+        e = self.code_table(tokens)
+        if self.cfg.token_embedding == "nq":
+            e = e + self.code_proj(self.code_vectors[tokens])
+        return e
+
+    def encode(
+        self,
+        tokens: torch.Tensor,
+        neuron_ids: torch.Tensor,
+        session_ids: torch.Tensor,
+        neuron_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Final hidden states ``(B, N, T, d)`` of a batch of token grids.
+
+        Parameters
+        ----------
+        tokens : LongTensor
+            ``(B, N, T)`` NQ code indices.
+        neuron_ids : LongTensor
+            ``(B, N)`` rows of the neuron embedding table (0 = generic).
+        session_ids : LongTensor
+            ``(B,)`` rows of the session embedding table (0 = generic).
+        neuron_mask : BoolTensor, optional
+            ``(B, N)``: True for real neurons, False for padding. Padded neurons
+            never influence real ones.
+        """
+        B, N, T = tokens.shape
+        x = self.embed_tokens(tokens) + self.neuron_emb(neuron_ids)[:, :, None, :]
+        x = x + self.session_emb(session_ids)[:, None, None, :]
+        rope = rope_tables(T, self.cfg.d_model // self.cfg.n_heads, self.cfg.rope_base, x.device, x.dtype)
+        if neuron_mask is not None and bool(neuron_mask.all()):
+            neuron_mask = None
+        for block in self.blocks:
+            x = block(x, rope, neuron_mask)
+        return self.norm(x)
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        neuron_ids: torch.Tensor,
+        session_ids: torch.Tensor,
+        neuron_mask: torch.Tensor | None = None,
+        *,
+        with_logits: bool = True,
+        with_regression: bool = True,
+    ) -> DATOutput:
+        """Hidden states plus the next-token logits and regression outputs (see :class:`DATOutput`)."""
+        hidden = self.encode(tokens, neuron_ids, session_ids, neuron_mask)
+        logits = self.head(hidden) if with_logits else None
+        reg = self.reg_head(hidden) if (with_regression and self.reg_head is not None) else None
+        return DATOutput(hidden, logits, reg)
+
+    def grow_embeddings(self, n_neurons: int, n_sessions: int) -> tuple[int, int]:
+        """Append rows to the neuron / session tables, initialised from the generic row 0.
+
+        Returns
+        -------
+        (int, int)
+            Index of the first new neuron row and of the first new session row.
+        """
+        first_n, first_s = self.cfg.n_neurons, self.cfg.n_sessions
+        for attr, extra in (("neuron_emb", n_neurons), ("session_emb", n_sessions)):
+            old: nn.Embedding = getattr(self, attr)
+            if extra <= 0:
+                continue
+            new = nn.Embedding(old.num_embeddings + extra, old.embedding_dim, device=old.weight.device)
+            with torch.no_grad():
+                new.weight[: old.num_embeddings] = old.weight
+                new.weight[old.num_embeddings :] = old.weight[0]
+            setattr(self, attr, new)
+        self.cfg.n_neurons += max(0, n_neurons)
+        self.cfg.n_sessions += max(0, n_sessions)
+        return first_n, first_s
+
+
+def count_parameters(module: nn.Module, *, exclude_embeddings: bool = False) -> int:
+    """Trainable parameters (optionally without the per-neuron/per-session tables)."""
+    total = 0
+    for name, p in module.named_parameters():
+        if exclude_embeddings and (name.startswith("neuron_emb") or name.startswith("session_emb")):
+            continue
+        total += p.numel()
+    return total
+
+
+def next_token_loss(
+    logits: torch.Tensor, tokens: torch.Tensor, neuron_mask: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean cross-entropy of predicting ``tokens[..., t+1]`` from position ``t``, and its accuracy.
+
+    Parameters
+    ----------
+    logits : Tensor
+        ``(B, N, T, K)``.
+    tokens : LongTensor
+        ``(B, N, T)``.
+    neuron_mask : BoolTensor, optional
+        ``(B, N)``; padded neurons are left out of the mean.
+    """
+    pred = logits[:, :, :-1].float()
+    target = tokens[:, :, 1:]
+    ce = F.cross_entropy(pred.reshape(-1, pred.shape[-1]), target.reshape(-1), reduction="none").view(target.shape)
+    correct = (pred.argmax(-1) == target).float()
+    if neuron_mask is None:
+        return ce.mean(), correct.mean()
+    w = neuron_mask[:, :, None].expand_as(ce).float()
+    n = w.sum().clamp_min(1.0)
+    return (ce * w).sum() / n, (correct * w).sum() / n
+
+
+def regression_loss(
+    reg: torch.Tensor, values: torch.Tensor, patch_len: int, reg_patches: int, neuron_mask: torch.Tensor | None
+) -> torch.Tensor:
+    """MSE of the regression head against the z-scored values of the following patches.
+
+    Parameters
+    ----------
+    reg : Tensor
+        ``(B, N, T, reg_patches * P)`` head outputs.
+    values : Tensor
+        ``(B, N, T * P)`` z-scored values on the token grid (NaN where unknown).
+    """
+    B, N, T, _ = reg.shape
+    P = patch_len
+    n_pos = T - reg_patches
+    if n_pos <= 0:
+        return reg.sum() * 0.0
+    # target for position t: values of patches t+1 .. t+reg_patches
+    idx = (torch.arange(n_pos, device=reg.device)[:, None] + 1) * P + torch.arange(reg_patches * P, device=reg.device)
+    target = values[:, :, idx]  # (B, N, n_pos, R*P)
+    pred = reg[:, :, :n_pos].float()
+    valid = torch.isfinite(target)
+    if neuron_mask is not None:
+        valid = valid & neuron_mask[:, :, None, None]
+    diff = torch.where(valid, pred - torch.nan_to_num(target), torch.zeros_like(pred))
+    return (diff * diff).sum() / valid.sum().clamp_min(1)

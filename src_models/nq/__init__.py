@@ -1,0 +1,47 @@
+"""CalM's Neural Quantizer (NQ): single-neuron traces <-> tokens of one shared vocabulary.
+
+Public entry points (imported lazily so ``import src_models.nq`` stays cheap):
+
+* :class:`NQConfig` (``config.py``) and :class:`NeuralQuantizer` (``model.py``),
+* :func:`load_nq` / :func:`save_nq` (``io.py``),
+* :func:`train_nq` (``train.py``) on sources from :func:`prepare_source` (``data.py``),
+* :func:`tokenize_traces` / :class:`TokenizeResult` (``tokenize.py``),
+* frame-rate maps :func:`to_model_rate`, :func:`from_model_rate`,
+  :func:`frames_to_tokens`, :func:`tokens_to_frames` (``rate.py``),
+* :class:`KMeansVQ`, the classical baseline (``kmeans_vq.py``),
+* :func:`apply_rotary` (``rope.py``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "NQConfig": "config",
+    "NeuralQuantizer": "model",
+    "load_nq": "io",
+    "save_nq": "io",
+    "default_nq_path": "io",
+    "train_nq": "train",
+    "prepare_source": "data",
+    "TrainingSource": "data",
+    "tokenize_traces": "tokenize",
+    "TokenizeResult": "tokenize",
+    "to_model_rate": "rate",
+    "from_model_rate": "rate",
+    "frames_to_tokens": "rate",
+    "tokens_to_frames": "rate",
+    "model_rate": "rate",
+    "KMeansVQ": "kmeans_vq",
+    "apply_rotary": "rope",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        module = importlib.import_module(f"{__name__}.{_EXPORTS[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

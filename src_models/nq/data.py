@@ -1,0 +1,187 @@
+"""Training windows for NQ: per-neuron z-scoring, frame-rate policy, bad-trace handling.
+
+Traces reach the model as z-scored windows of ``window`` frames at the
+model's rate (:mod:`src_models.nq.rate`). What happens to awkward inputs:
+
+* **NaN / Inf frames** are filled by linear interpolation between the nearest
+  finite frames of the same neuron (edges hold the nearest finite value) and
+  reported as masked; a neuron with no finite frame becomes zeros and is
+  fully masked.
+* **Constant neurons** (standard deviation below ``1e-8 × (1 + |mean|)``)
+  carry no shape: they are left out of training and masked at tokenization
+  (their tokens are those of a flat trace, their reconstruction the constant).
+* **Recordings shorter than one window** are left out of training (reported);
+  at tokenization they are edge-padded to one window and the padding is
+  dropped again (see :mod:`src_models.nq.tokenize`).
+
+Windows are drawn with a generator seeded by ``(seed, step)``, so the batch
+of a step does not depend on what ran before: training resumed from a
+checkpoint sees exactly the batches an uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from src_models.errors import CalmError
+from src_models.nq.config import NQConfig
+from src_models.nq.rate import to_model_rate
+
+
+def fill_gaps(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Linearly interpolate non-finite frames of every row of ``x`` ``(N, T)``.
+
+    Returns
+    -------
+    filled : ndarray
+        float32 ``(N, T)`` with every frame finite (all-bad rows become 0).
+    bad : ndarray
+        bool ``(N, T)``, True where the input was not finite.
+    """
+    x = np.array(x, dtype=np.float32, copy=True)
+    bad = ~np.isfinite(x)
+    if not bad.any():
+        return x, bad
+    t = np.arange(x.shape[1])
+    for i in np.flatnonzero(bad.any(axis=1)):
+        good = ~bad[i]
+        x[i] = np.interp(t, t[good], x[i, good]) if good.any() else 0.0
+    return x, bad
+
+
+def zscore_stats(x: np.ndarray, bad: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-row mean, std and a constant-row flag over the finite frames of ``x`` ``(N, T)``.
+
+    Constant rows get std 1 so that z-scoring maps them to zeros.
+    """
+    x = np.asarray(x, np.float64)
+    if bad is not None and bad.any():
+        x = np.where(bad, np.nan, x)
+        with np.errstate(invalid="ignore"), _quiet_nan_warnings():
+            mean = np.nanmean(x, axis=1)
+            std = np.nanstd(x, axis=1)
+        mean = np.nan_to_num(mean)
+        std = np.nan_to_num(std)
+    else:
+        mean = x.mean(axis=1)
+        std = x.std(axis=1)
+    constant = ~(std > 1e-8 * (1 + np.abs(mean)))
+    std = np.where(constant, 1.0, std)
+    return mean.astype(np.float32), std.astype(np.float32), constant
+
+
+class _quiet_nan_warnings:
+    def __enter__(self) -> None:
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc: object) -> None:
+        self._ctx.__exit__(*exc)
+
+
+@dataclass
+class TrainingSource:
+    """One recording's z-scored model-rate traces ready for window sampling.
+
+    Attributes
+    ----------
+    name : str
+        Where it came from (for reports).
+    traces : ndarray
+        float32 ``(N, T)`` z-scored traces of the kept neurons.
+    fs : float
+        The recording's frame rate.
+    report : dict
+        Neurons dropped as constant, frames filled, frames kept.
+    """
+
+    name: str
+    traces: np.ndarray
+    fs: float
+    report: dict = field(default_factory=dict)
+
+
+def prepare_source(
+    name: str, traces: np.ndarray, fs: float, config: NQConfig, frames: tuple[int, int] | None = None
+) -> TrainingSource | None:
+    """Z-score one recording's ``(N, T)`` traces for training.
+
+    Parameters
+    ----------
+    name : str
+        Label used in reports.
+    traces : ndarray
+        ``(N, T)`` traces at ``fs`` (ΔF/F or neuropil-corrected fluorescence).
+    fs : float
+        Frame rate in Hz.
+    config : NQConfig
+        Supplies the window and the frame-rate policy.
+    frames : (int, int), optional
+        Only use recorded frames ``[start, stop)`` (a training split).
+
+    Returns
+    -------
+    TrainingSource or None
+        None when nothing usable remains (shorter than one window, or every
+        neuron constant).
+    """
+    traces = np.asarray(traces)
+    if traces.ndim != 2:
+        raise CalmError(f"{name}: traces must be (neurons, frames), got shape {traces.shape}")
+    if frames is not None:
+        traces = traces[:, frames[0]:frames[1]]
+    filled, bad = fill_gaps(traces)
+    mean, std, constant = zscore_stats(traces, bad)
+    z = (filled - mean[:, None]) / std[:, None]
+    z = to_model_rate(z[~constant], fs, config)
+    report = {
+        "neurons": int(traces.shape[0]),
+        "constant_dropped": int(constant.sum()),
+        "nan_frames_filled": int(bad.sum()),
+        "model_frames": int(z.shape[1]),
+    }
+    if z.shape[0] == 0 or z.shape[1] < config.window:
+        return None
+    return TrainingSource(name, np.ascontiguousarray(z, np.float32), float(fs), report)
+
+
+class WindowSampler:
+    """Draws batches of training windows, reproducibly per step.
+
+    Parameters
+    ----------
+    sources : list of TrainingSource
+        Prepared recordings.
+    config : NQConfig
+        Window length, batch size, seed, recording weighting.
+    """
+
+    def __init__(self, sources: list[TrainingSource], config: NQConfig) -> None:
+        if not sources:
+            raise CalmError("no usable training traces (every recording is shorter than one window or constant)")
+        self.sources = sources
+        self.config = config
+        sizes = np.array([s.traces.shape[0] * (s.traces.shape[1] - config.window + 1) for s in sources], float)
+        weights = sizes if config.recording_weighting == "frames" else np.ones(len(sources))
+        self.weights = weights / weights.sum()
+
+    def batch(self, step: int) -> np.ndarray:
+        """The ``(batch_size, window)`` float32 batch of training step ``step``."""
+        c = self.config
+        rng = np.random.default_rng([c.seed, step])
+        which = rng.choice(len(self.sources), size=c.batch_size, p=self.weights)
+        out = np.empty((c.batch_size, c.window), np.float32)
+        for k in range(len(self.sources)):
+            rows = np.flatnonzero(which == k)
+            if rows.size == 0:
+                continue
+            tr = self.sources[k].traces
+            neuron = rng.integers(0, tr.shape[0], rows.size)
+            start = rng.integers(0, tr.shape[1] - c.window + 1, rows.size)
+            out[rows] = tr[neuron[:, None], start[:, None] + np.arange(c.window)]
+        return out

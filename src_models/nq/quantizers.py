@@ -1,0 +1,185 @@
+"""The two codebooks NQ can use: Gumbel-Softmax (CalM's) and plain EMA VQ (the ablation).
+
+Both map encoder features ``(B, n, d_model)`` to quantized code vectors
+``(B, n, D)`` and integer indices ``(B, n)``, and return their auxiliary
+losses already weighted.
+
+GumbelQuantizer
+    Logits over the K codes come from a linear layer. During training a code is
+    drawn with the Gumbel-Softmax trick at temperature τ; the forward pass uses
+    the hard one-hot sample, the backward pass the soft relaxation
+    (straight-through). At inference the arg-max code is taken. Two regularisers
+    keep the vocabulary used and spread out: ``λ_usage · KL(p̄ ‖ uniform)`` on
+    the batch-mean code probabilities p̄, and the orthogonality loss
+    ``λ_orth · (mean_ij (ĉ_iᵀ ĉ_j)² − 1/K)`` on L2-normalised code vectors ĉ
+    (eq. 2 of arXiv 2112.00384).
+
+EMAQuantizer
+    The classical VQ-VAE: a linear projection to D, the nearest code in
+    Euclidean distance, a straight-through gradient, a commitment loss
+    ``β ‖z − sg(c)‖²`` and codebook vectors updated as exponential moving
+    averages of their assigned features. No Gumbel noise, no orthogonality
+    or usage term, no code restarts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class QuantizerOutput:
+    """Result of quantizing a batch of features.
+
+    Attributes
+    ----------
+    z : Tensor
+        ``(B, n, D)`` quantized code vectors (with straight-through gradients).
+    indices : Tensor
+        ``(B, n)`` int64 code indices.
+    aux_loss : Tensor
+        Scalar sum of the quantizer's weighted auxiliary losses.
+    terms : dict of str to float
+        The unweighted auxiliary losses, for logging.
+    """
+
+    z: torch.Tensor
+    indices: torch.Tensor
+    aux_loss: torch.Tensor
+    terms: dict[str, float]
+
+
+def orthogonality_loss(codebook: torch.Tensor) -> torch.Tensor:
+    """``mean_ij (ĉ_iᵀ ĉ_j)² − 1/K`` for L2-normalised rows ĉ of ``codebook`` ``(K, D)``."""
+    c = F.normalize(codebook, dim=-1)
+    gram = c @ c.t()
+    return (gram**2).mean() - 1.0 / codebook.shape[0]
+
+
+class GumbelQuantizer(nn.Module):
+    """Gumbel-Softmax codebook with straight-through hard samples.
+
+    Parameters
+    ----------
+    d_model : int
+        Encoder feature width.
+    codebook_size : int
+        K codes.
+    code_dim : int
+        D, dimension of a code vector.
+    lambda_orth, lambda_usage : float
+        Weights of the orthogonality and code-usage losses.
+    """
+
+    def __init__(self, d_model: int, codebook_size: int, code_dim: int,
+                 lambda_orth: float, lambda_usage: float) -> None:
+        super().__init__()
+        self.to_logits = nn.Linear(d_model, codebook_size)
+        self.codebook = nn.Parameter(torch.randn(codebook_size, code_dim))
+        self.lambda_orth = lambda_orth
+        self.lambda_usage = lambda_usage
+
+    def code_vectors(self) -> torch.Tensor:
+        """The ``(K, D)`` code vectors."""
+        return self.codebook
+
+    def indices(self, h: torch.Tensor) -> torch.Tensor:
+        """Arg-max codes of features ``(B, n, d_model)``."""
+        return self.to_logits(h).argmax(-1)
+
+    def forward(self, h: torch.Tensor, tau: float) -> QuantizerOutput:
+        """Quantize ``h``; samples with Gumbel noise in training mode, arg-max otherwise."""
+        logits = self.to_logits(h).float()
+        K = logits.shape[-1]
+        if self.training:
+            onehot = F.gumbel_softmax(logits, tau=tau, hard=True, dim=-1)
+            indices = onehot.argmax(-1)
+        else:
+            indices = logits.argmax(-1)
+            onehot = F.one_hot(indices, K).to(logits.dtype)
+        z = onehot @ self.codebook
+        probs = logits.softmax(-1).reshape(-1, K)
+        mean_prob = probs.mean(0)
+        spread = (mean_prob * (mean_prob * K).clamp_min(1e-12).log()).sum()
+        confidence = -(probs * probs.clamp_min(1e-12).log()).sum(-1).mean()
+        orth = orthogonality_loss(self.codebook)
+        aux = self.lambda_usage * (spread + confidence) + self.lambda_orth * orth
+        terms = {"usage_kl": float(spread.detach()), "token_entropy": float(confidence.detach()),
+                 "orth": float(orth.detach())}
+        return QuantizerOutput(z, indices, aux, terms)
+
+
+class EMAQuantizer(nn.Module):
+    """Plain VQ-VAE codebook: nearest code, EMA updates, commitment loss.
+
+    Parameters
+    ----------
+    d_model : int
+        Encoder feature width.
+    codebook_size : int
+        K codes.
+    code_dim : int
+        D, dimension of a code vector.
+    commitment : float
+        Commitment weight β.
+    decay : float
+        EMA decay of the codebook statistics.
+    eps : float
+        Laplace smoothing of the cluster sizes.
+    """
+
+    def __init__(self, d_model: int, codebook_size: int, code_dim: int,
+                 commitment: float, decay: float, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.proj = nn.Linear(d_model, code_dim)
+        codebook = torch.randn(codebook_size, code_dim)
+        self.register_buffer("codebook", codebook)
+        self.register_buffer("cluster_size", torch.ones(codebook_size))
+        self.register_buffer("embed_sum", codebook.clone())
+        self.commitment = commitment
+        self.decay = decay
+        self.eps = eps
+
+    def code_vectors(self) -> torch.Tensor:
+        """The ``(K, D)`` code vectors."""
+        return self.codebook
+
+    def _nearest(self, z: torch.Tensor) -> torch.Tensor:
+        flat = z.reshape(-1, z.shape[-1])
+        dist = (flat**2).sum(1, keepdim=True) - 2 * flat @ self.codebook.t() + (self.codebook**2).sum(1)
+        return dist.argmin(1).view(z.shape[:-1])
+
+    def indices(self, h: torch.Tensor) -> torch.Tensor:
+        """Nearest codes of features ``(B, n, d_model)``."""
+        return self._nearest(self.proj(h))
+
+    def forward(self, h: torch.Tensor, tau: float) -> QuantizerOutput:
+        """Quantize ``h``; updates the codebook by EMA in training mode (``tau`` is unused)."""
+        z = self.proj(h).float()
+        indices = self._nearest(z)
+        if self.training:
+            with torch.no_grad():
+                flat = z.reshape(-1, z.shape[-1])
+                onehot = F.one_hot(indices.reshape(-1), self.codebook.shape[0]).to(flat.dtype)
+                self.cluster_size.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
+                self.embed_sum.mul_(self.decay).add_(onehot.t() @ flat, alpha=1 - self.decay)
+                n = self.cluster_size.sum()
+                size = (self.cluster_size + self.eps) / (n + self.codebook.shape[0] * self.eps) * n
+                self.codebook.copy_(self.embed_sum / size[:, None])
+        q = self.codebook[indices]
+        commit = F.mse_loss(z, q.detach())
+        z_st = z + (q - z).detach()
+        return QuantizerOutput(z_st, indices, self.commitment * commit, {"commit": float(commit.detach())})
+
+
+def perplexity(indices: torch.Tensor, codebook_size: int) -> tuple[float, float]:
+    """Perplexity ``exp(H)`` of the code histogram and the fraction of codes used."""
+    counts = torch.bincount(indices.reshape(-1), minlength=codebook_size).double()
+    p = counts / counts.sum().clamp_min(1)
+    h = -(p[p > 0] * p[p > 0].log()).sum()
+    return float(math.exp(float(h))), float((counts > 0).double().mean())
