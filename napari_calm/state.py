@@ -6,10 +6,11 @@ never talk to each other directly. The state is kept in a
 :class:`~weakref.WeakKeyDictionary` keyed by the viewer and never holds a
 strong reference back to it, so closing a viewer frees its state.
 
-The state also watches the viewer's layer list: whenever a Labels layer that
-carries a recording (``layer.metadata['calm_recording']``, written by
-:func:`napari_calm.layers.recording_layers`) is added, it becomes the current
-recording, whether it came from the recording dock, ``File > Open`` or a script.
+The state also watches the viewer's layer list: whenever a layer that carries
+a recording (``layer.metadata['calm_recording']``, written by
+:func:`napari_calm.layers.recording_layers`) is added, that recording becomes
+the current one, whether it came from the recording dock, ``File > Open``,
+the sample-data menu or a script.
 """
 
 from __future__ import annotations
@@ -117,6 +118,8 @@ class CalmState:
         Last decoding result.
     checkpoints : tuple of str
         Fine-tuned checkpoints known to this session (the recording dock lists them).
+    runs_dir : str
+        Folder of fine-tune runs (written by the fine-tune dock, listed by the recording dock).
     color_feature : str or None
         Per-neuron feature the embedding map (and optionally the ROIs) are coloured by.
     """
@@ -131,6 +134,7 @@ class CalmState:
     forecast: Any = None
     decoding: Any = None
     checkpoints: tuple[str, ...] = ()
+    runs_dir: str = ""
     color_feature: str | None = None
 
     # -- recording -------------------------------------------------------------------------
@@ -199,7 +203,7 @@ class CalmState:
         Parameters
         ----------
         viewer : napari.Viewer, optional
-            Viewer whose ROI Labels layer's ``features`` table is included.
+            Viewer whose ROI layer's ``features`` table is included.
 
         Returns
         -------
@@ -208,7 +212,7 @@ class CalmState:
         """
         n = self.n_neurons
         out: dict[str, np.ndarray] = {}
-        layer = self.find_labels(viewer) if viewer is not None else None
+        layer = self.find_labels(viewer) or self.find_cells(viewer)
         if layer is not None and len(layer.features):
             table = layer.features
             index = np.asarray(table["index"]) if "index" in table else np.arange(1, len(table) + 1)
@@ -234,10 +238,17 @@ class CalmState:
 
         Label value ``i + 1`` of that layer is neuron (row) ``i``.
         """
+        return self._find_layer(viewer, "labels")
+
+    def find_cells(self, viewer: napari.Viewer | None) -> Any:
+        """The cell-position Points layer of the current recording (recordings without masks)."""
+        return self._find_layer(viewer, "points")
+
+    def _find_layer(self, viewer: napari.Viewer | None, kind: str) -> Any:
         if viewer is None or self.recording is None:
             return None
         for layer in viewer.layers:
-            if layer._type_string == "labels" and layer.metadata.get(RECORDING_KEY) is self.recording:
+            if layer._type_string == kind and layer.metadata.get(RECORDING_KEY) is self.recording:
                 return layer
         return None
 
@@ -275,10 +286,14 @@ def get_state(viewer: napari.Viewer) -> CalmState:
 
 def _new_state() -> CalmState:
     """A state with the shipped checkpoint and the best available device."""
-    from napari_calm.resources import resource
+    from napari_calm.resources import cache_dir, resource
     from src_models.device import default_device
 
-    return CalmState(checkpoint=str(resource("weights", "calm")), device=str(default_device()))
+    return CalmState(
+        checkpoint=str(resource("weights", "calm")),
+        device=str(default_device()),
+        runs_dir=str(cache_dir() / "runs"),
+    )
 
 
 def _watch_layers(viewer: napari.Viewer, state: CalmState) -> None:
@@ -288,18 +303,20 @@ def _watch_layers(viewer: napari.Viewer, state: CalmState) -> None:
     emitter does not keep the state (or, through it, anything else) alive.
     """
     state_ref = weakref.ref(state)
+    layers_ref = weakref.ref(viewer.layers)
 
     def adopt(layer: Any) -> None:
         s = state_ref()
         rec = getattr(layer, "metadata", {}).get(RECORDING_KEY)
-        if s is not None and rec is not None and layer._type_string == "labels":
+        if s is not None and rec is not None:
             s.set_recording(rec)
 
     def removed(event: Any) -> None:
         s = state_ref()
-        if s is not None and s.recording is not None:
-            if event.value.metadata.get(RECORDING_KEY) is s.recording:
-                s.set_recording(None)
+        if s is None or s.recording is None or event.value.metadata.get(RECORDING_KEY) is not s.recording:
+            return
+        if not any(layer.metadata.get(RECORDING_KEY) is s.recording for layer in layers_ref() or ()):
+            s.set_recording(None)
 
     viewer.layers.events.inserted.connect(lambda event: adopt(event.value))
     viewer.layers.events.removed.connect(removed)

@@ -2,15 +2,17 @@
 
 Every job is a plain generator (``*_job``) that yields :class:`Progress`
 items between units of work and returns numpy arrays or dataclasses; the
-matching ``*_worker`` factory wraps it in a napari :func:`thread_worker`, so
-``worker.quit()`` stops it at the next yield. Jobs never touch napari layers
-or Qt objects: the docks update the GUI from the worker's ``returned`` and
-``yielded`` signals on the GUI thread.
+matching ``*_worker`` factory runs it in a napari :func:`thread_worker` and
+attaches a ``cancel_event`` to the worker. Setting that event cancels the
+job at its next yield: the job's own clean-up runs in the worker thread and
+the worker ends with :class:`JobCancelled` (a fine-tune instead stops through
+the engine's stop flag, saving a checkpoint to resume from, and returns
+normally). Jobs never touch napari layers or Qt objects: the docks update
+the GUI from the worker's ``returned`` and ``yielded`` signals.
 
 Models are loaded inside the jobs (torch is imported there, never at module
-import) and kept in a small cache keyed by checkpoint folder, its
-``config.json`` modification time and the device. torch's intra-op thread
-pool is capped to leave one core to the GUI.
+import) and cached by checkpoint folder, its ``config.json`` modification time
+and device. torch's intra-op thread pool is capped to leave a core to the GUI.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,10 +32,10 @@ from napari_calm.state import EmbeddingCache, TokenCache
 if TYPE_CHECKING:
     from src_models.recording import Recording
 
-#: Neurons tokenized per progress step.
-TOKENIZE_BATCH = 64
-#: Models kept loaded (checkpoint, mtime, device) -> model.
+#: Models kept loaded, keyed by (checkpoint, mtime, device).
 MODEL_CACHE_SIZE = 2
+#: Permutations of the selectivity tests run by the embed job.
+SELECTIVITY_PERMUTATIONS = 1000
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ class Progress:
     message : str
         Short status line.
     data : dict
-        Job-specific values (a fine-tune reports ``step``, ``loss``, ``val_loss``).
+        Job-specific values (a fine-tune reports ``step``, ``loss``, ``val_loss``, ``phase``).
     """
 
     done: int
@@ -57,7 +59,37 @@ class Progress:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-# -- shared helpers ----------------------------------------------------------------------------
+class JobCancelled(Exception):
+    """A job stopped because its ``cancel_event`` was set (not an error)."""
+
+
+@dataclass(frozen=True)
+class FinetuneOutcome:
+    """How a fine-tune ended.
+
+    Attributes
+    ----------
+    checkpoint : str or None
+        The checkpoint folder written (``OUT/best``), if any.
+    run_dir : str
+        The run folder (``best/`` and ``last/``); fine-tuning it again resumes.
+    stopped : bool
+        True when cancelled before the last step (resumable from ``last/``).
+    step, total : int
+        Steps done and planned.
+    best_val : float or None
+        Best validation loss.
+    """
+
+    checkpoint: str | None
+    run_dir: str
+    stopped: bool
+    step: int
+    total: int
+    best_val: float | None
+
+
+# -- models ----------------------------------------------------------------------------------
 _MODELS: OrderedDict[tuple[str, float, str], Any] = OrderedDict()
 _MODELS_LOCK = threading.Lock()
 
@@ -70,7 +102,7 @@ def cap_torch_threads() -> None:
 
 
 def load_model(checkpoint: str | Path, device: str) -> Any:
-    """The CalM bundle in ``checkpoint`` on ``device``, loaded once and cached.
+    """The CalM bundle in ``checkpoint`` on ``device``, loaded once and cached (read-only use).
 
     Parameters
     ----------
@@ -82,7 +114,7 @@ def load_model(checkpoint: str | Path, device: str) -> Any:
     Returns
     -------
     CalM
-        The model in eval mode.
+        The model in eval mode. Callers must not modify it (fine-tunes load their own copy).
     """
     from src_models.dat import load_calm
     from src_models.dat.calm import resolve_checkpoint
@@ -102,10 +134,106 @@ def load_model(checkpoint: str | Path, device: str) -> Any:
     return model
 
 
-def forget_models() -> None:
-    """Drop every cached model (after a fine-tune rewrote a checkpoint, or to free memory)."""
-    with _MODELS_LOCK:
-        _MODELS.clear()
+# -- plumbing ------------------------------------------------------------------------------------
+def cancellable(job: Generator[Progress, None, Any], cancel: threading.Event) -> Generator[Progress, None, Any]:
+    """Run ``job``; when ``cancel`` is set, close it (its clean-up runs here) and raise :class:`JobCancelled`."""
+    try:
+        while True:
+            if cancel.is_set():
+                raise JobCancelled("cancelled")
+            try:
+                item = next(job)
+            except StopIteration as done:
+                return done.value
+            yield item
+    finally:
+        job.close()
+
+
+def run_with_progress(
+    function: Callable[..., Any],
+    *args: Any,
+    convert: Callable[..., Progress],
+    **kwargs: Any,
+) -> Generator[Progress, None, Any]:
+    """Run an engine function that reports through a ``progress=`` callback as a yielding job.
+
+    The function runs in an inner thread; this generator yields what it
+    reports and returns its result (or raises its exception). Once the job is
+    closed (cancelled), the function's next report raises :class:`JobCancelled`
+    inside it, which ends the inner thread.
+
+    Parameters
+    ----------
+    function : callable
+        Called as ``function(*args, progress=callback, **kwargs)``.
+    convert : callable
+        Turns the callback's arguments into a :class:`Progress`.
+    """
+    import queue
+
+    reports: queue.Queue[tuple[str, Any]] = queue.Queue()
+    closed = threading.Event()
+
+    def progress(*report: Any) -> None:
+        if closed.is_set():
+            raise JobCancelled("cancelled")
+        reports.put(("progress", convert(*report)))
+
+    def target() -> None:
+        try:
+            reports.put(("result", function(*args, progress=progress, **kwargs)))
+        except BaseException as exc:  # handed over to the job's thread and re-raised there
+            reports.put(("error", exc))
+
+    thread = threading.Thread(target=target, name=f"calm-{getattr(function, '__name__', 'job')}", daemon=True)
+    thread.start()
+    try:
+        while True:
+            try:
+                kind, value = reports.get(timeout=0.1)
+            except queue.Empty:
+                yield Progress(-1, 0)  # no news: a cancellation point only
+                continue
+            if kind == "progress":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return value
+    finally:
+        closed.set()
+
+
+def fraction_progress(fraction: float, message: str) -> Progress:
+    """``progress(fraction, message)`` of the analysis functions as a :class:`Progress` (per mille)."""
+    return Progress(int(round(min(max(fraction, 0.0), 1.0) * 1000)), 1000, message)
+
+
+def step_progress(info: dict[str, Any]) -> Progress:
+    """A DAT progress dict (``step``, ``total``, ``loss``, ``phase``) as a :class:`Progress`."""
+    phase = info.get("phase", "")
+    step, total = int(info.get("step") or 0), int(info.get("total") or 0)
+    loss = info.get("loss")
+    text = f"{phase}: step {step}/{total}" + ("" if loss is None else f", loss {loss:.3f}")
+    return Progress(step, total, text, dict(info))
+
+
+def _worker(job: Callable[..., Generator[Progress, None, Any]], *args: Any, wrap: bool = True, **kwargs: Any) -> Any:
+    """A not-yet-started napari generator worker running ``job``, with ``worker.cancel_event``."""
+    from napari.qt.threading import thread_worker
+
+    cancel = threading.Event()
+
+    @thread_worker(start_thread=False, ignore_errors=True)
+    def run() -> Generator[Progress, None, Any]:
+        if wrap:
+            return (yield from cancellable(job(*args, **kwargs), cancel))
+        return (yield from job(*args, cancel=cancel, **kwargs))
+
+    worker = run()
+    worker.cancel_event = cancel
+    return worker
 
 
 # -- jobs ------------------------------------------------------------------------------------
@@ -129,9 +257,7 @@ def open_job(path: str | Path) -> Generator[Progress, None, Recording]:
     return recording
 
 
-def tokenize_job(
-    recording: Recording, checkpoint: str, device: str, batch: int = TOKENIZE_BATCH
-) -> Generator[Progress, None, TokenCache]:
+def tokenize_job(recording: Recording, checkpoint: str, device: str) -> Generator[Progress, None, TokenCache]:
     """Tokenize every neuron of ``recording`` with the checkpoint's NQ tokenizer.
 
     Parameters
@@ -142,98 +268,313 @@ def tokenize_job(
         CalM checkpoint folder.
     device : str
         Torch device.
-    batch : int
-        Neurons per progress step.
 
     Returns
     -------
     TokenCache
-        Tokens, reconstruction and codebook waveforms.
+        Tokens, reconstruction (in the traces' units), codebook waveforms and
+        the tokenizer's metrics.
     """
     from src_models.nq import tokenize_traces
 
     cap_torch_threads()
     yield Progress(0, 0, "loading model")
     model = load_model(checkpoint, device)
-    traces = recording.traces
-    n = traces.shape[0]
-    tokens, recon, metrics = [], [], []
-    for start in range(0, n, batch):
-        result = tokenize_traces(model.nq, traces[start : start + batch], recording.fs)
-        tokens.append(np.asarray(result.tokens))
-        recon.append(np.asarray(result.recon, np.float32))
-        metrics.append((min(batch, n - start), result.metrics))
-        yield Progress(min(start + batch, n), n, f"tokenized {min(start + batch, n)}/{n} neurons")
+    result = yield from run_with_progress(
+        tokenize_traces, model.nq, recording.traces, recording.fs,
+        convert=lambda fraction: fraction_progress(fraction, "tokenizing"),
+    )
     return TokenCache(
         checkpoint=str(checkpoint),
-        tokens=np.concatenate(tokens, axis=0),
-        recon=np.concatenate(recon, axis=0),
+        tokens=np.asarray(result.tokens),
+        recon=np.asarray(result.recon, np.float32),
         patch_len=int(model.nq.config.patch_len),
         codebook=np.asarray(model.nq.code_waveforms(), np.float32),
-        metrics=_weighted_metrics(metrics),
+        metrics=dict(result.metrics),
     )
 
 
-def _weighted_metrics(parts: list[tuple[int, dict[str, Any]]]) -> dict[str, float]:
-    """Neuron-weighted mean of the numeric metrics of every batch."""
-    total = sum(n for n, _ in parts) or 1
-    keys = {k for _, m in parts for k, v in m.items() if isinstance(v, int | float)}
-    return {k: float(sum(n * m.get(k, 0.0) for n, m in parts) / total) for k in sorted(keys)}
-
-
-class JobCancelled(Exception):
-    """Raised inside a callback-driven engine function when its job was cancelled."""
-
-
-def run_with_progress(
-    function: Any, *args: Any, total: int = 1000, **kwargs: Any
-) -> Generator[Progress, None, Any]:
-    """Run an engine function that reports ``progress(fraction, message)`` as a yielding job.
-
-    The function runs in an inner thread; this generator yields a
-    :class:`Progress` whenever it reports, and returns its result (or raises
-    its exception). When the job is closed (``worker.quit()``), the next
-    progress report inside the function raises :class:`JobCancelled`, which
-    ends the inner thread.
+def embed_job(
+    recording: Recording, checkpoint: str, device: str, umap: bool = False
+) -> Generator[Progress, None, EmbeddingCache]:
+    """Per-neuron CalM embeddings, their PCA (and UMAP) maps, and cue/choice selectivity.
 
     Parameters
     ----------
-    function : callable
-        Called as ``function(*args, progress=callback, **kwargs)``.
-    total : int
-        Progress units the fraction is scaled to.
+    recording : Recording
+        The recording.
+    checkpoint : str
+        CalM checkpoint folder.
+    device : str
+        Torch device.
+    umap : bool
+        Also compute the UMAP map.
+
+    Returns
+    -------
+    EmbeddingCache
     """
-    import queue
+    from src_models.dat import neuron_states
 
-    reports: queue.Queue[tuple[str, Any]] = queue.Queue()
-    stop = threading.Event()
+    cap_torch_threads()
+    steps = 4 + int(umap)
+    yield Progress(0, steps, "loading model")
+    model = load_model(checkpoint, device)
+    yield Progress(1, steps, "hidden states of every neuron")
+    states = neuron_states(model, recording)
+    vectors = np.asarray(states.mean, np.float32)
+    yield Progress(2, steps, "PCA map")
+    coords = {"PCA": project(vectors, "PCA")}
+    yield Progress(3, steps, "cue / choice selectivity")
+    features = selectivity_features(recording)
+    if umap:
+        yield Progress(4, steps, "UMAP map")
+        coords["UMAP"] = project(vectors, "UMAP")
+    yield Progress(steps, steps, "done")
+    return EmbeddingCache(str(checkpoint), vectors, coords, features)
 
-    def progress(fraction: float, message: str) -> None:
-        if stop.is_set():
-            raise JobCancelled(message)
-        reports.put(("progress", (fraction, message)))
 
-    def target() -> None:
+def project(vectors: np.ndarray, method: str) -> np.ndarray:
+    """``(N, 2)`` map of ``(N, D)`` vectors by ``'PCA'`` or ``'UMAP'`` (umap imported only here).
+
+    Parameters
+    ----------
+    vectors : ndarray
+        One row per neuron.
+    method : {'PCA', 'UMAP'}
+        Projection.
+    """
+    from src_models.errors import CalmError
+
+    x = np.asarray(vectors, np.float64)
+    x = x - x.mean(axis=0)
+    if len(x) < 3:
+        raise CalmError(f"a {method} map needs at least 3 neurons, got {len(x)}")
+    if method == "PCA":
+        u, s, _ = np.linalg.svd(x, full_matrices=False)
+        xy = u[:, :2] * s[:2]
+        return np.pad(xy, ((0, 0), (0, 2 - xy.shape[1]))).astype(np.float32)
+    if method == "UMAP":
+        import umap as umap_lib
+
+        reducer = umap_lib.UMAP(n_components=2, n_neighbors=min(15, len(x) - 1), random_state=0)
+        return np.asarray(reducer.fit_transform(x), np.float32)
+    raise CalmError(f"unknown map {method!r} (PCA or UMAP)")
+
+
+def selectivity_features(recording: Recording) -> dict[str, np.ndarray]:
+    """``cue_si``/``cue_p`` and ``choice_si``/``choice_p`` (choice within cue) when the trials allow."""
+    from src_models.analysis.selectivity import selectivity
+    from src_models.errors import CalmError
+
+    out: dict[str, np.ndarray] = {}
+    trials = recording.trials
+    for column, condition in (("cue", None), ("choice", "cue")):
+        if column not in trials or (condition is not None and condition not in trials):
+            continue
         try:
-            reports.put(("result", function(*args, progress=progress, **kwargs)))
-        except BaseException as exc:  # handed to the job's thread and re-raised there
-            reports.put(("error", exc))
+            sel = selectivity(recording.traces, trials, column, condition_on=condition,
+                              n_perm=SELECTIVITY_PERMUTATIONS)
+        except CalmError:
+            continue
+        out[f"{column}_si"] = np.asarray(sel.si, float)
+        out[f"{column}_p"] = np.asarray(sel.p, float)
+    return out
 
-    thread = threading.Thread(target=target, name=f"calm-{getattr(function, '__name__', 'job')}", daemon=True)
-    thread.start()
-    try:
-        while True:
-            try:
-                kind, value = reports.get(timeout=0.1)
-            except queue.Empty:
-                yield Progress(-1, total)  # no news: a cancellation point only
-                continue
-            if kind == "progress":
-                fraction, message = value
-                yield Progress(int(round(min(max(fraction, 0.0), 1.0) * total)), total, message)
-            elif kind == "error":
-                raise value
-            else:
-                return value
-    finally:
-        stop.set()
+
+def map_job(vectors: np.ndarray, method: str) -> Generator[Progress, None, np.ndarray]:
+    """A 2-D map of cached embeddings (UMAP on demand)."""
+    yield Progress(0, 1, f"{method} map")
+    xy = project(vectors, method)
+    yield Progress(1, 1, "done")
+    return xy
+
+
+def forecast_job(
+    recording: Recording,
+    checkpoint: str,
+    device: str,
+    context: int,
+    horizon: int,
+    *,
+    n_samples: int = 8,
+    adapt_steps: int = 100,
+    stride: int | None = None,
+) -> Generator[Progress, None, Any]:
+    """Forecast every test window of ``recording`` (:func:`src_models.dat.forecast_recording`).
+
+    Parameters
+    ----------
+    recording : Recording
+        The recording.
+    checkpoint : str
+        CalM checkpoint folder.
+    device : str
+        Torch device.
+    context, horizon : int
+        Window layout in frames.
+    n_samples : int
+        Sampled rollouts (uncertainty band).
+    adapt_steps : int
+        Embedding-adaptation steps when the model does not know the recording.
+    stride : int, optional
+        Frames between test windows (default: ``horizon``).
+
+    Returns
+    -------
+    ForecastResult
+    """
+    from src_models.dat import forecast_recording
+
+    cap_torch_threads()
+    yield Progress(0, 0, "loading model")
+    model = load_model(checkpoint, device)
+    return (
+        yield from run_with_progress(
+            forecast_recording, model, recording, context, horizon, convert=step_progress,
+            n_samples=n_samples, adapt=adapt_steps > 0,
+            finetune_config={"embed_steps": max(adapt_steps, 1)},
+            stride=stride or horizon,
+        )
+    )
+
+
+def decode_job(
+    recording: Recording,
+    target: str,
+    *,
+    checkpoint: str | None,
+    device: str,
+    baselines: tuple[str, ...] = ("ridge", "mlp"),
+    n_folds: int = 5,
+    context: int = 48,
+) -> Generator[Progress, None, Any]:
+    """Decode ``target`` with CalM heads and supervised baselines (:func:`src_models.analysis.decoding.decode`).
+
+    Parameters
+    ----------
+    recording : Recording
+        Traces plus behaviour / trials.
+    target : str
+        Behaviour variable or trial column.
+    checkpoint : str or None
+        CalM checkpoint for the CalM heads (None: baselines only).
+    device : str
+        Torch device.
+    baselines : tuple of str
+        Supervised decoders on the traces.
+    n_folds, context : int
+        Cross-validation folds; causal window in frames.
+
+    Returns
+    -------
+    DecodeResult
+    """
+    from src_models.analysis.calm_features import CalmFeatures
+    from src_models.analysis.decoding import decode
+
+    cap_torch_threads()
+    extractors = []
+    if checkpoint is not None:
+        yield Progress(0, 0, "loading model")
+        extractors.append(CalmFeatures(load_model(checkpoint, device)))
+    return (
+        yield from run_with_progress(
+            decode, recording, target, convert=fraction_progress, extractors=extractors,
+            baselines=baselines, n_folds=n_folds, context=context, device=device,
+        )
+    )
+
+
+def finetune_job(
+    recording: Recording | str | Path,
+    checkpoint: str,
+    out: str | Path,
+    config: dict[str, Any],
+    device: str,
+    *,
+    cancel: threading.Event,
+) -> Generator[Progress, None, FinetuneOutcome]:
+    """Adapt the checkpoint to ``recording`` into the run folder ``out`` (resumes when it exists).
+
+    The base checkpoint is loaded fresh (never the cached, shared model) and
+    is never written; the engine writes ``out/last`` and ``out/best``
+    atomically. Setting ``cancel`` stops between steps, saving a resumable
+    checkpoint.
+
+    Parameters
+    ----------
+    recording : Recording or str or Path
+        Data to adapt to (a path is read with :func:`napari_calm.readers.read_recording`).
+    checkpoint : str
+        Base CalM checkpoint.
+    out : str or Path
+        Run folder.
+    config : dict
+        :class:`src_models.dat.FinetuneConfig` fields.
+    device : str
+        Torch device.
+    cancel : threading.Event
+        The stop flag.
+
+    Returns
+    -------
+    FinetuneOutcome
+    """
+    from src_models.dat import finetune, load_calm
+
+    cap_torch_threads()
+    if not hasattr(recording, "traces"):
+        recording = yield from open_job(recording)
+    yield Progress(0, 0, "loading model")
+    model = load_calm(checkpoint, device=device)
+    last: dict[str, Any] = {}
+    for info in finetune(model, recording, config=config, out=out, stop=cancel, device=device):
+        last = info
+        yield step_progress(info)
+    return FinetuneOutcome(
+        checkpoint=last.get("checkpoint"),
+        run_dir=str(out),
+        stopped=last.get("phase") == "stopped",
+        step=int(last.get("step") or 0),
+        total=int(last.get("total") or 0),
+        best_val=last.get("val_loss"),
+    )
+
+
+# -- worker factories ---------------------------------------------------------------------------
+def open_worker(path: str | Path) -> Any:
+    """Worker for :func:`open_job`."""
+    return _worker(open_job, path)
+
+
+def tokenize_worker(recording: Recording, checkpoint: str, device: str) -> Any:
+    """Worker for :func:`tokenize_job`."""
+    return _worker(tokenize_job, recording, checkpoint, device)
+
+
+def embed_worker(recording: Recording, checkpoint: str, device: str, umap: bool = False) -> Any:
+    """Worker for :func:`embed_job`."""
+    return _worker(embed_job, recording, checkpoint, device, umap=umap)
+
+
+def map_worker(vectors: np.ndarray, method: str) -> Any:
+    """Worker for :func:`map_job`."""
+    return _worker(map_job, vectors, method)
+
+
+def forecast_worker(recording: Recording, checkpoint: str, device: str, context: int, horizon: int, **kwargs: Any) -> Any:
+    """Worker for :func:`forecast_job`."""
+    return _worker(forecast_job, recording, checkpoint, device, context, horizon, **kwargs)
+
+
+def decode_worker(recording: Recording, target: str, **kwargs: Any) -> Any:
+    """Worker for :func:`decode_job`."""
+    return _worker(decode_job, recording, target, **kwargs)
+
+
+def finetune_worker(
+    recording: Recording | str | Path, checkpoint: str, out: str | Path, config: dict[str, Any], device: str
+) -> Any:
+    """Worker for :func:`finetune_job` (cancelling stops through the engine's stop flag)."""
+    return _worker(finetune_job, recording, checkpoint, out, config, device, wrap=False)

@@ -93,7 +93,9 @@ def test_planted_cue_cells_are_selective(task_session):
     rec, gt = task_session.recording, task_session.ground_truth
     dff = delta_f_over_f(rec.traces, rec.fs)
     tr = rec.trials
-    resp = np.stack([dff[:, a:b].mean(1) for a, b in zip(tr["start_frame"], tr["choice_start_frame"])], 1)
+    resp = np.stack(
+        [dff[:, a:b].mean(1) for a, b in zip(tr["start_frame"], tr["choice_start_frame"])], 1
+    )
     left = tr["cue"] == 0
     auc = np.array([_auc(x[left], x[~left]) for x in resp])
     signed = np.where(gt["preferred_side"] == 0, auc, 1 - auc)
@@ -110,7 +112,8 @@ def test_planted_choice_cells_follow_choice_not_cue(task_session):
     rec, gt = task_session.recording, task_session.ground_truth
     tr = rec.trials
     resp = np.stack(
-        [gt["calcium"][:, a:b].mean(1) for a, b in zip(tr["choice_start_frame"], tr["end_frame"])], 1
+        [gt["calcium"][:, a:b].mean(1) for a, b in zip(tr["choice_start_frame"], tr["end_frame"])],
+        1,
     )
     assert (tr["outcome"] == 0).sum() >= 3  # error trials separate choice from cue
     cells = np.flatnonzero((gt["neuron_type"] == 2) & (gt["tuning_strength"] > 0.4))
@@ -177,7 +180,7 @@ def test_calcium_follows_kernel_for_one_spike():
     c = calcium_dff(spikes, ind, 0.01)[0]
     k = indicator_kernel(ind, 0.01, duration=3.9)
     expected = ind.amplitude * k / (1 + k / ind.n_saturation)
-    assert np.allclose(c[10:], expected[: 390], atol=1e-5)
+    assert np.allclose(c[10:], expected[:390], atol=1e-5)
 
 
 def test_timebase_pools_any_frame_rate():

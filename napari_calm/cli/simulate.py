@@ -9,19 +9,36 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``calm simulate``."""
     parser.add_argument(
-        "--preset", required=True, choices=["demo", "poco", "task", "corpus"],
+        "--preset",
+        required=True,
+        choices=["demo", "poco", "task", "corpus"],
         help="what to simulate: demo (small, with movie), poco (POCO's rate network), "
         "task (cue/choice task with behaviour), corpus (many related animals)",
     )
-    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (absent or empty)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same data; default 0)")
-    parser.add_argument("--neurons", type=int, metavar="N", help="neurons per session (corpus: the largest session)")
+    parser.add_argument(
+        "--out", required=True, type=Path, metavar="DIR", help="output folder (absent or empty)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="random seed (same seed, same data; default 0)"
+    )
+    parser.add_argument(
+        "--neurons",
+        type=int,
+        metavar="N",
+        help="neurons per session (corpus: the largest session)",
+    )
     parser.add_argument("--frames", type=int, metavar="T", help="frames per session")
     parser.add_argument("--sessions", type=int, metavar="S", help="number of sessions")
-    parser.add_argument("--movie", action="store_true", help="also render the imaging movie (movie.tif)")
-    parser.add_argument("--indicator", metavar="NAME", help="GCaMP6s, GCaMP6f or GCaMP8m for every session")
+    parser.add_argument(
+        "--movie", action="store_true", help="also render the imaging movie (movie.tif)"
+    )
+    parser.add_argument(
+        "--indicator", metavar="NAME", help="GCaMP6s, GCaMP6f or GCaMP8m for every session"
+    )
     parser.add_argument("--fs", type=float, metavar="HZ", help="frame rate for every session")
-    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace a non-empty output folder"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

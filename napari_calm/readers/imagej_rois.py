@@ -44,7 +44,7 @@ def _inside(poly_list: list[np.ndarray], ys: np.ndarray, xs: np.ndarray) -> np.n
 
 
 def roi_mask_pixels(roi: Any, image_shape: tuple[int, int]) -> np.ndarray | None:
-    """``(k, 2)`` (y, x) pixels of one ImageJ ROI, clipped to the image; ``None`` for no-area ROIs."""
+    """``(k, 2)`` (y, x) pixels of one ImageJ ROI inside the image; ``None`` for no-area ROIs."""
     import roifile
 
     kind = roifile.ROI_TYPE
@@ -53,7 +53,9 @@ def roi_mask_pixels(roi: Any, image_shape: tuple[int, int]) -> np.ndarray | None
     if rtype == kind.POINT:
         pts = np.floor(np.asarray(roi.coordinates(), float)).astype(np.int64)
         yx = np.unique(pts[:, ::-1], axis=0) if len(pts) else np.zeros((0, 2), np.int64)
-    elif rtype in (kind.RECT, kind.OVAL, kind.POLYGON, kind.FREEHAND, kind.TRACED) or roi.composite:
+    elif (
+        rtype in (kind.RECT, kind.OVAL, kind.POLYGON, kind.FREEHAND, kind.TRACED) or roi.composite
+    ):
         top, left = max(int(roi.top), 0), max(int(roi.left), 0)
         bottom, right = min(int(roi.bottom), ny), min(int(roi.right), nx)
         if bottom <= top or right <= left:
@@ -80,7 +82,9 @@ def roi_mask_pixels(roi: Any, image_shape: tuple[int, int]) -> np.ndarray | None
     return yx[ok]
 
 
-def read_imagej_rois(path: Path, fov_shape: tuple[int, ...]) -> tuple[RoiSet, list[str], list[str]]:
+def read_imagej_rois(
+    path: Path, fov_shape: tuple[int, ...]
+) -> tuple[RoiSet, list[str], list[str]]:
     """Read an ImageJ ROI set onto a field of view.
 
     Parameters
@@ -109,7 +113,9 @@ def read_imagej_rois(path: Path, fov_shape: tuple[int, ...]) -> tuple[RoiSet, li
     try:
         rois = roifile.roiread(path)
     except Exception as exc:  # roifile raises many types for corrupt input
-        raise CalmError(f"not a readable ImageJ ROI file ({type(exc).__name__}: {exc})", path) from None
+        raise CalmError(
+            f"not a readable ImageJ ROI file ({type(exc).__name__}: {exc})", path
+        ) from None
     if not isinstance(rois, list):
         rois = [rois]
     image_shape = tuple(int(s) for s in fov_shape[-2:])
@@ -128,7 +134,9 @@ def read_imagej_rois(path: Path, fov_shape: tuple[int, ...]) -> tuple[RoiSet, li
         if len(fov_shape) == 3:
             z = int(roi.z_position) - 1 if roi.z_position and roi.z_position > 0 else 0
             if z >= n_planes:
-                raise CalmError(f"ROI {name!r} is on plane {z + 1} of a {n_planes}-plane movie", path)
+                raise CalmError(
+                    f"ROI {name!r} is on plane {z + 1} of a {n_planes}-plane movie", path
+                )
             yx = np.column_stack([np.full(len(yx), z, np.int64), yx])
         pixels.append(yx)
         names.append(name)

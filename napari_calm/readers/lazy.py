@@ -109,7 +109,9 @@ class TiffPageArray:
         return self.shape[0]
 
     def __repr__(self) -> str:
-        return f"TiffPageArray(shape={self.shape}, dtype={self.dtype}, file={self._tif.filename!r})"
+        return (
+            f"TiffPageArray(shape={self.shape}, dtype={self.dtype}, file={self._tif.filename!r})"
+        )
 
     def close(self) -> None:
         """Close the underlying TIFF file."""

@@ -41,8 +41,16 @@ from src_models.errors import CalmError
 from src_models.recording import Recording
 
 RATE_NAMES = {
-    "fs", "frame_rate", "framerate", "fps", "sampling_rate", "samplingrate", "sample_rate",
-    "samplerate", "imaging_rate", "acquisition_rate",
+    "fs",
+    "frame_rate",
+    "framerate",
+    "fps",
+    "sampling_rate",
+    "samplingrate",
+    "sample_rate",
+    "samplerate",
+    "imaging_rate",
+    "acquisition_rate",
 }
 PERIOD_NAMES = {"dt", "frame_period", "frameperiod", "frame_time"}
 _POSITION = re.compile(r"coord|centroid|centre|center|pos|xy", re.IGNORECASE)
@@ -69,7 +77,9 @@ def _catalog_v5(path: Path) -> dict[str, _Var]:
     except NotImplementedError:
         raise CalmError("unsupported MATLAB file version", path) from None
     except Exception as exc:  # scipy raises ValueError, TypeError, MatReadError ... on bad files
-        raise CalmError(f"not a readable MATLAB file ({type(exc).__name__}: {exc})", path) from None
+        raise CalmError(
+            f"not a readable MATLAB file ({type(exc).__name__}: {exc})", path
+        ) from None
     out: dict[str, _Var] = {}
 
     def walk(prefix: str, obj: Any, depth: int) -> None:
@@ -127,11 +137,17 @@ def _catalog(path: Path) -> tuple[dict[str, _Var], Any]:
 def _choose_traces(cat: dict[str, _Var], var: str | None, path: Path) -> str:
     if var is not None:
         if var not in cat:
-            raise CalmError(f"no numeric variable {var!r} (numeric variables: {sorted(cat)})", path)
+            raise CalmError(
+                f"no numeric variable {var!r} (numeric variables: {sorted(cat)})", path
+            )
         if len(cat[var].shape) != 2:
-            raise CalmError(f"variable {var!r} has shape {cat[var].shape}; traces must be 2-D", path)
+            raise CalmError(
+                f"variable {var!r} has shape {cat[var].shape}; traces must be 2-D", path
+            )
         return var
-    cands = [k for k, v in cat.items() if len(v.shape) == 2 and min(v.shape) > 1 and v.dtype.kind == "f"]
+    cands = [
+        k for k, v in cat.items() if len(v.shape) == 2 and min(v.shape) > 1 and v.dtype.kind == "f"
+    ]
     if not cands:
         raise CalmError(
             f"no 2-D floating-point matrix to read as traces (numeric variables: {sorted(cat)}); "
@@ -141,7 +157,9 @@ def _choose_traces(cat: dict[str, _Var], var: str | None, path: Path) -> str:
     best = max(cat[k].size for k in cands)
     top = [k for k in cands if cat[k].size == best]
     if len(top) > 1:
-        raise CalmError(f"several equally large matrices {sorted(top)}; choose one with --var", path)
+        raise CalmError(
+            f"several equally large matrices {sorted(top)}; choose one with --var", path
+        )
     return top[0]
 
 
@@ -208,7 +226,10 @@ def _read(path: Path, cat: dict[str, _Var], var: str | None, fs: float | None) -
         if len(v.shape) == 1 and v.shape[0] == t and t > 1:
             behavior[k] = np.asarray(v.load(), np.float64).ravel()
         elif (
-            len(v.shape) == 2 and v.shape[0] == n and v.shape[1] in (2, 3) and _POSITION.search(k)
+            len(v.shape) == 2
+            and v.shape[0] == n
+            and v.shape[1] in (2, 3)
+            and _POSITION.search(k)
             and "centroids_xy" not in metadata
         ):
             metadata["centroids_xy"] = np.asarray(v.load(), np.float64)
@@ -218,8 +239,7 @@ def _read(path: Path, cat: dict[str, _Var], var: str | None, fs: float | None) -
     metadata.update(fs_info)
     if rate:
         metadata["fs_variable"] = rate[1]
-    metadata.update({k: v for k, v in side.meta.items() if k != "fs"})
-    metadata["side_files"] = [str(p) for p in side.files]
+    metadata = side.merged_metadata(metadata)
     return Recording(
         F=np.asarray(traces, np.float32),
         fs=fs_value,

@@ -36,8 +36,19 @@ ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     + [
         ("builtins", n)
         for n in (
-            "dict", "list", "tuple", "set", "frozenset", "slice", "complex",
-            "bytearray", "bytes", "str", "int", "float", "bool",
+            "dict",
+            "list",
+            "tuple",
+            "set",
+            "frozenset",
+            "slice",
+            "complex",
+            "bytearray",
+            "bytes",
+            "str",
+            "int",
+            "float",
+            "bool",
         )
     ]
     + [("_codecs", "encode")]
@@ -62,6 +73,8 @@ class RestrictedUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         """Return an admitted global or raise :class:`CalmError`."""
+        if module == "__builtin__":  # Python 2 name of builtins (protocol < 3 pickles)
+            module = "builtins"
         if (module, name) not in ALLOWED_GLOBALS:
             raise CalmError(
                 f"refuses to unpickle {module}.{name} (only numpy arrays and builtin types are "
@@ -118,13 +131,17 @@ def load_npy(path: str | Path, *, allow_objects: bool = False, mmap: bool = True
         offset = f.tell()
         if dtype.hasobject:
             if not allow_objects:
-                raise CalmError("holds pickled Python objects where a numeric array was expected", path)
+                raise CalmError(
+                    "holds pickled Python objects where a numeric array was expected", path
+                )
             try:
                 return RestrictedUnpickler(f, path).load()
             except CalmError:
                 raise
             except Exception as exc:  # corrupt or truncated pickle stream
-                raise CalmError(f"corrupt or truncated pickle ({type(exc).__name__}: {exc})", path) from None
+                raise CalmError(
+                    f"corrupt or truncated pickle ({type(exc).__name__}: {exc})", path
+                ) from None
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     available = path.stat().st_size - offset
     if available < expected:

@@ -86,7 +86,9 @@ def _behavior(nwb: Any, pynwb: Any, exclude: set[int], times: np.ndarray) -> dic
         elif hasattr(obj, "spatial_series"):
             series += list(obj.spatial_series.values())
     for ts in series:
-        if id(ts) in exclude or isinstance(ts, (pynwb.image.ImageSeries, pynwb.ophys.RoiResponseSeries)):
+        if id(ts) in exclude or isinstance(
+            ts, (pynwb.image.ImageSeries, pynwb.ophys.RoiResponseSeries)
+        ):
             continue
         data = np.asarray(ts.data[:])
         if data.dtype.kind not in "fiub" or data.ndim not in (1, 2) or not len(data):

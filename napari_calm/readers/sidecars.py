@@ -53,6 +53,18 @@ class Sidecars:
     units: dict[str, str] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
 
+    def merged_metadata(self, reader_metadata: dict[str, Any]) -> dict[str, Any]:
+        """``meta.json`` entries (except ``fs``) overlaid by the reader's own entries.
+
+        Adds ``side_files`` (paths read) and ``behavior_units`` (when known).
+        """
+        out = {k: v for k, v in self.meta.items() if k != "fs"}
+        out.update(reader_metadata)
+        out["side_files"] = [str(p) for p in self.files]
+        if self.units:
+            out["behavior_units"] = dict(self.units)
+        return out
+
     @property
     def fs(self) -> float | None:
         """Frame rate from ``meta.json`` (``None`` when absent)."""
@@ -81,7 +93,9 @@ def resolve_fs(
         except (TypeError, ValueError):
             raise CalmError(f"frame rate from {source} is not a number: {value!r}", path) from None
         if not (math.isfinite(fs) and fs > 0):
-            raise CalmError(f"frame rate from {source} must be a positive number, got {value!r}", path)
+            raise CalmError(
+                f"frame rate from {source} must be a positive number, got {value!r}", path
+            )
         return fs, {"fs_source": source, "fs_assumed": False}
     return DEFAULT_FS, {"fs_source": "default", "fs_assumed": True}
 
@@ -130,7 +144,7 @@ def read_meta_json(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CalmError(f"not valid JSON ({exc})", path) from None
     if not isinstance(meta, dict):
-        raise CalmError("must hold a JSON object such as {\"fs\": 30.0}", path)
+        raise CalmError('must hold a JSON object such as {"fs": 30.0}', path)
     return meta
 
 
@@ -213,7 +227,9 @@ def check_trials(trials: dict[str, np.ndarray], n_frames: int, path: Path) -> No
         )
 
 
-def read_covariates_json(path: Path, n_frames: int) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def read_covariates_json(
+    path: Path, n_frames: int
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Per-frame numeric variables from a thunder ``covariates.json``.
 
     Returns
@@ -232,7 +248,9 @@ def read_covariates_json(path: Path, n_frames: int) -> tuple[dict[str, np.ndarra
     elif isinstance(data, list) and all(isinstance(d, dict) for d in data):
         items = data
     else:
-        raise CalmError("expected a list of {name, value} objects or a {name: values} object", path)
+        raise CalmError(
+            "expected a list of {name, value} objects or a {name: values} object", path
+        )
     behavior, units = {}, {}
     for item in items:
         name, value = item.get("name"), item.get("value")

@@ -15,7 +15,10 @@ Files of a plane folder
     merged copy) or ``settings.npy`` + ``db.npy`` + ``reg_outputs.npy`` +
     ``detect_outputs.npy`` (1.x) — all optional — and the registered movie
     ``data.bin`` (int16, memory-mapped). Pickled files go through the
-    restricted unpickler of :mod:`.npy`.
+    restricted unpickler of :mod:`.npy`. Without ``data.bin``, a single-plane
+    session's movie TIFF is used when ``meta.json`` names one (``"movie"``) or
+    a ``movie.tif`` sits in the plane, ``suite2p/`` or session folder (the
+    layout ``calm simulate`` writes).
 
 Values taken from the options
     Neuropil coefficient ``c``: ``extraction.neuropil_coefficient`` (1.x),
@@ -52,7 +55,12 @@ from src_models.recording import Recording, RoiSet
 
 DEFAULT_NEUROPIL_COEFFICIENT = 0.7
 OPTION_FILES = ("ops.npy", "db.npy", "settings.npy", "reg_outputs.npy", "detect_outputs.npy")
-IMAGE_KEYS = {"meanImg": "mean", "meanImgE": "mean_enhanced", "max_proj": "max_proj", "Vcorr": "correlation"}
+IMAGE_KEYS = {
+    "meanImg": "mean",
+    "meanImgE": "mean_enhanced",
+    "max_proj": "max_proj",
+    "Vcorr": "correlation",
+}
 #: Scalar per-ROI statistics of stat.npy copied into metadata["roi_features"].
 STAT_FEATURES = ("npix", "compact", "skew", "std", "radius", "aspect_ratio", "snr", "iplane")
 
@@ -169,7 +177,8 @@ def _data_bin(folder: Path, fov: tuple[int, int] | None, n_frames: int) -> np.me
     size = path.stat().st_size
     if size % frame_bytes:
         raise CalmError(
-            f"truncated data.bin: {size} bytes is not a whole number of {fov[0]}x{fov[1]} int16 frames",
+            f"truncated data.bin: {size} bytes is not a whole number of "
+            f"{fov[0]}x{fov[1]} int16 frames",
             path,
         )
     n = size // frame_bytes
@@ -187,14 +196,18 @@ def _read_plane(folder: Path) -> _Plane:
     if (folder / "Fneu.npy").is_file():
         plane.Fneu = _numeric_2d(folder / "Fneu.npy", n)
         if plane.Fneu.shape != F.shape:
-            raise CalmError(f"Fneu.npy shape {plane.Fneu.shape} differs from F.npy {F.shape}", folder)
+            raise CalmError(
+                f"Fneu.npy shape {plane.Fneu.shape} differs from F.npy {F.shape}", folder
+            )
     if (folder / "spks.npy").is_file():
         plane.spks = _numeric_2d(folder / "spks.npy", n)
     if (folder / "iscell.npy").is_file():
         isc = load_npy(folder / "iscell.npy")
         isc = isc.reshape(-1, 1) if isc.ndim == 1 else isc
         if isc.ndim != 2 or isc.shape[0] != n or isc.dtype.kind not in "fiub":
-            raise CalmError(f"iscell.npy has shape {isc.shape} for {n} ROIs in F.npy", folder / "iscell.npy")
+            raise CalmError(
+                f"iscell.npy has shape {isc.shape} for {n} ROIs in F.npy", folder / "iscell.npy"
+            )
         plane.iscell = np.asarray(isc[:, 0]) > 0.5
         plane.iscell_prob = np.asarray(isc[:, 1], np.float32) if isc.shape[1] > 1 else None
     plane.stat = _read_stat(folder, n)
@@ -216,6 +229,27 @@ def _read_plane(folder: Path) -> _Plane:
                     plane.images[name] = img
     plane.movie = _data_bin(folder, plane.fov, F.shape[1])
     return plane
+
+
+def _session_movie(
+    folders: list[Path], meta: dict[str, Any], fov: tuple[int, int] | None, n_frames: int
+) -> Any:
+    """A session's movie TIFF: ``meta.json``'s ``movie`` entry, else ``movie.tif``."""
+    from napari_calm.readers.tiff import open_tiff_movie
+
+    names = [meta["movie"]] if isinstance(meta.get("movie"), str) else []
+    names.append("movie.tif")
+    path = next((f / n for n in names for f in folders if (f / n).is_file()), None)
+    if path is None:
+        return None
+    movie, _ = open_tiff_movie(path)
+    if movie.shape[0] != n_frames or (fov is not None and tuple(movie.shape[-2:]) != fov):
+        raise CalmError(
+            f"movie {tuple(movie.shape)} does not match the traces ({n_frames} frames) "
+            f"and field of view {fov}",
+            path,
+        )
+    return movie
 
 
 def _roi_pixels(s: dict, fov: tuple[int, int], z: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -262,7 +296,9 @@ def read_suite2p(
     path = Path(path)
     planes_dirs = find_plane_folders(path)
     if not planes_dirs:
-        raise CalmError("not a suite2p output folder (no F.npy/stat.npy, no plane*/ folders)", path)
+        raise CalmError(
+            "not a suite2p output folder (no F.npy/stat.npy, no plane*/ folders)", path
+        )
     planes = [_read_plane(d) for d in planes_dirs]
     multi = len(planes) > 1
     lengths = [p.F.shape[1] for p in planes]
@@ -273,7 +309,9 @@ def read_suite2p(
         parts = [getattr(p, name) for p in planes]
         if any(v is None for v in parts):
             return None
-        return np.concatenate([np.asarray(v[:, :n_frames]) if v.ndim == 2 else np.asarray(v) for v in parts])
+        return np.concatenate(
+            [np.asarray(v[:, :n_frames]) if v.ndim == 2 else np.asarray(v) for v in parts]
+        )
 
     F, Fneu, spks = cat("F"), cat("Fneu"), cat("spks")
     n_total = F.shape[0]
@@ -342,14 +380,15 @@ def read_suite2p(
     if movie is not None:
         metadata.update(movie_access="memmap", movie_dtype="int16")
 
-    side = read_sidecars(_side_folders(planes_dirs), n_frames)
+    side_folders = _side_folders(planes_dirs)
+    side = read_sidecars(side_folders, n_frames)
+    if movie is None and not multi:
+        movie = _session_movie(side_folders, side.meta, planes[0].fov, n_frames)
+        if movie is not None:
+            metadata.update(movie_access="tiff", movie_dtype=str(movie.dtype))
     file_fs = ops0.get("fs")
     fs_value, fs_info = resolve_fs(fs, side.fs, file_fs, planes_dirs[0])
-    metadata.update(fs_info)
-    metadata.update({k: v for k, v in side.meta.items() if k != "fs"})
-    if side.units:
-        metadata["behavior_units"] = side.units
-    metadata["side_files"] = [str(p) for p in side.files]
+    metadata = side.merged_metadata({**metadata, **fs_info})
     source = path if path.is_dir() else path.parent
     return Recording(
         F=np.asarray(F[idx], np.float32),

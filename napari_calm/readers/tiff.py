@@ -7,7 +7,9 @@ Movie
     movie is ``T×Y×X`` or ``T×Z×Y×X``: the time axis is tifffile's ``T`` when
     present, else the first non-spatial axis (ImageJ stores plain stacks as
     ``Z`` or ``I``); a second non-spatial axis is the plane axis ``Z``. Of
-    several channels (``C``) or samples (RGB ``S``) the first is used.
+    several channels (``C``) or samples (RGB ``S``) the first is used, except
+    that a channel axis that is the only non-spatial axis is read as time
+    (tifffile labels unlabelled 3-D ImageJ stacks that way).
 
 Frame rate
     ImageJ ``finterval`` (or ``fps``), ScanImage ``scanVolumeRate`` (volume
@@ -47,7 +49,9 @@ TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8")
 _CHANNEL_AXES = set("CSE")
 
 
-def _axis_plan(axes: str, shape: tuple[int, ...], path: Path) -> tuple[tuple[Any, ...], list[int], int]:
+def _axis_plan(
+    axes: str, shape: tuple[int, ...], path: Path
+) -> tuple[tuple[Any, ...], list[int], int]:
     """Plan how the leading (non-spatial) axes of a series become ``T`` or ``T, Z``.
 
     Parameters
@@ -76,6 +80,10 @@ def _axis_plan(axes: str, shape: tuple[int, ...], path: Path) -> tuple[tuple[Any
         else:
             key.append(slice(None))
             kept.append(ax)
+    if not kept and "C" in axes and shape[axes.index("C")] > 1:
+        # tifffile labels an unlabelled 3-D ImageJ stack as channels: read it as time
+        key[axes.index("C")] = slice(None)
+        kept, n_channels = ["C"], 1
     if not kept:
         raise CalmError(f"holds a single image (axes {axes}YX), not a movie", path)
     if len(kept) > 2:
@@ -99,14 +107,21 @@ def _frame_rate(tif: Any) -> float | None:
         return float(ij["fps"])
     if tif.is_scanimage:
         fd = (tif.scanimage_metadata or {}).get("FrameData", {})
-        slices = fd.get("SI.hStackManager.actualNumSlices", fd.get("SI.hStackManager.numSlices", 1))
+        slices = fd.get(
+            "SI.hStackManager.actualNumSlices", fd.get("SI.hStackManager.numSlices", 1)
+        )
         try:
             volume = bool(fd.get("SI.hFastZ.enable")) and int(slices) > 1
         except (TypeError, ValueError):
             volume = False
-        rate = fd.get("SI.hRoiManager.scanVolumeRate" if volume else "SI.hRoiManager.scanFrameRate")
+        rate = fd.get(
+            "SI.hRoiManager.scanVolumeRate" if volume else "SI.hRoiManager.scanFrameRate"
+        )
         if rate is None:
-            m = re.search(r"(?:scanFrameRate|frameRate)\s*=\s*([0-9.eE+-]+)", tif.pages.first.description or "")
+            m = re.search(
+                r"(?:scanFrameRate|frameRate)\s*=\s*([0-9.eE+-]+)",
+                tif.pages.first.description or "",
+            )
             rate = m.group(1) if m else None
         if rate is not None:
             return float(rate)
@@ -114,7 +129,9 @@ def _frame_rate(tif: Any) -> float | None:
         m = re.search(r'TimeIncrement="([0-9.eE+-]+)"', tif.ome_metadata or "")
         if m and float(m.group(1)) > 0:
             u = re.search(r'TimeIncrementUnit="([^"]+)"', tif.ome_metadata or "")
-            scale = {"ms": 1e-3, "µs": 1e-6, "us": 1e-6, "min": 60.0}.get(u.group(1) if u else "s", 1.0)
+            scale = {"ms": 1e-3, "µs": 1e-6, "us": 1e-6, "min": 60.0}.get(
+                u.group(1) if u else "s", 1.0
+            )
             return 1.0 / (float(m.group(1)) * scale)
     for meta in tif.shaped_metadata or ():
         if isinstance(meta, dict) and meta.get("fs"):
@@ -156,7 +173,11 @@ def open_tiff_movie(path: str | Path) -> tuple[Any, dict[str, Any]]:
         key, order, n_channels = _axis_plan(axes[:-n_spatial], shape[:-n_spatial], path)
         if rgb:
             n_channels = max(n_channels, shape[-1])
-        info: dict[str, Any] = {"axes": axes, "n_channels": n_channels, "file_fs": _frame_rate(tif)}
+        info: dict[str, Any] = {
+            "axes": axes,
+            "n_channels": n_channels,
+            "file_fs": _frame_rate(tif),
+        }
         if series.dataoffset is not None:
             spatial = (slice(None), slice(None)) + ((0,) if rgb else ())
             movie = _memmap_series(tif, series, path)[key + spatial]
@@ -197,7 +218,8 @@ def _memmap_series(tif: Any, series: Any, path: Path) -> np.memmap:
     size = path.stat().st_size
     if series.dataoffset + nbytes > size:
         raise CalmError(
-            f"truncated TIFF: pixel data need {series.dataoffset + nbytes} bytes, the file has {size}",
+            f"truncated TIFF: pixel data need {series.dataoffset + nbytes} bytes, "
+            f"the file has {size}",
             path,
         )
     return np.memmap(path, dtype, "r", series.dataoffset, tuple(series.shape), "C")
@@ -206,7 +228,13 @@ def _memmap_series(tif: Any, series: Any, path: Path) -> np.memmap:
 def find_roi_file(tif_path: Path) -> Path | None:
     """The ImageJ ROI set belonging to a TIFF, by the naming rule in the module docstring."""
     folder, stem = tif_path.parent, tif_path.stem
-    for name in (f"{stem}.zip", f"{stem}.roi", f"{stem}_ROIs.zip", f"{stem}_RoiSet.zip", "RoiSet.zip"):
+    for name in (
+        f"{stem}.zip",
+        f"{stem}.roi",
+        f"{stem}_ROIs.zip",
+        f"{stem}_RoiSet.zip",
+        "RoiSet.zip",
+    ):
         if (folder / name).is_file():
             return folder / name
     zips = [p for p in folder.glob("*.zip") if is_imagej_roi_zip(p)]
@@ -223,12 +251,14 @@ def find_tiff_for_rois(roi_path: Path) -> Path:
         for s in (stem, stem.removesuffix("_ROIs"), stem.removesuffix("_RoiSet")):
             if (folder / f"{s}{suffix}").is_file():
                 return folder / f"{s}{suffix}"
-    tiffs = sorted(p for p in folder.iterdir() if p.suffix.lower() in TIFF_SUFFIXES and p.is_file())
+    tiffs = sorted(
+        p for p in folder.iterdir() if p.suffix.lower() in TIFF_SUFFIXES and p.is_file()
+    )
     if len(tiffs) == 1:
         return tiffs[0]
     raise CalmError(
-        f"no TIFF movie for this ROI set (looked for {stem}.tif and for a single TIFF in the folder, "
-        f"found {len(tiffs)})",
+        f"no TIFF movie for this ROI set (looked for {stem}.tif and for a single TIFF "
+        f"in the folder, found {len(tiffs)})",
         roi_path,
     )
 
@@ -272,11 +302,7 @@ def read_tiff(
         metadata.update(roi_file=str(roi_path), roi_names=names, skipped_rois=skipped)
     side = read_sidecars([path.parent], n_frames)
     fs_value, fs_info = resolve_fs(fs, side.fs, info["file_fs"], path)
-    metadata.update(fs_info)
-    metadata.update({k: v for k, v in side.meta.items() if k != "fs"})
-    if side.units:
-        metadata["behavior_units"] = side.units
-    metadata["side_files"] = [str(p) for p in side.files]
+    metadata = side.merged_metadata({**metadata, **fs_info})
     return Recording(
         F=F,
         fs=fs_value,

@@ -35,7 +35,10 @@ from src_models.recording import Recording
 def _check_traces(arr: Any, path: Path, what: str) -> np.ndarray:
     arr = np.asarray(arr)
     if arr.ndim != 2 or arr.dtype.kind not in "fiu":
-        raise CalmError(f"{what} must be a 2-D numeric (neurons x frames) array, got {arr.shape} {arr.dtype}", path)
+        raise CalmError(
+            f"{what} must be a 2-D numeric (neurons x frames) array, got {arr.shape} {arr.dtype}",
+            path,
+        )
     return np.asarray(arr, np.float32)
 
 
@@ -50,11 +53,6 @@ def _build(
 ) -> Recording:
     side = read_sidecars([side_folder], traces.shape[1])
     fs_value, fs_info = resolve_fs(fs, side.fs, file_fs, path)
-    metadata: dict[str, Any] = {k: v for k, v in side.meta.items() if k != "fs"}
-    metadata.update(fs_info)
-    metadata["side_files"] = [str(p) for p in side.files]
-    if side.units:
-        metadata["behavior_units"] = side.units
     return Recording(
         F=traces,
         fs=fs_value,
@@ -62,7 +60,7 @@ def _build(
         kind="traces",
         behavior={**side.behavior, **(behavior or {})},
         trials=trials or side.trials,
-        metadata=metadata,
+        metadata=side.merged_metadata(fs_info),
     )
 
 
@@ -88,7 +86,11 @@ def read_npz(path: str | Path, *, fs: float | None = None) -> Recording:
             data = {k: z[k] for k in z.files}
     except ValueError as exc:
         if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
-            raise CalmError("holds pickled Python objects, which are refused; store text as numpy string arrays", path) from None
+            raise CalmError(
+                "holds pickled Python objects, which are refused; "
+                "store text as numpy string arrays",
+                path,
+            ) from None
         raise CalmError(f"not a readable .npz ({exc})", path) from None
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise CalmError(f"not a readable .npz ({exc})", path) from None
@@ -106,9 +108,15 @@ def read_npz(path: str | Path, *, fs: float | None = None) -> Recording:
         if k.startswith("behavior_"):
             v = np.asarray(v).ravel() if np.ndim(v) == 2 and 1 in np.shape(v) else np.asarray(v)
             if v.ndim != 1 or v.dtype.kind not in "fiub":
-                raise CalmError(f"{k!r} must be a 1-D numeric array, got {v.shape} {v.dtype}", path)
+                raise CalmError(
+                    f"{k!r} must be a 1-D numeric array, got {v.shape} {v.dtype}", path
+                )
             behavior[k.removeprefix("behavior_")] = v.astype(np.float64)
-    trials = {k.removeprefix("trials_"): np.asarray(v).ravel() for k, v in data.items() if k.startswith("trials_")}
+    trials = {
+        k.removeprefix("trials_"): np.asarray(v).ravel()
+        for k, v in data.items()
+        if k.startswith("trials_")
+    }
     if trials:
         if not {"start_frame", "end_frame"} <= set(trials):
             raise CalmError("trial columns need trials_start_frame and trials_end_frame", path)
@@ -118,6 +126,8 @@ def read_npz(path: str | Path, *, fs: float | None = None) -> Recording:
             trials[col] = trials[col].astype(np.int64)
         lengths = {len(v) for v in trials.values()}
         if len(lengths) != 1:
-            raise CalmError(f"trial columns differ in length: { {k: len(v) for k, v in trials.items()} }", path)
+            raise CalmError(
+                f"trial columns differ in length: { {k: len(v) for k, v in trials.items()} }", path
+            )
         check_trials(trials, traces.shape[1], path)
     return _build(traces, path, path.parent, fs, file_fs, behavior, trials or None)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from matplotlib.collections import LineCollection
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QAbstractItemView,
@@ -33,7 +34,7 @@ from qtpy.QtWidgets import (
 
 from napari_calm.widgets.dock_base import CalmDock
 from napari_calm.widgets.plot_canvas import PALETTE, PlotCanvas
-from napari_calm.widgets.plot_data import envelope, neuron_trace, zscore
+from napari_calm.widgets.plot_data import envelope, neuron_trace
 
 if TYPE_CHECKING:
     import napari
@@ -45,56 +46,75 @@ ATLAS_COLUMNS = 32
 
 
 class InspectorCanvas(PlotCanvas):
-    """Trace + reconstruction, token strip and codebook atlas of one neuron."""
+    """Trace + reconstruction, token strip and codebook atlas of one neuron.
+
+    Axes limits only change with the recording or the token cache; switching
+    neurons redraws the animated artists over a cached background (blitting).
+    Traces are shown scaled to their own min–max range (the z-score range is
+    printed), so the axes never need rescaling.
+    """
 
     def __init__(self, viewer: napari.Viewer, parent: QWidget | None = None) -> None:
         super().__init__(viewer, figsize=(5.0, 4.6), parent=parent)
         fig = self.figure
         grid = fig.add_gridspec(3, 1, height_ratios=[3.0, 0.45, 2.6], hspace=0.12,
-                                left=0.09, right=0.98, top=0.93, bottom=0.05)
+                                left=0.06, right=0.98, top=0.93, bottom=0.04)
         self.ax_trace = fig.add_subplot(grid[0])
         self.ax_tokens = fig.add_subplot(grid[1], sharex=self.ax_trace)
         self.ax_atlas = fig.add_subplot(grid[2])
-        self.raw_line, = self.ax_trace.plot([], [], lw=0.7, color=PALETTE["raw"], label="trace (z)")
+        self.raw_line, = self.ax_trace.plot([], [], lw=0.7, color=PALETTE["raw"], label="trace")
         self.recon_line, = self.ax_trace.plot([], [], lw=0.9, color=PALETTE["recon"], label="NQ reconstruction")
         self.time_line = self.ax_trace.axvline(0.0, lw=0.8, ls=":", color=PALETTE["select"])
         self.ax_trace.legend(loc="upper right", fontsize=7, frameon=True)
-        self.ax_trace.set_ylabel("z-score")
+        self.ax_trace.set_ylim(-0.08, 1.12)
+        self.ax_trace.set_yticks([])
+        self.ax_trace.set_ylabel("trace (min–max)")
         self.ax_trace.tick_params(labelbottom=False)
         self.token_image = self.ax_tokens.imshow(
             np.zeros((1, 1)), aspect="auto", interpolation="nearest", cmap="tab20",
             extent=(0, 1, 0, 1), vmin=0, vmax=19,
         )
         self.ax_tokens.set_yticks([])
+        self.ax_tokens.set_ylabel("tokens", rotation=0, ha="right", va="center")
         self.ax_tokens.set_xlabel("time (s)")
         self.atlas_all = None
-        self.atlas_used = None
+        self.atlas_used, = self.ax_atlas.plot([], [], lw=1.0, color=PALETTE["recon"])
+        self.atlas_often, = self.ax_atlas.plot([], [], lw=2.2, color=PALETTE["recon"])
         self.atlas_text = self.ax_atlas.text(0.5, 0.5, "", ha="center", va="center",
                                              transform=self.ax_atlas.transAxes, fontsize=8)
         self.ax_atlas.set_xticks([])
         self.ax_atlas.set_yticks([])
         self.ax_atlas.set_title("codebook atlas (this neuron's codes highlighted)", fontsize=8)
         self._atlas_segments: np.ndarray | None = None
+        self._atlas_xy: np.ndarray | None = None
+        self.set_animated([self.raw_line, self.recon_line, self.token_image, self.atlas_used,
+                           self.atlas_often, self.time_line])
         self.apply_theme()
 
     def on_theme(self) -> None:
-        """The atlas's unused codes take the theme's neutral colour."""
+        """Unused atlas codes and the texts take the theme's colours."""
         if self.atlas_all is not None:
             self.atlas_all.set_color(self.colors.grid if self.colors.dark else "#b9b9b9")
         self.atlas_text.set_color(self.colors.text)
 
-    # -- atlas -----------------------------------------------------------------------------
-    def set_codebook(self, codebook: np.ndarray | None) -> None:
-        """Lay out every code's waveform in a grid (once per token cache)."""
-        from matplotlib.collections import LineCollection
+    # -- per recording / token cache -------------------------------------------------------
+    def set_time_axis(self, duration: float) -> None:
+        """Fix the time axis to the recording (a full redraw)."""
+        self.ax_trace.set_xlim(0.0, duration if duration > 0 else 1.0)
+        self.request_draw()
 
-        for coll in (self.atlas_all, self.atlas_used):
-            if coll is not None:
-                coll.remove()
-        self.atlas_all = self.atlas_used = None
+    def set_codebook(self, codebook: np.ndarray | None) -> None:
+        """Lay out every code's waveform in a grid (once per token cache; a full redraw)."""
+        if self.atlas_all is not None:
+            self.atlas_all.remove()
+        self.atlas_all = None
         self._atlas_segments = None
+        self._atlas_xy = None
+        self.atlas_used.set_data([], [])
+        self.atlas_often.set_data([], [])
         if codebook is None or codebook.size == 0:
             self.atlas_text.set_text("tokenize the recording to see the codebook")
+            self.request_draw()
             return
         self.atlas_text.set_text("")
         K, P = codebook.shape
@@ -106,13 +126,14 @@ class InspectorCanvas(PlotCanvas):
         xs = (k % cols)[:, None] + x[None, :]
         ys = (rows - 1 - k // cols)[:, None] + 0.5 + 0.42 * codebook / span
         self._atlas_segments = np.stack([xs, ys], axis=-1)
+        # every code as one NaN-terminated run, so highlighting is one indexed Line2D
+        self._atlas_xy = np.concatenate([self._atlas_segments, np.full((K, 1, 2), np.nan)], axis=1)
         self.atlas_all = LineCollection(list(self._atlas_segments), linewidths=0.6)
-        self.atlas_used = LineCollection([], linewidths=1.2, color=PALETTE["recon"])
         self.ax_atlas.add_collection(self.atlas_all)
-        self.ax_atlas.add_collection(self.atlas_used)
         self.ax_atlas.set_xlim(0, cols)
         self.ax_atlas.set_ylim(0, rows)
         self.on_theme()
+        self.request_draw()
 
     def atlas_code_at(self, x: float, y: float) -> int | None:
         """Code id of the atlas cell at data coordinates ``(x, y)``."""
@@ -128,42 +149,59 @@ class InspectorCanvas(PlotCanvas):
     def show_neuron(
         self,
         t: np.ndarray,
-        raw: np.ndarray,
+        z: np.ndarray,
         recon: np.ndarray | None,
         tokens: np.ndarray | None,
         token_seconds: float,
-        title: str,
-    ) -> None:
-        """Update every artist for one neuron (no figure rebuild)."""
-        tx, ty = envelope(t, raw)
+    ) -> tuple[float, float]:
+        """Update the animated artists for one neuron and blit them.
+
+        Parameters
+        ----------
+        t : ndarray
+            ``(T,)`` frame times in seconds.
+        z : ndarray
+            ``(T,)`` z-scored trace.
+        recon : ndarray or None
+            ``(T,)`` NQ reconstruction in the same units.
+        tokens : ndarray or None
+            ``(n_tok,)`` code ids.
+        token_seconds : float
+            Duration of one token.
+
+        Returns
+        -------
+        tuple of float
+            The z-score range shown (the trace's min and max).
+        """
+        lo, hi = float(np.min(z)), float(np.max(z))
+        scale = 1.0 / (hi - lo) if hi > lo else 1.0
+        points = 2 * max(200, int(self.ax_trace.bbox.width))
+        tx, ty = envelope(t, (z - lo) * scale, points)
         self.raw_line.set_data(tx, ty)
         if recon is not None:
-            rx, ry = envelope(t, recon)
+            rx, ry = envelope(t, (recon - lo) * scale, points)
             self.recon_line.set_data(rx, ry)
         else:
             self.recon_line.set_data([], [])
-        lo = float(np.nanmin(ty)) if len(ty) else -1.0
-        hi = float(np.nanmax(ty)) if len(ty) else 1.0
-        if recon is not None and len(recon):
-            lo, hi = min(lo, float(np.nanmin(recon))), max(hi, float(np.nanmax(recon)))
-        pad = 0.05 * (hi - lo or 1.0)
-        self.ax_trace.set_ylim(lo - pad, hi + pad)
-        self.ax_trace.set_xlim(float(t[0]), float(t[-1]) if len(t) > 1 else 1.0)
-        self.ax_trace.set_title(title, fontsize=9, loc="left")
         if tokens is not None and len(tokens):
             self.token_image.set_data((tokens % 20)[None, :].astype(float))
             self.token_image.set_extent((0.0, len(tokens) * token_seconds, 0, 1))
             self.token_image.set_visible(True)
         else:
             self.token_image.set_visible(False)
-        if self.atlas_used is not None and self._atlas_segments is not None:
-            if tokens is not None and len(tokens):
-                codes, counts = np.unique(tokens, return_counts=True)
-                self.atlas_used.set_segments(list(self._atlas_segments[codes]))
-                self.atlas_used.set_linewidths(0.8 + 2.2 * counts / counts.max())
-            else:
-                self.atlas_used.set_segments([])
-        self.request_draw()
+        if self._atlas_xy is not None and tokens is not None and len(tokens):
+            counts = np.bincount(tokens, minlength=len(self._atlas_xy))
+            used = np.flatnonzero(counts)
+            often = used[counts[used] >= max(2, np.percentile(counts[used], 75))]
+            for line, codes in ((self.atlas_used, used), (self.atlas_often, often)):
+                xy = self._atlas_xy[codes].reshape(-1, 2)
+                line.set_data(xy[:, 0], xy[:, 1])
+        else:
+            self.atlas_used.set_data([], [])
+            self.atlas_often.set_data([], [])
+        self.blit_update()
+        return lo, hi
 
 
 class InspectorDock(CalmDock):
@@ -196,6 +234,7 @@ class InspectorDock(CalmDock):
         self.info.setWordWrap(True)
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.hover = QLabel("")
+        self.title = QLabel("")
         self.canvas = InspectorCanvas(viewer, self)
         self.canvas.canvas.mpl_connect("motion_notify_event", self._hover)
 
@@ -208,6 +247,7 @@ class InspectorDock(CalmDock):
         layout.addLayout(top)
         layout.addWidget(self.neuron_list)
         layout.addWidget(self.info)
+        layout.addWidget(self.title)
         layout.addWidget(self.canvas, 1)
         layout.addWidget(self.hover)
 
@@ -230,6 +270,7 @@ class InspectorDock(CalmDock):
             self.spin.setMaximum(max(n - 1, 0))
             self.spin.setEnabled(n > 0)
             if rec is not None:
+                self.canvas.set_time_axis(rec.n_frames / float(rec.fs))
                 ids = None if rec.rois is None else np.asarray(rec.rois.ids)
                 for i in range(n):
                     label = f"{i}" if ids is None else f"{i}  (ROI id {ids[i]})"
@@ -269,18 +310,20 @@ class InspectorDock(CalmDock):
         finally:
             self._updating = False
         t = np.arange(rec.n_frames) / float(rec.fs)
-        raw = zscore(neuron_trace(rec, i))
+        raw = neuron_trace(rec, i)
+        mu, sd = float(raw.mean()), float(raw.std()) or 1.0
+        z = (raw - mu) / sd
         cache: TokenCache | None = self.state.tokens
         recon = tokens = None
         token_seconds = 1.0
         if cache is not None and cache.tokens.shape[0] == rec.n_neurons:
-            recon = zscore(cache.recon[i])
+            recon = (cache.recon[i] - mu) / sd
             tokens = cache.tokens[i]
             token_seconds = rec.n_frames / float(rec.fs) / max(cache.tokens.shape[1], 1)
         title = f"neuron {i}" + ("" if rec.rois is None else f" · ROI id {np.asarray(rec.rois.ids)[i]}")
-        self.canvas.show_neuron(t, raw, recon, tokens, token_seconds, title)
+        lo, hi = self.canvas.show_neuron(t, z, recon, tokens, token_seconds)
+        self.title.setText(f"<b>{title}</b> · z from {lo:.1f} to {hi:.1f}")
         self.info.setText(self._describe(i, cache))
-        self._on_time()
 
     def _describe(self, i: int, cache: TokenCache | None) -> str:
         """One-paragraph summary: tokens, embedding coordinates, cue/choice selectivity."""
@@ -305,6 +348,7 @@ class InspectorDock(CalmDock):
         return " · ".join(parts)
 
     def _on_time(self, *_: Any) -> None:
+        """Move the time cursor to the viewer's current frame (movie recordings only)."""
         rec = self.state.recording
         if rec is None or not self.isVisible():
             return
@@ -314,7 +358,7 @@ class InspectorDock(CalmDock):
             self.canvas.time_line.set_visible(True)
         else:
             self.canvas.time_line.set_visible(False)
-        self.canvas.request_draw()
+        self.canvas.blit_update()
 
     # -- widgets -> state ------------------------------------------------------------------
     def _spin_changed(self, value: int) -> None:

@@ -3,7 +3,7 @@
 Every dock that runs background work owns a :class:`JobPanel`. The panel
 starts the worker, shows its :class:`~napari_calm.workers.Progress` yields
 (coalesced to at most ten GUI updates a second, so a fast training loop
-cannot flood the event loop), cancels it with ``worker.quit()``, and turns
+cannot flood the event loop), cancels it through its ``cancel_event``, and turns
 an error into a one-line napari notification while the dock stays usable.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
-from napari_calm.workers import Progress
+from napari_calm.workers import JobCancelled, Progress
 
 log = logging.getLogger("napari_calm")
 
@@ -59,12 +59,16 @@ class JobPanel(QWidget):
         The running worker (None when idle).
     last_error : str
         One-line message of the last failed job ('' after a success).
+    cancelled : bool
+        Whether the last job was cancelled.
     """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.worker: Any = None
         self.last_error = ""
+        self.cancelled = False
+        self._label = ""
         self._pending: list[Progress] = []
         self._on_progress: Callable[[list[Progress]], None] | None = None
         self.bar = QProgressBar()
@@ -127,31 +131,43 @@ class JobPanel(QWidget):
             raise RuntimeError("a job is already running in this dock")
         self.worker = worker
         self.last_error = ""
+        self.cancelled = False
+        self._label = label
         self._on_progress = on_progress
         self._pending = []
         self.bar.setRange(0, 0)
         self.status.setText(f"{label}…")
         self.cancel_button.setEnabled(True)
         if hasattr(worker, "_relay_error"):
-            # one-line notifications instead of napari's traceback relay
-            worker.errored.disconnect(worker._relay_error)
+            # one-line notifications instead of napari's traceback relay (where it is connected)
+            try:
+                worker.errored.disconnect(worker._relay_error)
+            except (TypeError, RuntimeError):
+                pass
         worker.yielded.connect(self._queue)
         worker.returned.connect(on_result)
         worker.errored.connect(self._failed)
-        worker.aborted.connect(lambda: self.status.setText(f"{label}: cancelled"))
         worker.returned.connect(lambda _r: self.status.setText(f"{label}: done"))
         worker.finished.connect(self._done)
         if on_finished is not None:
             worker.finished.connect(on_finished)
+        event = getattr(worker, "cancel_event", None)
+        if event is not None:
+            # a dock that goes away (viewer closed) cancels its job
+            self.destroyed.connect(lambda *_: event.set())
         worker.start()
         return worker
 
     def cancel(self) -> None:
-        """Ask the running job to stop at its next progress point."""
+        """Ask the running job to stop at its next progress point (its ``cancel_event``)."""
         if self.worker is not None:
             self.status.setText("cancelling…")
             self.cancel_button.setEnabled(False)
-            self.worker.quit()
+            event = getattr(self.worker, "cancel_event", None)
+            if event is not None:
+                event.set()
+            else:
+                self.worker.quit()
 
     # -- slots -----------------------------------------------------------------------------
     def _queue(self, item: Any) -> None:
@@ -174,6 +190,10 @@ class JobPanel(QWidget):
             self._on_progress(items)
 
     def _failed(self, exc: BaseException) -> None:
+        if isinstance(exc, JobCancelled):
+            self.status.setText(f"{self._label}: cancelled")
+            self.cancelled = True
+            return
         self.last_error = error_message(exc)
         self.status.setText(f"failed: {self.last_error}")
         notify_error(exc)
@@ -184,5 +204,5 @@ class JobPanel(QWidget):
         self.worker = None
         self._on_progress = None
         self.bar.setRange(0, 1)
-        self.bar.setValue(1 if not self.last_error else 0)
+        self.bar.setValue(0 if self.last_error or self.cancelled else 1)
         self.cancel_button.setEnabled(False)

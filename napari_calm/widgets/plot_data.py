@@ -21,14 +21,6 @@ def neuron_trace(recording: Recording, i: int) -> np.ndarray:
     return f - np.float32(recording.neuropil_coefficient) * np.asarray(recording.Fneu[i], np.float32)
 
 
-def zscore(x: np.ndarray) -> np.ndarray:
-    """Z-score along the last axis (a constant row becomes zeros)."""
-    x = np.asarray(x, np.float32)
-    mu = x.mean(axis=-1, keepdims=True)
-    sd = x.std(axis=-1, keepdims=True)
-    return (x - mu) / np.where(sd > 0, sd, 1.0)
-
-
 def envelope(t: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
     """Min/max envelope of a long series so a line plot keeps its peaks with few points.
 

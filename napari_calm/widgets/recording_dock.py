@@ -52,13 +52,6 @@ OPEN_FILTER = (
 SHIPPED_NAME = "CalM (shipped default)"
 
 
-def default_runs_dir() -> Path:
-    """Where fine-tunes are written and looked for (``<cache>/runs``)."""
-    from napari_calm.resources import cache_dir
-
-    return cache_dir() / "runs"
-
-
 def find_checkpoints(runs_dir: Path) -> list[Path]:
     """CalM checkpoints under ``runs_dir``: run folders (with ``best/`` or ``last/``) or bundles.
 
@@ -136,9 +129,9 @@ class RecordingDock(CalmDock):
         self.checkpoint_browse.setFixedWidth(28)
         self.checkpoint_browse.setToolTip("Choose another checkpoint folder")
         self.checkpoint_browse.clicked.connect(self.browse_checkpoint)
-        self.runs_edit = QLineEdit(str(default_runs_dir()))
+        self.runs_edit = QLineEdit(self.state.runs_dir)
         self.runs_edit.setToolTip("Folder with fine-tuned runs (the Fine-tune dock writes here)")
-        self.runs_edit.editingFinished.connect(self.refresh_checkpoints)
+        self.runs_edit.editingFinished.connect(self._runs_dir_edited)
         self.device_combo = QComboBox()
         self.device_combo.setToolTip("Where the model runs")
         self._fill_devices()
@@ -194,6 +187,7 @@ class RecordingDock(CalmDock):
         for name in ("tokens", "embeddings", "forecast", "decoding", "checkpoint"):
             self.listen(getattr(self.state.events, name), self._update_cache_label)
         self.listen(self.state.events.checkpoints, self.refresh_checkpoints)
+        self.listen(self.state.events.runs_dir, self._on_runs_dir)
         self.refresh_checkpoints()
         self._on_recording()
 
@@ -288,7 +282,7 @@ class RecordingDock(CalmDock):
         current = self.state.checkpoint
         entries = [(SHIPPED_NAME, str(resource("weights", "calm")))]
         seen = {entries[0][1]}
-        runs = find_checkpoints(Path(self.runs_edit.text().strip() or default_runs_dir()))
+        runs = find_checkpoints(Path(self.state.runs_dir))
         for path in [*map(str, runs), *self.state.checkpoints, current]:
             if path and path not in seen:
                 seen.add(path)
@@ -305,13 +299,22 @@ class RecordingDock(CalmDock):
             self.checkpoint_combo.blockSignals(False)
         self._checkpoint_chosen(self.checkpoint_combo.currentIndex())
 
+    def _runs_dir_edited(self) -> None:
+        text = self.runs_edit.text().strip()
+        if text and text != self.state.runs_dir:
+            self.state.runs_dir = text
+
+    def _on_runs_dir(self, *_: Any) -> None:
+        self.runs_edit.setText(self.state.runs_dir)
+        self.refresh_checkpoints()
+
     def checkpoint_paths(self) -> list[str]:
         """Every checkpoint folder in the list, in order."""
         return [self.checkpoint_combo.itemData(i) for i in range(self.checkpoint_combo.count())]
 
     def browse_checkpoint(self) -> None:
         """Choose a checkpoint folder in a dialog and select it."""
-        path = QFileDialog.getExistingDirectory(self, "CalM checkpoint folder", self.runs_edit.text())
+        path = QFileDialog.getExistingDirectory(self, "CalM checkpoint folder", self.state.runs_dir)
         if path:
             self.select_checkpoint(path)
 

@@ -4,12 +4,14 @@ One :class:`RoiLink` per viewer (:func:`attach`) connects the image and the
 :class:`~napari_calm.state.CalmState`, whichever dock is open:
 
 * a click on an ROI (a press and release without a drag, in any layer mode)
-  selects that neuron; Shift+click toggles it in a multi-selection;
+  selects that neuron; Shift+click toggles it in a multi-selection (for
+  recordings with cell positions but no masks, a click on a cell point);
 * picking a label with the Labels layer's own tools (picker, ``-``/``=``)
   selects that neuron too;
 * ``Alt+Right`` / ``Alt+Left`` step to the next / previous neuron;
 * the selected ROIs are outlined in a separate ``CalM selection`` Labels layer
-  (contours only), repainted incrementally from the ROI pixels.
+  (contours only), repainted incrementally from the ROI pixels on the next
+  event-loop turn, so the docks answer a click first.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class RoiLink:
         self._state = weakref.ref(state)
         self._painted: list[int] = []
         self._syncing = False
+        self._repaint_pending = False
         self._watched_labels: Any = None
         me = weakref.ref(self)
 
@@ -117,13 +120,15 @@ class RoiLink:
         if state is None or viewer is None:
             return None
         labels = state.find_labels(viewer)
-        if labels is None:
-            return None
-        value = labels.get_value(position, world=True)
-        if value is None or int(value) <= 0:
-            return None
-        neuron = int(value) - 1
-        state.select([neuron], add=add)
+        if labels is not None:
+            value = labels.get_value(position, world=True)
+            neuron = None if value is None or int(value) <= 0 else int(value) - 1
+        else:
+            cells = state.find_cells(viewer)
+            value = None if cells is None else cells.get_value(position, world=True)
+            neuron = None if value is None else int(value)
+        if neuron is not None:
+            state.select([neuron], add=add)
         return neuron
 
     def _on_selected_label(self, event: Any = None) -> None:
@@ -181,6 +186,15 @@ class RoiLink:
         return layer
 
     def _on_selection(self, *_: Any) -> None:
+        """Repaint the outline on the next event-loop turn, after the docks have updated."""
+        from qtpy.QtCore import QTimer
+
+        if not self._repaint_pending:
+            self._repaint_pending = True
+            QTimer.singleShot(0, self._apply_selection)
+
+    def _apply_selection(self) -> None:
+        self._repaint_pending = False
         state = self._state()
         if state is None or state.recording is None:
             return

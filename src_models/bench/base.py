@@ -83,8 +83,8 @@ class Forecaster(ABC):
         self.device = resolve_device(device)
 
     @classmethod
-    def unavailable(cls) -> str | None:
-        """Why this model cannot run here (missing weights...), or ``None``."""
+    def unavailable(cls, **options: Any) -> str | None:
+        """Why this model cannot run here with these constructor ``options`` (missing weights...), or ``None``."""
         return None
 
     @abstractmethod

@@ -114,9 +114,6 @@ def markdown_tables(summary: list[dict[str, Any]], columns: list[str]) -> str:
 def results_markdown(results: BenchResults, meta: dict[str, Any]) -> str:
     """The whole ``results.md``: header, metric tables, cost table, notes."""
     summary = results.summary()
-    fam = {r["model"]: r["family"] for r in results.rows}
-    for s in summary:
-        s["family"] = fam.get(s["model"])
     columns = list(dict.fromkeys(d["column"] for d in results.datasets))
     b = meta.get("budget", {})
     head = [

@@ -56,6 +56,7 @@ class BenchResults:
         for (ds, model), rows in groups.items():
             entry: dict[str, Any] = {
                 "dataset": ds, "column": rows[0]["column"], "model": model, "label": rows[0]["label"],
+                "family": rows[0]["family"],
                 "n_seeds": len(rows), "n_params": rows[0]["n_params"],
                 "train_time_s": float(np.mean([r["train_time_s"] for r in rows])),
             }
@@ -70,11 +71,13 @@ class BenchResults:
 
 
 def run_model(
-    name: str, data: BenchData, budget: Budget, seed: int, device: str | None
+    name: str, data: BenchData, budget: Budget, seed: int, device: str | None,
+    options: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], Any]:
-    """Fit model ``name`` on ``data`` with ``seed``; return its row and its fit report."""
+    """Fit model ``name`` (constructor ``options``) on ``data`` with ``seed``; return its row and fit report."""
     cls = get_model(name)
-    model = cls(context=data.context, horizon=data.horizon, n_neurons=data.n_neurons, fs=data.fs, device=device)
+    model = cls(context=data.context, horizon=data.horizon, n_neurons=data.n_neurons, fs=data.fs,
+                device=device, **(options or {}))
     t0 = time.perf_counter()
     report = model.fit(data.train, data.val, budget, seed)
     t1 = time.perf_counter()
@@ -113,6 +116,7 @@ def run_benchmark(
     context: int = 48,
     horizon: int = 16,
     device: str | None = None,
+    model_options: dict[str, dict[str, Any]] | None = None,
     log: Callable[[str], None] = lambda s: None,
 ) -> BenchResults:
     """Run every model on every dataset for ``seeds`` seeds.
@@ -131,6 +135,8 @@ def run_benchmark(
         Window layout.
     device : str, optional
         Torch device for every model (``None``/``'auto'``: CUDA when available).
+    model_options : dict, optional
+        Extra constructor arguments per model name (e.g. ``{"calm": {"checkpoint": path}}``).
     log : callable
         Receives one progress line per run.
 
@@ -142,7 +148,7 @@ def run_benchmark(
     dev = str(resolve_device(device))
     for src in sources:
         rec = src.load()
-        traces = rec.traces if src.max_frames is None else rec.traces[:, : src.max_frames]
+        traces = src.traces(rec)
         data = make_windows(
             traces, name=src.key, fs=rec.fs, context=context, horizon=horizon,
             source=str(rec.source), info=dict(src.info),
@@ -152,7 +158,8 @@ def run_benchmark(
             f"windows train/val/test {len(data.train)}/{len(data.val)}/{len(data.test)}")
         for name in models:
             cls = get_model(name)
-            why = cls.unavailable()
+            options = (model_options or {}).get(name, {})
+            why = cls.unavailable(**options)
             if why:
                 res.notes.append(f"{name}: skipped on {src.key}, {why}")
                 log(f"  {name}: skipped ({why})")
@@ -163,7 +170,7 @@ def run_benchmark(
                 if cls.deterministic and first is not None:
                     row = dict(first, seed=seed)
                 else:
-                    row, report = run_model(name, data, run_budget, seed, dev)
+                    row, report = run_model(name, data, run_budget, seed, dev, options)
                     if report.lr is not None:
                         run_budget = budget.with_lr(report.lr)
                 row["column"] = src.column

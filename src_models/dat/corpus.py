@@ -436,3 +436,53 @@ def tokenize_sessions(
             val_fraction=val_fraction,
         )
         yield out
+
+
+class ArrayCorpus:
+    """One session held in memory with the :class:`TokenCorpus` interface (for adaptation).
+
+    Parameters
+    ----------
+    train_tokens, val_tokens : ndarray
+        ``(N, n)`` tokens of the training and validation parts (tokenized
+        separately, so no window straddles the boundary).
+    train_values, val_values : ndarray or None
+        ``(N, n * P)`` z-scored model-rate frames on the same grid.
+    patch_len : int
+        P.
+    entry : SessionEntry
+        Embedding rows of the session (``val_start``/``n_tokens`` are set here).
+    """
+
+    def __init__(
+        self,
+        train_tokens: np.ndarray,
+        val_tokens: np.ndarray,
+        train_values: np.ndarray | None,
+        val_values: np.ndarray | None,
+        patch_len: int,
+        entry: SessionEntry,
+    ) -> None:
+        self.root = Path(entry.source)
+        self.patch_len = patch_len
+        self.has_values = train_values is not None
+        self._tokens = np.concatenate([train_tokens, val_tokens], axis=1).T.astype(np.uint16)
+        self._values = None
+        if train_values is not None and val_values is not None:
+            self._values = np.concatenate([train_values, val_values], axis=1).T.astype(np.float32)
+        entry.val_start = int(train_tokens.shape[1])
+        entry.n_tokens = int(self._tokens.shape[0])
+        self.sessions = [entry]
+        self.meta: dict[str, Any] = {}
+
+    @property
+    def n_neurons_total(self) -> int:
+        return self.sessions[0].n_neurons
+
+    def tokens(self, i: int) -> np.ndarray:
+        return self._tokens
+
+    def values(self, i: int) -> np.ndarray:
+        if self._values is None:
+            raise CalmError("no values held for this recording", self.root)
+        return self._values

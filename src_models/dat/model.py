@@ -85,6 +85,21 @@ class Attention(nn.Module):
         )
         return self.out(y.transpose(1, 2).reshape(M, L, d))
 
+    def project_kv(
+        self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, rotated keys and values ``(M, h, L, dh)`` of ``x`` ``(M, L, d)``."""
+        M, L, d = x.shape
+        q, k, v = self.qkv(x).view(M, L, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
+        cos, sin = rope
+        return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
+
+    def attend_cached(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Output ``(M, Lq, d)`` of queries ``(M, h, Lq, dh)`` attending to *all* cached keys."""
+        y = F.scaled_dot_product_attention(q, k, v)
+        M, h, Lq, dh = y.shape
+        return self.out(y.transpose(1, 2).reshape(M, Lq, h * dh))
+
 
 class DATBlock(nn.Module):
     """Temporal causal attention → neural bidirectional attention → MLP, pre-norm residuals."""
@@ -114,6 +129,41 @@ class DATBlock(nn.Module):
         y = self.attn_n(xt, key_mask=key_mask)
         x = x + y.view(B, T, N, d).transpose(1, 2)
         return x + self.mlp(self.norm_m(x))
+
+    def forward_cached(
+        self,
+        x: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor],
+        neuron_mask: torch.Tensor | None,
+        cache: tuple[torch.Tensor, torch.Tensor] | None,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """Process new time steps ``x`` ``(B, N, t, d)`` after the cached ones.
+
+        ``rope`` holds the tables of the *new* positions; ``cache`` the
+        temporal keys/values ``(B*N, h, t_past, dh)`` of earlier steps. Exactly
+        equal to :meth:`forward` over the whole sequence (temporal attention is
+        causal, neural attention works per time step).
+        """
+        B, N, t, d = x.shape
+        q, k, v = self.attn_t.project_kv(self.norm_t(x).reshape(B * N, t, d), rope)
+        if cache is not None:
+            k = torch.cat([cache[0], k], dim=2)
+            v = torch.cat([cache[1], v], dim=2)
+        if t == 1:
+            y = self.attn_t.attend_cached(q, k, v)
+        else:  # causal among the new steps, full view of the cached ones
+            past = k.shape[2] - t
+            allowed = torch.ones(t, k.shape[2], dtype=torch.bool, device=x.device).tril(diagonal=past)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+            y = self.attn_t.out(y.transpose(1, 2).reshape(B * N, t, d))
+        x = x + y.view(B, N, t, d)
+        xt = self.norm_n(x).transpose(1, 2).reshape(B * t, N, d)
+        key_mask = None
+        if neuron_mask is not None:
+            key_mask = neuron_mask[:, None, :].expand(B, t, N).reshape(B * t, N)
+        y = self.attn_n(xt, key_mask=key_mask)
+        x = x + y.view(B, t, N, d).transpose(1, 2)
+        return x + self.mlp(self.norm_m(x)), (k, v)
 
 
 @dataclass
@@ -212,8 +262,7 @@ class DualAxisTransformer(nn.Module):
             never influence real ones.
         """
         B, N, T = tokens.shape
-        x = self.embed_tokens(tokens) + self.neuron_emb(neuron_ids)[:, :, None, :]
-        x = x + self.session_emb(session_ids)[:, None, None, :]
+        x = self.embed_inputs(tokens, neuron_ids, session_ids)
         rope = rope_tables(T, self.cfg.d_model // self.cfg.n_heads, self.cfg.rope_base, x.device, x.dtype)
         if neuron_mask is not None and bool(neuron_mask.all()):
             neuron_mask = None
@@ -236,6 +285,51 @@ class DualAxisTransformer(nn.Module):
         logits = self.head(hidden) if with_logits else None
         reg = self.reg_head(hidden) if (with_regression and self.reg_head is not None) else None
         return DATOutput(hidden, logits, reg)
+
+    def embed_inputs(
+        self, tokens: torch.Tensor, neuron_ids: torch.Tensor, session_ids: torch.Tensor
+    ) -> torch.Tensor:
+        """``(B, N, t, d)`` sum of token, neuron and session embeddings."""
+        x = self.embed_tokens(tokens) + self.neuron_emb(neuron_ids)[:, :, None, :]
+        return x + self.session_emb(session_ids)[:, None, None, :]
+
+    @torch.no_grad()
+    def encode_cached(
+        self,
+        tokens: torch.Tensor,
+        neuron_ids: torch.Tensor,
+        session_ids: torch.Tensor,
+        neuron_mask: torch.Tensor | None,
+        cache: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        """Hidden states of new time steps given a key/value cache of earlier ones (inference).
+
+        Parameters
+        ----------
+        tokens : LongTensor
+            ``(B, N, t)`` the new tokens (the whole context on the first call).
+        cache : list, optional
+            Per block ``(keys, values)`` returned by the previous call.
+
+        Returns
+        -------
+        hidden : Tensor
+            ``(B, N, t, d)`` final hidden states of the new steps.
+        cache : list
+            The cache extended by the new steps.
+        """
+        B, N, t = tokens.shape
+        past = 0 if cache is None else cache[0][0].shape[2]
+        x = self.embed_inputs(tokens, neuron_ids, session_ids)
+        cos, sin = rope_tables(past + t, self.cfg.d_model // self.cfg.n_heads, self.cfg.rope_base, x.device, x.dtype)
+        rope = (cos[past:], sin[past:])
+        if neuron_mask is not None and bool(neuron_mask.all()):
+            neuron_mask = None
+        new_cache = []
+        for i, block in enumerate(self.blocks):
+            x, kv = block.forward_cached(x, rope, neuron_mask, None if cache is None else cache[i])
+            new_cache.append(kv)
+        return self.norm(x), new_cache
 
     def grow_embeddings(self, n_neurons: int, n_sessions: int) -> tuple[int, int]:
         """Append rows to the neuron / session tables, initialised from the generic row 0.

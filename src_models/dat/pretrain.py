@@ -217,6 +217,7 @@ def pretrain(
     device: str | torch.device | None = None,
     store_values: bool = True,
     log: Callable[[str], None] = _stderr,
+    on_finish: Callable[[CalM, int], None] | None = None,
 ) -> Path:
     """Pretrain (or resume pretraining) CalM on ``sources``; returns ``OUT/best``.
 
@@ -241,6 +242,9 @@ def pretrain(
         Keep z-scored frames in the corpus (the regression head needs them).
     log : callable
         Receives progress lines (rank 0 only).
+    on_finish : callable, optional
+        Called on every rank with ``(model, rank)`` once training ends (to
+        export or inspect the in-memory weights).
 
     Returns
     -------
@@ -260,7 +264,7 @@ def pretrain(
     dist.init()
     say = log if dist.main else (lambda msg: None)
     try:
-        return _run(sources, out, nq, mcfg, tcfg, policy, seed, dist, store_values, say)
+        return _run(sources, out, nq, mcfg, tcfg, policy, seed, dist, store_values, say, on_finish)
     finally:
         dist.close()
 
@@ -276,6 +280,7 @@ def _run(
     dist: DistInfo,
     store_values: bool,
     say: Callable[[str], None],
+    on_finish: Callable[[CalM, int], None] | None,
 ) -> Path:
     device = dist.device
     out.mkdir(parents=True, exist_ok=True)
@@ -395,5 +400,19 @@ def _run(
             dist.barrier()
     if dist.main and not (best_dir / "config.json").is_file():
         save(best_dir, False, last_metrics)
+    if dist.enabled:
+        check_replicas_identical(dat)
     dist.barrier()
+    if on_finish is not None:
+        on_finish(model, dist.rank)
     return best_dir
+
+
+def check_replicas_identical(module: torch.nn.Module) -> None:
+    """Raise if the parameters differ between DDP ranks (element-wise max == min over ranks)."""
+    flat = torch.cat([p.detach().reshape(-1).float() for p in module.parameters()])
+    hi, lo = flat.clone(), flat.clone()
+    torch.distributed.all_reduce(hi, op=torch.distributed.ReduceOp.MAX)
+    torch.distributed.all_reduce(lo, op=torch.distributed.ReduceOp.MIN)
+    if not torch.equal(hi, lo):
+        raise RuntimeError(f"DDP replicas diverged (max difference {float((hi - lo).max()):.3g})")

@@ -79,38 +79,43 @@ class GumbelQuantizer(nn.Module):
     def __init__(self, d_model: int, codebook_size: int, code_dim: int,
                  lambda_orth: float, lambda_usage: float) -> None:
         super().__init__()
-        self.to_logits = nn.Linear(d_model, codebook_size)
+        self.proj = nn.Linear(d_model, code_dim)
         self.codebook = nn.Parameter(torch.randn(codebook_size, code_dim))
+        self.log_scale = nn.Parameter(torch.tensor(math.log(10.0)))
         self.lambda_orth = lambda_orth
         self.lambda_usage = lambda_usage
 
     def code_vectors(self) -> torch.Tensor:
-        """The ``(K, D)`` code vectors."""
-        return self.codebook
+        """The ``(K, D)`` unit-norm code vectors."""
+        return F.normalize(self.codebook, dim=-1)
+
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Code logits ``s · cos(W h, c_k)`` of features ``(B, n, d_model)``."""
+        return self.log_scale.exp() * F.normalize(self.proj(h), dim=-1) @ self.code_vectors().t()
 
     def indices(self, h: torch.Tensor) -> torch.Tensor:
         """Arg-max codes of features ``(B, n, d_model)``."""
-        return self.to_logits(h).argmax(-1)
+        return self.logits(h).argmax(-1)
 
     def forward(self, h: torch.Tensor, tau: float) -> QuantizerOutput:
         """Quantize ``h``; samples with Gumbel noise in training mode, arg-max otherwise."""
-        logits = self.to_logits(h).float()
+        logits = self.logits(h).float() / tau
         K = logits.shape[-1]
         if self.training:
-            onehot = F.gumbel_softmax(logits, tau=tau, hard=True, dim=-1)
+            onehot = F.gumbel_softmax(logits, tau=1.0, hard=True, dim=-1)
             indices = onehot.argmax(-1)
         else:
             indices = logits.argmax(-1)
             onehot = F.one_hot(indices, K).to(logits.dtype)
-        z = onehot @ self.codebook
+        z = onehot @ self.code_vectors()
         probs = logits.softmax(-1).reshape(-1, K)
         mean_prob = probs.mean(0)
         spread = (mean_prob * (mean_prob * K).clamp_min(1e-12).log()).sum()
         confidence = -(probs * probs.clamp_min(1e-12).log()).sum(-1).mean()
         orth = orthogonality_loss(self.codebook)
-        aux = self.lambda_usage * (spread + confidence) + self.lambda_orth * orth
+        aux = self.lambda_usage * spread + self.lambda_orth * orth
         terms = {"usage_kl": float(spread.detach()), "token_entropy": float(confidence.detach()),
-                 "orth": float(orth.detach())}
+                 "orth": float(orth.detach()), "logit_scale": float(self.log_scale.exp().detach())}
         return QuantizerOutput(z, indices, aux, terms)
 
 

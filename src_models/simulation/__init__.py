@@ -17,8 +17,8 @@ from src_models.simulation.writer import write_session, write_sessions
 
 __all__ = [
     "INDICATORS",
-    "Indicator",
     "PRESETS",
+    "Indicator",
     "Preset",
     "SimulatedSession",
     "get_indicator",

@@ -21,11 +21,24 @@ from src_models.simulation.session import SimulatedSession
 from src_models.simulation.timebase import Timebase
 
 _PRESET_CODE = {"poco": 1, "task": 2, "corpus": 3, "demo": 4}
-_STREAMS = {"network": 1, "tuning": 2, "trials": 3, "spikes": 4, "noise": 5, "space": 6, "movie": 7, "behavior": 8}
+_STREAMS = {
+    "network": 1,
+    "tuning": 2,
+    "trials": 3,
+    "spikes": 4,
+    "noise": 5,
+    "space": 6,
+    "movie": 7,
+    "behavior": 8,
+}
 _TEMPLATE, _ANIMAL, _PLAN = 1_000_000, 1_000_001, 2_000_000
 
 #: labels of the integer trial columns
-TRIAL_LABELS = {"cue": ["left", "right"], "choice": ["left", "right"], "outcome": ["error", "rewarded"]}
+TRIAL_LABELS = {
+    "cue": ["left", "right"],
+    "choice": ["left", "right"],
+    "outcome": ["error", "rewarded"],
+}
 #: units of the behaviour variables
 BEHAVIOR_UNITS = {"angular_velocity": "deg/s", "running_speed": "cm/s"}
 
@@ -45,12 +58,26 @@ def _rng(seed: int, preset: str, *key: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), _PRESET_CODE[preset], *key])
 
 
+@dataclass(frozen=True)
+class _Streams:
+    """Independent random generators of one session, one per purpose."""
+
+    seed: int
+    preset: str
+    session: int
+
+    def __call__(self, purpose: str) -> np.random.Generator:
+        return _rng(self.seed, self.preset, self.session, _STREAMS[purpose])
+
+
 def _positive(value: float | None, name: str, integer: bool = True) -> None:
     if value is None:
         return
     ok = value > 0 and (not integer or float(value).is_integer())
     if not ok:
-        raise CalmError(f"{name} must be a positive {'integer' if integer else 'number'}, got {value}")
+        raise CalmError(
+            f"{name} must be a positive {'integer' if integer else 'number'}, got {value}"
+        )
 
 
 def _plans(
@@ -65,18 +92,26 @@ def _plans(
     rng = _rng(seed, p.name, _PLAN)
     count = int(n_sessions or p.n_sessions)
     top = int(n_neurons or p.n_neurons)
-    fixed_ind = calcium.get_indicator(indicator or p.indicator) if (indicator or p.indicator) else None
+    fixed_ind = (
+        calcium.get_indicator(indicator or p.indicator) if (indicator or p.indicator) else None
+    )
     plans = []
     for k in range(count):
         mixed = p.name == "corpus"
         rate = float(fs or (rng.choice(CORPUS_FRAME_RATES) if mixed else p.fs))
-        frames = n_frames or p.n_frames or int(np.clip(round(rate * CORPUS_DURATION_S), 1024, 8192))
+        frames = (
+            n_frames or p.n_frames or int(np.clip(round(rate * CORPUS_DURATION_S), 1024, 8192))
+        )
         neurons = int(rng.integers(max(1, top // 2), top + 1)) if mixed else top
         ind = fixed_ind
         if p.dynamics == "task" and ind is None:
             ind = calcium.INDICATORS[str(rng.choice(list(calcium.INDICATORS)))]
-        photons = p.photons_per_unit if p.photons_per_unit is not None else float(rng.uniform(0.2, 1.0))
-        plans.append(_Plan(k, k // p.sessions_per_animal, neurons, int(frames), rate, ind, photons))
+        photons = (
+            p.photons_per_unit if p.photons_per_unit is not None else float(rng.uniform(0.2, 1.0))
+        )
+        plans.append(
+            _Plan(k, k // p.sessions_per_animal, neurons, int(frames), rate, ind, photons)
+        )
     return plans
 
 
@@ -142,26 +177,36 @@ def simulate(
     if preset not in PRESETS:
         raise CalmError(f"unknown simulation preset {preset!r} (choose from {', '.join(PRESETS)})")
     p = PRESETS[preset]
-    for value, name in ((n_neurons, "n_neurons"), (n_frames, "n_frames"), (n_sessions, "n_sessions")):
+    for value, name in (
+        (n_neurons, "n_neurons"),
+        (n_frames, "n_frames"),
+        (n_sessions, "n_sessions"),
+    ):
         _positive(value, name)
     _positive(fs, "fs", integer=False)
     if p.dynamics == "rate" and indicator is not None:
-        raise CalmError("preset 'poco' simulates network rates without calcium; it takes no indicator")
+        raise CalmError(
+            "preset 'poco' simulates network rates without calcium; it takes no indicator"
+        )
     if p.dynamics == "rate" and movie:
         raise CalmError("preset 'poco' simulates network rates without calcium; it has no movie")
     if n_frames is not None and n_frames < 2:
         raise CalmError(f"n_frames must be at least 2, got {n_frames}")
     plans = _plans(p, seed, n_neurons, n_frames, n_sessions, fs, indicator)
     latent_n = {pl.n_neurons for pl in plans} if p.dynamics == "rate" else {p.latent_units}
-    templates = {n: rate_network.template_connectivity(n, _rng(seed, preset, _TEMPLATE, n)) for n in latent_n}
+    templates = {
+        n: rate_network.template_connectivity(n, _rng(seed, preset, _TEMPLATE, n))
+        for n in latent_n
+    }
     out = []
     for plan in plans:
         n_latent = plan.n_neurons if p.dynamics == "rate" else p.latent_units
         J = rate_network.related_connectivity(
-            templates[n_latent], p.connectivity_noise if len(plans) > 1 else 0.0,
+            templates[n_latent],
+            p.connectivity_noise if len(plans) > 1 else 0.0,
             _rng(seed, preset, _ANIMAL, plan.animal),
         )
-        stream = lambda name: _rng(seed, preset, plan.index, _STREAMS[name])  # noqa: E731
+        stream = _Streams(seed, preset, plan.index)
         if p.dynamics == "rate":
             out.append(_rate_session(p, seed, plan, J, stream))
         else:
@@ -195,7 +240,9 @@ def _spatial_truth(fov: spatial.FieldOfView, F0: np.ndarray) -> dict[str, np.nda
     }
 
 
-def _rate_session(p: Preset, seed: int, plan: _Plan, J: np.ndarray, stream) -> SimulatedSession:
+def _rate_session(
+    p: Preset, seed: int, plan: _Plan, J: np.ndarray, stream: _Streams
+) -> SimulatedSession:
     tb = Timebase.for_frames(plan.fs, plan.n_frames)
     rates = tb.to_frames(rate_network.run_rate_network(J, tb.n_bins, stream("network"), dt=tb.dt))
     rates = (rates / max(np.abs(rates).max(), 1e-12)).astype(np.float32)
@@ -205,16 +252,26 @@ def _rate_session(p: Preset, seed: int, plan: _Plan, J: np.ndarray, stream) -> S
     fov = spatial.make_field_of_view(plan.n_neurons, stream("space"))
     meta = _metadata(p, seed, plan) | {"zscored": True}
     rec = Recording(
-        F=F, fs=plan.fs, source=_source(p, seed, plan), kind="simulated",
-        iscell=np.ones(plan.n_neurons, bool), rois=fov.rois, metadata=meta,
+        F=F,
+        fs=plan.fs,
+        source=_source(p, seed, plan),
+        kind="simulated",
+        iscell=np.ones(plan.n_neurons, bool),
+        rois=fov.rois,
+        metadata=meta,
     )
-    truth = {"rates": rates, "J": J.astype(np.float32), "zscore_mean": mean[:, 0], "zscore_std": std[:, 0]}
+    truth = {
+        "rates": rates,
+        "J": J.astype(np.float32),
+        "zscore_mean": mean[:, 0],
+        "zscore_std": std[:, 0],
+    }
     truth |= _spatial_truth(fov, np.full(plan.n_neurons, 100.0, np.float32))
     return SimulatedSession(rec, truth)
 
 
 def _task_session(
-    p: Preset, seed: int, plan: _Plan, J: np.ndarray, stream, with_movie: bool
+    p: Preset, seed: int, plan: _Plan, J: np.ndarray, stream: _Streams, with_movie: bool
 ) -> SimulatedSession:
     tb = Timebase.for_frames(plan.fs, plan.n_frames)
     n = plan.n_neurons
@@ -231,7 +288,9 @@ def _task_session(
     spikes_f = tb.to_frames(spikes.astype(np.uint16), reduce="sum").astype(np.uint16)
     rates_f = tb.to_frames(rates).astype(np.float32)
     del spikes, rates
-    behavior_fine, behavior_readouts = task_network.behaviour(latent, signals, tb.dt, stream("behavior"))
+    behavior_fine, behavior_readouts = task_network.behaviour(
+        latent, signals, tb.dt, stream("behavior")
+    )
 
     space_rng = stream("space")
     fov = spatial.make_field_of_view(n, space_rng, n_modes=4)
@@ -241,11 +300,17 @@ def _task_session(
     neuropil_dff = (fov.neuropil_weights() @ modes_dff).astype(np.float32)
     bleach = calcium.bleaching(plan.n_frames, plan.fs, depth=0.1, tau_s=600.0)
     photons = plan.photons_per_unit * 30.0 / plan.fs
-    F, Fneu = calcium.fluorescence(soma_dff, neuropil_dff, F0, Fneu0, bleach, photons, stream("noise"))
+    F, Fneu = calcium.fluorescence(
+        soma_dff, neuropil_dff, F0, Fneu0, bleach, photons, stream("noise")
+    )
 
     movie = None
     if with_movie:
-        movie = render_movie(fov, F0[:, None] * (1.0 + soma_dff), modes_dff, bleach, photons, stream("movie"))
+        # a trace averages its footprint's pixels, so one pixel collects that many times fewer photons
+        pixel_photons = photons / float(np.mean([w.sum() for w in fov.rois.weights]))
+        movie = render_movie(
+            fov, F0[:, None] * (1.0 + soma_dff), modes_dff, bleach, pixel_photons, stream("movie")
+        )
 
     trials = {
         "start_frame": tb.frame_of_time(trials_s["start"]),
@@ -263,9 +328,18 @@ def _task_session(
         "end_frame_exclusive": True,
     }
     rec = Recording(
-        F=F, fs=plan.fs, source=_source(p, seed, plan), kind="simulated", Fneu=Fneu,
-        neuropil_coefficient=calcium.NEUROPIL_COEFFICIENT, iscell=np.ones(n, bool), movie=movie,
-        rois=fov.rois, behavior=behavior, trials=trials, metadata=meta,
+        F=F,
+        fs=plan.fs,
+        source=_source(p, seed, plan),
+        kind="simulated",
+        Fneu=Fneu,
+        neuropil_coefficient=calcium.NEUROPIL_COEFFICIENT,
+        iscell=np.ones(n, bool),
+        movie=movie,
+        rois=fov.rois,
+        behavior=behavior,
+        trials=trials,
+        metadata=meta,
     )
     truth: dict[str, np.ndarray] = {
         "rates": rates_f,

@@ -14,7 +14,7 @@ preset        what it simulates
               template + per-animal perturbation, 2 sessions per animal), neuron
               counts between n/2 and n (n = 256), indicators and frame rates
               (2–100 Hz) mixed across sessions, 8 sessions.
-``demo``      One small task recording with a 128×128 movie: 150 neurons, 1000 frames
+``demo``      One small task recording with a 128×128 movie: 110 neurons, 1000 frames
               at 10 Hz, short trials (~30), GCaMP6s.
 ============  ===========================================================================
 """
@@ -83,7 +83,7 @@ PRESETS: dict[str, Preset] = {
     "demo": Preset(
         "demo",
         "task",
-        150,
+        110,
         1000,
         1,
         10.0,

@@ -50,7 +50,9 @@ class TrialTiming:
     p_correct: float = 0.8
 
 
-def schedule_trials(duration: float, timing: TrialTiming, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def schedule_trials(
+    duration: float, timing: TrialTiming, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     """Trials that fit in ``duration`` seconds.
 
     Returns
@@ -87,7 +89,9 @@ def _lowpass(x: np.ndarray, tau: float, dt: float) -> np.ndarray:
     return lfilter([1.0 - g], [1.0, -g], x, axis=-1).astype(np.float32)
 
 
-def task_signals(trials: dict[str, np.ndarray], tb: Timebase, timing: TrialTiming) -> dict[str, np.ndarray]:
+def task_signals(
+    trials: dict[str, np.ndarray], tb: Timebase, timing: TrialTiming
+) -> dict[str, np.ndarray]:
     """``cue``, ``choice`` and ``engaged`` signals on the fine grid, each ``(n_bins,)``."""
     t = (np.arange(tb.n_bins) + 0.5) * tb.dt
     cue = np.zeros(tb.n_bins, np.float32)
@@ -122,8 +126,8 @@ def plant_tuning(
         ``tuning_strength`` (N,) float in [0.2, 1] for tuned neurons and 0 otherwise,
         ``preferred_side`` (N,) int (0 = left, 1 = right, −1 = untuned).
     """
-    n_cue = int(round(fraction_cue * n))
-    n_choice = int(round(fraction_choice * n))
+    n_cue = round(fraction_cue * n)
+    n_choice = round(fraction_choice * n)
     kinds = np.zeros(n, np.int64)
     kinds[:n_cue] = 1
     kinds[n_cue : n_cue + n_choice] = 2

@@ -12,11 +12,14 @@ One session::
                                   npix, overlap, radius
       suite2p/plane0/ops.npy      dict: fs, Ly, Lx, nframes, neucoeff, meanImg,
                                   tau, nplanes, nchannels
+      suite2p/plane0/data.bin     T×Ly×Lx int16 movie, suite2p's registered-movie
+                                  file (when simulated; the suite2p reader maps it)
       behavior.csv                header of variable names, one row per frame
       trials.csv                  start_frame, end_frame (exclusive), label columns
       ground_truth.npz            every ground-truth array (no pickles)
       meta.json                   {"fs", "indicator", "preset", "seed", ...}
-      movie.tif                   T×Y×X uint16 ImageJ stack (when simulated)
+      movie.tif                   the same movie as a T×Y×X uint16 ImageJ stack, the
+                                  input ``calm extract`` and TIFF readers take
 
 Several sessions go to ``OUT/session_000/``, ``OUT/session_001/``, ... with the
 same content each. Everything is written into a temporary sibling folder and
@@ -56,7 +59,7 @@ def _stat(session: SimulatedSession) -> np.ndarray:
             "xpix": xpix,
             "lam": np.asarray(w, np.float32),
             "med": [int(np.median(ypix)), int(np.median(xpix))],
-            "npix": int(len(ypix)),
+            "npix": len(ypix),
             "overlap": count[ypix, xpix] > 1,
             "radius": float(np.sqrt(len(ypix) / np.pi)),
         }
@@ -100,7 +103,10 @@ def _write_into(session: SimulatedSession, folder: Path) -> None:
     Fneu = np.zeros((n, T), np.float32) if rec.Fneu is None else np.asarray(rec.Fneu, np.float32)
     np.save(plane / "Fneu.npy", Fneu)
     spks = truth.get("spikes")
-    np.save(plane / "spks.npy", np.zeros((n, T), np.float32) if spks is None else spks.astype(np.float32))
+    np.save(
+        plane / "spks.npy",
+        np.zeros((n, T), np.float32) if spks is None else spks.astype(np.float32),
+    )
     iscell = np.ones(n, bool) if rec.iscell is None else np.asarray(rec.iscell, bool)
     np.save(plane / "iscell.npy", np.stack([iscell, iscell], axis=1).astype(np.float32))
     np.save(plane / "stat.npy", _stat(session), allow_pickle=True)
@@ -125,9 +131,12 @@ def _write_into(session: SimulatedSession, folder: Path) -> None:
     if rec.movie is not None:
         import tifffile
 
+        movie = np.asarray(rec.movie)
+        np.minimum(movie, np.iinfo(np.int16).max).astype("<i2").tofile(plane / "data.bin")
+
         tifffile.imwrite(
             folder / "movie.tif",
-            np.asarray(rec.movie, np.uint16),
+            movie.astype(np.uint16),
             imagej=True,
             metadata={"axes": "TYX", "finterval": 1.0 / float(rec.fs)},
         )
@@ -201,6 +210,8 @@ def write_sessions(
     return folders
 
 
-def write_session(session: SimulatedSession, out_dir: str | Path, *, overwrite: bool = False) -> Path:
+def write_session(
+    session: SimulatedSession, out_dir: str | Path, *, overwrite: bool = False
+) -> Path:
     """Write one session atomically to ``out_dir`` (see the module docstring for the layout)."""
     return write_sessions([session], out_dir, overwrite=overwrite)[0]

@@ -11,5 +11,6 @@ from src_models.bench.baselines import (  # noqa: F401  (registration side effec
     patchtst,
     itransformer,
     poco,
-
+    calm,
 )
+

@@ -1,0 +1,125 @@
+"""``calm bench``: CalM against every forecasting baseline on identical windows.
+
+Trains and evaluates the registered models (``--models``, all by default)
+on the builtin datasets of a suite (POCO-style simulation, task simulation,
+the Triplett tectum recording) and on any recording given with ``--data``,
+then writes ``results.json`` (one row per dataset × model × seed) and
+``results.md`` (the paper's table layout) into ``--out`` and prints the
+correlation table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import shlex
+import sys
+import time
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``calm bench``."""
+    parser.add_argument("--suite", choices=("quick", "full"), default="quick",
+                        help="dataset sizes, training budget and default seeds (default: quick)")
+    parser.add_argument("--datasets", default=None, metavar="A,B",
+                        help="builtin datasets to run: sim-poco, sim-task, triplett, or 'none' "
+                             "(default: all three)")
+    parser.add_argument("--data", nargs="+", action="extend", default=[], metavar="PATH",
+                        help="also benchmark these recordings (any format calm reads)")
+    parser.add_argument("--models", default=None, metavar="A,B",
+                        help="comma-separated model names (default: every registered model)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per model (quick: 1, full: 3)")
+    parser.add_argument("--context", type=int, default=48, help="context frames (default 48)")
+    parser.add_argument("--horizon", type=int, default=16, help="forecast frames (default 16)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="override the suite's maximum optimiser steps per run")
+    parser.add_argument("--calm-checkpoint", default=None, metavar="DIR",
+                        help="CalM bundle for the two CalM rows (default: the shipped model)")
+    parser.add_argument("--device", default="auto", help="torch device (default: CUDA when available)")
+    parser.add_argument("--out", required=True, help="output folder for results.json and results.md")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def _command(args: argparse.Namespace, models: list[str], seeds: int) -> str:
+    """The equivalent ``calm bench`` command line, for the record."""
+    parts = ["calm", "bench", "--suite", args.suite]
+    if args.datasets is not None:
+        parts += ["--datasets", args.datasets]
+    if args.data:
+        parts += ["--data", *args.data]
+    if args.models:
+        parts += ["--models", ",".join(models)]
+    parts += ["--seeds", str(seeds), "--context", str(args.context), "--horizon", str(args.horizon)]
+    if args.steps is not None:
+        parts += ["--steps", str(args.steps)]
+    if args.calm_checkpoint:
+        parts += ["--calm-checkpoint", str(args.calm_checkpoint)]
+    parts += ["--out", str(args.out)]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark; returns the exit status."""
+    from dataclasses import replace
+
+    from napari_calm.readers import read_recording
+    from src_models.bench.datasets import COLUMNS, file_source
+    from src_models.bench.registry import parse_models
+    from src_models.bench.report import machine_description, markdown_tables, write_results
+    from src_models.bench.runner import run_benchmark
+    from src_models.bench.suites import SUITE_BUDGETS, SUITE_SEEDS, builtin_sources
+    from src_models.errors import CalmError
+
+    models = parse_models(args.models)
+    seeds = SUITE_SEEDS[args.suite] if args.seeds is None else args.seeds
+    if seeds < 1:
+        raise CalmError(f"--seeds must be at least 1, got {seeds}")
+    if args.context < 1 or args.horizon < 1:
+        raise CalmError(f"--context and --horizon must be positive, got {args.context} and {args.horizon}")
+    budget = SUITE_BUDGETS[args.suite]
+    if args.steps is not None:
+        if args.steps < 1:
+            raise CalmError(f"--steps must be at least 1, got {args.steps}")
+        budget = replace(budget, steps=args.steps, eval_every=min(budget.eval_every, args.steps))
+    if args.datasets is None:
+        keys = list(COLUMNS)
+    elif args.datasets.strip().lower() == "none":
+        keys = []
+    else:
+        keys = [k.strip() for k in args.datasets.split(",") if k.strip()]
+    sources, notes = builtin_sources(args.suite, keys, read_recording)
+    for path in args.data:
+        sources.append(file_source(path, read_recording))
+    if not sources:
+        raise CalmError("nothing to benchmark: no builtin dataset available and no --data given")
+
+    model_options = {}
+    if args.calm_checkpoint:
+        model_options = {m: {"checkpoint": args.calm_checkpoint} for m in ("calm", "calm_scratch")}
+    log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
+    t0 = time.perf_counter()
+    results = run_benchmark(
+        sources, models, seeds=seeds, budget=budget, context=args.context, horizon=args.horizon,
+        device=args.device, log=log, model_options=model_options,
+    )
+    results.notes[:0] = notes
+    meta = {
+        "command": _command(args, models, seeds),
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": machine_description(),
+        "suite": args.suite,
+        "context": args.context,
+        "horizon": args.horizon,
+        "seeds": seeds,
+        "models": models,
+        "budget": budget.describe(),
+        "wall_time_s": round(time.perf_counter() - t0, 1),
+    }
+    pj, pm = write_results(args.out, results, meta)
+    summary = results.summary()
+    columns = list(dict.fromkeys(d["column"] for d in results.datasets))
+    print(markdown_tables(summary, columns).split("\n\n### ")[0])
+    for n in results.notes:
+        print(f"note: {n}")
+    print(f"wrote {pj} and {pm}")
+    return 0

@@ -1,0 +1,95 @@
+"""``calm finetune``: adapt CalM to a new recording (the same function the fine-tune dock runs).
+
+Phase 1 fits the recording's new neuron and session embeddings with the
+backbone frozen; phase 2 (unless ``--freeze-backbone``) fine-tunes the whole
+DAT. ``--steps N`` is the total, split half and half (all of it
+in phase 1 with ``--freeze-backbone``); the default is 300 + 200 steps. Training uses the first 60 %
+of the frames, selection the next 20 %; the last 20 % is never touched, so
+``calm forecast PATH --checkpoint OUT`` evaluates cleanly on it.
+
+Ctrl-C stops between steps and writes a consistent checkpoint (``OUT/last``
+to resume, ``OUT/best`` to use); a second Ctrl-C aborts at once. Running the
+same command again resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+#: full fine-tuning steps after the embedding phase when neither --steps nor a config says
+DEFAULT_FULL_STEPS = 200
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``calm finetune``."""
+    parser.add_argument("path", help="recording (any readable format)")
+    parser.add_argument("--checkpoint", type=Path, metavar="DIR",
+                        help="pretrained CalM (default: the shipped model)")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (best/, last/)")
+    parser.add_argument("--steps", type=int, metavar="N", help="total optimizer steps (default: 300 embedding + 200 full)")
+    parser.add_argument("--freeze-backbone", action="store_true",
+                        help="only fit the new embeddings and the regression head")
+    parser.add_argument("--config", type=Path, metavar="FILE", help="JSON config with a finetune section")
+    parser.add_argument("--seed", type=int, default=0, help="window sampling seed (default 0)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    parser.add_argument("--fs", type=float, metavar="HZ", help="frame rate (overrides the files)")
+
+
+def finetune_config(args: argparse.Namespace):
+    """The :class:`FinetuneConfig` the options describe."""
+    from src_models.dat.config import FinetuneConfig, read_config_file
+
+    base = read_config_file(args.config).get("finetune", {}) if args.config else {}
+    cfg = FinetuneConfig.from_dict(base)
+    if args.steps is not None:
+        if args.steps < 1:
+            from src_models.errors import CalmError
+
+            raise CalmError(f"--steps must be >= 1, got {args.steps}")
+        cfg.embed_steps = args.steps - args.steps // 2
+        cfg.full_steps = args.steps // 2
+    elif not base:
+        cfg.full_steps = DEFAULT_FULL_STEPS
+    if args.freeze_backbone:
+        cfg.embed_steps += cfg.full_steps
+        cfg.full_steps = 0
+    return cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fine-tune, printing progress to stderr and the checkpoint folder on stdout."""
+    import signal
+    import sys
+    import threading
+
+    from napari_calm.readers import read_recording
+    from src_models.dat.calm import load_calm
+    from src_models.dat.finetune import finetune
+    from src_models.device import resolve_device
+
+    recording = read_recording(args.path, fs=args.fs)
+    model = load_calm(args.checkpoint, device=resolve_device(args.device))
+    stop = threading.Event()
+
+    def on_sigint(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("stopping after this step (Ctrl-C again to abort)...", file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        last = {}
+        for info in finetune(model, recording, config=finetune_config(args), out=args.out, stop=stop,
+                             seed=args.seed, device=args.device):
+            last = info
+            if info["phase"] in ("done", "stopped") or info["step"] % 10 == 0:
+                val = "-" if info.get("val_loss") is None else f"{info['val_loss']:.4f}"
+                loss = "-" if info.get("loss") is None else f"{info['loss']:.4f}"
+                print(f"[{info['phase']}] step {info['step']}/{info['total']} loss {loss} val_loss {val}",
+                      file=sys.stderr, flush=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    print(last.get("checkpoint") or args.out)
+    return 130 if last.get("phase") == "stopped" else 0

@@ -1,0 +1,100 @@
+"""``calm info PATH``: what a recording holds, as text or (``--json``) one JSON object.
+
+JSON keys: those of :meth:`Recording.summary` (``path``, ``kind``,
+``n_neurons``, ``n_frames``, ``fs``, ``movie_shape``, ``n_rois``,
+``behavior``, ``n_trials``, ``trial_columns``, ``neuropil_coefficient``) plus
+``fs_assumed``, ``fs_source``, ``duration_s``, ``movie_dtype``,
+``n_rois_total`` (suite2p ROIs before the cell filter), ``images`` (names of
+reference images) and ``side_files``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``calm info``."""
+    parser.add_argument(
+        "path", help="recording: suite2p folder, traces folder, .npz, .tif, .mat, .nwb, ..."
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of text"
+    )
+    parser.add_argument(
+        "--var", metavar="NAME", help="variable holding the traces (.mat) or series name (.nwb)"
+    )
+    parser.add_argument(
+        "--fs", type=float, metavar="HZ", help="frame rate in Hz (overrides the files)"
+    )
+    parser.add_argument(
+        "--all-rois", action="store_true", help="suite2p: keep ROIs not classified as cells"
+    )
+    parser.add_argument("--rois", metavar="FILE", help="TIFF: ImageJ ROI set (.zip/.roi) to use")
+
+
+def info_dict(rec: Any) -> dict[str, Any]:
+    """The ``--json`` object for a recording."""
+    out = rec.summary()
+    md = rec.metadata
+    out.update(
+        fs_assumed=bool(md.get("fs_assumed", False)),
+        fs_source=md.get("fs_source"),
+        duration_s=round(rec.n_frames / rec.fs, 3),
+        movie_dtype=None if rec.movie is None else str(rec.movie.dtype),
+        n_rois_total=md.get("n_rois_total", out.get("n_rois")),
+        images=sorted(md.get("images") or {}),
+        side_files=list(md.get("side_files", [])),
+    )
+    return out
+
+
+def _text(d: dict[str, Any], rec: Any) -> str:
+    fs = f"{d['fs']:g} Hz" + (
+        " (assumed; pass --fs)" if d["fs_assumed"] else f" (from {d['fs_source']})"
+    )
+    lines = [
+        f"{d['path']}",
+        f"  kind        {d['kind']}",
+        f"  neurons     {d['n_neurons']}"
+        + (
+            f" of {d['n_rois_total']} ROIs"
+            if d["n_rois_total"] not in (None, d["n_neurons"])
+            else ""
+        ),
+        f"  frames      {d['n_frames']}  ({d['duration_s']:g} s)",
+        f"  frame rate  {fs}",
+        "  movie       "
+        + (
+            "none"
+            if d["movie_shape"] is None
+            else f"{' x '.join(map(str, d['movie_shape']))} {d['movie_dtype']}"
+        ),
+    ]
+    if rec.Fneu is not None:
+        lines.append(f"  neuropil    F - {d['neuropil_coefficient']:g} * Fneu")
+    lines.append(f"  behavior    {', '.join(d['behavior']) or 'none'}")
+    trials = f"{d['n_trials']}" + (f" ({', '.join(d['trial_columns'])})" if d["n_trials"] else "")
+    lines.append(f"  trials      {trials}")
+    if d["images"]:
+        lines.append(f"  images      {', '.join(d['images'])}")
+    skipped = rec.metadata.get("skipped_rois")
+    if skipped:
+        lines.append(
+            f"  skipped     {len(skipped)} ImageJ ROIs without area: {', '.join(skipped)}"
+        )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read the recording and print its summary."""
+    from napari_calm.readers import read_recording
+
+    rec = read_recording(
+        args.path, var=args.var, only_cells=not args.all_rois, fs=args.fs, rois=args.rois
+    )
+    d = info_dict(rec)
+    print(json.dumps(d) if args.json else _text(d, rec))
+    return 0

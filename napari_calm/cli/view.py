@@ -1,0 +1,93 @@
+"""``calm view [PATH]``: napari with the six CalM docks and a recording, ready to click.
+
+Without PATH the demo recording (:func:`napari_calm.demo.demo_path`) is
+opened. The recording is read *before* any window is created, so a bad PATH
+ends with ``error: ...`` and exit status 2 without opening napari.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import napari
+
+    from src_models.recording import Recording
+
+#: (manifest display name, module, class) of every dock, in the order they are added.
+DOCKS = (
+    ("Recording & model", "recording_dock", "RecordingDock"),
+    ("Neuron inspector", "inspector_dock", "InspectorDock"),
+    ("Embedding map", "embedding_dock", "EmbeddingDock"),
+    ("Forecast", "forecast_dock", "ForecastDock"),
+    ("Decoding", "decoding_dock", "DecodingDock"),
+    ("Fine-tune", "finetune_dock", "FinetuneDock"),
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``calm view``."""
+    parser.add_argument("path", nargs="?", help="recording to open (default: the demo recording)")
+    parser.add_argument("--checkpoint", metavar="DIR", help="CalM checkpoint folder (default: the shipped model)")
+    parser.add_argument("--var", metavar="NAME", help="variable holding the traces (.mat) or series name (.nwb)")
+    parser.add_argument("--fs", type=float, metavar="HZ", help="frame rate in Hz (overrides the files)")
+    parser.add_argument("--all-rois", action="store_true", help="suite2p: keep ROIs not classified as cells")
+
+
+def read_for_view(args: argparse.Namespace) -> Recording:
+    """The recording ``calm view`` shows (the demo when no path is given); raises CalmError."""
+    from napari_calm.readers import read_recording
+    from src_models.errors import CalmError
+
+    if args.path is None:
+        from napari_calm.demo import demo_path
+
+        path: Path = demo_path()
+    else:
+        path = Path(args.path)
+    if args.checkpoint is not None and not Path(args.checkpoint).is_dir():
+        raise CalmError("checkpoint folder not found", args.checkpoint)
+    return read_recording(path, var=args.var, fs=args.fs, only_cells=not args.all_rois)
+
+
+def open_docks(viewer: napari.Viewer) -> dict[str, Any]:
+    """Add the six CalM docks to ``viewer`` (recording dock on top, the others tabbed below).
+
+    Returns
+    -------
+    dict of str to QWidget
+        Dock widgets by display name.
+    """
+    import importlib
+
+    widgets: dict[str, Any] = {}
+    for k, (name, module, cls) in enumerate(DOCKS):
+        widget = getattr(importlib.import_module(f"napari_calm.widgets.{module}"), cls)(viewer)
+        viewer.window.add_dock_widget(widget, name=name, area="right", tabify=k > 1)
+        widgets[name] = widget
+    widgets["Neuron inspector"].parent().raise_()
+    return widgets
+
+
+def show(viewer: napari.Viewer, recording: Recording, checkpoint: str | None = None) -> dict[str, Any]:
+    """Open the docks in ``viewer``, select ``checkpoint`` and show ``recording``."""
+    widgets = open_docks(viewer)
+    dock = widgets["Recording & model"]
+    if checkpoint is not None:
+        dock.select_checkpoint(str(Path(checkpoint).resolve()))
+    dock.path_edit.setText(str(recording.source))
+    dock.show_recording(recording)
+    return widgets
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read the recording, then open napari with the docks (blocks until the window closes)."""
+    recording = read_for_view(args)
+    import napari
+
+    viewer = napari.Viewer(title=f"CalM · {recording.source.name}")
+    show(viewer, recording, args.checkpoint)
+    napari.run()
+    return 0

@@ -1,0 +1,161 @@
+"""A :class:`~src_models.recording.Recording` as napari layer-data tuples (numpy only, no Qt).
+
+Layers, in order:
+
+* the movie (``image``; lazy data as read, ``T×Y×X`` or ``T×Z×Y×X`` — a
+  multi-plane movie gets a time and a plane slider), or when there is no
+  movie the reference images a suite2p folder holds (mean image first, the
+  others hidden);
+* the ROIs (``labels``; ROI ``i`` painted as ``i + 1``) with a per-ROI
+  ``features`` table whose ``index`` column is the label value;
+* for files that give cell positions but no masks (``.mat``), the positions
+  as ``points`` with the same table;
+* when none of these exists (pure traces), the traces as a neurons × frames
+  raster (``image``, each row z-scored).
+
+Every layer carries the recording itself in ``metadata["calm_recording"]``
+so the docks can find it from any layer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from src_models.recording import Recording
+
+RECORDING_KEY = "calm_recording"
+
+
+def _contrast_limits(movie: Any) -> list[float]:
+    """Display range from the first, middle and last frame (cheap for lazy movies)."""
+    n = int(movie.shape[0])
+    frames = [np.asarray(movie[i], np.float32) for i in sorted({0, n // 2, n - 1})]
+    sample = np.concatenate([f.ravel() for f in frames])
+    lo, hi = (float(v) for v in np.percentile(sample, [0.5, 99.9]))
+    return [lo, hi if hi > lo else lo + 1.0]
+
+
+def roi_features(rec: Recording) -> dict[str, np.ndarray]:
+    """Per-ROI table: ``index`` (label value), ``neuron`` (row), ids, cell flag, position, stats.
+
+    Columns from ``metadata["roi_features"]`` (suite2p statistics, ImageJ names)
+    are appended when they have one entry per neuron.
+    """
+    n = rec.n_neurons
+    traces = rec.traces
+    mean = traces.mean(axis=1) if n else np.zeros(0)
+    std = traces.std(axis=1) if n else np.zeros(0)
+    centred = traces - mean[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        skew = np.where(std > 0, (centred**3).mean(axis=1) / np.maximum(std, 1e-12) ** 3, 0.0)
+    feats: dict[str, np.ndarray] = {
+        "index": np.arange(1, n + 1),
+        "neuron": np.arange(n),
+        "roi_id": np.asarray(rec.rois.ids) if rec.rois is not None else np.arange(n),
+        "iscell": np.asarray(rec.iscell, bool) if rec.iscell is not None else np.ones(n, bool),
+    }
+    if rec.rois is not None:
+        cen = rec.rois.centroids()
+        for axis, col in zip("zyx"[3 - cen.shape[1] :], cen.T):
+            feats[f"centroid_{axis}"] = col
+    feats.update(
+        mean_F=mean.astype(np.float64), std_F=std.astype(np.float64), skew=skew.astype(np.float64)
+    )
+    extra = rec.metadata.get("roi_features") or {}
+    if isinstance(extra, dict):
+        for key, col in extra.items():
+            col = np.asarray(col)
+            if col.ndim == 1 and len(col) == n and key not in feats:
+                feats[key] = col
+    names = rec.metadata.get("roi_names")
+    if isinstance(names, list) and len(names) == n:
+        feats["name"] = np.asarray(names, dtype=str)
+    return feats
+
+
+def recording_layers(
+    rec: Recording, name: str | None = None
+) -> list[tuple[Any, dict[str, Any], str]]:
+    """napari ``LayerDataTuple`` list for a recording.
+
+    Parameters
+    ----------
+    rec : Recording
+        What a reader returned.
+    name : str, optional
+        Base layer name (default: the source file or folder name).
+
+    Returns
+    -------
+    list of (data, kwargs, layer_type)
+    """
+    stem = name or rec.source.stem or str(rec.source)
+    meta = {RECORDING_KEY: rec}
+    layers: list[tuple[Any, dict[str, Any], str]] = []
+    if rec.movie is not None:
+        labels = ("t", "z", "y", "x") if len(rec.movie.shape) == 4 else ("t", "y", "x")
+        layers.append(
+            (
+                rec.movie,
+                {
+                    "name": stem,
+                    "metadata": dict(meta),
+                    "contrast_limits": _contrast_limits(rec.movie),
+                    "axis_labels": labels,
+                },
+                "image",
+            )
+        )
+    else:
+        images = rec.metadata.get("images") or {}
+        for k, (key, img) in enumerate(images.items()):
+            layers.append(
+                (
+                    np.asarray(img, np.float32),
+                    {"name": f"{stem} {key}", "metadata": dict(meta), "visible": k == 0},
+                    "image",
+                )
+            )
+    feats = roi_features(rec) if rec.n_neurons else None
+    if rec.rois is not None and len(rec.rois):
+        layers.append(
+            (
+                rec.rois.label_image(),
+                {
+                    "name": f"{stem} ROIs",
+                    "metadata": dict(meta),
+                    "features": feats,
+                    "opacity": 0.5,
+                },
+                "labels",
+            )
+        )
+    elif isinstance(rec.metadata.get("centroids_xy"), np.ndarray) and rec.n_neurons:
+        xy = rec.metadata["centroids_xy"]
+        layers.append(
+            (
+                xy[:, [1, 0]].astype(np.float64),
+                {"name": f"{stem} cells", "metadata": dict(meta), "features": feats, "size": 6},
+                "points",
+            )
+        )
+    if not layers and rec.n_neurons:
+        tr = rec.traces
+        sd = tr.std(axis=1, keepdims=True)
+        raster = (tr - tr.mean(axis=1, keepdims=True)) / np.where(sd > 0, sd, 1.0)
+        layers.append(
+            (
+                raster.astype(np.float32),
+                {
+                    "name": f"{stem} traces",
+                    "metadata": dict(meta),
+                    "colormap": "magma",
+                    "contrast_limits": [-1.0, 4.0],
+                    "axis_labels": ("neuron", "frame"),
+                },
+                "image",
+            )
+        )
+    return layers

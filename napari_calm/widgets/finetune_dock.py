@@ -1,0 +1,240 @@
+"""Fine-tune dock: adapt CalM to a recording, with a live loss curve, cancel and resume.
+
+Choose the data (the current recording, or any file or folder a reader
+opens) and the hyper-parameters (a magicgui panel whose tooltips come from
+the numpydoc below; defaults from :class:`src_models.dat.FinetuneConfig`),
+then *Start*. :func:`src_models.dat.finetune` runs in a thread worker on a
+fresh copy of the chosen checkpoint, which is never written; the run folder
+``<runs folder>/<run name>`` receives ``last/`` (resumable) and ``best/``
+atomically. *Cancel* stops between two steps and saves ``last/``; *Resume*
+continues the selected run. A finished run is added to the checkpoint list
+of the Recording & model dock.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qtpy.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from napari_calm import workers
+from napari_calm.widgets.dock_base import CalmDock
+from napari_calm.widgets.job_panel import JobPanel
+from napari_calm.widgets.plot_canvas import PALETTE, PlotCanvas
+from napari_calm.widgets.recording_dock import find_checkpoints
+
+if TYPE_CHECKING:
+    import napari
+
+    from napari_calm.workers import FinetuneOutcome, Progress
+
+
+def finetune_settings(
+    data: str = "",
+    run_name: str = "",
+    embed_steps: int = 300,
+    full_steps: int = 0,
+    embed_lr: float = 1e-2,
+    full_lr: float = 2e-4,
+    batch_size: int = 8,
+    window_tokens: int = 16,
+    max_neurons: int = 128,
+    val_every: int = 50,
+) -> None:
+    """Fine-tune settings (a magicgui panel; the docstring gives its tooltips).
+
+    Parameters
+    ----------
+    data : str
+        Recording to adapt to: empty for the current recording, else a file or
+        folder any reader opens.
+    run_name : str
+        Folder name of the run under the runs folder (empty: derived from the
+        data and the time).
+    embed_steps : int
+        Steps of phase 1: only the recording's new neuron and session
+        embeddings (and the regression head) train; the backbone is frozen.
+    full_steps : int
+        Steps of phase 2: the whole dual-axis Transformer trains (0 skips it).
+    embed_lr : float
+        Learning rate of phase 1.
+    full_lr : float
+        Learning rate of phase 2.
+    batch_size : int
+        Population windows per step.
+    window_tokens : int
+        Tokens per window on the time axis.
+    max_neurons : int
+        Neurons sampled per window.
+    val_every : int
+        Steps between validation passes (the best state is kept).
+    """
+
+
+#: Settings that are :class:`FinetuneConfig` fields.
+CONFIG_FIELDS = ("embed_steps", "full_steps", "embed_lr", "full_lr", "batch_size", "window_tokens",
+                 "max_neurons", "val_every")
+
+
+class LossCanvas(PlotCanvas):
+    """Training loss per step and validation loss per validation pass."""
+
+    def __init__(self, viewer: napari.Viewer, parent: QWidget | None = None) -> None:
+        super().__init__(viewer, figsize=(4.5, 2.6), parent=parent)
+        self.ax = self.figure.add_axes((0.14, 0.2, 0.82, 0.72))
+        self.train_line, = self.ax.plot([], [], lw=0.9, color=PALETTE["truth"], label="train loss")
+        self.val_line, = self.ax.plot([], [], "o-", ms=3, lw=1.0, color=PALETTE["forecast"], label="validation loss")
+        self.ax.set_xlabel("step")
+        self.ax.set_ylabel("loss")
+        self.ax.legend(loc="upper right", fontsize=7)
+        self.apply_theme()
+
+    def show_history(self, steps: list[int], losses: list[float], val_steps: list[int], val: list[float]) -> None:
+        """Redraw both curves."""
+        self.train_line.set_data(steps, losses)
+        self.val_line.set_data(val_steps, val)
+        ys = [v for v in [*losses, *val] if v is not None and np.isfinite(v)]
+        if steps and ys:
+            self.ax.set_xlim(0, max(max(steps), 1) * 1.02)
+            lo, hi = min(ys), max(ys)
+            pad = 0.05 * (hi - lo or 1.0)
+            self.ax.set_ylim(lo - pad, hi + pad)
+        self.request_draw()
+
+
+class FinetuneDock(CalmDock):
+    """Fine-tune dock (napari-calm ``Fine-tune``).
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        The viewer; injected by napari.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer, parent: QWidget | None = None) -> None:
+        super().__init__(viewer, parent)
+        from magicgui import magicgui
+
+        from src_models.dat import FinetuneConfig
+
+        self.settings = magicgui(finetune_settings, call_button=False, auto_call=False)
+        defaults = FinetuneConfig()
+        for name in CONFIG_FIELDS:
+            getattr(self.settings, name).value = getattr(defaults, name)
+        self.start_button = QPushButton("Start")
+        self.start_button.setToolTip("Fine-tune the checkpoint chosen in the Recording & model dock")
+        self.start_button.clicked.connect(self.start)
+        self.resume_combo = QComboBox()
+        self.resume_combo.setToolTip("A run under the runs folder to continue from its last/ checkpoint")
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.clicked.connect(self.resume)
+        self.jobs = JobPanel(self)
+        self.result_label = QLabel("")
+        self.result_label.setWordWrap(True)
+        self.canvas = LossCanvas(viewer, self)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.settings.native)
+        layout.addWidget(self.start_button)
+        resume_row = QHBoxLayout()
+        resume_row.addWidget(self.resume_combo, 1)
+        resume_row.addWidget(self.resume_button)
+        layout.addLayout(resume_row)
+        layout.addWidget(self.jobs)
+        layout.addWidget(self.result_label)
+        layout.addWidget(self.canvas, 1)
+
+        self._history: tuple[list[int], list[float], list[int], list[float]] = ([], [], [], [])
+        self.listen(self.state.events.runs_dir, self.refresh_runs)
+        self.listen(self.state.events.checkpoints, self.refresh_runs)
+        self.listen(self.state.events.recording, self._update_buttons)
+        self.refresh_runs()
+        self._update_buttons()
+
+    # -- runs ------------------------------------------------------------------------------
+    def refresh_runs(self, *_: Any) -> None:
+        """List the runs under the runs folder (newest first)."""
+        current = self.resume_combo.currentData()
+        self.resume_combo.clear()
+        for run in find_checkpoints(Path(self.state.runs_dir)):
+            if (run / "last" / "config.json").is_file():
+                self.resume_combo.addItem(run.name, str(run))
+        if current is not None and self.resume_combo.findData(current) >= 0:
+            self.resume_combo.setCurrentIndex(self.resume_combo.findData(current))
+        self._update_buttons()
+
+    def _update_buttons(self, *_: Any) -> None:
+        idle = not self.jobs.busy
+        self.start_button.setEnabled(idle)
+        self.resume_button.setEnabled(idle and self.resume_combo.count() > 0)
+
+    # -- start / resume --------------------------------------------------------------------
+    def start(self) -> Any:
+        """Start a new run with the panel's settings; returns the worker (None if not possible)."""
+        name = self.settings.run_name.value.strip() or self._default_run_name()
+        return self._launch(Path(self.state.runs_dir) / name)
+
+    def resume(self) -> Any:
+        """Continue the selected run from its ``last/`` checkpoint; returns the worker."""
+        run = self.resume_combo.currentData()
+        return None if run is None else self._launch(Path(run))
+
+    def _default_run_name(self) -> str:
+        data = self.settings.data.value.strip()
+        stem = Path(data).stem if data else (
+            self.state.recording.source.stem if self.state.recording is not None else "run")
+        return f"ft-{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+    def _launch(self, run_dir: Path) -> Any:
+        from napari.utils.notifications import show_error
+
+        if self.jobs.busy:
+            return None
+        data = self.settings.data.value.strip()
+        recording: Any = data or self.state.recording
+        if recording is None:
+            show_error("Fine-tune: open a recording first (or type a data path)")
+            return None
+        config = {name: getattr(self.settings, name).value for name in CONFIG_FIELDS}
+        self._history = ([], [], [], [])
+        self.canvas.show_history(*self._history)
+        self.result_label.setText(f"run folder: {run_dir}")
+        worker = workers.finetune_worker(recording, self.state.checkpoint, run_dir, config, self.state.device)
+        self.jobs.start(
+            worker,
+            on_result=self._finished,
+            on_progress=self._progress,
+            on_finished=self._update_buttons,
+            label=f"fine-tuning {run_dir.name}",
+        )
+        self._update_buttons()
+        return worker
+
+    # -- progress --------------------------------------------------------------------------
+    def _progress(self, items: list[Progress]) -> None:
+        steps, losses, val_steps, vals = self._history
+        for item in items:
+            info = item.data
+            if info.get("loss") is None:
+                continue
+            steps.append(int(info["step"]))
+            losses.append(float(info["loss"]))
+            val = info.get("val_loss")
+            if val is not None and (not vals or float(val) != vals[-1]):
+                val_steps.append(int(info["step"]))
+                vals.append(float(val))
+        self.canvas.show_history(steps, losses, val_steps, vals)
+
+    def _finished(self, outcome: FinetuneOutcome) -> None:
+        if outcome.stopped:
+            self.result_label.setText(
+                f"cancelled at step {outcome.step}/{outcome.total}; Resume continues {Path(outcome.run_dir).name}"
+            )
+        else:
+            best = "" if outcome.best_val is None else f", best validation loss {outcome.best_val:.3f}"
+            self.result_label.setText(f"done: {outcome.step} steps{best} → {outcome.run_dir}")
+            self.state.add_checkpoint(outcome.run_dir)
+        self.refresh_runs()

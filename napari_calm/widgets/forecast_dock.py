@@ -1,0 +1,305 @@
+"""Forecast dock: CalM's forecasts of the selected neurons, their uncertainty and the metrics.
+
+*Forecast* runs :func:`src_models.dat.forecast_recording` in a worker: the
+model is adapted to the first 60 % of the recording (new neuron and session
+embeddings, a few steps), the forecast variant is chosen on the next 20 %,
+and every test window of the last 20 % is forecast. Then pick the time point
+(a test window; *Viewer time* takes the movie's current frame) and the
+horizon to show:
+
+* per selected neuron (up to :data:`MAX_PANELS`): the context, the truth, the
+  forecast and the 10–90 % band of the sampled rollouts;
+* the population: the mean over all neurons of truth and forecast, and the
+  per-neuron correlations of this window;
+* the metrics of the whole test split next to the copy-last baseline.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_calm import workers
+from napari_calm.widgets.dock_base import CalmDock
+from napari_calm.widgets.job_panel import JobPanel
+from napari_calm.widgets.plot_canvas import PALETTE, PlotCanvas
+from napari_calm.widgets.plot_data import neuron_trace
+
+if TYPE_CHECKING:
+    import napari
+
+#: Selected neurons shown individually.
+MAX_PANELS = 4
+
+
+class ForecastCanvas(PlotCanvas):
+    """Per-neuron panels plus a population panel, rebuilt when the neuron count changes."""
+
+    def __init__(self, viewer: napari.Viewer, parent: QWidget | None = None) -> None:
+        super().__init__(viewer, figsize=(5.0, 5.0), parent=parent)
+        self._n_panels = -1
+        self.neuron_axes: list[Any] = []
+        self.ax_pop = None
+        self.ax_corr = None
+        self.hint = None
+        self._layout(0)
+
+    def _layout(self, n: int) -> None:
+        if n == self._n_panels:
+            return
+        self.figure.clear()
+        self._n_panels = n
+        rows = n + 1
+        grid = self.figure.add_gridspec(rows, 2, width_ratios=[3.0, 1.0], hspace=0.45, wspace=0.3,
+                                        left=0.1, right=0.97, top=0.95, bottom=0.08)
+        self.neuron_axes = [self.figure.add_subplot(grid[i, :]) for i in range(n)]
+        self.ax_pop = self.figure.add_subplot(grid[n, 0])
+        self.ax_corr = self.figure.add_subplot(grid[n, 1])
+
+    def show_window(
+        self,
+        t: np.ndarray,
+        context: np.ndarray,
+        truth: np.ndarray,
+        forecast: np.ndarray,
+        band: tuple[np.ndarray, np.ndarray] | None,
+        neurons: list[int],
+        corr: np.ndarray,
+    ) -> None:
+        """Plot one forecast window.
+
+        Parameters
+        ----------
+        t : ndarray
+            ``(C + H,)`` seconds; the first C are the context.
+        context : ndarray
+            ``(C, N)`` z-scored context.
+        truth, forecast : ndarray
+            ``(H, N)`` z-scored truth and forecast.
+        band : tuple of ndarray or None
+            ``(H, N)`` lower and upper band.
+        neurons : list of int
+            Neurons given their own panel.
+        corr : ndarray
+            ``(N,)`` per-neuron correlation of forecast and truth in this window.
+        """
+        self._layout(len(neurons))
+        C = context.shape[0]
+        tc, th = t[:C], t[C:]
+        for ax, i in zip(self.neuron_axes, neurons):
+            ax.clear()
+            ax.plot(tc, context[:, i], color=PALETTE["raw"], lw=1.0, label="context")
+            ax.plot(th, truth[:, i], color=PALETTE["truth"], lw=1.2, label="truth")
+            ax.plot(th, forecast[:, i], color=PALETTE["forecast"], lw=1.2, label="forecast")
+            if band is not None:
+                ax.fill_between(th, band[0][:, i], band[1][:, i], color=PALETTE["band"], alpha=0.25,
+                                lw=0, label="10–90 %")
+            ax.axvline(th[0], color=self.colors.grid, lw=0.8)
+            ax.set_ylabel(f"n{i} (z)")
+        if self.neuron_axes:
+            self.neuron_axes[0].legend(loc="upper left", fontsize=6, ncol=4)
+        pop = self.ax_pop
+        pop.clear()
+        pop.plot(tc, context.mean(axis=1), color=PALETTE["raw"], lw=1.0)
+        pop.plot(th, truth.mean(axis=1), color=PALETTE["truth"], lw=1.2)
+        pop.plot(th, forecast.mean(axis=1), color=PALETTE["forecast"], lw=1.2)
+        if band is not None:
+            pop.fill_between(th, band[0].mean(axis=1), band[1].mean(axis=1), color=PALETTE["band"], alpha=0.25, lw=0)
+        pop.axvline(th[0], color=self.colors.grid, lw=0.8)
+        pop.set_title("population mean", loc="left")
+        pop.set_xlabel("time (s)")
+        cx = self.ax_corr
+        cx.clear()
+        finite = corr[np.isfinite(corr)]
+        cx.hist(finite, bins=np.linspace(-1, 1, 21), color=PALETTE["forecast"], alpha=0.8)
+        if finite.size:
+            cx.axvline(float(np.mean(finite)), color=self.colors.text, lw=1.0, ls="--")
+        cx.set_title("r per neuron", loc="left")
+        cx.set_xlim(-1, 1)
+        self.apply_theme()
+        self.request_draw()
+
+    def show_message(self, text: str) -> None:
+        """No forecast yet: a hint in place of the plots."""
+        self._layout(0)
+        for ax in (self.ax_pop, self.ax_corr):
+            ax.clear()
+        self.ax_pop.text(0.5, 0.5, text, ha="center", va="center", transform=self.ax_pop.transAxes, fontsize=8)
+        self.apply_theme()
+        self.request_draw()
+
+    def on_theme(self) -> None:
+        """Hint text follows the theme."""
+        if self.ax_pop is not None:
+            for text in self.ax_pop.texts:
+                text.set_color(self.colors.text)
+
+
+class ForecastDock(CalmDock):
+    """Forecast dock (napari-calm ``Forecast``).
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        The viewer; injected by napari.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer, parent: QWidget | None = None) -> None:
+        super().__init__(viewer, parent)
+        self.context_spin = QSpinBox()
+        self.context_spin.setRange(8, 4096)
+        self.context_spin.setValue(48)
+        self.context_spin.setToolTip("Frames of context the model sees before the time point")
+        self.horizon_spin = QSpinBox()
+        self.horizon_spin.setRange(1, 1024)
+        self.horizon_spin.setValue(16)
+        self.horizon_spin.setToolTip("Frames forecast after the time point")
+        self.samples_spin = QSpinBox()
+        self.samples_spin.setRange(0, 64)
+        self.samples_spin.setValue(8)
+        self.samples_spin.setToolTip("Sampled rollouts for the uncertainty band (0: none)")
+        self.adapt_spin = QSpinBox()
+        self.adapt_spin.setRange(0, 10000)
+        self.adapt_spin.setValue(100)
+        self.adapt_spin.setToolTip("Steps adapting the neuron/session embeddings to this recording (0: generic)")
+        self.run_button = QPushButton("Forecast")
+        self.run_button.clicked.connect(self.run)
+        self.jobs = JobPanel(self)
+        self.time_slider = QSlider(Qt.Orientation.Horizontal)
+        self.time_slider.setEnabled(False)
+        self.time_slider.setToolTip("Time point: one of the forecast test windows")
+        self.time_slider.valueChanged.connect(self._plot_window)
+        self.viewer_time_button = QPushButton("Viewer time")
+        self.viewer_time_button.setToolTip("Jump to the test window nearest the movie's current frame")
+        self.viewer_time_button.clicked.connect(self.go_to_viewer_time)
+        self.time_label = QLabel("")
+        self.metrics_label = QLabel("")
+        self.metrics_label.setWordWrap(True)
+        self.canvas = ForecastCanvas(viewer, self)
+
+        form = QFormLayout()
+        form.addRow("Context (frames)", self.context_spin)
+        form.addRow("Horizon (frames)", self.horizon_spin)
+        form.addRow("Samples", self.samples_spin)
+        form.addRow("Adapt steps", self.adapt_spin)
+        time_row = QHBoxLayout()
+        time_row.addWidget(self.time_slider, 1)
+        time_row.addWidget(self.viewer_time_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.run_button)
+        layout.addWidget(self.jobs)
+        layout.addLayout(time_row)
+        layout.addWidget(self.time_label)
+        layout.addWidget(self.metrics_label)
+        layout.addWidget(self.canvas, 1)
+
+        self._zcache: tuple[Any, np.ndarray] | None = None
+        self.listen(self.state.events.recording, self._on_recording)
+        self.listen(self.state.events.forecast, self._on_result)
+        self.listen(self.state.events.selected, self._plot_window)
+        self._on_recording()
+
+    # -- run -------------------------------------------------------------------------------
+    def run(self) -> Any:
+        """Forecast the recording in a worker; returns the worker."""
+        rec = self.state.recording
+        if rec is None or self.jobs.busy:
+            return None
+        worker = workers.forecast_worker(
+            rec, self.state.checkpoint, self.state.device,
+            self.context_spin.value(), self.horizon_spin.value(),
+            n_samples=self.samples_spin.value(), adapt_steps=self.adapt_spin.value(),
+        )
+        return self.jobs.start(worker, on_result=lambda r: self._store(rec, r), label="forecasting")
+
+    def _store(self, recording: Any, result: Any) -> None:
+        if recording is self.state.recording:
+            self.state.forecast = result
+
+    # -- display ---------------------------------------------------------------------------
+    def _on_recording(self, *_: Any) -> None:
+        self._zcache = None
+        self.run_button.setEnabled(self.state.recording is not None)
+        self._on_result()
+
+    def _on_result(self, *_: Any) -> None:
+        result = self.state.forecast
+        has = result is not None
+        self.time_slider.setEnabled(has)
+        self.viewer_time_button.setEnabled(has and self.state.recording is not None
+                                           and self.state.recording.movie is not None)
+        if not has:
+            self.metrics_label.setText("")
+            self.time_label.setText("")
+            self.canvas.show_message("press Forecast" if self.state.recording is not None else "open a recording")
+            return
+        m, b = result.metrics, result.baseline
+        keys = [k for k in ("corr", "mse", "prediction_score") if k in m]
+        self.metrics_label.setText(
+            f"test split, {len(result.starts)} windows, variant <b>{result.selected}</b>: "
+            + " · ".join(f"{k} <b>{m[k]:.3f}</b> (copy-last {b.get(k, float('nan')):.3f})" for k in keys)
+        )
+        self.time_slider.blockSignals(True)
+        self.time_slider.setRange(0, len(result.starts) - 1)
+        self.time_slider.setValue(len(result.starts) // 2)
+        self.time_slider.blockSignals(False)
+        self._plot_window()
+
+    def go_to_viewer_time(self) -> None:
+        """Show the test window whose time point is nearest the viewer's current frame."""
+        result = self.state.forecast
+        if result is None:
+            return
+        frame = self.viewer.dims.current_step[0]
+        points = np.asarray(result.starts) + result.context
+        self.time_slider.setValue(int(np.argmin(np.abs(points - frame))))
+
+    def _z(self) -> np.ndarray:
+        """The recording in the forecast's z-space, ``(N, T)`` (cached per recording/result)."""
+        rec, result = self.state.recording, self.state.forecast
+        if self._zcache is None or self._zcache[0] is not result:
+            traces = np.stack([neuron_trace(rec, i) for i in range(rec.n_neurons)])
+            self._zcache = (result, (traces - result.mean) / result.std)
+        return self._zcache[1]
+
+    def _plot_window(self, *_: Any) -> None:
+        result, rec = self.state.forecast, self.state.recording
+        if result is None or rec is None:
+            return
+        w = self.time_slider.value()
+        start = int(result.starts[w])
+        C, H = result.context, result.horizon
+        z = self._z()
+        context = z[:, start : start + C].T
+        truth, pred = result.true[w], result.pred[w]
+        band = None if result.lower is None else (result.lower[w], result.upper[w])
+        t = (start + np.arange(C + H)) / float(result.fs)
+        neurons = [i for i in self.state.selected if i < truth.shape[1]][:MAX_PANELS]
+        corr = _columnwise_corr(pred, truth)
+        self.time_label.setText(
+            f"time point {t[C]:.2f} s (frame {start + C}) · window {w + 1}/{len(result.starts)} · "
+            f"mean r this window {np.nanmean(corr):.2f}"
+        )
+        self.canvas.show_window(t, context, truth, pred, band, neurons, corr)
+
+
+def _columnwise_corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson r of every column of ``a`` and ``b`` ``(H, N)`` (NaN for constant columns)."""
+    a = a - a.mean(axis=0)
+    b = b - b.mean(axis=0)
+    den = np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (a * b).sum(axis=0) / den, np.nan)

@@ -1,0 +1,74 @@
+"""The two suites: which builtin datasets, at which size, with which training budget.
+
+``quick``
+    Small simulations (48 neurons, 1 200 frames), the first 1 500 frames of
+    the Triplett recording, a short budget and one seed: every model runs in a
+    few minutes on 2 CPU cores (the CI smoke test runs a reduced version).
+``full``
+    What ``BENCHMARKS.md`` reports: the POCO-style chaotic network at POCO's
+    size (150 neurons, 4 096 frames), the task simulation (128 neurons, 4 096
+    frames), the whole Triplett recording (114 neurons, 4 245 frames), the
+    full budget and three seeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from src_models.bench.datasets import COLUMNS, TRIPLETT, Source, file_source, real_data_dir, simulation_source
+from src_models.bench.training import Budget
+from src_models.errors import CalmError
+from src_models.recording import Recording
+
+SUITES = ("quick", "full")
+
+#: per suite: builtin key → (n_neurons, n_frames) for simulations, max frames for files
+SUITE_SIZES: dict[str, dict[str, tuple[int | None, int | None]]] = {
+    "quick": {"sim-poco": (48, 1200), "sim-task": (48, 1200), "triplett": (None, 1500)},
+    "full": {"sim-poco": (150, 4096), "sim-task": (128, 4096), "triplett": (None, None)},
+}
+
+#: per suite: training budget of every gradient-trained model
+SUITE_BUDGETS: dict[str, Budget] = {
+    "quick": Budget(steps=40, batch_size=8, lr_grid=(1e-3,), eval_every=20, patience=2,
+                    max_val_windows=32, max_neurons=32),
+    "full": Budget(steps=600, batch_size=16, lr_grid=(3e-4, 1e-3, 3e-3), eval_every=50, patience=4,
+                   max_val_windows=128, max_neurons=64),
+}
+
+#: per suite: default number of seeds
+SUITE_SEEDS: dict[str, int] = {"quick": 1, "full": 3}
+
+
+def builtin_sources(
+    suite: str, keys: list[str], reader: Callable[[Path], Recording] | None
+) -> tuple[list[Source], list[str]]:
+    """Sources of the builtin datasets ``keys`` at the sizes of ``suite``.
+
+    Returns
+    -------
+    sources : list of Source
+    notes : list of str
+        Why a dataset was skipped (e.g. the Triplett file is absent).
+    """
+    if suite not in SUITES:
+        raise CalmError(f"unknown suite {suite!r} (use {' or '.join(SUITE_SIZES)})")
+    sizes = SUITE_SIZES[suite]
+    sources, notes = [], []
+    for key in keys:
+        if key not in COLUMNS:
+            raise CalmError(f"unknown dataset {key!r}; builtin datasets: {', '.join(COLUMNS)}")
+        n, t = sizes[key]
+        if key == "sim-poco":
+            sources.append(simulation_source(key, "poco", n, t))
+        elif key == "sim-task":
+            sources.append(simulation_source(key, "task", n, t))
+        else:
+            root = real_data_dir()
+            path = None if root is None else root / TRIPLETT
+            if path is None or not path.is_file() or reader is None:
+                notes.append(f"triplett: skipped, {TRIPLETT.name} not found (set CALM_REAL_DATA)")
+                continue
+            sources.append(file_source(path, reader, key, COLUMNS[key], max_frames=t))
+    return sources, notes

@@ -1,0 +1,281 @@
+"""Adapting CalM to a new recording: new embeddings with a frozen backbone, then optionally everything.
+
+:func:`finetune` is a generator (the napari fine-tune dock iterates it in a
+worker thread; ``calm finetune`` prints it). It yields one progress dict per
+step::
+
+    {"step": 12, "total": 300, "loss": 3.91, "val_loss": 4.02 or None, "phase": "embeddings"}
+
+and a final dict with ``phase`` ``"done"`` or ``"stopped"`` and ``checkpoint``
+(the folder written, or None). It checks ``stop`` between steps; stopping (or
+closing the generator) writes a consistent checkpoint: ``OUT/last`` (weights,
+AdamW moments, step, phase) to resume from, and ``OUT/best`` (lowest validation
+loss so far), both atomically. Re-running with the same ``OUT`` resumes.
+
+Protocol: the first ``train_fraction`` (60 %) of the frames is for training,
+the next ``val_fraction`` (20 %) for validation/selection; the rest is never
+touched, so ``calm forecast`` can evaluate on it. The recording gets one new
+row per neuron in the neuron table and one in the session table, initialised
+from the generic rows; in phase ``embeddings`` only those rows (and the light
+regression head, ``train_head``) train; in phase ``full`` the whole DAT
+trains, other recordings' rows excepted.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+import time
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from src_models.dat.calm import CalM, load_calm, save_calm
+from src_models.dat.config import FinetuneConfig
+from src_models.dat.corpus import ArrayCorpus, Batch, SessionEntry, WindowSampler
+from src_models.dat.data import PreparedRecording, prepare_recording
+from src_models.dat.optim import cosine_lr, load_optimizer_tensors, optimizer_tensors, param_groups, set_lr
+from src_models.dat.pretrain import batch_loss, evaluate
+from src_models.device import resolve_device
+from src_models.errors import CalmError
+from src_models.recording import Recording
+
+StopFlag = threading.Event | Callable[[], bool] | None
+
+
+def _stopped(stop: StopFlag) -> bool:
+    if stop is None:
+        return False
+    if isinstance(stop, threading.Event):
+        return stop.is_set()
+    return bool(stop())
+
+
+def ensure_session(model: CalM, prep: PreparedRecording) -> tuple[dict[str, Any], bool]:
+    """The model's session entry for ``prep`` (added with new rows when unknown); True if added."""
+    entry = model.find_session(prep.fingerprint)
+    if entry is not None and entry["n_neurons"] == prep.n_neurons:
+        return entry, False
+    entry = model.add_session(
+        name=prep.name,
+        source=prep.source,
+        fs=prep.fs,
+        mean=prep.mean[:, 0],
+        std=prep.std[:, 0],
+        fingerprint=prep.fingerprint,
+        frames=[0, prep.bounds[0][1]],
+    )
+    return entry, True
+
+
+def session_corpus(model: CalM, prep: PreparedRecording, entry: dict[str, Any], *, with_values: bool) -> ArrayCorpus:
+    """Tokens (and values) of the training and validation parts, in the model's z-space."""
+    mean_m, std_m = model.session_norm(entry)
+    z = (prep.traces - mean_m) / std_m
+    tok = model.tokenizer
+    (a, b), (c, d) = prep.bounds[0], prep.bounds[1]
+    tr_tokens, tr_values = tok.tokenize(z[:, a:b], prep.fs)
+    va_tokens, va_values = tok.tokenize(z[:, c:d], prep.fs)
+    se = SessionEntry(
+        name=prep.name, source=prep.source, n_neurons=prep.n_neurons, n_tokens=0, fs=prep.fs,
+        neuron_offset=entry["neuron_offset"], session_row=entry["session_row"], val_start=0,
+        frames=[a, d], fingerprint=prep.fingerprint,
+    )
+    return ArrayCorpus(
+        tr_tokens, va_tokens, tr_values if with_values else None, va_values if with_values else None,
+        model.patch_len, se,
+    )
+
+
+def _row_mask_hook(n_rows: int, first: int, count: int, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+    mask = torch.zeros(n_rows, 1, device=device)
+    mask[first : first + count] = 1.0
+    return lambda g: g * mask
+
+
+def _trainable(model: CalM, phase: str, train_head: bool) -> list[str]:
+    """Parameter-name prefixes of the DAT that train in ``phase``."""
+    if phase == "full":
+        return [n for n, _ in model.dat.named_parameters()]
+    names = ["neuron_emb", "session_emb"]
+    if train_head and model.dat.reg_head is not None:
+        names.append("reg_head")
+    return names
+
+
+def finetune(
+    model: CalM,
+    recording: Recording | np.ndarray,
+    *,
+    fs: float | None = None,
+    config: FinetuneConfig | dict[str, Any] | None = None,
+    out: str | Path | None = None,
+    stop: StopFlag = None,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    name: str | None = None,
+) -> Generator[dict[str, Any], None, CalM]:
+    """Adapt ``model`` to ``recording``; a generator of progress dicts (see the module docstring).
+
+    Parameters
+    ----------
+    model : CalM
+        The pretrained model; adapted **in place** (new rows are appended)
+        unless ``OUT/last`` exists, in which case that run is resumed and the
+        returned model is the resumed one.
+    recording : Recording or ndarray
+        The recording, or ``(N, T)`` traces with ``fs``.
+    config : FinetuneConfig or dict, optional
+        Steps, learning rates, window sampling (defaults: the ``calm forecast`` budget).
+    out : str or Path, optional
+        Checkpoint folder (``best/``, ``last/``); nothing is written when None.
+    stop : threading.Event or callable, optional
+        Checked between steps; when set the run saves and ends with phase ``"stopped"``.
+    seed : int
+        Window sampling seed.
+    device : str, optional
+        ``cpu``/``cuda``/``auto``.
+
+    Returns
+    -------
+    CalM
+        (as the generator's return value) the adapted model, holding the
+        best state by validation loss.
+    """
+    cfg = config if isinstance(config, FinetuneConfig) else FinetuneConfig.from_dict(config)
+    dev = resolve_device(device)
+    prep = prepare_recording(recording, fs, train_fraction=cfg.train_fraction, val_fraction=cfg.val_fraction, name=name)
+    out = None if out is None else Path(out)
+    state: dict[str, Any] = {}
+    extra: dict[str, torch.Tensor] = {}
+    if out is not None and (out / "last" / "config.json").is_file():
+        model, extra, meta = load_calm(out / "last", device=dev, with_extra=True)
+        state = dict(meta.get("state", {}))
+        if state.get("fingerprint") != prep.fingerprint:
+            raise CalmError("this output folder holds a fine-tune of another recording", out)
+    model = model.to(dev)
+    entry, _ = ensure_session(model, prep)
+    dat = model.dat
+    with_values = dat.reg_head is not None and cfg.reg_weight > 0
+    corpus = session_corpus(model, prep, entry, with_values=with_values)
+    se = corpus.sessions[0]
+    window = min(cfg.window_tokens, se.val_start, se.n_tokens - se.val_start)
+    if window < 2:
+        raise CalmError(
+            f"{prep.n_frames} frames are too few to adapt (need >= 2 tokens of {model.patch_len} frames "
+            "in both the training and the validation part)",
+            prep.source,
+        )
+    sampler = WindowSampler(corpus, "train", window_tokens=window, max_neurons=cfg.max_neurons,
+                            batch_size=cfg.batch_size, seed=seed, with_values=with_values)
+    val_batches = WindowSampler(corpus, "val", window_tokens=window, max_neurons=cfg.max_neurons,
+                                batch_size=cfg.batch_size, seed=seed,
+                                with_values=with_values).fixed_batches(cfg.val_windows)
+
+    phases = [("embeddings", cfg.embed_steps, cfg.embed_lr), ("full", cfg.full_steps, cfg.full_lr)]
+    phases = [p for p in phases if p[1] > 0]
+    total = sum(p[1] for p in phases)
+    step = int(state.get("step", 0))
+    best_val = float(state.get("best_val", math.inf))
+    best_state: dict[str, torch.Tensor] | None = None
+    if out is not None and (out / "best" / "config.json").is_file() and state:
+        best_state = {k: v.clone() for k, v in load_calm(out / "best", device=dev).dat.state_dict().items()}
+    last_val: float | None = state.get("val_loss")
+    t0 = time.time()
+
+    hooks = [
+        dat.neuron_emb.weight.register_hook(
+            _row_mask_hook(dat.cfg.n_neurons, entry["neuron_offset"], entry["n_neurons"], dev)),
+        dat.session_emb.weight.register_hook(_row_mask_hook(dat.cfg.n_sessions, entry["session_row"], 1, dev)),
+    ]
+
+    def save(opt: torch.optim.Optimizer | None, phase: str) -> Path | None:
+        if out is None:
+            return None
+        st = {"step": step, "total": total, "phase": phase, "best_val": best_val, "val_loss": last_val,
+              "fingerprint": prep.fingerprint, "config": cfg.to_dict(), "seed": seed,
+              "wall_time_s": float(state.get("wall_time_s", 0.0)) + time.time() - t0}
+        save_calm(model, out / "last", state=st, extra_tensors=None if opt is None else optimizer_tensors(opt))
+        if best_state is not None:
+            current = {k: v.clone() for k, v in dat.state_dict().items()}
+            dat.load_state_dict(best_state)
+            save_calm(model, out / "best", state={**st, "selected": "lowest validation loss"})
+            dat.load_state_dict(current)
+        else:
+            save_calm(model, out / "best", state=st)
+        return out / "best"
+
+    opt: torch.optim.Optimizer | None = None
+    phase = phases[0][0] if phases else "embeddings"
+    try:
+        start = 0
+        for phase, n_steps, lr in phases:
+            end = start + n_steps
+            if step >= end:
+                start = end
+                continue
+            prefixes = _trainable(model, phase, cfg.train_head)
+            for n, p in dat.named_parameters():
+                p.requires_grad_(n.startswith(tuple(prefixes)))
+            opt = torch.optim.AdamW(param_groups(dat, 0.0), lr=lr)
+            if extra and state.get("phase") == phase:
+                load_optimizer_tensors(opt, extra)
+            extra = {}
+            dat.train()
+            while step < end:
+                if _stopped(stop):
+                    ckpt = save(opt, phase)
+                    yield {"step": step, "total": total, "loss": None, "val_loss": last_val,
+                           "phase": "stopped", "checkpoint": None if ckpt is None else str(ckpt)}
+                    return model
+                k = step - start
+                set_lr(opt, cosine_lr(k, n_steps, lr, min(20, n_steps // 10), 0.1))
+                loss, parts = batch_loss(dat, sampler.batch(step), cfg.reg_weight, dev)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_([p for p in dat.parameters() if p.requires_grad], 1.0)
+                opt.step()
+                step += 1
+                if step % cfg.val_every == 0 or step == end:
+                    last_val = evaluate(dat, val_batches, cfg.reg_weight, dev)["val_loss"]
+                    if last_val < best_val:
+                        best_val = last_val
+                        best_state = {kk: v.detach().clone() for kk, v in dat.state_dict().items()}
+                yield {"step": step, "total": total, "loss": parts["loss"], "val_loss": last_val, "phase": phase}
+            start = end
+        if best_state is not None:
+            dat.load_state_dict(best_state)
+        ckpt = save(None, "done")
+        yield {"step": step, "total": total, "loss": None, "val_loss": best_val if math.isfinite(best_val) else None,
+               "phase": "done", "checkpoint": None if ckpt is None else str(ckpt)}
+        return model
+    except GeneratorExit:
+        save(opt, phase)
+        raise
+    finally:
+        for h in hooks:
+            h.remove()
+        for p in dat.parameters():
+            p.requires_grad_(True)
+        dat.eval()
+
+
+def run_finetune(
+    model: CalM,
+    recording: Recording | np.ndarray,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    **kwargs: Any,
+) -> CalM:
+    """Run :func:`finetune` to the end on a *copy* of ``model`` and return the adapted copy."""
+    gen = finetune(copy.deepcopy(model), recording, **kwargs)
+    while True:
+        try:
+            info = next(gen)
+        except StopIteration as done:
+            return done.value
+        if progress is not None:
+            progress(info)

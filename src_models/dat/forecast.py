@@ -1,0 +1,467 @@
+"""Population forecasting with CalM: autoregressive token rollouts decoded through NQ.
+
+For a window with ``C`` frames of context, CalM forecasts the next ``H`` frames of
+every neuron in three ways (all from one pass over the context, with a
+key/value cache for the generated steps):
+
+``greedy``
+    the most likely next token at each step, fed back, decoded through NQ;
+``sample_mean``
+    the mean of ``n_samples`` sampled rollouts (temperature ``temperature``);
+    their 10th–90th percentiles form the uncertainty band;
+``regression``
+    the light regression head on the last context state (no rollout).
+
+:func:`forecast_recording` applies the evaluation protocol: adapt to the
+first 60 % of the frames (new neuron and session embeddings, frozen backbone;
+skipped when the model already knows the recording), pick the variant with the
+lowest MSE on the windows of the next 20 %, and forecast every window of the
+last 20 % (context and horizon inside it). Metrics come from
+:func:`src_models.metrics.forecast_metrics` in the z-space of the training
+split, next to the copy-last baseline.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from src_models.dat.calm import CalM
+from src_models.dat.config import FinetuneConfig
+from src_models.dat.data import PreparedRecording, prepare_recording
+from src_models.errors import CalmError
+from src_models.metrics import forecast_metrics, window_starts
+from src_models.recording import Recording
+
+VARIANTS = ("greedy", "sample_mean", "regression")
+
+
+@dataclass
+class ForecastResult:
+    """Forecasts of every test window, the truth, and the metrics.
+
+    Arrays are ``(W, H, N)`` (windows × horizon frames × neurons) in the
+    z-space of the training split unless said otherwise.
+
+    Attributes
+    ----------
+    pred : ndarray
+        The selected variant's forecasts.
+    variants : dict of str to ndarray
+        Forecasts of every variant (``greedy``, ``sample_mean``, ``regression``).
+    lower, upper : ndarray or None
+        10th / 90th percentile of the sampled rollouts.
+    true : ndarray
+        Targets.
+    last : ndarray
+        ``(W, N)`` last context frame (the copy-last forecast).
+    starts : ndarray
+        ``(W,)`` first context frame of every window (recording frame index).
+    selected : str
+        Variant with the lowest validation MSE (reported as ``metrics``).
+    metrics : dict
+        ``forecast_metrics`` of the selected variant.
+    variant_metrics : dict of str to dict
+        Test metrics of every variant.
+    val_mse : dict of str to float
+        Validation MSE of every variant (what ``selected`` is chosen by).
+    baseline : dict
+        Metrics of the copy-last baseline.
+    context, horizon : int
+        Window layout in recorded frames.
+    fs : float
+        Frame rate in Hz.
+    mean, std : ndarray
+        ``(N, 1)`` training-split statistics (``raw = z * std + mean``).
+    info : dict
+        Adaptation, timings, sizes.
+    """
+
+    pred: np.ndarray
+    variants: dict[str, np.ndarray]
+    lower: np.ndarray | None
+    upper: np.ndarray | None
+    true: np.ndarray
+    last: np.ndarray
+    starts: np.ndarray
+    selected: str
+    metrics: dict[str, Any]
+    variant_metrics: dict[str, dict[str, Any]]
+    val_mse: dict[str, float]
+    baseline: dict[str, Any]
+    context: int
+    horizon: int
+    fs: float
+    mean: np.ndarray
+    std: np.ndarray
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The object ``calm forecast --json`` prints."""
+        return {
+            "metrics": self.metrics,
+            "baseline_copy_last": self.baseline,
+            "selected": self.selected,
+            "variants": self.variant_metrics,
+            "val_mse": self.val_mse,
+            "context": self.context,
+            "horizon": self.horizon,
+            "n_windows": int(len(self.starts)),
+            "n_neurons": int(self.true.shape[2]),
+            "fs": self.fs,
+            "band": None if self.lower is None else {
+                "quantiles": [0.1, 0.9],
+                "coverage": float(np.mean((self.true >= self.lower) & (self.true <= self.upper))),
+            },
+            **self.info,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write forecasts, truth, band and metrics to an ``.npz`` (atomically)."""
+        import json
+        import os
+        import tempfile
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {"pred": self.pred, "true": self.true, "last": self.last, "starts": self.starts,
+                  "mean": self.mean, "std": self.std}
+        arrays.update({f"pred_{k}": v for k, v in self.variants.items()})
+        if self.lower is not None:
+            arrays.update(lower=self.lower, upper=self.upper)
+        arrays["metrics_json"] = np.array(json.dumps(self.to_json()))
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
+        os.close(fd)
+        try:
+            np.savez_compressed(tmp, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+
+# -- rollouts ---------------------------------------------------------------------------------
+@torch.no_grad()
+def rollout(
+    model: CalM,
+    ctx_tokens: torch.Tensor,
+    neuron_ids: torch.Tensor,
+    session_id: int,
+    n_steps: int,
+    *,
+    n_samples: int = 0,
+    temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
+    """Generate ``n_steps`` tokens after ``ctx_tokens`` ``(W, N, n_ctx)``.
+
+    Returns
+    -------
+    dict
+        ``greedy`` ``(W, N, n_steps)`` tokens; ``samples`` ``(W, S, N, n_steps)``
+        when ``n_samples > 0``; ``regression`` ``(W, N, reg_patches * P)`` when
+        the model has the head; ``hidden`` ``(W, N, d)`` last context state.
+    """
+    dat = model.dat
+    W, N, _ = ctx_tokens.shape
+    nid = neuron_ids[None].expand(W, N)
+    sid = torch.full((W,), session_id, dtype=torch.long, device=ctx_tokens.device)
+    hidden, cache = dat.encode_cached(ctx_tokens, nid, sid, None)
+    last = hidden[:, :, -1:]
+    out: dict[str, torch.Tensor] = {"hidden": last[:, :, 0]}
+    if dat.reg_head is not None:
+        out["regression"] = dat.reg_head(last[:, :, 0]).float()
+    first_logits = dat.head(last).float()  # (W, N, 1, K)
+
+    greedy = []
+    logits, c = first_logits, cache
+    for i in range(n_steps):
+        tok = logits.argmax(-1)
+        greedy.append(tok)
+        if i + 1 < n_steps:
+            h, c = dat.encode_cached(tok, nid, sid, None, c)
+            logits = dat.head(h).float()
+    out["greedy"] = torch.cat(greedy, dim=2)
+
+    if n_samples > 0:
+        S = n_samples
+        nid_s = neuron_ids[None].expand(W * S, N)
+        sid_s = torch.full((W * S,), session_id, dtype=torch.long, device=ctx_tokens.device)
+        c = [(k.repeat_interleave(S, 0), v.repeat_interleave(S, 0)) for k, v in _per_window(cache, W, N)]
+        c = [(k.flatten(0, 1), v.flatten(0, 1)) for k, v in c]
+        logits = first_logits.repeat_interleave(S, 0)
+        samples = []
+        for i in range(n_steps):
+            probs = torch.softmax(logits[:, :, 0] / max(temperature, 1e-6), dim=-1)
+            tok = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=generator).view(W * S, N, 1)
+            samples.append(tok)
+            if i + 1 < n_steps:
+                h, c = dat.encode_cached(tok, nid_s, sid_s, None, c)
+                logits = dat.head(h).float()
+        out["samples"] = torch.cat(samples, dim=2).view(W, S, N, n_steps)
+    return out
+
+
+def _per_window(cache: list[tuple[torch.Tensor, torch.Tensor]], W: int, N: int):
+    """Reshape cache entries ``(W*N, h, t, dh)`` to ``(W, N, h, t, dh)`` (for repeating per window)."""
+    return [(k.view(W, N, *k.shape[1:]), v.view(W, N, *v.shape[1:])) for k, v in cache]
+
+
+def decode_horizon(model: CalM, ctx_tokens: torch.Tensor, new_tokens: torch.Tensor, n_frames: int) -> np.ndarray:
+    """Model-rate frames ``(..., n_frames)`` of generated tokens, decoded by NQ after the context tokens.
+
+    ``ctx_tokens`` ``(M, n_ctx)`` and ``new_tokens`` ``(M, n_new)`` are decoded
+    together (NQ's decoder sees the context) and the generated part is kept.
+    """
+    n_ctx = ctx_tokens.shape[1]
+    keep = min(n_ctx, max(0, model.nq.config.window // model.patch_len - new_tokens.shape[1]))
+    seq = torch.cat([ctx_tokens[:, n_ctx - keep :], new_tokens], dim=1)
+    frames = model.tokenizer.decode(seq)
+    P = model.patch_len
+    return frames[:, keep * P : keep * P + n_frames].cpu().numpy()
+
+
+# -- windows ---------------------------------------------------------------------------------
+def _session_rows(model: CalM, prep: PreparedRecording) -> tuple[dict[str, Any] | None, np.ndarray, np.ndarray]:
+    """Embedding rows of ``prep`` and the affine map from the model's z-space to the protocol's."""
+    entry = model.find_session(prep.fingerprint)
+    if entry is not None and entry["n_neurons"] == prep.n_neurons:
+        mean_m, std_m = model.session_norm(entry)
+    else:
+        entry, mean_m, std_m = None, prep.mean, prep.std
+    return entry, mean_m, std_m
+
+
+def forecast_windows(
+    model: CalM,
+    prep: PreparedRecording,
+    starts: np.ndarray,
+    context: int,
+    horizon: int,
+    *,
+    n_samples: int = 8,
+    temperature: float = 1.0,
+    seed: int = 0,
+    batch_rows: int = 16384,
+    variants: tuple[str, ...] = VARIANTS,
+) -> dict[str, np.ndarray]:
+    """Forecasts ``(W, H, N)`` (protocol z-space) of the windows starting at ``starts``.
+
+    Returns a dict with the requested variants and, with samples, ``lower``
+    and ``upper`` (10th / 90th percentiles).
+    """
+    entry, mean_m, std_m = _session_rows(model, prep)
+    dev = model.device
+    N = prep.n_neurons
+    z_model = (prep.traces - mean_m) / std_m  # the model's input space
+    scale = (std_m / prep.std)[:, 0]  # model z -> protocol z
+    shift = ((mean_m - prep.mean) / prep.std)[:, 0]
+    tok = model.tokenizer
+    fs = prep.fs
+    n_ctx = tok.context_tokens(context, fs)
+    n_new = tok.horizon_tokens(horizon, fs)
+    hm = tok.horizon_model_frames(horizon, fs)
+    if n_ctx < 1:
+        raise CalmError(f"a context of {context} frames is shorter than one token ({model.patch_len} frames)")
+    if entry is None:
+        nids = torch.zeros(N, dtype=torch.long, device=dev)
+        sid = 0
+    else:
+        nids = torch.arange(entry["neuron_offset"], entry["neuron_offset"] + N, device=dev)
+        sid = entry["session_row"]
+    gen = torch.Generator(device=dev).manual_seed(seed)
+    want_samples = n_samples > 0 and ("sample_mean" in variants)
+    reg_frames = 0 if model.dat.reg_head is None else model.dat.cfg.reg_patches * model.patch_len
+    out: dict[str, list[np.ndarray]] = {k: [] for k in variants}
+    lows, highs = [], []
+    per = max(1, batch_rows // max(1, N * (1 + (n_samples if want_samples else 0))))
+    for i in range(0, len(starts), per):
+        s = starts[i : i + per]
+        ctx_tokens = _context_tokens(model, z_model, fs, s, context, n_ctx)  # (W, N, n_ctx)
+        W = len(s)
+        ctx_t = torch.from_numpy(ctx_tokens).to(dev)
+        r = rollout(model, ctx_t, nids, sid, n_new, n_samples=n_samples if want_samples else 0,
+                    temperature=temperature, generator=gen)
+        flat_ctx = ctx_t.reshape(W * N, n_ctx)
+
+        def to_frames(model_frames: np.ndarray) -> np.ndarray:
+            # (M, hm) model-rate frames -> (W, H, N) recorded frames, protocol z
+            x = tok.from_model_rate(model_frames, fs, horizon).reshape(W, N, horizon)
+            return (x * scale[None, :, None] + shift[None, :, None]).transpose(0, 2, 1)
+
+        if "greedy" in variants:
+            g = decode_horizon(model, flat_ctx, r["greedy"].reshape(W * N, n_new), hm)
+            out["greedy"].append(to_frames(g))
+        if "regression" in variants and "regression" in r and reg_frames >= hm:
+            out["regression"].append(to_frames(r["regression"][:, :, :hm].reshape(W * N, hm).cpu().numpy()))
+        if want_samples:
+            S = n_samples
+            smp = r["samples"].permute(0, 2, 1, 3).reshape(W * N * S, n_new)  # (W, N, S, n) rows
+            dec = decode_horizon(model, flat_ctx.repeat_interleave(S, 0), smp, hm)
+            frames = np.stack([to_frames(dec.reshape(W * N, S, hm)[:, k]) for k in range(S)])  # (S, W, H, N)
+            out["sample_mean"].append(frames.mean(0))
+            lows.append(np.quantile(frames, 0.1, axis=0))
+            highs.append(np.quantile(frames, 0.9, axis=0))
+    result = {k: np.concatenate(v).astype(np.float32) for k, v in out.items() if v}
+    if lows:
+        result["lower"] = np.concatenate(lows).astype(np.float32)
+        result["upper"] = np.concatenate(highs).astype(np.float32)
+    return result
+
+
+def _context_tokens(model: CalM, z: np.ndarray, fs: float, starts: np.ndarray, context: int, n_ctx: int) -> np.ndarray:
+    """Tokens ``(W, N, n_ctx)`` of every window's context, tokenized from the context frames only."""
+    tok = model.tokenizer
+    N, W = z.shape[0], len(starts)
+    ctx = z[:, starts[:, None] + np.arange(context)[None, :]]  # (N, W, C)
+    ctx = np.ascontiguousarray(ctx.transpose(1, 0, 2)).reshape(W * N, context)
+    zm = tok.to_model_rate(ctx, fs)
+    zm = zm[:, zm.shape[1] - n_ctx * model.patch_len :]  # whole patches aligned to the end of the context
+    return tok.tokenize_model_rate(zm).reshape(W, N, n_ctx)
+
+
+# -- the evaluation protocol -------------------------------------------------------------------
+def check_length(n_frames: int, context: int, horizon: int, source: str | Path | None = None) -> None:
+    """Refuse recordings too short for the protocol with a :class:`CalmError`."""
+    if context < 1 or horizon < 1:
+        raise CalmError(f"context ({context}) and horizon ({horizon}) must be positive", source)
+    need = context + horizon
+    if n_frames < need:
+        raise CalmError(
+            f"recording has {n_frames} frames, shorter than context + horizon = {need}", source
+        )
+    if n_frames * 0.2 < need:
+        raise CalmError(
+            f"recording has {n_frames} frames; its last 20 % ({int(n_frames * 0.2)} frames) must hold "
+            f"context + horizon = {need} frames (need >= {5 * need} frames)",
+            source,
+        )
+
+
+def forecast_recording(
+    model: CalM,
+    recording_or_traces: Recording | np.ndarray,
+    context: int = 48,
+    horizon: int = 16,
+    *,
+    fs: float | None = None,
+    n_samples: int = 8,
+    temperature: float = 1.0,
+    adapt: bool = True,
+    finetune_config: FinetuneConfig | dict[str, Any] | None = None,
+    stride: int = 1,
+    max_val_windows: int = 256,
+    seed: int = 0,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> ForecastResult:
+    """Adapt on the first 60 %, select on the next 20 %, forecast every window of the last 20 %.
+
+    Parameters
+    ----------
+    model : CalM
+        A pretrained model (left unchanged; adaptation works on a copy).
+    recording_or_traces : Recording or ndarray
+        The recording, or raw ``(N, T)`` traces with ``fs``.
+    context, horizon : int
+        Window layout in recorded frames.
+    n_samples : int
+        Sampled rollouts per window (uncertainty band and ``sample_mean``); 0 disables them.
+    temperature : float
+        Sampling temperature.
+    adapt : bool
+        Fit new neuron/session embeddings when the model does not know the
+        recording (otherwise the generic embeddings are used).
+    finetune_config : FinetuneConfig or dict, optional
+        Adaptation budget (default: :class:`FinetuneConfig`, minutes on a 2-core CPU).
+    stride : int
+        Step between test windows (1 = every window).
+    max_val_windows : int
+        Validation windows (evenly spaced) used to select the variant.
+    progress : callable, optional
+        Receives the adaptation's progress dicts and ``{"phase": "forecast", ...}``.
+
+    Raises
+    ------
+    CalmError
+        Recording shorter than ``context + horizon`` (or whose last 20 % is).
+    """
+    from src_models.dat.finetune import run_finetune
+
+    t0 = time.time()
+    source = recording_or_traces.source if isinstance(recording_or_traces, Recording) else None
+    n_frames = (recording_or_traces.n_frames if isinstance(recording_or_traces, Recording)
+                else int(np.asarray(recording_or_traces).shape[-1]))
+    check_length(n_frames, context, horizon, source)
+    prep = prepare_recording(recording_or_traces, fs)
+    info: dict[str, Any] = {"adapted": False, "known_recording": False}
+    entry = model.find_session(prep.fingerprint)
+    if entry is not None and entry["n_neurons"] == prep.n_neurons:
+        info["known_recording"] = True
+    elif adapt:
+        cfg = finetune_config if isinstance(finetune_config, FinetuneConfig) else FinetuneConfig.from_dict(finetune_config)
+        t1 = time.time()
+        model = run_finetune(model, recording_or_traces, fs=fs, config=cfg, seed=seed, progress=progress,
+                             device=model.device)
+        info.update(adapted=True, adapt_steps=cfg.total_steps, adapt_seconds=round(time.time() - t1, 2))
+    model.eval()
+
+    (_, _), (va, vb), (ta, tb) = prep.bounds
+    val_starts = window_starts(context, horizon, va, vb, 1)
+    if len(val_starts) > max_val_windows:
+        val_starts = val_starts[np.unique(np.linspace(0, len(val_starts) - 1, max_val_windows).round().astype(int))]
+    test_starts = window_starts(context, horizon, ta, tb, stride)
+
+    def truth(starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows = starts[:, None] + context + np.arange(horizon)[None, :]
+        return prep.z[:, rows].transpose(1, 2, 0), prep.z[:, starts + context - 1].T
+
+    val_mse: dict[str, float] = {}
+    if len(val_starts):
+        v = forecast_windows(model, prep, val_starts, context, horizon, n_samples=n_samples,
+                             temperature=temperature, seed=seed)
+        y, _ = truth(val_starts)
+        val_mse = {k: float(np.mean((v[k] - y) ** 2)) for k in VARIANTS if k in v}
+    if progress is not None:
+        progress({"phase": "forecast", "step": 0, "total": len(test_starts), "loss": None, "val_loss": None})
+    t2 = time.time()
+    f = forecast_windows(model, prep, test_starts, context, horizon, n_samples=n_samples,
+                         temperature=temperature, seed=seed + 1)
+    forecast_s = time.time() - t2
+    y, last = truth(test_starts)
+    variants = {k: f[k] for k in VARIANTS if k in f}
+    selected = min(val_mse, key=val_mse.get) if val_mse else ("greedy" if "greedy" in variants else next(iter(variants)))
+    variant_metrics = {k: forecast_metrics(p, y, last) for k, p in variants.items()}
+    baseline = forecast_metrics(np.broadcast_to(last[:, None, :], y.shape), y, last)
+    info.update(
+        seconds=round(time.time() - t0, 2),
+        forecast_seconds=round(forecast_s, 2),
+        n_samples=n_samples,
+        splits={"train": list(prep.bounds[0]), "val": list(prep.bounds[1]), "test": list(prep.bounds[2])},
+    )
+    return ForecastResult(
+        pred=variants[selected],
+        variants=variants,
+        lower=f.get("lower"),
+        upper=f.get("upper"),
+        true=y.astype(np.float32),
+        last=last.astype(np.float32),
+        starts=test_starts,
+        selected=selected,
+        metrics=variant_metrics[selected],
+        variant_metrics=variant_metrics,
+        val_mse=val_mse,
+        baseline=baseline,
+        context=context,
+        horizon=horizon,
+        fs=prep.fs,
+        mean=prep.mean,
+        std=prep.std,
+        info=info,
+    )
