@@ -15,10 +15,16 @@ Layers, in order:
 
 Every layer carries the recording itself in ``metadata["calm_recording"]``
 so the docks can find it from any layer.
+
+:func:`add_recording` puts a recording (or a path) into a viewer directly —
+the way to open a TIFF with the CalM reader, since the plugin manifest does
+not claim ``*.tif`` and npe2 refuses ``viewer.open(tif, plugin="napari-calm")``
+(opening the TIFF's folder or its ImageJ ROI set with the plugin works).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +39,9 @@ def _contrast_limits(movie: Any) -> list[float]:
     n = int(movie.shape[0])
     frames = [np.asarray(movie[i], np.float32) for i in sorted({0, n // 2, n - 1})]
     sample = np.concatenate([f.ravel() for f in frames])
+    sample = sample[np.isfinite(sample)]
+    if not sample.size:
+        return [0.0, 1.0]
     lo, hi = (float(v) for v in np.percentile(sample, [0.5, 99.9]))
     return [lo, hi if hi > lo else lo + 1.0]
 
@@ -40,8 +49,10 @@ def _contrast_limits(movie: Any) -> list[float]:
 def roi_features(rec: Recording) -> dict[str, np.ndarray]:
     """Per-ROI table: ``index`` (label value), ``neuron`` (row), ids, cell flag, position, stats.
 
-    Columns from ``metadata["roi_features"]`` (suite2p statistics, ImageJ names)
-    are appended when they have one entry per neuron.
+    ``mean_F``, ``std_F`` and ``skew`` are computed from the (neuropil-corrected)
+    traces; columns from ``metadata["roi_features"]`` (suite2p statistics such as
+    its own ``skew``, ``npix``, ``iscell_prob``) are added, or replace the
+    computed ones, when they have one entry per neuron.
     """
     n = rec.n_neurons
     traces = rec.traces
@@ -63,11 +74,12 @@ def roi_features(rec: Recording) -> dict[str, np.ndarray]:
     feats.update(
         mean_F=mean.astype(np.float64), std_F=std.astype(np.float64), skew=skew.astype(np.float64)
     )
+    protected = {"index", "neuron", "roi_id", "iscell"} | {k for k in feats if "centroid" in k}
     extra = rec.metadata.get("roi_features") or {}
-    if isinstance(extra, dict):
+    if isinstance(extra, dict):  # values from the files (e.g. suite2p's skew) win
         for key, col in extra.items():
             col = np.asarray(col)
-            if col.ndim == 1 and len(col) == n and key not in feats:
+            if col.ndim == 1 and len(col) == n and key not in protected:
                 feats[key] = col
     names = rec.metadata.get("roi_names")
     if isinstance(names, list) and len(names) == n:
@@ -159,3 +171,29 @@ def recording_layers(
             )
         )
     return layers
+
+
+def add_recording(viewer: Any, source: Recording | str | Path, **read_kwargs: Any) -> list[Any]:
+    """Add a recording's layers to a napari viewer.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        The viewer.
+    source : Recording or path
+        A recording, or anything :func:`napari_calm.readers.read_recording` opens.
+    **read_kwargs
+        Passed to ``read_recording`` (``var``, ``only_cells``, ``fs``, ``rois``).
+
+    Returns
+    -------
+    list of napari layers
+    """
+    if not isinstance(source, Recording):
+        from napari_calm.readers import read_recording
+
+        source = read_recording(source, **read_kwargs)
+    return [
+        getattr(viewer, f"add_{kind}")(data, **kwargs)
+        for data, kwargs, kind in recording_layers(source)
+    ]

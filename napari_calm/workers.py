@@ -13,6 +13,13 @@ the GUI from the worker's ``returned`` and ``yielded`` signals.
 Models are loaded inside the jobs (torch is imported there, never at module
 import) and cached by checkpoint folder, its ``config.json`` modification time
 and device. torch's intra-op thread pool is capped to leave a core to the GUI.
+
+Every job first makes sure ``triton`` is never imported into the napari
+process (:func:`prepare_torch`): torch imports it lazily through
+``torch._dynamo`` (the first optimizer does), and loading triton's bundled
+LLVM into a process whose OpenGL driver already loaded Mesa's LLVM (llvmpipe,
+radeonsi) crashes it with a segmentation fault. napari-calm never compiles
+with triton, so torch simply sees it as absent.
 """
 
 from __future__ import annotations
@@ -94,8 +101,16 @@ _MODELS: OrderedDict[tuple[str, float, str], Any] = OrderedDict()
 _MODELS_LOCK = threading.Lock()
 
 
-def cap_torch_threads() -> None:
-    """Leave one core to the GUI thread: ``torch.set_num_threads(max(1, cpu_count - 1))``."""
+def prepare_torch() -> None:
+    """Keep triton out of the GUI process, then leave one core to the GUI thread.
+
+    ``sys.modules['triton'] = None`` (unless triton is already loaded) makes
+    torch treat triton as not installed; then
+    ``torch.set_num_threads(max(1, cpu_count - 1))``.
+    """
+    import sys
+
+    sys.modules.setdefault("triton", None)
     import torch
 
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
@@ -277,7 +292,7 @@ def tokenize_job(recording: Recording, checkpoint: str, device: str) -> Generato
     """
     from src_models.nq import tokenize_traces
 
-    cap_torch_threads()
+    prepare_torch()
     yield Progress(0, 0, "loading model")
     model = load_model(checkpoint, device)
     result = yield from run_with_progress(
@@ -316,7 +331,7 @@ def embed_job(
     """
     from src_models.dat import neuron_states
 
-    cap_torch_threads()
+    prepare_torch()
     steps = 4 + int(umap)
     yield Progress(0, steps, "loading model")
     model = load_model(checkpoint, device)
@@ -363,22 +378,32 @@ def project(vectors: np.ndarray, method: str) -> np.ndarray:
 
 
 def selectivity_features(recording: Recording) -> dict[str, np.ndarray]:
-    """``cue_si``/``cue_p`` and ``choice_si``/``choice_p`` (choice within cue) when the trials allow."""
+    """``cue_si``/``cue_p`` and ``choice_si``/``choice_p`` when the trial table has those columns.
+
+    Choice selectivity is computed within cue conditions (so cue cells are
+    not mistaken for choice cells); with too few trials per cue × choice
+    cell it falls back to the unconditioned test. Columns that cannot be
+    tested (one condition, too few trials) are left out.
+    """
     from src_models.analysis.selectivity import selectivity
     from src_models.errors import CalmError
 
     out: dict[str, np.ndarray] = {}
     trials = recording.trials
-    for column, condition in (("cue", None), ("choice", "cue")):
-        if column not in trials or (condition is not None and condition not in trials):
+    for column, conditions in (("cue", (None,)), ("choice", ("cue", None))):
+        if column not in trials:
             continue
-        try:
-            sel = selectivity(recording.traces, trials, column, condition_on=condition,
-                              n_perm=SELECTIVITY_PERMUTATIONS)
-        except CalmError:
-            continue
-        out[f"{column}_si"] = np.asarray(sel.si, float)
-        out[f"{column}_p"] = np.asarray(sel.p, float)
+        for condition in conditions:
+            if condition is not None and condition not in trials:
+                continue
+            try:
+                sel = selectivity(recording.traces, trials, column, condition_on=condition,
+                                  n_perm=SELECTIVITY_PERMUTATIONS)
+            except CalmError:
+                continue
+            out[f"{column}_si"] = np.asarray(sel.si, float)
+            out[f"{column}_p"] = np.asarray(sel.p, float)
+            break
     return out
 
 
@@ -426,7 +451,7 @@ def forecast_job(
     """
     from src_models.dat import forecast_recording
 
-    cap_torch_threads()
+    prepare_torch()
     yield Progress(0, 0, "loading model")
     model = load_model(checkpoint, device)
     return (
@@ -470,12 +495,13 @@ def decode_job(
     -------
     DecodeResult
     """
-    from src_models.analysis.calm_features import CalmFeatures
     from src_models.analysis.decoding import decode
 
-    cap_torch_threads()
+    prepare_torch()
     extractors = []
     if checkpoint is not None:
+        from src_models.analysis.calm_features import CalmFeatures
+
         yield Progress(0, 0, "loading model")
         extractors.append(CalmFeatures(load_model(checkpoint, device)))
     return (
@@ -523,7 +549,7 @@ def finetune_job(
     """
     from src_models.dat import finetune, load_calm
 
-    cap_torch_threads()
+    prepare_torch()
     if not hasattr(recording, "traces"):
         recording = yield from open_job(recording)
     yield Progress(0, 0, "loading model")

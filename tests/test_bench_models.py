@@ -24,11 +24,15 @@ def data():
     rng = np.random.default_rng(0)
     t = np.arange(600)
     periods = np.array([9, 12, 15, 18, 22, 27])[:, None]
-    x = np.sin(2 * np.pi * t / periods + rng.uniform(0, 6, (6, 1))) + 0.2 * rng.standard_normal((6, 600))
+    x = np.sin(2 * np.pi * t / periods + rng.uniform(0, 6, (6, 1))) + 0.2 * rng.standard_normal(
+        (6, 600)
+    )
     return make_windows(x, name="osc", fs=10.0, context=C, horizon=H)
 
 
-BUDGET = Budget(steps=40, batch_size=8, lr_grid=(3e-3,), eval_every=20, patience=2, max_val_windows=32)
+BUDGET = Budget(
+    steps=40, batch_size=8, lr_grid=(3e-3,), eval_every=20, patience=2, max_val_windows=32
+)
 
 
 def _fit(name, data, seed=0):
@@ -54,7 +58,9 @@ def test_baseline_fits_and_predicts_shapes(name, data):
 @pytest.mark.parametrize("name", ["nlinear", "dlinear", "ridge_var", "mlp", "poco"])
 def test_learned_models_beat_copy_last(name, data):
     model, _ = _fit(name, data)
-    m = forecast_metrics(model.predict(data.test.contexts()), data.test.targets(), data.test.last())
+    m = forecast_metrics(
+        model.predict(data.test.contexts()), data.test.targets(), data.test.last()
+    )
     assert m["prediction_score"] > 0.2, m
     assert m["corr"] > 0.5, m
 
@@ -107,7 +113,9 @@ def test_poco_film_is_zero_initialised_and_uses_unit_embeddings(data):
 
 
 def test_unknown_model_lists_known_models():
-    with pytest.raises(CalmError, match="unknown model 'nope'; known models: copy_last, context_mean"):
+    with pytest.raises(
+        CalmError, match="unknown model 'nope'; known models: copy_last, context_mean"
+    ):
         parse_models("mlp,nope")
     assert parse_models("mlp, poco") == ["mlp", "poco"]
     assert parse_models(None) == known_models()

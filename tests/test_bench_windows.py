@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pytest
 
@@ -17,14 +19,18 @@ from src_models.recording import Recording
 
 def _traces(n=5, t=400, seed=0):
     rng = np.random.default_rng(seed)
-    return (rng.standard_normal((n, t)).cumsum(1) * 0.1 + rng.normal(3, 1, (n, 1))).astype(np.float32)
+    return (rng.standard_normal((n, t)).cumsum(1) * 0.1 + rng.normal(3, 1, (n, 1))).astype(
+        np.float32
+    )
 
 
 def test_splits_and_window_layout():
     x = _traces()
     d = make_windows(x, name="toy", fs=10.0, context=16, horizon=4)
     assert d.bounds == [(0, 240), (240, 320), (320, 400)]
-    assert len(d.train) == 240 - 20 + 1 and len(d.val) == 80 - 20 + 1 and len(d.test) == 80 - 20 + 1
+    assert (
+        len(d.train) == 240 - 20 + 1 and len(d.val) == 80 - 20 + 1 and len(d.test) == 80 - 20 + 1
+    )
     z = (x - x[:, :240].mean(1, keepdims=True)) / x[:, :240].std(1, keepdims=True)
     # first test window: frames 320..335 context, 336..339 target
     assert np.allclose(d.test.contexts([0])[0], z[:, 320:336].T, atol=1e-5)
@@ -67,7 +73,7 @@ class _Spy(Forecaster):
     """Records what it is given; forecasts copy-last."""
 
     label = "spy"
-    seen: list = []
+    seen: ClassVar[list] = []
 
     def fit(self, train, val, budget, seed):
         type(self).seen.append((self.name, train.contexts(), val.targets()))
@@ -92,11 +98,13 @@ def test_every_model_sees_identical_windows(monkeypatch):
     a.name, b.name = "spy_a", "spy_b"
     rec = Recording(F=_traces(), fs=5.0, source="toy.npz", kind="traces")
     src = Source("toy", "Toy", lambda: rec)
-    res = run_benchmark([src], ["spy_a", "spy_b"], seeds=1, budget=Budget(steps=1), context=16, horizon=4)
+    res = run_benchmark(
+        [src], ["spy_a", "spy_b"], seeds=1, budget=Budget(steps=1), context=16, horizon=4
+    )
     fits = [s for s in _Spy.seen if len(s) == 3]
     preds = [s for s in _Spy.seen if len(s) == 2]
     assert [f[0] for f in fits] == ["spy_a", "spy_b"]
     assert np.array_equal(fits[0][1], fits[1][1]) and np.array_equal(fits[0][2], fits[1][2])
     assert np.array_equal(preds[0][1], preds[1][1])
-    assert [r["corr"] for r in res.rows][0] == pytest.approx(res.rows[1]["corr"])
+    assert res.rows[0]["corr"] == pytest.approx(res.rows[1]["corr"])
     assert res.rows[0]["prediction_score"] == pytest.approx(0.0, abs=1e-9)

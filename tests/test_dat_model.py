@@ -43,8 +43,9 @@ def test_changing_a_future_token_never_changes_an_earlier_prediction(dat):
         assert not torch.allclose(out[:, 0, t], ref[:, 0, t])
 
 
-def test_frames_after_a_token_never_change_it_or_its_prediction():
-    model = tiny_calm()
+@pytest.mark.parametrize("policy", [{}, {"causal_frames": 12}, {"decode": "context"}])
+def test_frames_after_a_token_never_change_it_or_its_prediction(policy):
+    model = tiny_calm(**policy)
     rng = np.random.default_rng(0)
     z = rng.standard_normal((6, 64)).astype(np.float32)
     tok_a = model.tokenizer.tokenize_model_rate(z)
@@ -118,3 +119,18 @@ def test_checkpoint_round_trip_and_refusals(tmp_path):
         load_calm(path)
     with pytest.raises(CalmError, match="not found"):
         load_calm(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("policy", [{}, {"causal_frames": 12}, {"mode": "window"}])
+def test_overlapping_windows_tokenize_like_separate_contexts(policy):
+    from src_models.dat.forecast import _context_tokens
+
+    model = tiny_calm(**policy)
+    z = np.random.default_rng(1).standard_normal((3, 90)).astype(np.float32)
+    starts = np.array([5, 6, 17, 40])
+    tok = model.tokenizer
+    alone = np.stack([tok.tokenize_model_rate(z[:, s + 2 : s + 18]) for s in starts])  # context 18 -> 4 tokens
+    assert np.array_equal(_context_tokens(model, z, 10.0, starts, 18, 4), alone)
+    if tok.patch_local:
+        cache = (5, tok.patch_tokens(z[:, 5:58]))
+        assert np.array_equal(_context_tokens(model, z, 10.0, starts, 18, 4, cache), alone)

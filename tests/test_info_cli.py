@@ -42,7 +42,9 @@ def calm_here(capsys):
 def traces_folder(tmp_path):
     folder = tmp_path / "rec"
     folder.mkdir()
-    np.save(folder / "traces.npy", np.random.default_rng(0).normal(size=(4, 30)).astype(np.float32))
+    np.save(
+        folder / "traces.npy", np.random.default_rng(0).normal(size=(4, 30)).astype(np.float32)
+    )
     (folder / "meta.json").write_text('{"fs": 15.0}')
     (folder / "behavior.csv").write_text("speed\n" + "\n".join(["1.0"] * 30) + "\n")
     (folder / "trials.csv").write_text("start_frame,end_frame,cue\n0,10,left\n12,20,right\n")
@@ -60,7 +62,9 @@ def test_json_contract(traces_folder):
 
 
 def test_text_summary_and_options(tmp_path, calm_here):
-    tifffile.imwrite(tmp_path / "m.tif", np.zeros((9, 2, 5, 6), np.uint8), metadata={"axes": "TZYX"})
+    tifffile.imwrite(
+        tmp_path / "m.tif", np.zeros((9, 2, 5, 6), np.uint8), metadata={"axes": "TZYX"}
+    )
     proc = calm_here(tmp_path / "m.tif", "--fs", "3")
     assert proc.returncode == 0 and "9 x 2 x 5 x 6 uint8" in proc.stdout and "3 Hz" in proc.stdout
     out = json.loads(calm_here(tmp_path / "m.tif", "--json").stdout)
@@ -77,7 +81,9 @@ def test_all_rois_and_var(tmp_path, calm_here):
     import scipy.io
 
     scipy.io.savemat(tmp_path / "r.mat", {"a": np.ones((3, 40)), "b": np.ones((6, 50))})
-    assert json.loads(calm_here(tmp_path / "r.mat", "--json", "--var", "a").stdout)["n_frames"] == 40
+    assert (
+        json.loads(calm_here(tmp_path / "r.mat", "--json", "--var", "a").stdout)["n_frames"] == 40
+    )
 
 
 def _assert_one_line_error(proc, fragment):
@@ -123,7 +129,9 @@ def test_nan_and_zero_frames(tmp_path, calm_here):
     np.savez(tmp_path / "nan.npz", traces=bad, fs=1.0)
     _assert_one_line_error(calm_here(tmp_path / "nan.npz"), "nan.npz: traces contain NaN or Inf")
     np.savez(tmp_path / "empty.npz", traces=np.zeros((2, 0)), fs=1.0)
-    _assert_one_line_error(calm_here(tmp_path / "empty.npz"), "empty.npz: recording has zero frames")
+    _assert_one_line_error(
+        calm_here(tmp_path / "empty.npz"), "empty.npz: recording has zero frames"
+    )
 
 
 def test_pickle_payload_is_refused_not_run(tmp_path):
@@ -132,7 +140,9 @@ def test_pickle_payload_is_refused_not_run(tmp_path):
     np.save(plane / "F.npy", np.ones((1, 12), np.float32))
     marker = tmp_path / "ran"
     header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "|O", "fortran_order": False, "shape": (1,)})
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "|O", "fortran_order": False, "shape": (1,)}
+    )
     payload = b"cposix\nsystem\n(S'touch " + str(marker).encode() + b"'\ntR."
     (plane / "stat.npy").write_bytes(header.getvalue() + payload)
     _assert_one_line_error(calm(tmp_path), "refuses to unpickle posix.system")

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from src_models.metrics import forecast_metrics, per_step_corr, pooled_corr_per_neuron, window_starts
+from src_models.metrics import (
+    forecast_metrics,
+    per_step_corr,
+    pooled_corr_per_neuron,
+    window_starts,
+)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import roifile
 import tifffile
 
 from napari_calm._reader import napari_get_reader
-from napari_calm.layers import RECORDING_KEY, recording_layers
+from napari_calm.layers import RECORDING_KEY, add_recording, recording_layers
 from napari_calm.readers import read_recording
 
 
@@ -20,8 +20,10 @@ def _suite2p(folder, n=4, T=30):
     rng = np.random.default_rng(0)
     np.save(plane / "F.npy", rng.normal(50, 5, (n, T)).astype(np.float32))
     np.save(plane / "iscell.npy", np.array([[1, 0.9]] * n))
-    stat = [{"ypix": np.array([i, i, i + 1]), "xpix": np.array([2, 3, 2]), "skew": 1.0 + i}
-            for i in range(n)]
+    stat = [
+        {"ypix": np.array([i, i, i + 1]), "xpix": np.array([2, 3, 2]), "skew": 1.0 + i}
+        for i in range(n)
+    ]
     np.save(plane / "stat.npy", np.array(stat, dtype=object), allow_pickle=True)
     ops = {"fs": 5.0, "Ly": 12, "Lx": 10, "meanImg": np.ones((12, 10))}
     np.save(plane / "ops.npy", np.array(ops, dtype=object), allow_pickle=True)
@@ -61,14 +63,17 @@ def test_layer_tuples_suite2p(tmp_path):
     assert labels.shape == (12, 10) and labels.max() == 4
     assert kw["metadata"][RECORDING_KEY] is rec
     feats = kw["features"]
-    assert list(feats["index"]) == [1, 2, 3, 4] and np.allclose(feats["skew"][:0], [])
-    assert "mean_F" in feats and "centroid_y" in feats and "iscell_prob" not in feats
+    assert list(feats["index"]) == [1, 2, 3, 4]
+    assert list(feats["skew"]) == [1.0, 2.0, 3.0, 4.0]  # suite2p's own statistic wins
+    assert {"mean_F", "centroid_y", "centroid_x", "iscell_prob", "roi_id"} <= set(feats)
 
 
 def test_traces_only_become_a_raster(tmp_path):
     np.savez(tmp_path / "r.npz", traces=np.arange(40.0).reshape(4, 10), fs=2.0)
     ((data, kw, kind),) = recording_layers(read_recording(tmp_path / "r.npz"))
-    assert kind == "image" and data.shape == (4, 10) and np.allclose(data.mean(axis=1), 0, atol=1e-5)
+    assert (
+        kind == "image" and data.shape == (4, 10) and np.allclose(data.mean(axis=1), 0, atol=1e-5)
+    )
 
 
 @pytest.mark.gui
@@ -85,16 +90,26 @@ def test_viewer_opens_suite2p_folder(make_napari_viewer, tmp_path):
 
 
 @pytest.mark.gui
-def test_viewer_opens_tiff_via_plugin(make_napari_viewer, tmp_path):
-    path = _tiff_with_rois(tmp_path)
+def test_viewer_opens_tiff_folder_via_plugin(make_napari_viewer, tmp_path):
+    """The manifest does not claim *.tif; the TIFF's folder opens with the plugin."""
+    _tiff_with_rois(tmp_path)
     viewer = make_napari_viewer()
-    viewer.open(str(path), plugin="napari-calm")
+    viewer.open(str(tmp_path), plugin="napari-calm")
     image = next(layer for layer in viewer.layers if layer._type_string == "image")
     assert image.data.shape == (15, 3, 20, 24) and viewer.dims.ndim == 4
     labels = next(layer for layer in viewer.layers if layer._type_string == "labels")
     assert labels.data.shape == (3, 20, 24) and (labels.data[1] == 1).sum() == 12
     assert labels.features["centroid_z"][0] == 1.0
     assert labels.metadata[RECORDING_KEY].F.shape == (1, 15)
+
+
+@pytest.mark.gui
+def test_add_recording_opens_a_tiff(make_napari_viewer, tmp_path):
+    path = _tiff_with_rois(tmp_path)
+    viewer = make_napari_viewer()
+    layers = add_recording(viewer, path, fs=4.0)
+    assert [layer._type_string for layer in layers] == ["image", "labels"]
+    assert layers[0].metadata[RECORDING_KEY].fs == 4.0
 
 
 @pytest.mark.gui

@@ -27,8 +27,15 @@ def _npy_with_pickle(path, payload: bytes, shape=(1,)):
 def test_suite2p_style_pickles_load(tmp_path):
     stat = np.array(
         [
-            {"ypix": np.arange(3), "xpix": np.arange(3), "lam": np.ones(3, np.float32),
-             "med": [1, 1], "skew": np.float32(0.5), "npix": 3, "overlap": np.zeros(3, bool)}
+            {
+                "ypix": np.arange(3),
+                "xpix": np.arange(3),
+                "lam": np.ones(3, np.float32),
+                "med": [1, 1],
+                "skew": np.float32(0.5),
+                "npix": 3,
+                "overlap": np.zeros(3, bool),
+            }
         ],
         dtype=object,
     )

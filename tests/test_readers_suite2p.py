@@ -25,9 +25,14 @@ def _stat(n, offset=0):
         overlap[0] = i == 0  # one shared pixel on ROI 0
         stat.append(
             {
-                "ypix": ys.ravel(), "xpix": xs.ravel(), "lam": np.linspace(1, 2, 9, dtype=np.float32),
-                "med": [y0 + 1, x0 + 1], "npix": 9, "overlap": overlap,
-                "skew": np.float32(1.5 + i + offset), "compact": 1.0,
+                "ypix": ys.ravel(),
+                "xpix": xs.ravel(),
+                "lam": np.linspace(1, 2, 9, dtype=np.float32),
+                "med": [y0 + 1, x0 + 1],
+                "npix": 9,
+                "overlap": overlap,
+                "skew": np.float32(1.5 + i + offset),
+                "compact": 1.0,
             }
         )
     return np.array(stat, dtype=object)
@@ -46,12 +51,24 @@ def make_plane(folder, n=6, T=50, *, layout="0.x", iscell=None, movie=False, see
     np.save(folder / "stat.npy", _stat(n), allow_pickle=True)
     mean = rng.random((LY, LX)).astype(np.float32)
     if layout == "0.x":
-        ops = {"fs": 30.0, "neucoeff": 0.5, "Ly": LY, "Lx": LX, "nframes": T, "meanImg": mean,
-               "yrange": [2, 20], "xrange": [3, 25], "max_proj": np.ones((18, 22), np.float32)}
+        ops = {
+            "fs": 30.0,
+            "neucoeff": 0.5,
+            "Ly": LY,
+            "Lx": LX,
+            "nframes": T,
+            "meanImg": mean,
+            "yrange": [2, 20],
+            "xrange": [3, 25],
+            "max_proj": np.ones((18, 22), np.float32),
+        }
         np.save(folder / "ops.npy", np.array(ops, dtype=object), allow_pickle=True)
     elif layout == "1.x":
-        settings = {"fs": 15.0, "extraction": {"neuropil_coefficient": 0.6},
-                    "date_proc": datetime.datetime.now().astimezone()}
+        settings = {
+            "fs": 15.0,
+            "extraction": {"neuropil_coefficient": 0.6},
+            "date_proc": datetime.datetime.now().astimezone(),
+        }
         np.save(folder / "settings.npy", np.array(settings, dtype=object), allow_pickle=True)
         db = {"Ly": LY, "Lx": LX, "nframes": T, "nplanes": 1}
         np.save(folder / "db.npy", np.array(db, dtype=object), allow_pickle=True)
@@ -86,7 +103,10 @@ def test_1x_layout(tmp_path):
     make_plane(tmp_path / "plane0", layout="1.x")
     rec = read_recording(tmp_path / "plane0" / "stat.npy")
     assert rec.fs == 15.0 and rec.neuropil_coefficient == 0.6
-    assert rec.metadata["suite2p_layout"] == "1.x" and rec.metadata["neuropil_coefficient_assumed"] is False
+    assert (
+        rec.metadata["suite2p_layout"] == "1.x"
+        and rec.metadata["neuropil_coefficient_assumed"] is False
+    )
     assert set(rec.metadata["images"]) == {"mean", "max_proj"}
 
 
@@ -94,6 +114,7 @@ def test_no_ops_defaults(tmp_path):
     make_plane(tmp_path / "plane0", layout=None)
     rec = read_recording(tmp_path / "plane0")
     assert rec.neuropil_coefficient == 0.7 and rec.metadata["neuropil_coefficient_assumed"]
+    assert rec.metadata["suite2p_layout"] == "none"
     assert rec.fs == DEFAULT_FS and rec.metadata["fs_assumed"]
     assert rec.rois.shape == (2 + 4 * 4 + 3, 2 + 5 + 3)  # extent of the ROIs
     assert read_recording(tmp_path / "plane0", fs=4.0).fs == 4.0
@@ -105,7 +126,9 @@ def test_iscell_filter(tmp_path):
     assert rec.n_neurons == 3 and np.array_equal(rec.F, F[[0, 2, 5]])
     assert list(rec.rois.ids) == [0, 2, 5] and rec.iscell.all()
     assert rec.metadata["n_rois_total"] == 6 and list(rec.metadata["roi_index"]) == [0, 2, 5]
-    assert np.allclose(rec.metadata["roi_features"]["iscell_prob"], np.linspace(0.1, 0.9, 6)[[0, 2, 5]])
+    assert np.allclose(
+        rec.metadata["roi_features"]["iscell_prob"], np.linspace(0.1, 0.9, 6)[[0, 2, 5]]
+    )
     every = read_recording(tmp_path, only_cells=False)
     assert every.n_neurons == 6 and list(every.iscell) == [1, 0, 1, 0, 0, 1]
 
@@ -129,7 +152,9 @@ def test_multiplane_parent(tmp_path):
     plane1 = np.fromfile(s2p / "plane1" / "data.bin", np.int16).reshape(41, LY, LX)
     assert np.array_equal(rec.movie[7, 1], plane1[7])
     plane0 = np.fromfile(s2p / "plane0" / "data.bin", np.int16).reshape(40, LY, LX)
-    assert np.array_equal(rec.movie[3:5, :, 2, 4], np.stack([plane0[3:5, 2, 4], plane1[3:5, 2, 4]], 1))
+    assert np.array_equal(
+        rec.movie[3:5, :, 2, 4], np.stack([plane0[3:5, 2, 4], plane1[3:5, 2, 4]], 1)
+    )
     assert list(rec.metadata["roi_features"]["plane"]) == [0] * 4 + [1] * 3
     assert rec.metadata["frames_per_plane"] == [40, 41]
     assert rec.metadata["images"]["mean"].shape == (2, LY, LX)
@@ -146,7 +171,9 @@ def test_simulated_session_layout(tmp_path):
     make_plane(tmp_path / "suite2p" / "plane0", n=6, T=50)
     (tmp_path / "behavior.csv").write_text("speed\n" + "\n".join(str(i) for i in range(50)) + "\n")
     (tmp_path / "trials.csv").write_text("start_frame,end_frame,cue\n0,10,0\n20,30,1\n")
-    (tmp_path / "meta.json").write_text(json.dumps({"fs": 12.0, "preset": "task", "movie": "movie.tif"}))
+    (tmp_path / "meta.json").write_text(
+        json.dumps({"fs": 12.0, "preset": "task", "movie": "movie.tif"})
+    )
     import tifffile
 
     tifffile.imwrite(tmp_path / "movie.tif", np.zeros((50, LY, LX), np.uint16), imagej=True)
@@ -154,7 +181,7 @@ def test_simulated_session_layout(tmp_path):
         rec = read_recording(path)
         assert rec.fs == 12.0 and rec.metadata["preset"] == "task"
         assert rec.behavior["speed"][49] == 49 and rec.n_trials == 2
-        assert rec.movie_shape == (50, LY, LX)
+        assert rec.movie_shape == (50, LY, LX) and rec.metadata["movie_access"] == "memmap"
 
 
 def test_simulator_output_round_trip(tmp_path):
@@ -212,7 +239,9 @@ def test_malicious_stat_is_refused(tmp_path):
         def __reduce__(self):
             return (open, (str(marker), "w"))
 
-    np.save(tmp_path / "plane0" / "stat.npy", np.array([Evil()] * 6, dtype=object), allow_pickle=True)
+    np.save(
+        tmp_path / "plane0" / "stat.npy", np.array([Evil()] * 6, dtype=object), allow_pickle=True
+    )
     with pytest.raises(CalmError, match=r"refuses to unpickle (io|builtins)\.open"):
         read_recording(tmp_path)
     assert not marker.exists()

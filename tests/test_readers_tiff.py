@@ -74,7 +74,10 @@ def test_plain_stack_and_default_frame_rate(tmp_path, movie):
 
 def test_ome_time_increment(tmp_path, movie):
     tifffile.imwrite(
-        tmp_path / "o.ome.tif", movie[:, 0], ome=True, metadata={"axes": "TYX", "TimeIncrement": 0.04}
+        tmp_path / "o.ome.tif",
+        movie[:, 0],
+        ome=True,
+        metadata={"axes": "TYX", "TimeIncrement": 0.04},
     )
     assert read_recording(tmp_path / "o.ome.tif").fs == pytest.approx(25.0)
 
@@ -211,3 +214,5 @@ def test_real_thunder_mouse_with_running_speed(real_data):
     assert speed.shape == (500,) and speed[0] == pytest.approx(18.2) and speed.max() <= 30.2
     assert rec.metadata["behavior_units"]["runningSpeed"] == "cm/s"
     assert rec.fs == 8.0
+    folder = read_recording(real_data / "thunder-mouse-s1")  # a folder holding one TIFF
+    assert folder.movie_shape == (500, 64, 64) and "runningSpeed" in folder.behavior

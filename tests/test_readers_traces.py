@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC
 
 import h5py
 import numpy as np
@@ -70,6 +71,18 @@ def test_npz_refuses_objects_and_wants_traces(tmp_path, traces):
     np.savez(tmp_path / "n.npz", activity=traces)
     with pytest.raises(CalmError, match="no 'traces' array"):
         read_recording(tmp_path / "n.npz")
+
+
+def test_truncated_or_fake_npz(tmp_path, traces):
+    np.savez_compressed(tmp_path / "t.npz", traces=np.random.default_rng(2).random((50, 400)))
+    raw = (tmp_path / "t.npz").read_bytes()
+    (tmp_path / "t.npz").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(CalmError, match=r"t\.npz: corrupt or truncated"):
+        read_recording(tmp_path / "t.npz")
+    np.save(tmp_path / "a.npy", traces)
+    (tmp_path / "a.npy").rename(tmp_path / "a.npz")
+    with pytest.raises(CalmError, match="not an .npz archive"):
+        read_recording(tmp_path / "a.npz")
 
 
 def test_npz_zero_frames_and_inf(tmp_path):
@@ -174,7 +187,7 @@ def test_real_triplett_mat(real_data):
 
 def _write_nwb(path, traces, fs):
     pynwb = pytest.importorskip("pynwb")
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from pynwb.behavior import BehavioralTimeSeries
     from pynwb.ophys import Fluorescence, ImageSegmentation, OpticalChannel, RoiResponseSeries
@@ -182,7 +195,7 @@ def _write_nwb(path, traces, fs):
     nwb = pynwb.NWBFile(
         session_description="test",
         identifier="id0",
-        session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc),
+        session_start_time=datetime(2024, 1, 1, tzinfo=UTC),
     )
     device = nwb.create_device(name="scope")
     plane = nwb.create_imaging_plane(
@@ -198,9 +211,7 @@ def _write_nwb(path, traces, fs):
     ophys = nwb.create_processing_module(name="ophys", description="")
     segmentation = ImageSegmentation()
     ophys.add(segmentation)
-    seg = segmentation.create_plane_segmentation(
-        name="cells", description="", imaging_plane=plane
-    )
+    seg = segmentation.create_plane_segmentation(name="cells", description="", imaging_plane=plane)
     n, t = traces.shape
     for i in range(n):
         mask = np.zeros((10, 12))

@@ -19,24 +19,56 @@ import time
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``calm bench``."""
-    parser.add_argument("--suite", choices=("quick", "full"), default="quick",
-                        help="dataset sizes, training budget and default seeds (default: quick)")
-    parser.add_argument("--datasets", default=None, metavar="A,B",
-                        help="builtin datasets to run: sim-poco, sim-task, triplett, or 'none' "
-                             "(default: all three)")
-    parser.add_argument("--data", nargs="+", action="extend", default=[], metavar="PATH",
-                        help="also benchmark these recordings (any format calm reads)")
-    parser.add_argument("--models", default=None, metavar="A,B",
-                        help="comma-separated model names (default: every registered model)")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds per model (quick: 1, full: 3)")
+    parser.add_argument(
+        "--suite",
+        choices=("quick", "full"),
+        default="quick",
+        help="dataset sizes, training budget and default seeds (default: quick)",
+    )
+    parser.add_argument(
+        "--datasets",
+        default=None,
+        metavar="A,B",
+        help="builtin datasets to run: sim-poco, sim-task, triplett, or 'none' "
+        "(default: all three)",
+    )
+    parser.add_argument(
+        "--data",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="PATH",
+        help="also benchmark these recordings (any format calm reads)",
+    )
+    parser.add_argument(
+        "--models",
+        default=None,
+        metavar="A,B",
+        help="comma-separated model names (default: every registered model)",
+    )
+    parser.add_argument(
+        "--seeds", type=int, default=None, help="seeds per model (quick: 1, full: 3)"
+    )
     parser.add_argument("--context", type=int, default=48, help="context frames (default 48)")
     parser.add_argument("--horizon", type=int, default=16, help="forecast frames (default 16)")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="override the suite's maximum optimiser steps per run")
-    parser.add_argument("--calm-checkpoint", default=None, metavar="DIR",
-                        help="CalM bundle for the two CalM rows (default: the shipped model)")
-    parser.add_argument("--device", default="auto", help="torch device (default: CUDA when available)")
-    parser.add_argument("--out", required=True, help="output folder for results.json and results.md")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="override the suite's maximum optimiser steps per run",
+    )
+    parser.add_argument(
+        "--calm-checkpoint",
+        default=None,
+        metavar="DIR",
+        help="CalM bundle for the two CalM rows (default: the shipped model)",
+    )
+    parser.add_argument(
+        "--device", default="auto", help="torch device (default: CUDA when available)"
+    )
+    parser.add_argument(
+        "--out", required=True, help="output folder for results.json and results.md"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -49,7 +81,14 @@ def _command(args: argparse.Namespace, models: list[str], seeds: int) -> str:
         parts += ["--data", *args.data]
     if args.models:
         parts += ["--models", ",".join(models)]
-    parts += ["--seeds", str(seeds), "--context", str(args.context), "--horizon", str(args.horizon)]
+    parts += [
+        "--seeds",
+        str(seeds),
+        "--context",
+        str(args.context),
+        "--horizon",
+        str(args.horizon),
+    ]
     if args.steps is not None:
         parts += ["--steps", str(args.steps)]
     if args.calm_checkpoint:
@@ -75,7 +114,9 @@ def run(args: argparse.Namespace) -> int:
     if seeds < 1:
         raise CalmError(f"--seeds must be at least 1, got {seeds}")
     if args.context < 1 or args.horizon < 1:
-        raise CalmError(f"--context and --horizon must be positive, got {args.context} and {args.horizon}")
+        raise CalmError(
+            f"--context and --horizon must be positive, got {args.context} and {args.horizon}"
+        )
     budget = SUITE_BUDGETS[args.suite]
     if args.steps is not None:
         if args.steps < 1:
@@ -99,8 +140,15 @@ def run(args: argparse.Namespace) -> int:
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     t0 = time.perf_counter()
     results = run_benchmark(
-        sources, models, seeds=seeds, budget=budget, context=args.context, horizon=args.horizon,
-        device=args.device, log=log, model_options=model_options,
+        sources,
+        models,
+        seeds=seeds,
+        budget=budget,
+        context=args.context,
+        horizon=args.horizon,
+        device=args.device,
+        log=log,
+        model_options=model_options,
     )
     results.notes[:0] = notes
     meta = {

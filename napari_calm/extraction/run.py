@@ -200,8 +200,8 @@ def _make_parents(folder: Path) -> list[Path]:
     return created
 
 
-def commit(work: Path, out: Path) -> None:
-    """Move the finished run ``work`` to ``out``, replacing a previous ``out`` whole."""
+def commit(results: Path, out: Path) -> None:
+    """Move the finished ``results`` folder to ``out``, replacing a previous ``out`` whole."""
     old = None
     if out.is_dir():
         if any(out.iterdir()):
@@ -210,7 +210,7 @@ def commit(work: Path, out: Path) -> None:
         else:
             out.rmdir()
     try:
-        os.replace(work, out)
+        os.replace(results, out)
     except OSError:
         if old is not None:
             os.replace(old, out)
@@ -328,11 +328,11 @@ def _restore_units(plane: Path, intensity: dict[str, float]) -> None:
             np.save(path, arr.astype(np.float32))
 
 
-def _rewrite_paths(folder: Path, work: Path, out: Path, info: MovieInfo) -> None:
-    """Point paths inside ``db.npy``/``ops.npy`` at the final folder and the original movie."""
+def _rewrite_paths(folder: Path, out: Path, info: MovieInfo) -> None:
+    """Point paths inside ``db.npy``/``ops.npy`` of ``folder`` at ``out`` and the original movie."""
     from napari_calm.readers.npy import load_npy_dict
 
-    old, new = str(work), str(out)
+    old, new = str(folder), str(out)
 
     def fix(value: Any) -> Any:
         if isinstance(value, str) and value.startswith(old):
@@ -351,7 +351,7 @@ def _rewrite_paths(folder: Path, work: Path, out: Path, info: MovieInfo) -> None
             np.save(path, np.array(d, dtype=object), allow_pickle=True)
 
 
-def _copy_side_files(info: MovieInfo, work: Path) -> list[str]:
+def _copy_side_files(info: MovieInfo, results: Path) -> list[str]:
     """Copy behaviour/trial side files that fit the movie; return the names copied."""
     from napari_calm.readers.sidecars import find_sidecars, read_sidecars
 
@@ -363,13 +363,13 @@ def _copy_side_files(info: MovieInfo, work: Path) -> list[str]:
     except CalmError:
         return []
     for name, src in found.items():
-        shutil.copyfile(src, work / name)
+        shutil.copyfile(src, results / name)
     return sorted(found)
 
 
-def _count(work: Path) -> tuple[int, int]:
+def _count(results: Path) -> tuple[int, int]:
     n_rois = n_cells = 0
-    for plane in _plane_folders(work):
+    for plane in _plane_folders(results):
         if (plane / "iscell.npy").is_file():
             iscell = np.load(plane / "iscell.npy", allow_pickle=False)
             n_rois += int(iscell.shape[0])
@@ -470,17 +470,17 @@ def run_extraction(
         report(Progress("binary", SPANS["binary"][0], f"suite2p on {summary['device']}"))
         _run_suite2p(db, s2p, info, _Suite2pProgress(info.n_planes, report))
         report(Progress("finalise", SPANS["finalise"][0], "writing results"))
-        shutil.rmtree(work / ".input", ignore_errors=True)
-        for plane in _plane_folders(work):
+        results = work / "suite2p"
+        for plane in _plane_folders(results):
             if intensity is not None:
                 _restore_units(plane, intensity)
-        _rewrite_paths(work, work, out, info)
-        n_rois, n_cells = _count(work)
+        _rewrite_paths(results, out, info)
+        n_rois, n_cells = _count(results)
         seconds = time.monotonic() - t0
         summary.update(
             movie=str(info.path),
             intensity_rescale=intensity,
-            side_files=_copy_side_files(info, work),
+            side_files=_copy_side_files(info, results),
             suite2p_version=importlib.metadata.version("suite2p"),
             seconds=round(seconds, 2),
             seconds_per_1000_frames=round(1000.0 * seconds / (info.n_frames * info.n_planes), 2),
@@ -495,8 +495,9 @@ def run_extraction(
             "indicator": info.indicator,
             "extraction": summary,
         }
-        (work / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
-        commit(work, out)
+        (results / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+        commit(results, out)
+        shutil.rmtree(work, ignore_errors=True)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         for folder in created:

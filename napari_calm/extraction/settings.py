@@ -389,7 +389,7 @@ def resolve_device(device: str) -> str:
 def suite2p_config(
     info: MovieInfo,
     settings: ExtractionSettings,
-    save_folder: Path,
+    workdir: Path,
     *,
     movie: Path | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -401,8 +401,9 @@ def suite2p_config(
         From :func:`probe_movie`.
     settings : ExtractionSettings
         The user's settings.
-    save_folder : Path
-        Folder suite2p writes (``plane0``, ...) — the temporary run folder.
+    workdir : Path
+        The temporary run folder; suite2p writes ``workdir/suite2p/plane0, ...``
+        (binaries included: suite2p puts them under ``<fast_disk>/suite2p``).
     movie : Path, optional
         The TIFF suite2p reads, when not ``info.path`` (a rescaled copy).
 
@@ -422,7 +423,7 @@ def suite2p_config(
     if not classifier.is_file():
         raise CalmError("suite2p's built-in classifier file is missing from the installation", classifier)
     movie = Path(movie or info.path)
-    save_folder = Path(save_folder)
+    workdir = Path(workdir)
     Ly, Lx = info.shape
     nonrigid, block = block_plan(Ly, Lx, settings.nonrigid)
     diameter = float(settings.diameter) if settings.diameter is not None else DEFAULT_DIAMETER
@@ -440,9 +441,9 @@ def suite2p_config(
         nchannels=int(info.n_channels),
         functional_chan=1,
         keep_movie_raw=False,
-        save_path0=str(save_folder.parent),
-        save_folder=save_folder.name,
-        fast_disk=None,
+        save_path0=str(workdir),
+        save_folder="suite2p",
+        fast_disk=str(workdir),
     )
     s2p = copy.deepcopy(default_settings())
     s2p["fs"] = float(info.fs)

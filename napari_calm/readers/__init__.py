@@ -1,19 +1,15 @@
 """Readers: every supported recording format into one :class:`~src_models.recording.Recording`.
 
-:func:`read_recording` decides by what the path is:
+:func:`read_recording` decides by what the path is (``kind`` of the result, module):
 
-=====================================================  ===========  ==========================
-path                                                   ``kind``     module
-=====================================================  ===========  ==========================
-suite2p output (plane folder, ``suite2p/``, session,   ``suite2p``  :mod:`.suite2p`
-or a file inside a plane folder such as ``stat.npy``)
-folder with ``traces.npy`` (CalM traces folder)        ``traces``   :mod:`.traces`
-``.npz`` (CalM layout) or a bare 2-D ``.npy``          ``traces``   :mod:`.traces`
-``.tif``/``.tiff`` movie (+ ImageJ ROIs next to it)    ``tiff``     :mod:`.tiff`
-``.zip``/``.roi`` ImageJ ROI set (with its TIFF)       ``tiff``     :mod:`.tiff`
-``.mat`` (v5 and v7.3)                                 ``mat``      :mod:`.matlab`
-``.nwb`` (needs pynwb)                                 ``nwb``      :mod:`.nwb`
-=====================================================  ===========  ==========================
+* suite2p output — a plane folder, ``suite2p/``, a session folder, or a file inside
+  a plane folder such as ``stat.npy`` (``suite2p``, :mod:`.suite2p`);
+* a folder with ``traces.npy``, the CalM traces folder (``traces``, :mod:`.traces`);
+* ``.npz`` in the CalM layout, or a bare 2-D ``.npy`` (``traces``, :mod:`.traces`);
+* a ``.tif``/``.tiff`` movie with the ImageJ ROIs next to it, a folder holding exactly
+  one TIFF, or an ImageJ ``.zip``/``.roi`` ROI set with its TIFF (``tiff``, :mod:`.tiff`);
+* ``.mat``, MATLAB v5 and v7.3 (``mat``, :mod:`.matlab`);
+* ``.nwb``, with pynwb installed (``nwb``, :mod:`.nwb`).
 
 Everything that cannot be read raises :class:`~src_models.errors.CalmError`
 naming the file and the problem. The readers are Qt-free; heavy modules are
@@ -36,14 +32,20 @@ SUPPORTED = (
 )
 
 
+def _single_tiff(folder: Path) -> Path | None:
+    """The TIFF of a folder that holds exactly one."""
+    tiffs = [p for p in folder.iterdir() if p.suffix.lower() in TIFF_SUFFIXES and p.is_file()]
+    return tiffs[0] if len(tiffs) == 1 else None
+
+
 def detect_format(path: str | Path) -> str | None:
     """Which reader handles ``path`` (cheap: looks at names, not contents).
 
     Returns
     -------
     str or None
-        ``suite2p``, ``traces_folder``, ``npz``, ``npy``, ``tiff``, ``imagej_rois``,
-        ``mat``, ``nwb``, or ``None`` when nothing applies.
+        ``suite2p``, ``traces_folder``, ``tiff_folder``, ``npz``, ``npy``, ``tiff``,
+        ``imagej_rois``, ``mat``, ``nwb``, or ``None`` when nothing applies.
     """
     from napari_calm.readers.suite2p import find_plane_folders
 
@@ -51,7 +53,9 @@ def detect_format(path: str | Path) -> str | None:
     if path.is_dir():
         if (path / "traces.npy").is_file():
             return "traces_folder"
-        return "suite2p" if find_plane_folders(path) else None
+        if find_plane_folders(path):
+            return "suite2p"
+        return "tiff_folder" if _single_tiff(path) is not None else None
     if not path.is_file():
         return None
     suffix = path.suffix.lower()
@@ -131,6 +135,10 @@ def read_recording(
         from napari_calm.readers.tiff import read_tiff
 
         return read_tiff(path, fs=fs, rois=rois)
+    if kind == "tiff_folder":
+        from napari_calm.readers.tiff import read_tiff
+
+        return read_tiff(_single_tiff(path), fs=fs, rois=rois)
     if kind == "imagej_rois":
         from napari_calm.readers.tiff import find_tiff_for_rois, read_tiff
 

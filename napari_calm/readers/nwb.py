@@ -142,10 +142,15 @@ def read_nwb(path: str | Path, *, var: str | None = None, fs: float | None = Non
     pynwb = _import_pynwb(path)
     try:
         io = pynwb.NWBHDF5IO(str(path), "r", load_namespaces=True)
-        nwb = io.read()
     except Exception as exc:  # pynwb/hdmf/h5py raise many types for bad files
         raise CalmError(f"not a readable NWB file ({type(exc).__name__}: {exc})", path) from None
     try:
+        try:
+            nwb = io.read()
+        except Exception as exc:  # as above
+            raise CalmError(
+                f"not a readable NWB file ({type(exc).__name__}: {exc})", path
+            ) from None
         series = [o for o in nwb.objects.values() if isinstance(o, pynwb.ophys.RoiResponseSeries)]
         if var is not None:
             series = [s for s in series if s.name == var]

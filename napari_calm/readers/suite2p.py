@@ -233,7 +233,7 @@ def _read_plane(folder: Path) -> _Plane:
 
 def _session_movie(
     folders: list[Path], meta: dict[str, Any], fov: tuple[int, int] | None, n_frames: int
-) -> Any:
+) -> tuple[Any, dict[str, Any]] | None:
     """A session's movie TIFF: ``meta.json``'s ``movie`` entry, else ``movie.tif``."""
     from napari_calm.readers.tiff import open_tiff_movie
 
@@ -242,14 +242,21 @@ def _session_movie(
     path = next((f / n for n in names for f in folders if (f / n).is_file()), None)
     if path is None:
         return None
-    movie, _ = open_tiff_movie(path)
+    movie, info = open_tiff_movie(path)
     if movie.shape[0] != n_frames or (fov is not None and tuple(movie.shape[-2:]) != fov):
         raise CalmError(
             f"movie {tuple(movie.shape)} does not match the traces ({n_frames} frames) "
             f"and field of view {fov}",
             path,
         )
-    return movie
+    return movie, info
+
+
+def _layout(plane: _Plane) -> str:
+    """``1.x`` (settings/db files or nested options), ``0.x`` (flat ops.npy) or ``none``."""
+    if (plane.folder / "settings.npy").is_file() or isinstance(plane.ops.get("extraction"), dict):
+        return "1.x"
+    return "0.x" if plane.ops else "none"
 
 
 def _roi_pixels(s: dict, fov: tuple[int, int], z: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -369,7 +376,7 @@ def read_suite2p(
         "n_rois_total": int(n_total),
         "roi_index": idx,
         "neuropil_coefficient_assumed": coef is None,
-        "suite2p_layout": "1.x" if (planes[0].folder / "settings.npy").is_file() else "0.x",
+        "suite2p_layout": _layout(planes[0]),
         "images": images,
         "roi_features": {k: v[idx] for k, v in features.items()},
     }
@@ -383,9 +390,10 @@ def read_suite2p(
     side_folders = _side_folders(planes_dirs)
     side = read_sidecars(side_folders, n_frames)
     if movie is None and not multi:
-        movie = _session_movie(side_folders, side.meta, planes[0].fov, n_frames)
-        if movie is not None:
-            metadata.update(movie_access="tiff", movie_dtype=str(movie.dtype))
+        found = _session_movie(side_folders, side.meta, planes[0].fov, n_frames)
+        if found is not None:
+            movie, info = found
+            metadata.update(movie_access=info["access"], movie_dtype=str(movie.dtype))
     file_fs = ops0.get("fs")
     fs_value, fs_info = resolve_fs(fs, side.fs, file_fs, planes_dirs[0])
     metadata = side.merged_metadata({**metadata, **fs_info})

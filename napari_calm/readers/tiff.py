@@ -96,7 +96,15 @@ def _axis_plan(
 
 
 def _frame_rate(tif: Any) -> float | None:
-    """Frame (or volume) rate stored by the acquisition software, if any."""
+    """Frame (or volume) rate the acquisition software stored; ``None`` if absent or bad."""
+    try:
+        rate = _stored_rate(tif)
+    except (ValueError, TypeError, KeyError, AttributeError, ZeroDivisionError):
+        return None
+    return rate if rate is not None and np.isfinite(rate) and rate > 0 else None
+
+
+def _stored_rate(tif: Any) -> float | None:
     ij = tif.imagej_metadata or {}
     finterval = ij.get("finterval")
     if finterval:
@@ -162,6 +170,11 @@ def open_tiff_movie(path: str | Path) -> tuple[Any, dict[str, Any]]:
         with quiet_tifffile():
             tif = tifffile.TiffFile(path)
             series = tif.series[0] if tif.series else None
+            if series is not None and len(series.shape) == 2 and len(tif.series) > 1:
+                # one tifffile "shaped" series per frame: read all pages as one movie
+                tif.close()
+                tif = tifffile.TiffFile(path, is_shaped=False)
+                series = tif.series[0]
     except Exception as exc:  # tifffile raises many types for corrupt input
         raise CalmError(f"not a readable TIFF file ({type(exc).__name__}: {exc})", path) from None
     try:
@@ -209,6 +222,9 @@ def open_tiff_movie(path: str | Path) -> tuple[Any, dict[str, Any]]:
     except CalmError:
         tif.close()
         raise
+    except (OSError, ValueError, IndexError) as exc:
+        tif.close()
+        raise CalmError(f"could not read the TIFF ({type(exc).__name__}: {exc})", path) from None
     return movie, info
 
 

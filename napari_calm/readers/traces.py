@@ -21,6 +21,7 @@ All of these are ``kind='traces'``.
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,10 @@ def read_npz(path: str | Path, *, fs: float | None = None) -> Recording:
     """Read the CalM ``.npz`` layout (see the module docstring)."""
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as z:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise CalmError("not an .npz archive (a single array?)", path)
+        with archive as z:
             data = {k: z[k] for k in z.files}
     except ValueError as exc:
         if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
@@ -92,8 +96,8 @@ def read_npz(path: str | Path, *, fs: float | None = None) -> Recording:
                 path,
             ) from None
         raise CalmError(f"not a readable .npz ({exc})", path) from None
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise CalmError(f"not a readable .npz ({exc})", path) from None
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        raise CalmError(f"corrupt or truncated .npz ({type(exc).__name__}: {exc})", path) from None
     key = "traces" if "traces" in data else "F" if "F" in data else None
     if key is None:
         raise CalmError(f"no 'traces' array (found {sorted(data)})", path)

@@ -43,8 +43,7 @@ class DecodingCanvas(PlotCanvas):
 
     def __init__(self, viewer: napari.Viewer, parent: QWidget | None = None) -> None:
         super().__init__(viewer, figsize=(5.0, 4.2), parent=parent)
-        grid = self.figure.add_gridspec(2, 1, height_ratios=[1.6, 1.0], hspace=0.55,
-                                        left=0.22, right=0.97, top=0.92, bottom=0.1)
+        grid = self.figure.add_gridspec(2, 1, height_ratios=[1.6, 1.0])
         self.ax_time = self.figure.add_subplot(grid[0])
         self.ax_scores = self.figure.add_subplot(grid[1])
         self.apply_theme()
@@ -68,8 +67,9 @@ class DecodingCanvas(PlotCanvas):
         if result.classes is not None:
             ax.set_yticks(range(len(result.classes)))
             ax.set_yticklabels([str(c) for c in result.classes])
-        ax.set_title(f"{result.target}: decoded vs true (out-of-fold, {result.level} level)", loc="left")
-        ax.legend(loc="upper right", fontsize=7, ncol=3)
+        ax.set_title("decoded vs true (out-of-fold)", loc="left")
+        ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=7, ncol=3, frameon=False,
+                  borderaxespad=0.1)
 
         bx = self.ax_scores
         bx.clear()

@@ -82,15 +82,15 @@ class EmbeddingCanvas(PlotCanvas):
         super().__init__(viewer, figsize=(4.2, 3.8), parent=parent)
         from matplotlib.widgets import LassoSelector
 
-        self.ax = self.figure.add_axes((0.1, 0.1, 0.72, 0.82))
-        self.cax = self.figure.add_axes((0.85, 0.1, 0.03, 0.82))
+        self.ax = self.figure.add_subplot()
         self.points = self.ax.scatter([], [], s=14, linewidths=0)
         self.rings = self.ax.scatter([], [], s=70, facecolors="none", edgecolors=PALETTE["select"], linewidths=1.6)
-        self.colorbar = None
+        self.colorbar: Any = None
         self.xy = np.zeros((0, 2))
         self._on_select = on_select
-        self.lasso = LassoSelector(self.ax, self._lasso_done, props={"color": PALETTE["select"], "linewidth": 1.2})
-        self.cax.set_visible(False)
+        self.lasso = LassoSelector(self.ax, self._lasso_done, useblit=True,
+                                   props={"color": PALETTE["select"], "linewidth": 1.2})
+        self.set_animated([self.rings])
         self.apply_theme()
 
     def set_points(self, xy: np.ndarray, colors: np.ndarray | None, mappable: Any, label: str, method: str) -> None:
@@ -108,27 +108,25 @@ class EmbeddingCanvas(PlotCanvas):
             self.ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
         self.ax.set_xlabel(f"{method} 1")
         self.ax.set_ylabel(f"{method} 2")
-        if mappable is None:
-            self.cax.set_visible(False)
-        else:
-            self.cax.set_visible(True)
-            self.cax.clear()
-            self.colorbar = self.figure.colorbar(mappable, cax=self.cax)
+        if self.colorbar is not None:
+            self.colorbar.remove()
+            self.colorbar = None
+        if mappable is not None:
+            self.colorbar = self.figure.colorbar(mappable, ax=self.ax, fraction=0.06, pad=0.02)
             self.colorbar.set_label(label, fontsize=8)
         self.apply_theme()
         self.request_draw()
 
     def set_selected(self, selected: tuple[int, ...]) -> None:
-        """Ring the selected neurons."""
+        """Ring the selected neurons (redrawn by blitting)."""
         idx = [i for i in selected if i < len(self.xy)]
         self.rings.set_offsets(self.xy[idx] if idx else np.zeros((0, 2)))
-        self.request_draw()
+        self.blit_update()
 
     def on_theme(self) -> None:
         """Colour bar text follows the theme."""
-        self.style_axes(self.cax)
         if self.colorbar is not None:
-            self.colorbar.ax.yaxis.label.set_color(self.colors.text)
+            self.style_axes(self.colorbar.ax)
             self.colorbar.outline.set_edgecolor(self.colors.text)
 
     def _lasso_done(self, vertices: list[tuple[float, float]]) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 from qtpy.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
@@ -35,14 +35,14 @@ if TYPE_CHECKING:
 def finetune_settings(
     data: str = "",
     run_name: str = "",
-    embed_steps: int = 300,
-    full_steps: int = 0,
-    embed_lr: float = 1e-2,
-    full_lr: float = 2e-4,
-    batch_size: int = 8,
-    window_tokens: int = 16,
-    max_neurons: int = 128,
-    val_every: int = 50,
+    embed_steps: Annotated[int, {"min": 0, "max": 1_000_000}] = 300,
+    full_steps: Annotated[int, {"min": 0, "max": 1_000_000}] = 0,
+    embed_lr: Annotated[float, {"min": 0.0, "max": 1.0, "step": 1e-5}] = 1e-2,
+    full_lr: Annotated[float, {"min": 0.0, "max": 1.0, "step": 1e-5}] = 2e-4,
+    batch_size: Annotated[int, {"min": 1, "max": 4096}] = 8,
+    window_tokens: Annotated[int, {"min": 2, "max": 4096}] = 16,
+    max_neurons: Annotated[int, {"min": 1, "max": 100_000}] = 128,
+    val_every: Annotated[int, {"min": 1, "max": 1_000_000}] = 50,
 ) -> None:
     """Fine-tune settings (a magicgui panel; the docstring gives its tooltips).
 
@@ -84,11 +84,13 @@ class LossCanvas(PlotCanvas):
 
     def __init__(self, viewer: napari.Viewer, parent: QWidget | None = None) -> None:
         super().__init__(viewer, figsize=(4.5, 2.6), parent=parent)
-        self.ax = self.figure.add_axes((0.14, 0.2, 0.82, 0.72))
+        self.ax = self.figure.add_subplot()
         self.train_line, = self.ax.plot([], [], lw=0.9, color=PALETTE["truth"], label="train loss")
         self.val_line, = self.ax.plot([], [], "o-", ms=3, lw=1.0, color=PALETTE["forecast"], label="validation loss")
         self.ax.set_xlabel("step")
         self.ax.set_ylabel("loss")
+        self.ax.set_xlim(0, 1)
+        self.ax.set_ylim(0, 1)
         self.ax.legend(loc="upper right", fontsize=7)
         self.apply_theme()
 

@@ -62,10 +62,9 @@ class ForecastCanvas(PlotCanvas):
         self.figure.clear()
         self._n_panels = n
         rows = n + 1
-        grid = self.figure.add_gridspec(rows, 2, width_ratios=[3.0, 1.0], hspace=0.45, wspace=0.3,
-                                        left=0.1, right=0.97, top=0.95, bottom=0.08)
+        grid = self.figure.add_gridspec(rows, 2, width_ratios=[3.0, 1.0])
         self.neuron_axes = [self.figure.add_subplot(grid[i, :]) for i in range(n)]
-        self.ax_pop = self.figure.add_subplot(grid[n, 0])
+        self.ax_pop = self.figure.add_subplot(grid[n, 0], sharex=self.neuron_axes[0] if n else None)
         self.ax_corr = self.figure.add_subplot(grid[n, 1])
 
     def show_window(
@@ -108,8 +107,10 @@ class ForecastCanvas(PlotCanvas):
                                 lw=0, label="10–90 %")
             ax.axvline(th[0], color=self.colors.grid, lw=0.8)
             ax.set_ylabel(f"n{i} (z)")
+            ax.tick_params(labelbottom=False)
         if self.neuron_axes:
-            self.neuron_axes[0].legend(loc="upper left", fontsize=6, ncol=4)
+            self.neuron_axes[0].legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=7, ncol=4,
+                                       frameon=False, borderaxespad=0.1)
         pop = self.ax_pop
         pop.clear()
         pop.plot(tc, context.mean(axis=1), color=PALETTE["raw"], lw=1.0)

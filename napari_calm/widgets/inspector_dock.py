@@ -41,8 +41,13 @@ if TYPE_CHECKING:
 
     from napari_calm.state import TokenCache
 
-#: Codes per row of the codebook atlas.
-ATLAS_COLUMNS = 32
+#: Width / height of the codebook atlas grid (sets codes per row).
+ATLAS_ASPECT = 2.4
+
+
+def atlas_columns(n_codes: int) -> int:
+    """Codes per row of the codebook atlas for ``n_codes`` codes."""
+    return max(1, min(n_codes, int(np.ceil(np.sqrt(n_codes * ATLAS_ASPECT)))))
 
 
 class InspectorCanvas(PlotCanvas):
@@ -55,13 +60,13 @@ class InspectorCanvas(PlotCanvas):
     """
 
     def __init__(self, viewer: napari.Viewer, parent: QWidget | None = None) -> None:
-        super().__init__(viewer, figsize=(5.0, 4.6), parent=parent)
+        super().__init__(viewer, figsize=(5.0, 4.6), parent=parent, layout=None)
         fig = self.figure
-        grid = fig.add_gridspec(3, 1, height_ratios=[3.0, 0.45, 2.6], hspace=0.12,
-                                left=0.06, right=0.98, top=0.93, bottom=0.04)
+        grid = fig.add_gridspec(4, 1, height_ratios=[3.0, 0.4, 0.55, 2.4], hspace=0.08,
+                                left=0.1, right=0.98, top=0.98, bottom=0.02)
         self.ax_trace = fig.add_subplot(grid[0])
         self.ax_tokens = fig.add_subplot(grid[1], sharex=self.ax_trace)
-        self.ax_atlas = fig.add_subplot(grid[2])
+        self.ax_atlas = fig.add_subplot(grid[3])
         self.raw_line, = self.ax_trace.plot([], [], lw=0.7, color=PALETTE["raw"], label="trace")
         self.recon_line, = self.ax_trace.plot([], [], lw=0.9, color=PALETTE["recon"], label="NQ reconstruction")
         self.time_line = self.ax_trace.axvline(0.0, lw=0.8, ls=":", color=PALETTE["select"])
@@ -76,7 +81,7 @@ class InspectorCanvas(PlotCanvas):
         )
         self.ax_tokens.set_yticks([])
         self.ax_tokens.set_ylabel("tokens", rotation=0, ha="right", va="center")
-        self.ax_tokens.set_xlabel("time (s)")
+        self.ax_tokens.set_xlabel("time (s)", labelpad=1)
         self.atlas_all = None
         self.atlas_used, = self.ax_atlas.plot([], [], lw=1.0, color=PALETTE["recon"])
         self.atlas_often, = self.ax_atlas.plot([], [], lw=2.2, color=PALETTE["recon"])
@@ -84,7 +89,7 @@ class InspectorCanvas(PlotCanvas):
                                              transform=self.ax_atlas.transAxes, fontsize=8)
         self.ax_atlas.set_xticks([])
         self.ax_atlas.set_yticks([])
-        self.ax_atlas.set_title("codebook atlas (this neuron's codes highlighted)", fontsize=8)
+        self.ax_atlas.set_ylabel("codebook", rotation=0, ha="right", va="center")
         self._atlas_segments: np.ndarray | None = None
         self._atlas_xy: np.ndarray | None = None
         self.set_animated([self.raw_line, self.recon_line, self.token_image, self.atlas_used,
@@ -118,7 +123,7 @@ class InspectorCanvas(PlotCanvas):
             return
         self.atlas_text.set_text("")
         K, P = codebook.shape
-        cols = min(ATLAS_COLUMNS, K)
+        cols = atlas_columns(K)
         rows = int(np.ceil(K / cols))
         span = np.abs(codebook).max() or 1.0
         x = np.linspace(0.1, 0.9, P)
@@ -140,7 +145,7 @@ class InspectorCanvas(PlotCanvas):
         if self._atlas_segments is None:
             return None
         K = len(self._atlas_segments)
-        cols = min(ATLAS_COLUMNS, K)
+        cols = atlas_columns(K)
         rows = int(np.ceil(K / cols))
         code = (rows - 1 - int(np.floor(y))) * cols + int(np.floor(x))
         return code if 0 <= x < cols and 0 <= code < K else None

@@ -93,6 +93,9 @@ class PlotCanvas(QWidget):
         Initial figure size in inches.
     parent : QWidget, optional
         Qt parent.
+    layout : {'constrained', None}
+        Matplotlib layout engine: ``'constrained'`` for plots that are fully
+        redrawn rarely, None (fixed positions) for plots updated by blitting.
     """
 
     def __init__(
@@ -100,20 +103,22 @@ class PlotCanvas(QWidget):
         viewer: napari.Viewer,
         figsize: tuple[float, float] = (4.0, 2.5),
         parent: QWidget | None = None,
+        layout: str | None = "constrained",
     ) -> None:
         super().__init__(parent)
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
         from matplotlib.figure import Figure
 
         self._viewer = viewer
-        self.figure = Figure(figsize=figsize, dpi=90)
+        self.figure = Figure(figsize=figsize, dpi=90, layout=layout)
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.canvas.setMinimumHeight(int(figsize[1] * 60))
         self.canvas.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.canvas)
+        box = QVBoxLayout(self)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.canvas)
         self.colors = ThemeColors.from_viewer(viewer)
         self._dirty = True
         self._animated: list[Any] = []

@@ -377,20 +377,23 @@ class RecordingDock(CalmDock):
 
     def _update_cache_label(self, *_: Any) -> None:
         s = self.state
-        parts = []
+        lines = []
         if s.tokens is not None:
             t = s.tokens
-            extra = "".join(f", {k} {v:.3g}" for k, v in list(t.metrics.items())[:2])
-            parts.append(f"tokens ✓ {t.tokens.shape[0]}×{t.tokens.shape[1]} (K={t.codebook_size}{extra})")
+            r = t.metrics.get("recon_r_median")
+            quality = "" if r is None else f", reconstruction r {r:.2f}"
+            lines.append(f"tokens ✓ {t.tokens.shape[0]} × {t.tokens.shape[1]}, K = {t.codebook_size}{quality}")
         else:
-            parts.append("tokens —")
+            lines.append("tokens —")
         if s.embeddings is not None:
-            parts.append(f"embeddings ✓ {s.embeddings.states.shape[1]}-d, maps: {', '.join(s.embeddings.coords)}")
+            e = s.embeddings
+            tuning = ", ".join(k for k in e.features if k.endswith("_si")) or "no trial labels"
+            lines.append(f"embeddings ✓ {e.states.shape[1]}-d, {' + '.join(e.coords)}, {tuning}")
         else:
-            parts.append("embeddings —")
-        parts.append("forecast ✓" if s.forecast is not None else "forecast —")
-        parts.append("decoding ✓" if s.decoding is not None else "decoding —")
-        self.cache_label.setText("Cached: " + " · ".join(parts) + f"<br>checkpoint: {Path(s.checkpoint).name}")
+            lines.append("embeddings —")
+        lines.append(("forecast ✓" if s.forecast is not None else "forecast —") + " · "
+                     + ("decoding ✓" if s.decoding is not None else "decoding —"))
+        self.cache_label.setText("<br>".join(lines))
 
     # -- extraction ------------------------------------------------------------------------
     def _make_extract_panel(self) -> QWidget | None:

@@ -3,7 +3,7 @@
 Analyses never call the DAT directly; they ask a :class:`FeatureExtractor` for
 
 * ``frame_features(recording)`` — ``(T, D)`` features per frame, causal in time (frame ``t`` only
-  depends on frames ``≤ t``), obtained without labels. Decoding heads (linear / small MLP) are then
+  depends on frames ``t − receptive_frames(fs) .. t``), obtained without labels. Decoding heads (linear / small MLP) are then
   trained on them exactly like the supervised baselines are trained on traces;
 * ``neuron_embeddings(recording)`` — named ``(N, D)`` per-neuron embeddings.
 
@@ -34,6 +34,10 @@ class FeatureExtractor(Protocol):
     #: short name used in result keys (``calm_frozen``, ``calm_adapted``, ...)
     name: str
 
+    def receptive_frames(self, fs: float) -> int:
+        """Most frames before ``t`` that the features of frame ``t`` can depend on."""
+        ...
+
     def frame_features(self, recording: Recording, progress: ProgressFn | None = None) -> np.ndarray:
         """``(T, D)`` causal features per frame."""
         ...
@@ -53,3 +57,128 @@ def sub_progress(progress: ProgressFn | None, lo: float, hi: float) -> ProgressF
     """Map a callback's ``[0, 1]`` onto ``[lo, hi]`` of an outer callback."""
     outer = progress or no_progress
     return lambda f, msg: outer(lo + (hi - lo) * min(max(f, 0.0), 1.0), msg)
+
+
+def forward_fill(token_frames: np.ndarray, n_frames: int) -> np.ndarray:
+    """For every frame, the index of the latest token whose last frame is ≤ that frame.
+
+    Frames before the first token's last frame get token 0 (they are never decoded: decoding
+    samples start after a full context window).
+    """
+    idx = np.searchsorted(np.asarray(token_frames), np.arange(n_frames), side="right") - 1
+    return np.maximum(idx, 0)
+
+
+def pool_neurons(hidden: np.ndarray, pool: tuple[str, ...]) -> np.ndarray:
+    """Pool ``(N, n_tokens, d)`` states across neurons into ``(n_tokens, d · len(pool))``.
+
+    ``mean`` and ``std`` are permutation-invariant summaries of the population state; ``max`` is the
+    element-wise maximum over neurons.
+    """
+    ops = {"mean": lambda h: h.mean(0), "std": lambda h: h.std(0), "max": lambda h: h.max(0)}
+    unknown = [p for p in pool if p not in ops]
+    if unknown or not pool:
+        raise ValueError(f"unknown pooling {unknown or pool}; use any of {sorted(ops)}")
+    return np.concatenate([ops[p](hidden) for p in pool], axis=1).astype(np.float32)
+
+
+class CalmFeatures:
+    """CalM as a :class:`FeatureExtractor`: pooled DAT states per frame, neuron embeddings.
+
+    Parameters
+    ----------
+    model : CalM
+        A loaded model (``src_models.dat.load_calm``). Not modified: adaptation works on a copy.
+    name : str
+        Prefix of the result keys (``calm_frozen``, ``calm_adapted``...).
+    adapt : dict, optional
+        ``FinetuneConfig`` fields for a label-free adaptation to the recording before the states
+        are read (``{'embed_steps': 300}`` learns the recording's neuron and session embeddings
+        with the backbone frozen; ``full_steps > 0`` then fine-tunes the backbone as well).
+        ``None`` uses the model as it is (frozen).
+    pool : tuple of str
+        Pooling across neurons for frame features (see :func:`pool_neurons`).
+    window_tokens : int
+        Tokens per DAT pass; states have between ``window_tokens // 2`` and ``window_tokens``
+        tokens of causal context.
+    device : str, optional
+        Torch device.
+    seed : int
+        Seed of the adaptation.
+    """
+
+    def __init__(
+        self,
+        model: object,
+        *,
+        name: str = "calm_frozen",
+        adapt: dict | None = None,
+        pool: tuple[str, ...] = ("mean", "std"),
+        window_tokens: int = 16,
+        device: str | None = None,
+        seed: int = 0,
+    ) -> None:
+        pool_neurons(np.zeros((1, 1, 1), np.float32), pool)
+        self.model = model
+        self.name = name
+        self.adapt = adapt
+        self.pool = tuple(pool)
+        self.window_tokens = int(window_tokens)
+        self.device = device
+        self.seed = seed
+        self._cache: tuple[int, object] | None = None
+        self.adapt_log: list[dict] = []
+
+    def receptive_frames(self, fs: float) -> int:
+        """Most recorded frames before ``t`` that a state at ``t`` can depend on."""
+        from src_models.nq.rate import tokens_to_frames
+
+        return int(np.ceil(tokens_to_frames(self.window_tokens, fs, self.model.nq.config)))
+
+    def _adapted(self, recording: Recording, progress: ProgressFn) -> object:
+        if not self.adapt:
+            return self.model
+        import copy
+
+        from src_models.dat.finetune import finetune
+
+        model = copy.deepcopy(self.model)
+        gen = finetune(model, recording, config=dict(self.adapt), seed=self.seed, device=self.device)
+        try:
+            while True:
+                info = next(gen)
+                self.adapt_log.append(info)
+                if info.get("total"):
+                    progress(info["step"] / info["total"], f"adapting CalM to the recording ({info['phase']})")
+        except StopIteration as done:
+            return done.value if done.value is not None else model
+
+    def states(self, recording: Recording, progress: ProgressFn | None = None) -> object:
+        """DAT states of every neuron (``src_models.dat.NeuronStates``), cached per recording."""
+        if self._cache is not None and self._cache[0] == id(recording):
+            return self._cache[1]
+        from src_models.dat.states import neuron_states
+
+        report = progress or no_progress
+        model = self._adapted(recording, sub_progress(report, 0.0, 0.8 if self.adapt else 0.0))
+        report(0.8 if self.adapt else 0.0, "computing CalM states")
+        st = neuron_states(model, recording, window_tokens=self.window_tokens)
+        report(1.0, "CalM states ready")
+        self._cache = (id(recording), st)
+        return st
+
+    def frame_features(self, recording: Recording, progress: ProgressFn | None = None) -> np.ndarray:
+        """``(T, d · len(pool))`` pooled states, each frame taking the latest completed token."""
+        st = self.states(recording, progress)
+        pooled = pool_neurons(st.hidden, self.pool)
+        return pooled[forward_fill(st.frames, recording.n_frames)]
+
+    def neuron_embeddings(
+        self, recording: Recording, progress: ProgressFn | None = None
+    ) -> dict[str, np.ndarray]:
+        """``mean_state`` (time-averaged states) and, when learned, ``neuron_embedding``."""
+        st = self.states(recording, progress)
+        out = {"mean_state": np.asarray(st.mean, np.float32)}
+        if st.neuron_embedding is not None:
+            out["neuron_embedding"] = np.asarray(st.neuron_embedding, np.float32)
+        return out

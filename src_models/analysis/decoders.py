@@ -75,7 +75,8 @@ class RidgeDecoder:
     @staticmethod
     def centroids(out: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
         """``(n_classes, k)`` mean output of the training samples of each class."""
-        return np.stack([out[y == c].mean(0) if np.any(y == c) else np.full(out.shape[1], np.inf) for c in range(n_classes)])
+        rows = [out[y == c].mean(0) if np.any(y == c) else np.full(out.shape[1], np.inf) for c in range(n_classes)]
+        return np.stack(rows)
 
     @staticmethod
     def nearest(out: np.ndarray, centroids: np.ndarray) -> np.ndarray:
@@ -83,50 +84,73 @@ class RidgeDecoder:
         return ((out[:, None, :] - centroids[None]) ** 2).sum(-1).argmin(1)
 
     @staticmethod
-    def solve(X: np.ndarray, Y: np.ndarray, alphas: np.ndarray) -> tuple:
-        """Ridge on standardised ``X`` for several penalties at once (one SVD).
+    def standardise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Column means and standard deviations (1 for constant columns)."""
+        sd = X.std(0)
+        return X.mean(0), np.where(sd > 1e-8, sd, 1.0)
 
-        Returns ``(mean_x, sd_x, mean_y, coefs)`` with one ``(d, k)`` coefficient matrix per
-        penalty; every column of ``Y`` is an independent target.
+    @staticmethod
+    def solve(Xs: np.ndarray, Y: np.ndarray, alphas: np.ndarray, drop: np.ndarray | None = None) -> list:
+        """Ridge for several penalties at once through one eigendecomposition of the Gram matrix.
+
+        Parameters
+        ----------
+        Xs : ndarray
+            ``(n, d)`` standardised inputs.
+        Y : ndarray
+            ``(n, k)`` targets; every column is an independent target.
+        alphas : ndarray
+            Penalties.
+        drop : ndarray, optional
+            Rows left out of the fit (their Gram contribution is subtracted, which is cheaper than
+            recomputing the Gram matrix of the remaining rows).
+
+        Returns
+        -------
+        list of (coef, intercept)
+            ``(d, k)`` and ``(k,)`` per penalty; predictions are ``Xs @ coef + intercept``.
         """
-        mx = X.mean(0)
-        sx = X.std(0)
-        sx = np.where(sx > 1e-8, sx, 1.0)
-        my = Y.mean(0)
-        U, s, Vt = np.linalg.svd((X - mx) / sx, full_matrices=False)
-        UtY = U.T @ (Y - my)
-        coefs = [Vt.T @ ((s / (s**2 + a))[:, None] * UtY) for a in alphas]
-        return mx, sx, my, coefs
+        G, B, sx, sy, n = Xs.T @ Xs, Xs.T @ Y, Xs.sum(0), Y.sum(0), len(Xs)
+        if drop is not None and len(drop):
+            Xd, Yd = Xs[drop], Y[drop]
+            G, B, sx, sy, n = G - Xd.T @ Xd, B - Xd.T @ Yd, sx - Xd.sum(0), sy - Yd.sum(0), n - len(drop)
+        mx, my = sx / n, sy / n
+        evals, V = np.linalg.eigh(G - n * np.outer(mx, mx))
+        VtB = V.T @ (B - n * np.outer(mx, my))
+        out = []
+        for a in alphas:
+            coef = V @ (VtB / (np.maximum(evals, 0.0) + a)[:, None])
+            out.append((coef, my - mx @ coef))
+        return out
 
     def fit(self, inputs: Any, train_idx: np.ndarray, y: np.ndarray, frames: np.ndarray) -> RidgeDecoder:
         """Choose the penalty on inner folds, then fit on all of ``train_idx``."""
         X = inputs.flat(train_idx).astype(np.float64)
+        self._mx, self._sx = self.standardise(X)
+        Xs = (X - self._mx) / self._sx
         Y = self._targets(y[train_idx])
         n = len(train_idx)
         alphas = np.asarray(self.alphas) * n
         folds = _inner_folds(frames, train_idx, self.gap, 3) if n >= 30 else []
         if folds:
             loss = np.zeros(len(alphas))
+            everything = np.arange(n)
             for tr, va in folds:
-                mx, sx, my, coefs = self.solve(X[tr], Y[tr], alphas * len(tr) / n)
-                Xv = (X[va] - mx) / sx
-                for i, c in enumerate(coefs):
-                    loss[i] += float(((Xv @ c + my - Y[va]) ** 2).sum())
+                drop = np.setdiff1d(everything, tr, assume_unique=True)
+                for i, (c, b0) in enumerate(self.solve(Xs, Y, alphas * len(tr) / n, drop)):
+                    loss[i] += float(((Xs[va] @ c + b0 - Y[va]) ** 2).sum())
             best = int(np.argmin(loss))
         else:
             best = len(alphas) // 2
         self.alpha = float(self.alphas[best])
-        self._mx, self._sx, self._my, (self._coef,) = self.solve(X, Y, alphas[best : best + 1])
+        ((self._coef, self._b0),) = self.solve(Xs, Y, alphas[best : best + 1])
         if self.kind == "discrete":
-            self._centroids = self.centroids(self._out(X), y[train_idx], self.n_classes)
+            self._centroids = self.centroids(Xs @ self._coef + self._b0, y[train_idx], self.n_classes)
         return self
-
-    def _out(self, X: np.ndarray) -> np.ndarray:
-        return (X - self._mx) / self._sx @ self._coef + self._my
 
     def decision(self, inputs: Any, idx: np.ndarray) -> np.ndarray:
         """Raw outputs ``(n, 1)`` or ``(n, n_classes)``."""
-        return self._out(inputs.flat(idx).astype(np.float64))
+        return (inputs.flat(idx).astype(np.float64) - self._mx) / self._sx @ self._coef + self._b0
 
     def predict(self, inputs: Any, idx: np.ndarray) -> np.ndarray:
         """Predicted values (continuous) or class indices (discrete)."""
@@ -180,6 +204,8 @@ class TorchDecoder:
         Minibatch size.
     max_steps_per_epoch : int
         Cap on minibatches per epoch (long recordings are subsampled per epoch).
+    max_val : int
+        Early-stopping samples kept (evenly subsampled from the validation block).
     seed : int
         Seed of initialisation and batching.
     device : str, optional
@@ -198,10 +224,11 @@ class TorchDecoder:
         dropout: float = 0.2,
         lr: float = 1e-3,
         weight_decay: float = 1e-2,
-        max_epochs: int = 60,
-        patience: int = 8,
+        max_epochs: int = 40,
+        patience: int = 6,
         batch_size: int = 128,
         max_steps_per_epoch: int = 40,
+        max_val: int = 1500,
         seed: int = 0,
         device: str | None = None,
     ) -> None:
@@ -216,6 +243,7 @@ class TorchDecoder:
         self.patience = patience
         self.batch_size = batch_size
         self.max_steps_per_epoch = max_steps_per_epoch
+        self.max_val = max_val
         self.seed = seed
         self.device = resolve_device(device)
         self.epochs_run = 0
@@ -238,6 +266,7 @@ class TorchDecoder:
         rng = np.random.default_rng(self.seed)
         folds = _inner_folds(frames, train_idx, self.gap, 5) if len(train_idx) >= 50 else []
         tr, va = (train_idx[folds[-1][0]], train_idx[folds[-1][1]]) if folds else (train_idx, train_idx[:0])
+        va = va[:: max(1, len(va) // self.max_val)]
         sample = inputs.seq(tr[:: max(1, len(tr) // 2000)]) if self.sequence else inputs.flat(tr)
         axes = tuple(range(sample.ndim - 1))
         self._mx = sample.mean(axis=axes).astype(np.float32)

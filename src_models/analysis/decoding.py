@@ -215,12 +215,14 @@ def shift_null(
             Y = np.concatenate([_one_hot_cols(Ytr[:, j], K) for j in range(len(shifts))], axis=1)
         else:
             Y = Ytr.astype(np.float64)
-        mx, sx, my, (coef,) = RidgeDecoder.solve(X, Y, np.array([alpha * len(X)]))
-        out_te = (inputs.flat(fold.test) - mx) / sx @ coef + my
+        mx, sx = RidgeDecoder.standardise(X)
+        Xs = (X - mx) / sx
+        ((coef, b0),) = RidgeDecoder.solve(Xs, Y, np.array([alpha * len(X)]))
+        out_te = (inputs.flat(fold.test) - mx) / sx @ coef + b0
         if target.kind == "continuous":
             preds[fold.test] = out_te
             continue
-        out_tr = (X - mx) / sx @ coef + my
+        out_tr = Xs @ coef + b0
         for j in range(len(shifts)):
             cols = slice(j * K, (j + 1) * K)
             cent = RidgeDecoder.centroids(out_tr[:, cols], Ytr[:, j], K)
@@ -280,7 +282,8 @@ def decode(
     context : int
         Causal window of frame-level decoders in frames.
     gap : int, optional
-        Frames between training and test samples (default: ``context``; never less).
+        Frames between training and test samples (default and minimum: the longest causal reach of
+        any decoder — ``context`` or an extractor's ``receptive_frames``).
     n_folds : int
         Cross-validation folds.
     n_shifts : int
@@ -299,9 +302,12 @@ def decode(
     DecodeResult
     """
     report = progress or (lambda f, m: None)
-    gap = context if gap is None else int(gap)
-    if gap < context:
-        raise CalmError(f"the train/test gap ({gap} frames) must be at least the context ({context})")
+    reach = max([context] + [ex.receptive_frames(recording.fs) for ex in extractors])
+    gap = reach if gap is None else int(gap)
+    if gap < reach:
+        raise CalmError(
+            f"the train/test gap ({gap} frames) must be at least the decoders' context ({reach} frames)"
+        )
     unknown = [b for b in baselines if b not in DECODERS] + [h for h in heads if h not in CALM_HEADS]
     if unknown:
         raise CalmError(f"unknown decoders {unknown}; baselines: {sorted(DECODERS)}, heads: {sorted(CALM_HEADS)}")

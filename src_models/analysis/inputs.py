@@ -40,6 +40,8 @@ class FrameInputs:
     lag_edges : sequence of int
         Edges of the lag bins of :meth:`flat`, starting at 0; edges at or beyond ``context`` are
         replaced by one final edge at ``context``.
+    seq_step : int
+        :meth:`seq` keeps every ``seq_step``-th frame of the window (the newest always included).
     """
 
     def __init__(
@@ -48,10 +50,12 @@ class FrameInputs:
         frames: np.ndarray,
         context: int,
         lag_edges: tuple[int, ...] = DEFAULT_LAG_EDGES,
+        seq_step: int = 2,
     ) -> None:
         self.series = np.asarray(series, np.float32)
         self.frames = np.asarray(frames, np.int64)
         self.context = int(context)
+        self.seq_step = max(1, int(seq_step))
         self.lag_edges = tuple(int(e) for e in lag_edges if e < self.context) + (self.context,)
         if len(self.frames) and self.frames.min() < self.context - 1:
             raise CalmError(f"frame {self.frames.min()} has less than {context} frames of context")
@@ -75,9 +79,9 @@ class FrameInputs:
         return self._flat[idx]
 
     def seq(self, idx: np.ndarray) -> np.ndarray:
-        """``(len(idx), context, d)`` raw causal windows, oldest frame first."""
+        """``(len(idx), ceil(context / seq_step), d)`` causal windows, oldest frame first."""
         t = self.frames[np.asarray(idx)]
-        offsets = np.arange(-self.context + 1, 1)
+        offsets = -np.arange(0, self.context, self.seq_step)[::-1]
         return self.series[t[:, None] + offsets[None, :]]
 
 

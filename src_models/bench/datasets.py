@@ -30,6 +30,7 @@ COLUMNS: dict[str, str] = {
 #: the Triplett tectum recording, relative to the shared real-data folder
 TRIPLETT = Path("triplett-zebrafish-tectum") / "zf_20151104-f1.mat"
 
+
 @dataclass
 class Source:
     """One dataset of a benchmark run.
@@ -77,21 +78,32 @@ def real_data_dir() -> Path | None:
     return next((c for c in candidates if c.is_dir()), None)
 
 
-def simulation_source(key: str, preset: str, n_neurons: int, n_frames: int, seed: int = 0) -> Source:
+def simulation_source(
+    key: str, preset: str, n_neurons: int, n_frames: int, seed: int = 0
+) -> Source:
     """A source simulating one session of ``preset`` with :func:`src_models.simulation.simulate`."""
 
     def load() -> Recording:
         from src_models.simulation import simulate
 
-        return simulate(preset, seed=seed, n_neurons=n_neurons, n_frames=n_frames, n_sessions=1)[0].recording
+        return simulate(preset, seed=seed, n_neurons=n_neurons, n_frames=n_frames, n_sessions=1)[
+            0
+        ].recording
 
     info = {"preset": preset, "sim_seed": seed, "sim_neurons": n_neurons, "sim_frames": n_frames}
     return Source(key, COLUMNS.get(key, key), load, None, "auto", info)
 
 
-def file_source(path: str | Path, reader: Callable[[Path], Recording], key: str | None = None,
-                column: str | None = None, max_frames: int | None = None) -> Source:
+def file_source(
+    path: str | Path,
+    reader: Callable[[Path], Recording],
+    key: str | None = None,
+    column: str | None = None,
+    max_frames: int | None = None,
+) -> Source:
     """A source reading ``path`` with ``reader`` (e.g. ``napari_calm.readers.read_recording``)."""
     path = Path(path)
     name = key or (path.stem if path.suffix else path.name)
-    return Source(name, column or name, lambda: reader(path), max_frames, "auto", {"path": str(path)})
+    return Source(
+        name, column or name, lambda: reader(path), max_frames, "auto", {"path": str(path)}
+    )

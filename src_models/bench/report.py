@@ -20,7 +20,13 @@ from src_models.bench.runner import BenchResults
 
 #: (summary key, title, scale, digits, higher is better)
 TABLES = (
-    ("corr", "Correlation ×100 (per-neuron Pearson r pooled over test windows and horizon, mean over neurons)", 100.0, 2, True),
+    (
+        "corr",
+        "Correlation ×100 (per-neuron Pearson r pooled over test windows and horizon, mean over neurons)",
+        100.0,
+        2,
+        True,
+    ),
     ("mse", "MSE (z-scored units)", 1.0, 4, False),
     ("prediction_score", "Prediction score (1 − MSE / MSE of copy-last)", 1.0, 3, True),
 )
@@ -37,8 +43,10 @@ def machine_description() -> str:
     except (ValueError, OSError, AttributeError):
         pass
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"{os.cpu_count()}-core CPU{mem}, {gpu}, torch {torch.__version__.split('+')[0]} "
-            f"({torch.get_num_threads()} threads), {platform.system()}")
+    return (
+        f"{os.cpu_count()}-core CPU{mem}, {gpu}, torch {torch.__version__.split('+')[0]} "
+        f"({torch.get_num_threads()} threads), {platform.system()}"
+    )
 
 
 def _clean(obj: Any) -> Any:
@@ -66,13 +74,15 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def results_json(results: BenchResults, meta: dict[str, Any]) -> dict[str, Any]:
     """The ``results.json`` object: meta, datasets, rows, summary, notes."""
-    return _clean({
-        "meta": meta,
-        "datasets": results.datasets,
-        "rows": results.rows,
-        "summary": results.summary(),
-        "notes": results.notes,
-    })
+    return _clean(
+        {
+            "meta": meta,
+            "datasets": results.datasets,
+            "rows": results.rows,
+            "summary": results.summary(),
+            "notes": results.notes,
+        }
+    )
 
 
 def _fmt(mean: float | None, sem: float | None, scale: float, digits: int, n: int) -> str:
@@ -94,17 +104,31 @@ def markdown_tables(summary: list[dict[str, Any]], columns: list[str]) -> str:
     for key, title, scale, digits, higher in TABLES:
         best: dict[str, str] = {}
         for col in columns:
-            cands = [(s[key], m) for (m, c), s in cell.items() if c == col and s.get(key) is not None
-                     and math.isfinite(s[key]) and s.get("family") != "naive"]
+            cands = [
+                (s[key], m)
+                for (m, c), s in cell.items()
+                if c == col
+                and s.get(key) is not None
+                and math.isfinite(s[key])
+                and s.get("family") != "naive"
+            ]
             if cands:
                 best[col] = (max if higher else min)(cands)[1]
-        lines = [f"### {title}", "", "| Model | " + " | ".join(columns) + " |",
-                 "|---|" + "---|" * len(columns)]
+        lines = [
+            f"### {title}",
+            "",
+            "| Model | " + " | ".join(columns) + " |",
+            "|---|" + "---|" * len(columns),
+        ]
         for model, label in models.items():
             cells = []
             for col in columns:
                 s = cell.get((model, col))
-                text = "—" if s is None else _fmt(s.get(key), s.get(f"{key}_sem"), scale, digits, s["n_seeds"])
+                text = (
+                    "—"
+                    if s is None
+                    else _fmt(s.get(key), s.get(f"{key}_sem"), scale, digits, s["n_seeds"])
+                )
                 cells.append(f"**{text}**" if best.get(col) == model else text)
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         parts.append("\n".join(lines))
@@ -117,19 +141,28 @@ def results_markdown(results: BenchResults, meta: dict[str, Any]) -> str:
     columns = list(dict.fromkeys(d["column"] for d in results.datasets))
     b = meta.get("budget", {})
     head = [
-        "## Forecasting benchmark results", "",
+        "## Forecasting benchmark results",
+        "",
         f"- command: `{meta.get('command', '')}`",
         f"- date: {meta.get('date', '')}; machine: {meta.get('machine', '')}",
-        f"- protocol: per recording 60/20/20 split in time, z-scored with training statistics, "
-        f"context {meta.get('context')} → horizon {meta.get('horizon')}, windows at stride 1 inside each split; "
-        f"seeds: {meta.get('seeds')}",
-        f"- deep models: AdamW, {b.get('steps')} steps max, batch {b.get('batch_size')} windows "
-        f"(≤ {b.get('max_neurons')} neurons), lr grid {b.get('lr_grid')} chosen on validation (first seed), "
-        f"validation every {b.get('eval_every')} steps, early stop after {b.get('patience')} checks without gain",
+        (
+            "- protocol: per recording 60/20/20 split in time, z-scored with training statistics, "
+            f"context {meta.get('context')} → horizon {meta.get('horizon')}, windows at stride 1 "
+            f"inside each split; seeds: {meta.get('seeds')}"
+        ),
+        (
+            f"- deep models: AdamW, {b.get('steps')} steps max, batch {b.get('batch_size')} windows "
+            f"(≤ {b.get('max_neurons')} neurons), lr grid {b.get('lr_grid')} chosen on validation "
+            f"(first seed), validation every {b.get('eval_every')} steps, early stop after "
+            f"{b.get('patience')} checks without gain"
+        ),
         "",
-        "Datasets: " + "; ".join(
+        "Datasets: "
+        + "; ".join(
             f"{d['column']} = {d['name']} ({d['n_neurons']} neurons × {d['n_frames']} frames, "
-            f"{d['windows']['test']} test windows)" for d in results.datasets),
+            f"{d['windows']['test']} test windows)"
+            for d in results.datasets
+        ),
         "",
         markdown_tables(summary, columns),
         "",
@@ -138,13 +171,18 @@ def results_markdown(results: BenchResults, meta: dict[str, Any]) -> str:
         "| Model | Dataset | Parameters | Train time (s, mean over seeds) |",
         "|---|---|---|---|",
     ]
-    head += [f"| {s['label']} | {s['column']} | {s['n_params']:,} | {s['train_time_s']:.1f} |" for s in summary]
+    head += [
+        f"| {s['label']} | {s['column']} | {s['n_params']:,} | {s['train_time_s']:.1f} |"
+        for s in summary
+    ]
     if results.notes:
         head += ["", "### Notes", ""] + [f"- {n}" for n in results.notes]
     return "\n".join(head) + "\n"
 
 
-def write_results(out_dir: str | Path, results: BenchResults, meta: dict[str, Any]) -> tuple[Path, Path]:
+def write_results(
+    out_dir: str | Path, results: BenchResults, meta: dict[str, Any]
+) -> tuple[Path, Path]:
     """Write ``results.json`` and ``results.md`` into ``out_dir`` (atomically); return both paths."""
     out = Path(out_dir)
     pj, pm = out / "results.json", out / "results.md"

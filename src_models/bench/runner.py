@@ -55,15 +55,21 @@ class BenchResults:
         out = []
         for (ds, model), rows in groups.items():
             entry: dict[str, Any] = {
-                "dataset": ds, "column": rows[0]["column"], "model": model, "label": rows[0]["label"],
+                "dataset": ds,
+                "column": rows[0]["column"],
+                "model": model,
+                "label": rows[0]["label"],
                 "family": rows[0]["family"],
-                "n_seeds": len(rows), "n_params": rows[0]["n_params"],
+                "n_seeds": len(rows),
+                "n_params": rows[0]["n_params"],
                 "train_time_s": float(np.mean([r["train_time_s"] for r in rows])),
             }
             for m in SUMMARY_METRICS:
                 v = np.array([r[m] for r in rows], float)
                 entry[m] = float(np.mean(v))
-                entry[f"{m}_sem"] = float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
+                entry[f"{m}_sem"] = (
+                    float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
+                )
             steps = np.array([r["corr_per_step"] for r in rows], float)
             entry["corr_per_step"] = [float(x) for x in steps.mean(0)]
             out.append(entry)
@@ -71,13 +77,23 @@ class BenchResults:
 
 
 def run_model(
-    name: str, data: BenchData, budget: Budget, seed: int, device: str | None,
+    name: str,
+    data: BenchData,
+    budget: Budget,
+    seed: int,
+    device: str | None,
     options: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], Any]:
     """Fit model ``name`` (constructor ``options``) on ``data`` with ``seed``; return its row and fit report."""
     cls = get_model(name)
-    model = cls(context=data.context, horizon=data.horizon, n_neurons=data.n_neurons, fs=data.fs,
-                device=device, **(options or {}))
+    model = cls(
+        context=data.context,
+        horizon=data.horizon,
+        n_neurons=data.n_neurons,
+        fs=data.fs,
+        device=device,
+        **(options or {}),
+    )
     t0 = time.perf_counter()
     report = model.fit(data.train, data.val, budget, seed)
     t1 = time.perf_counter()
@@ -150,12 +166,19 @@ def run_benchmark(
         rec = src.load()
         traces = src.traces(rec)
         data = make_windows(
-            traces, name=src.key, fs=rec.fs, context=context, horizon=horizon,
-            source=str(rec.source), info=dict(src.info),
+            traces,
+            name=src.key,
+            fs=rec.fs,
+            context=context,
+            horizon=horizon,
+            source=str(rec.source),
+            info=dict(src.info),
         )
         res.datasets.append({"column": src.column, **data.describe()})
-        log(f"{src.key}: {data.n_neurons} neurons, {data.n_frames} frames, "
-            f"windows train/val/test {len(data.train)}/{len(data.val)}/{len(data.test)}")
+        log(
+            f"{src.key}: {data.n_neurons} neurons, {data.n_frames} frames, "
+            f"windows train/val/test {len(data.train)}/{len(data.val)}/{len(data.test)}"
+        )
         for name in models:
             cls = get_model(name)
             options = (model_options or {}).get(name, {})
@@ -176,6 +199,8 @@ def run_benchmark(
                 row["column"] = src.column
                 first = first or row
                 res.rows.append(row)
-                log(f"  {name:14s} seed {seed}: corr {100 * row['corr']:6.2f}  mse {row['mse']:.4f}  "
-                    f"ps {row['prediction_score']:+.3f}  ({row['train_time_s']:.1f} s)")
+                log(
+                    f"  {name:14s} seed {seed}: corr {100 * row['corr']:6.2f}  mse {row['mse']:.4f}  "
+                    f"ps {row['prediction_score']:+.3f}  ({row['train_time_s']:.1f} s)"
+                )
     return res

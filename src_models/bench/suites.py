@@ -16,7 +16,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from src_models.bench.datasets import COLUMNS, TRIPLETT, Source, file_source, real_data_dir, simulation_source
+from src_models.bench.datasets import (
+    COLUMNS,
+    TRIPLETT,
+    Source,
+    file_source,
+    real_data_dir,
+    simulation_source,
+)
 from src_models.bench.training import Budget
 from src_models.errors import CalmError
 from src_models.recording import Recording
@@ -31,10 +38,24 @@ SUITE_SIZES: dict[str, dict[str, tuple[int | None, int | None]]] = {
 
 #: per suite: training budget of every gradient-trained model
 SUITE_BUDGETS: dict[str, Budget] = {
-    "quick": Budget(steps=40, batch_size=8, lr_grid=(1e-3,), eval_every=20, patience=2,
-                    max_val_windows=32, max_neurons=32),
-    "full": Budget(steps=600, batch_size=16, lr_grid=(3e-4, 1e-3, 3e-3), eval_every=50, patience=4,
-                   max_val_windows=128, max_neurons=64),
+    "quick": Budget(
+        steps=40,
+        batch_size=8,
+        lr_grid=(1e-3,),
+        eval_every=20,
+        patience=2,
+        max_val_windows=32,
+        max_neurons=32,
+    ),
+    "full": Budget(
+        steps=300,
+        batch_size=8,
+        lr_grid=(1e-3, 3e-3),
+        eval_every=50,
+        patience=2,
+        max_val_windows=64,
+        max_neurons=64,
+    ),
 }
 
 #: per suite: default number of seeds

@@ -103,7 +103,9 @@ class TrainResult:
 
 
 @torch.no_grad()
-def evaluate_mse(module: nn.Module, windows: WindowSet, device: torch.device, batch: int = 64) -> float:
+def evaluate_mse(
+    module: nn.Module, windows: WindowSet, device: torch.device, batch: int = 64
+) -> float:
     """Mean squared error of ``module`` over ``windows`` (all neurons)."""
     module.eval()
     n = windows.n_neurons
@@ -139,7 +141,11 @@ def train_module(
     best, best_state, best_step, bad, step = float("inf"), None, 0, 0, 0
     for step in range(1, budget.steps + 1):
         idx = rng.integers(0, len(train), size=budget.batch_size)
-        units_np = np.sort(rng.choice(n, budget.max_neurons, replace=False)) if n > budget.max_neurons else np.arange(n)
+        units_np = (
+            np.sort(rng.choice(n, budget.max_neurons, replace=False))
+            if n > budget.max_neurons
+            else np.arange(n)
+        )
         x = torch.as_tensor(train.contexts(idx)[:, :, units_np], device=device)
         y = torch.as_tensor(train.targets(idx)[:, :, units_np], device=device)
         units = torch.as_tensor(units_np, device=device)

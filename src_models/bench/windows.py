@@ -54,7 +54,7 @@ class WindowSet:
     first_frame: int = 0
 
     def __len__(self) -> int:
-        return int(len(self.starts))
+        return len(self.starts)
 
     @property
     def n_neurons(self) -> int:
@@ -82,7 +82,9 @@ class WindowSet:
         if len(self) <= max_windows:
             return self
         keep = np.unique(np.linspace(0, len(self) - 1, max_windows).round().astype(int))
-        return WindowSet(self.series, self.starts[keep], self.context, self.horizon, self.first_frame)
+        return WindowSet(
+            self.series, self.starts[keep], self.context, self.horizon, self.first_frame
+        )
 
 
 @dataclass
@@ -190,12 +192,16 @@ def make_windows(
     """
     x = np.asarray(traces, np.float32)
     if x.ndim != 2 or x.shape[0] == 0:
-        raise CalmError(f"traces must be (neurons x frames) with at least one neuron, got {x.shape}", source)
+        raise CalmError(
+            f"traces must be (neurons x frames) with at least one neuron, got {x.shape}", source
+        )
     if not np.isfinite(x).all():
         raise CalmError("traces contain NaN or Inf values", source)
     if context < 1 or horizon < 1:
-        raise CalmError(f"context and horizon must be positive, got {context} and {horizon}", source)
-    n, T = x.shape
+        raise CalmError(
+            f"context and horizon must be positive, got {context} and {horizon}", source
+        )
+    T = x.shape[1]
     bounds = split_bounds(T, fractions)
     per_window = context + horizon
     for split, (a, b) in zip(SPLITS, bounds):
@@ -210,7 +216,13 @@ def make_windows(
     zs = ZScore.fit(x[:, bounds[0][0] : bounds[0][1]])
     series = np.ascontiguousarray(zs.transform(x).T)
     sets = [
-        WindowSet(series[a:b].copy(), window_starts(context, horizon, 0, b - a, stride), context, horizon, a)
+        WindowSet(
+            series[a:b].copy(),
+            window_starts(context, horizon, 0, b - a, stride),
+            context,
+            horizon,
+            a,
+        )
         for a, b in bounds
     ]
     meta = {"source": source} if source else {}

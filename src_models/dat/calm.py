@@ -66,6 +66,7 @@ class CalM(nn.Module):
         self.nq = nq
         self.dat = dat
         self.policy = policy or TokenizerPolicy()
+        self._tokenizer = FrameTokenizer(self.nq, self.policy)
         self.sessions: list[dict[str, Any]] = list(sessions or [])
         n = dat.cfg.n_neurons
         self.register_buffer("norm_mean", torch.zeros(n) if norm_mean is None else norm_mean.float().clone())
@@ -102,7 +103,9 @@ class CalM(nn.Module):
     @property
     def tokenizer(self) -> FrameTokenizer:
         """Frames ↔ tokens with this bundle's NQ and policy."""
-        return FrameTokenizer(self.nq, self.policy)
+        if self._tokenizer.nq is not self.nq or self._tokenizer.policy is not self.policy:
+            self._tokenizer = FrameTokenizer(self.nq, self.policy)
+        return self._tokenizer
 
     def tokenize(self, z: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
         """Tokens ``(N, n_tok)`` and model-rate values of z-scored frames (see :class:`FrameTokenizer`)."""

@@ -215,17 +215,8 @@ def _per_window(cache: list[tuple[torch.Tensor, torch.Tensor]], W: int, N: int):
 
 
 def decode_horizon(model: CalM, ctx_tokens: torch.Tensor, new_tokens: torch.Tensor, n_frames: int) -> np.ndarray:
-    """Model-rate frames ``(..., n_frames)`` of generated tokens, decoded by NQ after the context tokens.
-
-    ``ctx_tokens`` ``(M, n_ctx)`` and ``new_tokens`` ``(M, n_new)`` are decoded
-    together (NQ's decoder sees the context) and the generated part is kept.
-    """
-    n_ctx = ctx_tokens.shape[1]
-    keep = min(n_ctx, max(0, model.nq.config.window // model.patch_len - new_tokens.shape[1]))
-    seq = torch.cat([ctx_tokens[:, n_ctx - keep :], new_tokens], dim=1)
-    frames = model.tokenizer.decode(seq)
-    P = model.patch_len
-    return frames[:, keep * P : keep * P + n_frames].cpu().numpy()
+    """Model-rate frames ``(M, n_frames)`` of generated tokens ``(M, n_new)`` after ``ctx_tokens`` ``(M, n_ctx)``."""
+    return model.tokenizer.decode(new_tokens, context=ctx_tokens)[:, :n_frames].cpu().numpy()
 
 
 # -- windows ---------------------------------------------------------------------------------
@@ -279,12 +270,17 @@ def forecast_windows(
     gen = torch.Generator(device=dev).manual_seed(seed)
     want_samples = n_samples > 0 and ("sample_mean" in variants)
     reg_frames = 0 if model.dat.reg_head is None else model.dat.cfg.reg_patches * model.patch_len
+    patch_cache = None
+    if tok.patch_local and tok.config.fs_policy == "native" and len(starts):
+        first = int(starts.min())
+        stop = int(starts.max()) + context
+        patch_cache = (first, tok.patch_tokens(z_model[:, first:stop]))
     out: dict[str, list[np.ndarray]] = {k: [] for k in variants}
     lows, highs = [], []
     per = max(1, batch_rows // max(1, N * (1 + (n_samples if want_samples else 0))))
     for i in range(0, len(starts), per):
         s = starts[i : i + per]
-        ctx_tokens = _context_tokens(model, z_model, fs, s, context, n_ctx)  # (W, N, n_ctx)
+        ctx_tokens = _context_tokens(model, z_model, fs, s, context, n_ctx, patch_cache)  # (W, N, n_ctx)
         W = len(s)
         ctx_t = torch.from_numpy(ctx_tokens).to(dev)
         r = rollout(model, ctx_t, nids, sid, n_new, n_samples=n_samples if want_samples else 0,
@@ -316,14 +312,25 @@ def forecast_windows(
     return result
 
 
-def _context_tokens(model: CalM, z: np.ndarray, fs: float, starts: np.ndarray, context: int, n_ctx: int) -> np.ndarray:
-    """Tokens ``(W, N, n_ctx)`` of every window's context, tokenized from the context frames only."""
+def _context_tokens(model: CalM, z: np.ndarray, fs: float, starts: np.ndarray, context: int, n_ctx: int,
+                    patch_cache: tuple[int, np.ndarray] | None = None) -> np.ndarray:
+    """Tokens ``(W, N, n_ctx)`` of every window's context, from the context frames only.
+
+    ``patch_cache`` = ``(first_frame, patch_tokens)`` from
+    :meth:`FrameTokenizer.patch_tokens` lets patch-local tokens be looked up
+    instead of recomputed for overlapping windows.
+    """
     tok = model.tokenizer
+    P = model.patch_len
+    if patch_cache is not None:
+        first, table = patch_cache
+        cols = (starts[:, None] - first) + context - (n_ctx - np.arange(n_ctx))[None, :] * P  # (W, n_ctx)
+        return table[:, cols].transpose(1, 0, 2)
     N, W = z.shape[0], len(starts)
     ctx = z[:, starts[:, None] + np.arange(context)[None, :]]  # (N, W, C)
     ctx = np.ascontiguousarray(ctx.transpose(1, 0, 2)).reshape(W * N, context)
     zm = tok.to_model_rate(ctx, fs)
-    zm = zm[:, zm.shape[1] - n_ctx * model.patch_len :]  # whole patches aligned to the end of the context
+    zm = zm[:, zm.shape[1] - n_ctx * P :]  # whole patches aligned to the end of the context
     return tok.tokenize_model_rate(zm).reshape(W, N, n_ctx)
 
 

@@ -29,11 +29,15 @@ def tiny_nq(seed: int = 0) -> torch.nn.Module:
     return NeuralQuantizer(NQConfig.from_dict(TINY_NQ)).eval()
 
 
-def tiny_calm(seed: int = 0, *, policy: str = "causal") -> CalM:
-    """An untrained CalM (tiny NQ + 2-block DAT) with only the generic embedding rows."""
+def tiny_calm(seed: int = 0, **policy: object) -> CalM:
+    """An untrained CalM (tiny NQ + 2-block DAT) with only the generic embedding rows.
+
+    ``policy`` overrides :class:`TokenizerPolicy` fields (default: patch-local
+    causal tokens, table decoding).
+    """
     nq = tiny_nq(seed)
     torch.manual_seed(seed)
-    return CalM.build(nq, DATConfig.from_dict(TINY_DAT), TokenizerPolicy(mode=policy, causal_frames=8)).eval()
+    return CalM.build(nq, DATConfig.from_dict(TINY_DAT), TokenizerPolicy.from_dict(policy)).eval()
 
 
 def tiny_recording(n_neurons: int = 12, n_frames: int = 400, fs: float = 10.0, seed: int = 0,

@@ -32,10 +32,28 @@ class FrameTokenizer:
         self.nq = nq
         self.policy = policy
         self.config = nq.config
+        self._waveforms: torch.Tensor | None = None
 
     @property
     def patch_len(self) -> int:
         return int(self.config.patch_len)
+
+    @property
+    def causal_frames(self) -> int:
+        """Frames each causal token sees (a multiple of P, at least P)."""
+        P = self.patch_len
+        return P if self.policy.causal_frames <= 0 else max(P, (self.policy.causal_frames // P) * P)
+
+    @property
+    def patch_local(self) -> bool:
+        """True when a token depends on its own ``P`` frames only (causal, one patch)."""
+        return self.policy.mode == "causal" and self.causal_frames == self.patch_len
+
+    def waveforms(self) -> torch.Tensor:
+        """``(K, P)`` decoded single codes (cached)."""
+        if self._waveforms is None:
+            self._waveforms = torch.from_numpy(self.nq.code_waveforms()).float().to(self.device)
+        return self._waveforms
 
     @property
     def device(self) -> torch.device:
@@ -95,7 +113,7 @@ class FrameTokenizer:
             x = np.concatenate([z, np.repeat(z[:, -1:], pad, axis=1)], axis=1) if pad else z
             out = self._encode(x.reshape(M * n_win, L), last_only=False)
             return out.reshape(M, n_win * (L // P))[:, :n_tok]
-        Lc = max(P, (self.policy.causal_frames // P) * P)
+        Lc = self.causal_frames
         pad = Lc - P
         x = np.concatenate([np.repeat(z[:, :1], pad, axis=1), z], axis=1) if pad else z
         idx = np.arange(n_tok)[:, None] * P + np.arange(Lc)[None, :]  # window j ends with patch j
@@ -130,6 +148,43 @@ class FrameTokenizer:
         return tokens, zm[:, : tokens.shape[1] * self.patch_len]
 
     @torch.no_grad()
-    def decode(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Model-rate z-scored frames ``(M, n * P)`` decoded from tokens ``(M, n)``."""
-        return self.nq.decode(tokens.to(self.device)).float()
+    def patch_tokens(self, z: np.ndarray) -> np.ndarray:
+        """Patch-local tokens of every ``P``-frame patch *starting at every frame* of ``z`` ``(M, T)``.
+
+        Returns ``(M, T - P + 1)``: column ``f`` is the token of frames
+        ``f .. f + P - 1``. With :attr:`patch_local` tokens, every context
+        window's tokens are columns of this array, so overlapping windows are
+        tokenized once.
+        """
+        if not self.patch_local:
+            raise ValueError("patch_tokens needs patch-local causal tokens")
+        z = np.ascontiguousarray(np.asarray(z, np.float32))
+        P = self.patch_len
+        M, T = z.shape
+        n = T - P + 1
+        if n <= 0:
+            return np.zeros((M, 0), np.int64)
+        windows = np.lib.stride_tricks.sliding_window_view(z, P, axis=1)  # (M, n, P) view
+        out = np.empty((M, n), np.int64)
+        rows = max(1, self.policy.batch_windows // n)
+        for i in range(0, M, rows):
+            out[i : i + rows] = self._encode(windows[i : i + rows].reshape(-1, P), last_only=True).reshape(-1, n)
+        return out
+
+    @torch.no_grad()
+    def decode(self, tokens: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        """Model-rate z-scored frames ``(M, n * P)`` of tokens ``(M, n)``.
+
+        With ``decode='context'`` NQ's decoder also sees ``context`` tokens
+        ``(M, n_ctx)`` (the frames of the context are dropped from the output).
+        """
+        tokens = tokens.to(self.device)
+        M, n = tokens.shape
+        P = self.patch_len
+        if self.policy.decode == "table":
+            return self.waveforms()[tokens].reshape(M, n * P)
+        keep = 0
+        if context is not None:
+            keep = min(context.shape[1], max(0, int(self.config.window) // P - n))
+            tokens = torch.cat([context.to(self.device)[:, context.shape[1] - keep :], tokens], dim=1)
+        return self.nq.decode(tokens).float()[:, keep * P :]

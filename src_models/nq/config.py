@@ -50,6 +50,10 @@ class NQConfig:
         straight-through hard one-hot, with the orthogonality and code-usage
         regularisers (CalM's design). ``'vq_ema'``: the plain VQ-VAE ablation,
         nearest code with EMA codebook updates and a commitment loss.
+    init : {'kmeans', 'random'}
+        Start of the code templates: k-means centroids of training patches
+        (so training starts from the classical baseline's reconstruction and
+        the Gumbel encoder's arg-max starts as nearest-centroid), or zeros.
     fs_policy : {'native', 'resample'}
         ``'native'``: a token is always P frames at the recording's own rate
         (``fs`` is recorded, not used). ``'resample'``: traces are resampled to
@@ -96,6 +100,7 @@ class NQConfig:
     conv_kernel: int = 5
     rope_base: float = 10000.0
     quantizer: str = "gumbel"
+    init: str = "kmeans"
     fs_policy: str = "native"
     canonical_fs: float = 10.0
     tau_start: float = 1.0
@@ -132,6 +137,8 @@ class NQConfig:
             raise ValueError("codebook_size must be at least 2")
         if self.quantizer not in QUANTIZERS:
             raise ValueError(f"quantizer must be one of {QUANTIZERS}, got {self.quantizer!r}")
+        if self.init not in ("kmeans", "random"):
+            raise ValueError(f"init must be 'kmeans' or 'random', got {self.init!r}")
         if self.fs_policy not in FS_POLICIES:
             raise ValueError(f"fs_policy must be one of {FS_POLICIES}, got {self.fs_policy!r}")
         if self.recording_weighting not in ("frames", "equal"):

@@ -172,10 +172,13 @@ class WindowSampler:
 
     def batch(self, step: int) -> np.ndarray:
         """The ``(batch_size, window)`` float32 batch of training step ``step``."""
+        return self.sample(np.random.default_rng([self.config.seed, step]), self.config.batch_size)
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``(n, window)`` float32 windows drawn with ``rng``."""
         c = self.config
-        rng = np.random.default_rng([c.seed, step])
-        which = rng.choice(len(self.sources), size=c.batch_size, p=self.weights)
-        out = np.empty((c.batch_size, c.window), np.float32)
+        which = rng.choice(len(self.sources), size=n, p=self.weights)
+        out = np.empty((n, c.window), np.float32)
         for k in range(len(self.sources)):
             rows = np.flatnonzero(which == k)
             if rows.size == 0:

@@ -21,6 +21,16 @@ from src_models.errors import CalmError
 from src_models.nq.config import NQConfig
 
 
+def kmeans_centroids(patches: np.ndarray, n_codes: int, seed: int = 0) -> np.ndarray:
+    """``(n_codes, P)`` k-means centroids of ``(M, P)`` patches (one k-means++ start)."""
+    from sklearn.cluster import KMeans
+
+    if len(patches) < n_codes:
+        raise CalmError(f"k-means needs at least {n_codes} patches, got {len(patches)}")
+    km = KMeans(n_clusters=n_codes, n_init=1, random_state=seed, max_iter=100)
+    return km.fit(np.asarray(patches, np.float32)).cluster_centers_.astype(np.float32)
+
+
 class KMeansVQ(nn.Module):
     """k-means codebook over z-scored patches.
 
@@ -65,17 +75,12 @@ class KMeansVQ(nn.Module):
         window : int
             See the class parameters.
         """
-        from sklearn.cluster import KMeans
-
         patches = [t[:, : t.shape[1] // patch_len * patch_len].reshape(-1, patch_len) for t in traces]
         X = np.concatenate(patches).astype(np.float32)
-        if len(X) < n_codes:
-            raise CalmError(f"k-means VQ needs at least {n_codes} patches, got {len(X)}")
         rng = np.random.default_rng(seed)
         if len(X) > max_patches:
             X = X[rng.choice(len(X), max_patches, replace=False)]
-        km = KMeans(n_clusters=n_codes, n_init=1, random_state=seed, max_iter=100).fit(X)
-        return cls(km.cluster_centers_, window)
+        return cls(kmeans_centroids(X, n_codes, seed), window)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Nearest-centroid indices ``(B, L // P)`` of z-scored frames ``(B, L)``."""

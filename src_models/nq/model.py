@@ -9,7 +9,7 @@ Layout (our design; the paper names the ingredients, not the sizes)::
       -> quantizer   Gumbel-Softmax (or EMA VQ) -> code vectors      (B, L/P, D), indices
       -> decoder     Linear(D, d), dec_layers x RotaryBlock
       -> head        Linear(d, C·P) GELU Conv1d(C, C, k) GELU Conv1d(C, 1, k)
-      -> x̂ (B, L)
+      -> x̂ (B, L) = template of each chosen code (P frames) + head output
 
 Each neuron is tokenized alone (channel independence); the vocabulary is
 shared by every neuron, recording and animal.
@@ -64,10 +64,12 @@ class NeuralQuantizer(nn.Module):
         self.enc_norm = nn.LayerNorm(d)
         if c.quantizer == "gumbel":
             self.quantizer: GumbelQuantizer | EMAQuantizer = GumbelQuantizer(
-                d, c.codebook_size, c.code_dim, c.lambda_orth, c.lambda_usage
+                d, c.codebook_size, c.code_dim, c.patch_len, c.lambda_orth, c.lambda_usage
             )
         else:
-            self.quantizer = EMAQuantizer(d, c.codebook_size, c.code_dim, c.commitment, c.ema_decay)
+            self.quantizer = EMAQuantizer(
+                d, c.codebook_size, c.code_dim, c.patch_len, c.commitment, c.ema_decay
+            )
         self.dec_in = nn.Linear(c.code_dim, d)
         self.decoder = nn.ModuleList(
             RotaryBlock(d, c.n_heads, c.mlp_ratio, c.rope_base) for _ in range(c.dec_layers)
@@ -77,6 +79,13 @@ class NeuralQuantizer(nn.Module):
         self.head = nn.Sequential(
             nn.GELU(), nn.Conv1d(C, C, k, padding=k // 2), nn.GELU(), nn.Conv1d(C, 1, k, padding=k // 2)
         )
+        # the contextual paths start silent: at initialisation a code decodes to its template
+        # and the Gumbel encoder picks codes by template distance alone
+        nn.init.zeros_(self.head[-1].weight)
+        nn.init.zeros_(self.head[-1].bias)
+        if c.quantizer == "gumbel":
+            nn.init.zeros_(self.quantizer.proj.weight)
+            nn.init.zeros_(self.quantizer.proj.bias)
 
     # -- pieces -------------------------------------------------------------
     def _check_frames(self, x: torch.Tensor) -> None:
@@ -94,8 +103,20 @@ class NeuralQuantizer(nn.Module):
             h = block(h, pos)
         return self.enc_norm(h)
 
-    def reconstruct_from_vectors(self, z: torch.Tensor) -> torch.Tensor:
-        """Decode code vectors ``(B, n, D)`` to frames ``(B, n·P)``."""
+    def patches(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, L)`` frames as ``(B, L/P, P)`` patches."""
+        return x.view(x.shape[0], -1, self.config.patch_len)
+
+    def reconstruct(self, z: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+        """Frames ``(B, n·P)``: chosen templates plus the decoder's contextual correction.
+
+        Parameters
+        ----------
+        z : Tensor
+            ``(B, n, D)`` code vectors.
+        onehot : Tensor
+            ``(B, n, K)`` code choice (selects the templates).
+        """
         B, n, _ = z.shape
         h = self.dec_in(z)
         pos = torch.arange(n, device=h.device)
@@ -104,25 +125,27 @@ class NeuralQuantizer(nn.Module):
         h = self.unpatchify(self.dec_norm(h))                     # (B, n, C·P)
         C, P = self.config.conv_channels, self.config.patch_len
         h = h.view(B, n, C, P).permute(0, 2, 1, 3).reshape(B, C, n * P)
-        return self.head(h).squeeze(1)
+        base = (onehot @ self.quantizer.templates).reshape(B, n * P)
+        return base + self.head(h).squeeze(1)
 
     # -- public API -----------------------------------------------------------
     def forward(self, x: torch.Tensor, tau: float = 1.0) -> NQOutput:
         """Training pass: encode, quantize (sampling when training), decode."""
-        quant = self.quantizer(self.features(x), tau)
-        return NQOutput(self.reconstruct_from_vectors(quant.z), quant)
+        quant = self.quantizer(self.features(x), self.patches(x), tau)
+        return NQOutput(self.reconstruct(quant.z, quant.onehot), quant)
 
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Token indices ``(B, L // P)`` of z-scored frames ``x`` ``(B, L)`` (arg-max codes)."""
-        return self.quantizer.indices(self.features(x))
+        return self.quantizer.indices(self.features(x), self.patches(x))
 
     @torch.no_grad()
     def decode(self, idx: torch.Tensor) -> torch.Tensor:
         """Frames ``(B, n·P)`` (z-scored units) decoded from token indices ``(B, n)``."""
         if idx.ndim != 2:
             raise ValueError(f"expected (B, n) token indices, got {tuple(idx.shape)}")
-        return self.reconstruct_from_vectors(self.code_embedding(idx))
+        onehot = F.one_hot(idx, self.config.codebook_size).to(self.quantizer.templates.dtype)
+        return self.reconstruct(self.code_embedding(idx), onehot)
 
     def code_embedding(self, idx: torch.Tensor) -> torch.Tensor:
         """Code vectors ``(..., D)`` of token indices ``idx`` (any shape)."""
@@ -131,5 +154,5 @@ class NeuralQuantizer(nn.Module):
     @torch.no_grad()
     def code_waveforms(self) -> np.ndarray:
         """``(K, P)`` waveform of every code decoded on its own (a one-token window)."""
-        idx = torch.arange(self.config.codebook_size, device=self.quantizer.code_vectors().device)
+        idx = torch.arange(self.config.codebook_size, device=self.quantizer.templates.device)
         return self.decode(idx[:, None]).float().cpu().numpy()

@@ -39,7 +39,9 @@ class QuantizerOutput:
     Attributes
     ----------
     z : Tensor
-        ``(B, n, D)`` quantized code vectors (with straight-through gradients).
+        ``(B, n, D)`` code vectors of the chosen codes (straight-through gradients).
+    onehot : Tensor
+        ``(B, n, K)`` one-hot code choice (straight-through gradients for Gumbel).
     indices : Tensor
         ``(B, n)`` int64 code indices.
     aux_loss : Tensor
@@ -49,6 +51,7 @@ class QuantizerOutput:
     """
 
     z: torch.Tensor
+    onehot: torch.Tensor
     indices: torch.Tensor
     aux_loss: torch.Tensor
     terms: dict[str, float]
@@ -64,6 +67,18 @@ def orthogonality_loss(codebook: torch.Tensor) -> torch.Tensor:
 class GumbelQuantizer(nn.Module):
     """Gumbel-Softmax codebook with straight-through hard samples.
 
+    A code ``k`` is a unit vector ``c_k`` (D) and a patch template ``w_k`` (P).
+    Its logit for a patch ``x_p`` with encoder feature ``h`` is
+
+        ``ℓ_k = −a ‖x_p − w_k‖² + s cos(W h, c_k)``
+
+    (``a``, ``s`` learned): a template-distance term (k-means' rule when the
+    templates start at k-means centroids) plus a learned contextual term. The
+    code is drawn from ``softmax(ℓ / τ)`` with the Gumbel-max trick; the
+    forward pass uses the hard one-hot, gradients the relaxation
+    ``softmax(ℓ / τ + g)`` (straight-through). Lowering τ therefore makes the
+    draw both sharper and closer to the arg-max used at inference.
+
     Parameters
     ----------
     d_model : int
@@ -72,16 +87,20 @@ class GumbelQuantizer(nn.Module):
         K codes.
     code_dim : int
         D, dimension of a code vector.
+    patch_len : int
+        P, frames per template.
     lambda_orth, lambda_usage : float
         Weights of the orthogonality and code-usage losses.
     """
 
-    def __init__(self, d_model: int, codebook_size: int, code_dim: int,
+    def __init__(self, d_model: int, codebook_size: int, code_dim: int, patch_len: int,
                  lambda_orth: float, lambda_usage: float) -> None:
         super().__init__()
         self.proj = nn.Linear(d_model, code_dim)
         self.codebook = nn.Parameter(torch.randn(codebook_size, code_dim))
+        self.templates = nn.Parameter(torch.zeros(codebook_size, patch_len))
         self.log_scale = nn.Parameter(torch.tensor(math.log(10.0)))
+        self.log_sharpness = nn.Parameter(torch.tensor(math.log(10.0)))
         self.lambda_orth = lambda_orth
         self.lambda_usage = lambda_usage
 
@@ -89,17 +108,20 @@ class GumbelQuantizer(nn.Module):
         """The ``(K, D)`` unit-norm code vectors."""
         return F.normalize(self.codebook, dim=-1)
 
-    def logits(self, h: torch.Tensor) -> torch.Tensor:
-        """Code logits ``s · cos(W h, c_k)`` of features ``(B, n, d_model)``."""
-        return self.log_scale.exp() * F.normalize(self.proj(h), dim=-1) @ self.code_vectors().t()
+    def logits(self, h: torch.Tensor, patches: torch.Tensor) -> torch.Tensor:
+        """Code logits ``(B, n, K)`` of features ``h`` ``(B, n, d)`` and patches ``(B, n, P)``."""
+        w = self.templates
+        dist = (patches**2).sum(-1, keepdim=True) - 2 * patches @ w.t() + (w**2).sum(-1)
+        context = F.normalize(self.proj(h), dim=-1) @ self.code_vectors().t()
+        return self.log_scale.exp() * context - self.log_sharpness.exp() * dist
 
-    def indices(self, h: torch.Tensor) -> torch.Tensor:
-        """Arg-max codes of features ``(B, n, d_model)``."""
-        return self.logits(h).argmax(-1)
+    def indices(self, h: torch.Tensor, patches: torch.Tensor) -> torch.Tensor:
+        """Arg-max codes ``(B, n)``."""
+        return self.logits(h, patches).argmax(-1)
 
-    def forward(self, h: torch.Tensor, tau: float) -> QuantizerOutput:
-        """Quantize ``h``; samples with Gumbel noise in training mode, arg-max otherwise."""
-        logits = self.logits(h).float() / tau
+    def forward(self, h: torch.Tensor, patches: torch.Tensor, tau: float) -> QuantizerOutput:
+        """Quantize; draws with Gumbel noise in training mode, arg-max otherwise."""
+        logits = self.logits(h, patches).float() / tau
         K = logits.shape[-1]
         if self.training:
             onehot = F.gumbel_softmax(logits, tau=1.0, hard=True, dim=-1)
@@ -111,16 +133,20 @@ class GumbelQuantizer(nn.Module):
         probs = logits.softmax(-1).reshape(-1, K)
         mean_prob = probs.mean(0)
         spread = (mean_prob * (mean_prob * K).clamp_min(1e-12).log()).sum()
-        confidence = -(probs * probs.clamp_min(1e-12).log()).sum(-1).mean()
+        entropy = -(probs * probs.clamp_min(1e-12).log()).sum(-1).mean()
         orth = orthogonality_loss(self.codebook)
         aux = self.lambda_usage * spread + self.lambda_orth * orth
-        terms = {"usage_kl": float(spread.detach()), "token_entropy": float(confidence.detach()),
-                 "orth": float(orth.detach()), "logit_scale": float(self.log_scale.exp().detach())}
-        return QuantizerOutput(z, indices, aux, terms)
+        terms = {"usage_kl": float(spread.detach()), "token_entropy": float(entropy.detach()),
+                 "orth": float(orth.detach())}
+        return QuantizerOutput(z, onehot, indices, aux, terms)
 
 
 class EMAQuantizer(nn.Module):
     """Plain VQ-VAE codebook: nearest code, EMA updates, commitment loss.
+
+    A code ``k`` is a vector ``c_k`` (D) chosen by nearest distance to the
+    projected encoder feature, plus a patch template ``w_k`` (P) the decoder
+    adds (learned by gradient, starting at zero).
 
     Parameters
     ----------
@@ -130,6 +156,8 @@ class EMAQuantizer(nn.Module):
         K codes.
     code_dim : int
         D, dimension of a code vector.
+    patch_len : int
+        P, frames per template.
     commitment : float
         Commitment weight β.
     decay : float
@@ -138,7 +166,7 @@ class EMAQuantizer(nn.Module):
         Laplace smoothing of the cluster sizes.
     """
 
-    def __init__(self, d_model: int, codebook_size: int, code_dim: int,
+    def __init__(self, d_model: int, codebook_size: int, code_dim: int, patch_len: int,
                  commitment: float, decay: float, eps: float = 1e-5) -> None:
         super().__init__()
         self.proj = nn.Linear(d_model, code_dim)
@@ -146,6 +174,7 @@ class EMAQuantizer(nn.Module):
         self.register_buffer("codebook", codebook)
         self.register_buffer("cluster_size", torch.ones(codebook_size))
         self.register_buffer("embed_sum", codebook.clone())
+        self.templates = nn.Parameter(torch.zeros(codebook_size, patch_len))
         self.commitment = commitment
         self.decay = decay
         self.eps = eps
@@ -159,27 +188,29 @@ class EMAQuantizer(nn.Module):
         dist = (flat**2).sum(1, keepdim=True) - 2 * flat @ self.codebook.t() + (self.codebook**2).sum(1)
         return dist.argmin(1).view(z.shape[:-1])
 
-    def indices(self, h: torch.Tensor) -> torch.Tensor:
-        """Nearest codes of features ``(B, n, d_model)``."""
+    def indices(self, h: torch.Tensor, patches: torch.Tensor) -> torch.Tensor:
+        """Nearest codes ``(B, n)`` of features ``h`` (``patches`` unused)."""
         return self._nearest(self.proj(h))
 
-    def forward(self, h: torch.Tensor, tau: float) -> QuantizerOutput:
-        """Quantize ``h``; updates the codebook by EMA in training mode (``tau`` is unused)."""
+    def forward(self, h: torch.Tensor, patches: torch.Tensor, tau: float) -> QuantizerOutput:
+        """Quantize ``h``; updates the codebook by EMA in training mode (``patches``, ``tau`` unused)."""
         z = self.proj(h).float()
         indices = self._nearest(z)
+        K = self.codebook.shape[0]
         if self.training:
             with torch.no_grad():
                 flat = z.reshape(-1, z.shape[-1])
-                onehot = F.one_hot(indices.reshape(-1), self.codebook.shape[0]).to(flat.dtype)
+                onehot = F.one_hot(indices.reshape(-1), K).to(flat.dtype)
                 self.cluster_size.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
                 self.embed_sum.mul_(self.decay).add_(onehot.t() @ flat, alpha=1 - self.decay)
                 n = self.cluster_size.sum()
-                size = (self.cluster_size + self.eps) / (n + self.codebook.shape[0] * self.eps) * n
+                size = (self.cluster_size + self.eps) / (n + K * self.eps) * n
                 self.codebook.copy_(self.embed_sum / size[:, None])
         q = self.codebook[indices]
         commit = F.mse_loss(z, q.detach())
         z_st = z + (q - z).detach()
-        return QuantizerOutput(z_st, indices, self.commitment * commit, {"commit": float(commit.detach())})
+        onehot = F.one_hot(indices, K).to(z.dtype)
+        return QuantizerOutput(z_st, onehot, indices, self.commitment * commit, {"commit": float(commit.detach())})
 
 
 def perplexity(indices: torch.Tensor, codebook_size: int) -> tuple[float, float]:

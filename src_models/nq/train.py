@@ -33,6 +33,7 @@ from src_models.errors import CalmError
 from src_models.nq.config import NQConfig
 from src_models.nq.data import TrainingSource, WindowSampler
 from src_models.nq.io import KIND, nq_meta
+from src_models.nq.kmeans_vq import kmeans_centroids
 from src_models.nq.model import NeuralQuantizer
 from src_models.nq.quantizers import perplexity
 
@@ -78,6 +79,22 @@ def _restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tens
         raise CalmError("optimizer state in the checkpoint does not match the model", source)
     sd["state"] = state
     opt.load_state_dict(sd)
+
+
+#: training patches drawn for the k-means initialisation of the code templates
+INIT_PATCHES = 100_000
+
+
+def _init_templates(model: NeuralQuantizer, sampler: WindowSampler, config: NQConfig) -> None:
+    """Start the code templates at k-means centroids of training patches."""
+    n_windows = max(1, -(-INIT_PATCHES // config.n_tokens))
+    windows = sampler.sample(np.random.default_rng([config.seed, 0, 1]), n_windows)
+    patches = windows.reshape(-1, config.patch_len)
+    if len(patches) < config.codebook_size:
+        raise CalmError(f"k-means initialisation needs at least {config.codebook_size} patches")
+    centroids = kmeans_centroids(patches, config.codebook_size, config.seed)
+    with torch.no_grad():
+        model.quantizer.templates.copy_(torch.from_numpy(centroids))
 
 
 def _sources_summary(sources: list[TrainingSource]) -> list[dict[str, Any]]:
@@ -143,6 +160,8 @@ def train_nq(
         start = int(meta["state"]["step"])
         history = list(meta["state"].get("history", []))
     sampler = WindowSampler(sources, config)
+    if start == 0 and config.init == "kmeans":
+        _init_templates(model, sampler, config)
 
     def save(step: int) -> None:
         complete = step >= config.steps

@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import copy
 import math
+from abc import abstractmethod
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-
-from abc import abstractmethod
 
 from src_models.bench.base import FitReport, Forecaster
 from src_models.bench.registry import register
@@ -64,7 +63,9 @@ class _CalMForecaster(Forecaster):
     #: DAT phases: fraction of the step budget spent on embeddings only
     embed_fraction: float = 0.0
 
-    def __init__(self, *, checkpoint: str | Path | None = None, n_samples: int = 4, **kwargs: Any) -> None:
+    def __init__(
+        self, *, checkpoint: str | Path | None = None, n_samples: int = 4, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.checkpoint = None if checkpoint is None else Path(checkpoint)
         self.n_samples = int(n_samples)
@@ -97,12 +98,18 @@ class _CalMForecaster(Forecaster):
     def _finetune_config(self, budget: Budget, lr: float, n_window: int, train_frac: float):
         from src_models.dat.config import FinetuneConfig
 
-        embed = int(round(self.embed_fraction * budget.steps))
+        embed = round(self.embed_fraction * budget.steps)
         return FinetuneConfig(
-            embed_steps=embed, full_steps=budget.steps - embed, full_lr=lr,
-            batch_size=budget.batch_size, window_tokens=n_window, max_neurons=budget.max_neurons,
-            val_every=budget.eval_every, val_windows=min(budget.max_val_windows, 64),
-            train_fraction=train_frac, val_fraction=1.0 - train_frac,
+            embed_steps=embed,
+            full_steps=budget.steps - embed,
+            full_lr=lr,
+            batch_size=budget.batch_size,
+            window_tokens=n_window,
+            max_neurons=budget.max_neurons,
+            val_every=budget.eval_every,
+            val_windows=min(budget.max_val_windows, 64),
+            train_fraction=train_frac,
+            val_fraction=1.0 - train_frac,
         )
 
     def _run(self, traces: np.ndarray, cfg, budget: Budget, seed: int):
@@ -111,7 +118,9 @@ class _CalMForecaster(Forecaster):
 
         model = self.initial_model(seed).to(self.device)
         torch.manual_seed(seed)
-        gen = finetune(model, traces, fs=self.fs, config=cfg, seed=seed, device=self.device, name=self.name)
+        gen = finetune(
+            model, traces, fs=self.fs, config=cfg, seed=seed, device=self.device, name=self.name
+        )
         best, best_state, bad, step = math.inf, None, 0, 0
         try:
             for info in gen:
@@ -141,7 +150,10 @@ class _CalMForecaster(Forecaster):
         traces = np.ascontiguousarray(np.concatenate([train.series, val.series]).T)
         frac = len(train.series) / traces.shape[1]
         tok = self._load().tokenizer
-        n_window = max(2, tok.context_tokens(self.context, self.fs) + tok.horizon_tokens(self.horizon, self.fs))
+        n_window = max(
+            2,
+            tok.context_tokens(self.context, self.fs) + tok.horizon_tokens(self.horizon, self.fs),
+        )
         best = None
         for lr in budget.lr_grid:
             cfg = self._finetune_config(budget, lr, n_window, frac)
@@ -149,30 +161,56 @@ class _CalMForecaster(Forecaster):
             if best is None or val_loss < best[1]:
                 best = (model, val_loss, steps, lr)
         self.model, val_loss, steps, lr = best
-        self.prep = prepare_recording(traces, self.fs, train_fraction=frac, val_fraction=1.0 - frac, name=self.name)
+        self.prep = prepare_recording(
+            traces, self.fs, train_fraction=frac, val_fraction=1.0 - frac, name=self.name
+        )
         # forecast variant chosen by forecast MSE on the validation windows
         sub = val.subsample(budget.max_val_windows)
-        names = ("greedy", "sample_mean", "regression") if self.n_samples > 0 else ("greedy", "regression")
+        names = (
+            ("greedy", "sample_mean", "regression")
+            if self.n_samples > 0
+            else ("greedy", "regression")
+        )
         variants = self._forecast(sub.contexts(), names, seed)
         y = sub.targets()
         mse = {k: float(np.mean((variants[k] - y) ** 2)) for k in names if k in variants}
         self.variant = min(mse, key=mse.get)
-        return FitReport(lr=lr, val_mse=mse[self.variant], steps=steps,
-                         selected={"variant": self.variant, "val_loss": val_loss, "variant_val_mse": mse})
+        return FitReport(
+            lr=lr,
+            val_mse=mse[self.variant],
+            steps=steps,
+            selected={"variant": self.variant, "val_loss": val_loss, "variant_val_mse": mse},
+        )
 
     # -- forecasting ----------------------------------------------------------------------
-    def _forecast(self, context: np.ndarray, variants: tuple[str, ...], seed: int) -> dict[str, np.ndarray]:
+    def _forecast(
+        self, context: np.ndarray, variants: tuple[str, ...], seed: int
+    ) -> dict[str, np.ndarray]:
         """``(W, C, N)`` contexts (benchmark z-space) → forecasts of each variant, ``(W, H, N)``."""
         from src_models.dat.forecast import forecast_windows
 
         W, C, N = context.shape
         # the contexts laid end to end, identified as the fitted recording so its embeddings are used
         flat = np.ascontiguousarray(context.transpose(2, 0, 1).reshape(N, W * C))
-        prep = replace(self.prep, traces=flat, z=flat, mean=np.zeros((N, 1), np.float32),
-                       std=np.ones((N, 1), np.float32), bounds=[(0, W * C)] * 3)
+        prep = replace(
+            self.prep,
+            traces=flat,
+            z=flat,
+            mean=np.zeros((N, 1), np.float32),
+            std=np.ones((N, 1), np.float32),
+            bounds=[(0, W * C)] * 3,
+        )
         starts = np.arange(W) * C
-        return forecast_windows(self.model, prep, starts, C, self.horizon, n_samples=self.n_samples,
-                                seed=seed, variants=variants)
+        return forecast_windows(
+            self.model,
+            prep,
+            starts,
+            C,
+            self.horizon,
+            n_samples=self.n_samples,
+            seed=seed,
+            variants=variants,
+        )
 
     def predict(self, context: np.ndarray) -> np.ndarray:
         if self.model is None:

@@ -40,7 +40,9 @@ class RidgeVAR(Forecaster):
     family = "linear"
     deterministic = True
 
-    def __init__(self, *, max_features: int = 3072, max_train_windows: int = 6000, **kwargs) -> None:
+    def __init__(
+        self, *, max_features: int = 3072, max_train_windows: int = 6000, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         self.max_features = max_features
         self.max_train_windows = max_train_windows
@@ -96,10 +98,16 @@ class RidgeVAR(Forecaster):
                         pred = pred + last_va
                     mse = float(np.mean((pred - y_va_true) ** 2))
                     if mse < best[0]:
-                        coef = evecs @ (d[:, None] * B) if small_primal else Xc.T @ (evecs @ (d[:, None] * B))
+                        coef = (
+                            evecs @ (d[:, None] * B)
+                            if small_primal
+                            else Xc.T @ (evecs @ (d[:, None] * B))
+                        )
                         best = (mse, (lag, delta, float(lam), coef, xm, ym))
         mse, (self.lag, self.delta, lam, self.coef, self.x_mean, self.y_mean) = best
-        return FitReport(val_mse=mse, selected={"lag": self.lag, "lambda": lam, "delta": self.delta})
+        return FitReport(
+            val_mse=mse, selected={"lag": self.lag, "lambda": lam, "delta": self.delta}
+        )
 
     def predict(self, context: np.ndarray) -> np.ndarray:
         if self.coef is None:

@@ -1,0 +1,393 @@
+"""The "Extract ROIs" panel: run suite2p on the open movie and add its ROIs and traces.
+
+The Recording dock embeds :class:`ExtractPanel`. The movie is the TIFF behind
+the viewer's Image layer (picked up automatically, or typed/browsed); the
+results go to ``<movie>_suite2p`` next to it unless another folder is given.
+*Extract ROIs* starts an :class:`~napari_calm.extraction.ExtractionJob` — suite2p
+in a separate process — and follows its progress from a thread worker in the
+panel's progress bar; *Cancel* kills the process and removes its temporary
+folder. When suite2p is done, the results folder is read with
+:func:`~napari_calm.readers.read_recording`, its ROI Labels layer is added on
+top of the movie and the recording (traces, ROIs, cell flags) becomes the
+viewer's current recording, ready for tokenization.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_calm.widgets.job_panel import JobPanel, notify_error
+from napari_calm.workers import Progress
+
+if TYPE_CHECKING:
+    import napari
+
+    from napari_calm.extraction import ExtractionJob, ExtractionSettings
+    from napari_calm.state import CalmState
+    from src_models.recording import Recording
+
+#: Progress units of the bar (fractions are scaled to this).
+TOTAL = 1000
+#: Seconds the follower thread waits for news before yielding a heartbeat.
+POLL_S = 0.1
+TIFF_SUFFIXES = (".tif", ".tiff")
+
+
+def default_output(movie: Path) -> Path:
+    """``<folder>/<stem>_suite2p`` next to the movie."""
+    return movie.with_name(f"{movie.stem}_suite2p")
+
+
+def movie_from_viewer(viewer: Any, state: Any = None) -> Path | None:
+    """The TIFF behind the viewer's movie: the current recording, else the active or any Image layer."""
+    from napari_calm.state import RECORDING_KEY
+
+    def tiff(path: Any) -> Path | None:
+        if path and Path(path).suffix.lower() in TIFF_SUFFIXES and Path(path).is_file():
+            return Path(path)
+        return None
+
+    rec = getattr(state, "recording", None)
+    if rec is not None and rec.kind == "tiff" and tiff(rec.source):
+        return Path(rec.source)
+    layers = list(viewer.layers)
+    active = viewer.layers.selection.active
+    if active is not None:
+        layers.insert(0, active)
+    for layer in layers:
+        if layer._type_string != "image":
+            continue
+        rec = layer.metadata.get(RECORDING_KEY)
+        if rec is not None and tiff(rec.source):
+            return Path(rec.source)
+        found = tiff(getattr(layer.source, "path", None))
+        if found is not None:
+            return found
+    return None
+
+
+def follow_job(job: ExtractionJob, only_cells: bool = True) -> Generator[Progress, None, Recording | None]:
+    """Relay a started job's progress; read its results folder when it is done.
+
+    Returns
+    -------
+    Recording or None
+        The extracted recording; ``None`` when the job was cancelled.
+
+    Raises
+    ------
+    CalmError
+        The extraction failed (the job's one-line reason).
+    """
+    from napari_calm.readers import read_recording
+
+    while not job.finished:
+        news = job.progress(timeout=POLL_S)
+        if news:
+            p = news[-1]
+            yield Progress(int(round(p.fraction * TOTAL)), TOTAL, p.message)
+        else:
+            yield Progress(-1, TOTAL)
+    if job.state == "cancelled":
+        return None
+    result = job.wait()
+    yield Progress(TOTAL, TOTAL, f"reading {result.n_rois} ROIs")
+    return read_recording(result.out, only_cells=only_cells)
+
+
+class ExtractPanel(QWidget):
+    """Movie → suite2p → ROI Labels layer and traces, inside the viewer.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        The viewer holding the movie.
+    state : CalmState, optional
+        The viewer's shared state (default: ``get_state(viewer)``); the extracted
+        recording becomes its current recording.
+    parent : QWidget, optional
+        Qt parent.
+    on_recording : callable, optional
+        Also called with the extracted :class:`Recording`.
+
+    Attributes
+    ----------
+    job : ExtractionJob or None
+        The running (or last) extraction.
+    layer : napari.layers.Labels or None
+        The ROI layer this panel added last.
+    """
+
+    def __init__(
+        self,
+        viewer: napari.viewer.Viewer,
+        state: CalmState | None = None,
+        parent: QWidget | None = None,
+        *,
+        on_recording: Callable[[Recording], None] | None = None,
+    ) -> None:
+        from napari_calm.state import get_state
+
+        super().__init__(parent)
+        self.viewer = viewer
+        self.state = state if state is not None else get_state(viewer)
+        self.on_recording = on_recording
+        self.job: ExtractionJob | None = None
+        self.layer: Any = None
+        self._auto_movie = ""
+
+        self.movie_edit = QLineEdit()
+        self.movie_edit.setPlaceholderText("TIFF movie (picked up from the viewer)")
+        self.movie_edit.editingFinished.connect(self._movie_edited)
+        movie_button = QPushButton("…")
+        movie_button.setFixedWidth(28)
+        movie_button.clicked.connect(self.browse_movie)
+        self.out_edit = QLineEdit()
+        self.out_edit.setPlaceholderText("results folder (default: <movie>_suite2p)")
+        out_button = QPushButton("…")
+        out_button.setFixedWidth(28)
+        out_button.clicked.connect(self.browse_output)
+        self.fs_spin = self._auto_spin(0.0, 1000.0, 2, " Hz", "frame rate (auto: the movie's metadata, else 10 Hz)")
+        self.tau_spin = self._auto_spin(0.0, 10.0, 2, " s", "indicator decay τ (auto: metadata/indicator, else 1 s)")
+        self.diameter_spin = self._auto_spin(0.0, 200.0, 1, " px", "typical cell diameter (auto: estimated)")
+        self.overwrite_check = QCheckBox("replace existing results")
+        self.info_label = QLabel("")
+        self.info_label.setWordWrap(True)
+        self.extract_button = QPushButton("Extract ROIs")
+        self.extract_button.setToolTip("Run suite2p (registration, detection, extraction, classification)")
+        self.extract_button.clicked.connect(self.start)
+        self.jobs = JobPanel(self)
+        self.jobs.cancel_button.clicked.connect(self.cancel)
+
+        form = QFormLayout()
+        form.addRow("Movie", self._row(self.movie_edit, movie_button))
+        form.addRow("Output", self._row(self.out_edit, out_button))
+        form.addRow("Frame rate", self.fs_spin)
+        form.addRow("Decay τ", self.tau_spin)
+        form.addRow("Diameter", self.diameter_spin)
+        form.addRow("", self.overwrite_check)
+        column = QVBoxLayout(self)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addLayout(form)
+        column.addWidget(self.info_label)
+        column.addWidget(self.extract_button)
+        column.addWidget(self.jobs)
+
+        self._connections: list[tuple[Any, Callable[..., Any]]] = []
+        self._listen(viewer.layers.events.inserted, self.suggest_movie)
+        self._listen(viewer.layers.events.removed, self.suggest_movie)
+        self._listen(self.state.events.recording, self.suggest_movie)
+        connections = self._connections
+        self.destroyed.connect(lambda *_: _disconnect(connections))
+        self.suggest_movie()
+        if self.movie_path() is None:
+            self.describe()
+
+    # -- construction helpers --------------------------------------------------------------
+    @staticmethod
+    def _auto_spin(lo: float, hi: float, decimals: int, suffix: str, tip: str) -> QDoubleSpinBox:
+        spin = QDoubleSpinBox()
+        spin.setRange(lo, hi)
+        spin.setDecimals(decimals)
+        spin.setSuffix(suffix)
+        spin.setSpecialValueText("auto")
+        spin.setValue(lo)
+        spin.setToolTip(tip)
+        return spin
+
+    @staticmethod
+    def _row(*widgets: QWidget) -> QHBoxLayout:
+        row = QHBoxLayout()
+        row.addWidget(widgets[0], 1)
+        for w in widgets[1:]:
+            row.addWidget(w)
+        return row
+
+    def _listen(self, signal: Any, slot: Callable[..., Any]) -> None:
+        signal.connect(slot)
+        self._connections.append((signal, slot))
+
+    # -- inputs ----------------------------------------------------------------------------
+    def suggest_movie(self, *_: Any) -> None:
+        """Fill the movie field from the viewer unless the user typed another one."""
+        current = self.movie_edit.text().strip()
+        if current and current != self._auto_movie:
+            return
+        found = movie_from_viewer(self.viewer, self.state)
+        text = str(found) if found is not None else ""
+        if text != current:
+            self._auto_movie = text
+            self.movie_edit.setText(text)
+            self._movie_edited()
+
+    def _movie_edited(self) -> None:
+        movie = self.movie_path()
+        if movie is not None and not self.out_edit.text().strip():
+            self.out_edit.setPlaceholderText(str(default_output(movie)))
+        self.describe()
+
+    def movie_path(self) -> Path | None:
+        """The movie in the field (None when empty)."""
+        text = self.movie_edit.text().strip()
+        return Path(text).expanduser() if text else None
+
+    def output_path(self) -> Path | None:
+        """The results folder: the field, else ``<movie>_suite2p``."""
+        text = self.out_edit.text().strip()
+        if text:
+            return Path(text).expanduser()
+        movie = self.movie_path()
+        return default_output(movie) if movie is not None else None
+
+    def settings(self) -> ExtractionSettings:
+        """The settings the fields ask for (``auto`` fields are ``None``)."""
+        from napari_calm.extraction import ExtractionSettings
+
+        def value(spin: QDoubleSpinBox) -> float | None:
+            return float(spin.value()) if spin.value() > spin.minimum() else None
+
+        return ExtractionSettings(
+            fs=value(self.fs_spin), tau=value(self.tau_spin), diameter=value(self.diameter_spin)
+        )
+
+    def describe(self) -> None:
+        """Show what suite2p will be told about the movie (or why it cannot run)."""
+        from napari_calm.extraction import probe_movie
+        from src_models.errors import CalmError
+
+        movie = self.movie_path()
+        if movie is None:
+            self.info_label.setText("Open a TIFF movie (or choose one) to extract ROIs.")
+            return
+        try:
+            info = probe_movie(movie, self.settings())
+        except CalmError as exc:
+            self.info_label.setText(f"⚠ {exc}")
+            return
+        planes = f" × {info.n_planes} planes" if info.n_planes > 1 else ""
+        self.info_label.setText(
+            f"{info.n_frames} frames{planes} · {info.shape[0]}×{info.shape[1]} px · "
+            f"{info.fs:g} Hz ({info.fs_source}) · τ {info.tau:g} s ({info.tau_source})"
+        )
+
+    def browse_movie(self) -> None:
+        """Choose the movie in a dialog."""
+        path, _ = QFileDialog.getOpenFileName(self, "Movie to extract", "", "TIFF movies (*.tif *.tiff)")
+        if path:
+            self.movie_edit.setText(path)
+            self._movie_edited()
+
+    def browse_output(self) -> None:
+        """Choose the results folder in a dialog."""
+        path = QFileDialog.getExistingDirectory(self, "Results folder")
+        if path:
+            self.out_edit.setText(path)
+
+    # -- running ---------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        """True while an extraction runs."""
+        return self.jobs.busy
+
+    def start(self) -> ExtractionJob | None:
+        """Start extracting the movie in the field; returns the job (None on bad input).
+
+        Bad input (no movie, not a TIFF, too short or small, results already in
+        the output folder without *replace*) is a one-line notification.
+        """
+        from napari.qt.threading import thread_worker
+
+        from napari_calm.extraction import ExtractionJob
+        from src_models.errors import CalmError
+
+        if self.busy:
+            return None
+        movie, out = self.movie_path(), self.output_path()
+        try:
+            if movie is None or out is None:
+                raise CalmError("no movie: open a TIFF movie in the viewer or choose one")
+            job = ExtractionJob(movie, out, self.settings(), overwrite=self.overwrite_check.isChecked())
+            job.start()
+        except CalmError as exc:
+            self.jobs.status.setText(f"failed: {exc}")
+            notify_error(exc)
+            return None
+        self.job = job
+        self.extract_button.setEnabled(False)
+        worker = thread_worker(follow_job)(job)
+        self.jobs.start(
+            worker,
+            on_result=self.show_recording,
+            on_finished=lambda: self.extract_button.setEnabled(True),
+            label=f"extracting ROIs from {movie.name}",
+        )
+        return job
+
+    def cancel(self) -> None:
+        """Kill the running extraction (its temporary folder is removed)."""
+        if self.job is not None:
+            self.job.cancel()
+
+    def show_recording(self, recording: Recording | None) -> None:
+        """Add the extracted ROI layer and make the recording current (no-op for ``None``)."""
+        from napari.layers import Layer
+
+        from napari_calm.layers import recording_layers
+
+        if recording is None:
+            return
+        if self.layer is not None and self.layer in self.viewer.layers:
+            self.viewer.layers.remove(self.layer)
+        self.layer = None
+        movie_layer = self._movie_layer()
+        for data, kwargs, layer_type in recording_layers(recording):
+            if layer_type != "labels":
+                continue
+            kwargs = {**kwargs, "name": f"{recording.source.name} ROIs"}
+            if movie_layer is not None and len(movie_layer.scale) >= 2:
+                kwargs.update(scale=list(movie_layer.scale[-data.ndim :]), translate=list(movie_layer.translate[-data.ndim :]))
+            self.layer = self.viewer.add_layer(Layer.create(data, kwargs, layer_type))
+        self.state.set_recording(recording)
+        if self.layer is not None:
+            self.viewer.layers.selection.active = self.layer
+        if self.on_recording is not None:
+            self.on_recording(recording)
+
+    def _movie_layer(self) -> Any:
+        """The Image layer showing the extracted movie, if any."""
+        from napari_calm.state import RECORDING_KEY
+
+        movie = self.movie_path()
+        for layer in self.viewer.layers:
+            if layer._type_string != "image" or movie is None:
+                continue
+            rec = layer.metadata.get(RECORDING_KEY)
+            path = rec.source if rec is not None else getattr(layer.source, "path", None)
+            if path and Path(path).absolute() == movie.absolute():
+                return layer
+        return None
+
+
+def _disconnect(connections: list[tuple[Any, Callable[..., Any]]]) -> None:
+    """Disconnect every recorded (signal, slot) pair (the panel's C++ side is gone)."""
+    for signal, slot in connections:
+        try:
+            signal.disconnect(slot)
+        except (ValueError, RuntimeError, TypeError):
+            pass
+    connections.clear()

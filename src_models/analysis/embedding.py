@@ -1,0 +1,361 @@
+"""Per-neuron embeddings: 2-D maps and linear analyses of how they relate to tuning.
+
+* :func:`reduce` — PCA (numpy) or UMAP (``umap-learn``, imported only when asked: it is slow to
+  import) of an ``(N, D)`` embedding to 2-D coordinates.
+* :func:`probe_regression` — does the embedding predict a per-neuron value (e.g. cue SI)? Ridge
+  regression cross-validated over neurons (R², Pearson r), compared with the same probe fitted to
+  shuffled values (the neurons' values permuted): ``p`` is the fraction of shuffles that reach the
+  real R².
+* :func:`probe_classification` — balanced accuracy of a logistic probe for a per-neuron class
+  (selective vs untuned, or planted type), against shuffled labels.
+* :func:`tuning_gradient` — the direction in embedding space along which tuning strength |SI|
+  grows (unit vector of the ridge fit), how well the projection on it tracks |SI| out of sample,
+  and the same direction in the 2-D map (for an arrow on the plot).
+* :func:`cluster_separation` — silhouette of selective vs untuned neurons (standardised
+  embedding, Euclidean), against shuffled labels.
+* :func:`activity_embedding` — a reference embedding from the traces alone (each neuron's
+  loadings on the top principal components of the population), to tell what a model embedding
+  adds over plain activity statistics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from src_models.errors import CalmError
+
+#: ridge penalties of the probes (on standardised embeddings)
+PROBE_ALPHAS = tuple(float(a) for a in np.logspace(-2, 4, 13))
+
+
+def standardise(emb: np.ndarray) -> np.ndarray:
+    """Columns to zero mean and unit variance (constant columns to zero)."""
+    x = np.asarray(emb, np.float64)
+    sd = x.std(0)
+    return (x - x.mean(0)) / np.where(sd > 1e-12, sd, 1.0)
+
+
+def _check(emb: np.ndarray, n: int | None = None, what: str = "embedding") -> np.ndarray:
+    x = np.asarray(emb, np.float64)
+    if x.ndim != 2 or x.shape[0] < 3:
+        raise CalmError(f"{what} must be (neurons, dims) with at least 3 neurons, got shape {x.shape}")
+    if n is not None and x.shape[0] != n:
+        raise CalmError(f"{what} has {x.shape[0]} rows for {n} neurons")
+    if not np.isfinite(x).all():
+        raise CalmError(f"{what} contains NaN or Inf")
+    return x
+
+
+def reduce(emb: np.ndarray, method: str = "pca", n_components: int = 2, seed: int = 0) -> np.ndarray:
+    """2-D (or ``n_components``-D) coordinates of the neurons.
+
+    Parameters
+    ----------
+    emb : ndarray
+        ``(N, D)`` embedding.
+    method : {'pca', 'umap'}
+        PCA of the standardised embedding, or UMAP (``n_neighbors = min(15, N - 1)``).
+    n_components : int
+        Output dimensions.
+    seed : int
+        UMAP random state.
+
+    Returns
+    -------
+    ndarray
+        ``(N, n_components)`` float32.
+    """
+    x = standardise(_check(emb))
+    if method == "pca":
+        u, s, _ = np.linalg.svd(x, full_matrices=False)
+        out = u[:, :n_components] * s[:n_components]
+        if out.shape[1] < n_components:
+            out = np.pad(out, ((0, 0), (0, n_components - out.shape[1])))
+        return out.astype(np.float32)
+    if method == "umap":
+        import umap
+
+        reducer = umap.UMAP(
+            n_components=n_components, n_neighbors=min(15, len(x) - 1), random_state=seed, n_jobs=1
+        )
+        return np.asarray(reducer.fit_transform(x), np.float32)
+    raise CalmError(f"unknown embedding map {method!r} (use 'pca' or 'umap')")
+
+
+def activity_embedding(traces: np.ndarray, n_components: int = 16) -> np.ndarray:
+    """``(N, k)`` loadings of each neuron on the top ``k`` principal components of the population."""
+    x = np.asarray(traces, np.float64)
+    x = (x - x.mean(1, keepdims=True)) / np.where(x.std(1, keepdims=True) > 0, x.std(1, keepdims=True), 1)
+    u, s, _ = np.linalg.svd(x, full_matrices=False)
+    k = min(n_components, len(s))
+    return (u[:, :k] * s[:k] / np.sqrt(x.shape[1])).astype(np.float32)
+
+
+@dataclass
+class ProbeScore:
+    """Cross-validated probe score against its shuffle control.
+
+    Attributes
+    ----------
+    metric : str
+        ``r2`` (regression) or ``balanced_accuracy`` (classification).
+    score : float
+        Cross-validated score on the real values.
+    r : float or None
+        Pearson r of the cross-validated predictions (regression).
+    shuffled_mean, shuffled_p95 : float
+        Mean and 95th percentile of the score over shuffles.
+    p : float
+        ``(1 + #shuffles ≥ score) / (1 + n_shuffles)``.
+    n_shuffles, n_folds : int
+        Controls used.
+    """
+
+    metric: str
+    score: float
+    r: float | None
+    shuffled_mean: float
+    shuffled_p95: float
+    p: float
+    n_shuffles: int
+    n_folds: int
+
+    def to_json(self) -> dict:
+        return {k: (None if v is None else (float(v) if isinstance(v, float | np.floating) else v)) for k, v in asdict(self).items()}
+
+
+def _folds(n: int, n_folds: int, rng: np.random.Generator, labels: np.ndarray | None = None) -> np.ndarray:
+    """Fold id of each neuron (random; stratified by ``labels`` when given)."""
+    fold = np.empty(n, np.int64)
+    if labels is None:
+        fold[rng.permutation(n)] = np.arange(n) % n_folds
+        return fold
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        fold[rng.permutation(idx)] = np.arange(len(idx)) % n_folds
+    return fold
+
+
+def _ridge_gcv(x: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge fit of every column of ``Y`` on ``x``, each with its penalty chosen by GCV.
+
+    Returns ``(coef (D, k), intercept (k,))``.
+    """
+    xm, ym = x.mean(0), Y.mean(0)
+    u, s, vt = np.linalg.svd(x - xm, full_matrices=False)
+    uty = u.T @ (Y - ym)
+    best_err = np.full(Y.shape[1], np.inf)
+    best_coef = np.zeros((x.shape[1], Y.shape[1]))
+    n = len(x)
+    for a in PROBE_ALPHAS:
+        shrink = s**2 / (s**2 + a)
+        resid = Y - ym - u @ (shrink[:, None] * uty)
+        gcv = (resid**2).mean(0) / max(1e-12, 1 - shrink.sum() / n) ** 2
+        better = gcv < best_err
+        if better.any():
+            coef = vt.T @ ((s / (s**2 + a))[:, None] * uty)
+            best_coef[:, better] = coef[:, better]
+            best_err[better] = gcv[better]
+    return best_coef, ym - xm @ best_coef
+
+
+def _ridge_cv_predict(x: np.ndarray, Y: np.ndarray, fold: np.ndarray) -> np.ndarray:
+    """Out-of-fold ridge predictions of every column of ``Y`` (penalty by GCV inside each fold)."""
+    pred = np.zeros_like(Y)
+    for f in np.unique(fold):
+        tr, te = fold != f, fold == f
+        coef, b0 = _ridge_gcv(x[tr], Y[tr])
+        pred[te] = x[te] @ coef + b0
+    return pred
+
+
+def _r2(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    sst = ((y - y.mean(0)) ** 2).sum(0)
+    return np.where(sst > 0, 1 - ((y - p) ** 2).sum(0) / np.where(sst > 0, sst, 1), np.nan)
+
+
+def probe_regression(
+    emb: np.ndarray, values: np.ndarray, n_folds: int = 5, n_shuffles: int = 200, seed: int = 0
+) -> ProbeScore:
+    """Cross-validated (over neurons) ridge probe of ``values`` from the embedding.
+
+    Parameters
+    ----------
+    emb : ndarray
+        ``(N, D)`` embedding.
+    values : ndarray
+        ``(N,)`` per-neuron value (SI, |SI|, ...).
+    n_folds : int
+        Random folds over neurons.
+    n_shuffles : int
+        Permutations of ``values`` for the control (all solved with the same factorisations).
+    seed : int
+        Seed of folds and permutations.
+    """
+    y = np.asarray(values, np.float64)
+    x = standardise(_check(emb, len(y)))
+    if np.ptp(y) == 0:
+        raise CalmError("the probed values are constant across neurons")
+    rng = np.random.default_rng(seed)
+    fold = _folds(len(y), min(n_folds, len(y)), rng)
+    Y = np.column_stack([y] + [rng.permutation(y) for _ in range(n_shuffles)])
+    P = _ridge_cv_predict(x, Y, fold)
+    r2 = _r2(Y, P)
+    real = float(r2[0])
+    null = r2[1:]
+    r = float(np.corrcoef(P[:, 0], y)[0, 1]) if np.ptp(P[:, 0]) > 0 else 0.0
+    return ProbeScore(
+        metric="r2",
+        score=real,
+        r=r,
+        shuffled_mean=float(np.mean(null)) if n_shuffles else float("nan"),
+        shuffled_p95=float(np.percentile(null, 95)) if n_shuffles else float("nan"),
+        p=float((1 + np.sum(null >= real)) / (1 + n_shuffles)),
+        n_shuffles=n_shuffles,
+        n_folds=int(fold.max() + 1),
+    )
+
+
+def probe_classification(
+    emb: np.ndarray, labels: np.ndarray, n_folds: int = 5, n_shuffles: int = 50, seed: int = 0
+) -> ProbeScore:
+    """Cross-validated balanced accuracy of a class-balanced logistic probe, against shuffles."""
+    from sklearn.linear_model import LogisticRegression
+
+    lab = np.asarray(labels)
+    x = standardise(_check(emb, len(lab)))
+    classes, y = np.unique(lab, return_inverse=True)
+    counts = np.bincount(y)
+    if len(classes) < 2:
+        raise CalmError("the probe needs neurons of at least two classes")
+    k = int(min(n_folds, counts.min()))
+    if k < 2:
+        raise CalmError(f"too few neurons per class for a probe: {dict(zip(map(str, classes), counts.tolist()))}")
+    rng = np.random.default_rng(seed)
+
+    def cv_score(target: np.ndarray) -> float:
+        fold = _folds(len(target), k, rng, target)
+        pred = np.zeros(len(target), np.int64)
+        for f in range(k):
+            tr, te = fold != f, fold == f
+            clf = LogisticRegression(C=0.1, class_weight="balanced", max_iter=500)
+            pred[te] = clf.fit(x[tr], target[tr]).predict(x[te])
+        return float(np.mean([np.mean(pred[target == c] == c) for c in np.unique(target)]))
+
+    real = cv_score(y)
+    null = np.array([cv_score(rng.permutation(y)) for _ in range(n_shuffles)])
+    return ProbeScore(
+        metric="balanced_accuracy",
+        score=real,
+        r=None,
+        shuffled_mean=float(null.mean()) if n_shuffles else float("nan"),
+        shuffled_p95=float(np.percentile(null, 95)) if n_shuffles else float("nan"),
+        p=float((1 + np.sum(null >= real)) / (1 + n_shuffles)),
+        n_shuffles=n_shuffles,
+        n_folds=k,
+    )
+
+
+@dataclass
+class TuningGradient:
+    """The direction along which tuning strength grows.
+
+    Attributes
+    ----------
+    direction : ndarray
+        ``(D,)`` unit vector in the standardised embedding space.
+    r_cv : float
+        Out-of-fold Pearson r between the projection on the direction and the strength.
+    direction_2d : ndarray
+        ``(2,)`` unit vector of the same gradient in the 2-D map (least squares on coordinates).
+    r_2d : float
+        In-sample Pearson r of the 2-D linear fit (how graded the map looks).
+    """
+
+    direction: np.ndarray
+    r_cv: float
+    direction_2d: np.ndarray
+    r_2d: float
+
+    def to_json(self) -> dict:
+        return {"r_cv": self.r_cv, "direction_2d": [float(v) for v in self.direction_2d], "r_2d": self.r_2d}
+
+
+def tuning_gradient(
+    emb: np.ndarray, strength: np.ndarray, coords: np.ndarray | None = None, n_folds: int = 5, seed: int = 0
+) -> TuningGradient:
+    """Direction of increasing tuning strength in the embedding (and in its 2-D map)."""
+    y = np.asarray(strength, np.float64)
+    x = standardise(_check(emb, len(y)))
+    fold = _folds(len(y), min(n_folds, len(y)), np.random.default_rng(seed))
+    pred = _ridge_cv_predict(x, y[:, None], fold)[:, 0]
+    r_cv = float(np.corrcoef(pred, y)[0, 1]) if np.ptp(pred) > 0 and np.ptp(y) > 0 else 0.0
+    coef = _ridge_gcv(x, y[:, None])[0][:, 0]
+    direction = coef / (np.linalg.norm(coef) or 1.0)
+    d2, r2d = np.zeros(2), 0.0
+    if coords is not None:
+        c = np.asarray(coords, np.float64)[:, :2]
+        beta = np.linalg.lstsq(np.c_[c - c.mean(0), np.ones(len(y))], y, rcond=None)[0][:2]
+        d2 = beta / (np.linalg.norm(beta) or 1.0)
+        fit = (c - c.mean(0)) @ beta
+        r2d = float(np.corrcoef(fit, y)[0, 1]) if np.ptp(fit) > 0 and np.ptp(y) > 0 else 0.0
+    return TuningGradient(direction=direction, r_cv=r_cv, direction_2d=d2, r_2d=r2d)
+
+
+@dataclass
+class Separation:
+    """How well selective and untuned neurons separate in an embedding.
+
+    Attributes
+    ----------
+    silhouette : float
+        Mean silhouette of the two groups (standardised embedding, Euclidean).
+    silhouette_shuffled_mean, silhouette_shuffled_p95 : float
+        The same with the group labels permuted across neurons.
+    p : float
+        Fraction of shuffles reaching the real silhouette (with the +1 correction).
+    probe : ProbeScore
+        Logistic probe balanced accuracy for selective vs untuned.
+    n_selective, n_untuned : int
+        Group sizes.
+    """
+
+    silhouette: float
+    silhouette_shuffled_mean: float
+    silhouette_shuffled_p95: float
+    p: float
+    probe: ProbeScore
+    n_selective: int
+    n_untuned: int
+
+    def to_json(self) -> dict:
+        out = {k: v for k, v in asdict(self).items() if k != "probe"}
+        out["probe"] = self.probe.to_json()
+        return out
+
+
+def cluster_separation(
+    emb: np.ndarray, selective: np.ndarray, n_shuffles: int = 100, seed: int = 0
+) -> Separation:
+    """Silhouette and probe accuracy of selective vs untuned neurons, against shuffled labels."""
+    from sklearn.metrics import silhouette_score
+
+    sel = np.asarray(selective, bool)
+    x = standardise(_check(emb, len(sel)))
+    n_sel, n_un = int(sel.sum()), int((~sel).sum())
+    if min(n_sel, n_un) < 2:
+        raise CalmError(f"cluster separation needs >= 2 selective and >= 2 untuned neurons ({n_sel} / {n_un})")
+    rng = np.random.default_rng(seed)
+    real = float(silhouette_score(x, sel))
+    null = np.array([silhouette_score(x, rng.permutation(sel)) for _ in range(n_shuffles)])
+    return Separation(
+        silhouette=real,
+        silhouette_shuffled_mean=float(null.mean()) if n_shuffles else float("nan"),
+        silhouette_shuffled_p95=float(np.percentile(null, 95)) if n_shuffles else float("nan"),
+        p=float((1 + np.sum(null >= real)) / (1 + n_shuffles)),
+        probe=probe_classification(x, sel, n_shuffles=min(n_shuffles, 50), seed=seed),
+        n_selective=n_sel,
+        n_untuned=n_un,
+    )
