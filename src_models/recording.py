@@ -77,6 +77,21 @@ class RoiSet:
         return out
 
 
+#: metadata entries that hold one value per neuron (arrays, or dicts of arrays)
+PER_NEURON_METADATA = ("spks", "roi_index", "roi_features")
+
+
+def _subset_per_neuron(metadata: dict[str, Any], idx: np.ndarray) -> dict[str, Any]:
+    out = dict(metadata)
+    for key in PER_NEURON_METADATA:
+        value = out.get(key)
+        if isinstance(value, dict):
+            out[key] = {k: np.asarray(v)[idx] for k, v in value.items()}
+        elif value is not None:
+            out[key] = np.asarray(value)[idx]
+    return out
+
+
 @dataclass
 class Recording:
     """A calcium-imaging recording: movie, ROIs, traces, behaviour and trials.
@@ -92,7 +107,8 @@ class Recording:
     source : Path
         File or folder the recording was read from.
     kind : str
-        Reader that produced it: ``tiff``, ``suite2p``, ``traces``, ``mat``, ``nwb``.
+        Reader that produced it: ``tiff``, ``suite2p``, ``traces``, ``mat``, ``nwb``,
+        or ``simulated`` for an in-memory simulated session.
     Fneu : ndarray, optional
         Neuropil fluorescence ``(N, T)``.
     neuropil_coefficient : float
@@ -201,7 +217,7 @@ class Recording:
             rois=None if self.rois is None else self.rois.subset(idx),
             behavior=self.behavior,
             trials=self.trials,
-            metadata=self.metadata,
+            metadata=_subset_per_neuron(self.metadata, idx),
         )
 
     def summary(self) -> dict[str, Any]:

@@ -1,0 +1,107 @@
+"""Neuron inspector driven by real events: ROI clicks in the canvas, keys, list and spin box."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qtpy.QtCore import Qt
+from test_gui_support import (  # noqa: F401 (fixtures)
+    calm_viewer,
+    canvas_point,
+    roi_center,
+    small_session,
+    tiny_checkpoint,
+    wait_idle,
+)
+
+pytestmark = pytest.mark.gui
+
+
+def test_clicking_an_roi_shows_that_neuron(calm_viewer, qtbot):
+    viewer, widgets = calm_viewer
+    inspector = widgets["Neuron inspector"]
+    state = inspector.state
+    rec = state.recording
+    neuron = 17
+    row, col = roi_center(rec, neuron)
+    canvas = viewer.window._qt_viewer.canvas.native
+    qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton, pos=canvas_point(viewer, row, col))
+    qtbot.waitUntil(lambda: state.current == neuron, timeout=3000)
+    assert state.selected == (neuron,)
+    assert inspector.spin.value() == neuron
+    assert f"neuron {neuron}" in inspector.title.text()
+    assert inspector.neuron_list.item(neuron).isSelected()
+    z = inspector.canvas.raw_line.get_ydata()
+    assert len(z) > 0 and np.nanmax(z) == pytest.approx(1.0)
+    # the ROI is outlined in the selection layer, and only that ROI
+    outline = viewer.layers["CalM selection"]
+    qtbot.waitUntil(lambda: bool(outline.data[int(row), int(col)]), timeout=3000)
+    assert set(np.unique(rec.rois.label_image()[outline.data > 0])) == {neuron + 1}
+
+    # shift-click adds a second ROI; clicking background changes nothing
+    other = 3
+    r2, c2 = roi_center(rec, other)
+    qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier,
+                     pos=canvas_point(viewer, r2, c2))
+    qtbot.waitUntil(lambda: state.selected == (neuron, other), timeout=3000)
+    background = np.argwhere(rec.rois.label_image() == 0)[0]
+    qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton, pos=canvas_point(viewer, *background))
+    assert state.selected == (neuron, other)
+
+
+def test_a_drag_pans_without_selecting(calm_viewer, qtbot):
+    viewer, widgets = calm_viewer
+    state = widgets["Neuron inspector"].state
+    row, col = roi_center(state.recording, 9)
+    canvas = viewer.window._qt_viewer.canvas.native
+    start = canvas_point(viewer, row, col)
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=start)
+    end = start + type(start)(40, 0)
+    qtbot.mouseMove(canvas, end)
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=end)
+    assert state.current == 0
+
+
+def test_keys_spin_box_and_list_choose_the_neuron(calm_viewer, qtbot):
+    viewer, widgets = calm_viewer
+    inspector = widgets["Neuron inspector"]
+    state = inspector.state
+    canvas = viewer.window._qt_viewer.canvas.native
+    canvas.setFocus()
+    qtbot.keyClick(canvas, Qt.Key.Key_Right, Qt.KeyboardModifier.AltModifier)
+    qtbot.waitUntil(lambda: state.current == 1, timeout=3000)
+    qtbot.keyClick(canvas, Qt.Key.Key_Left, Qt.KeyboardModifier.AltModifier)
+    qtbot.keyClick(canvas, Qt.Key.Key_Left, Qt.KeyboardModifier.AltModifier)
+    qtbot.waitUntil(lambda: state.current == state.n_neurons - 1, timeout=3000)
+
+    inspector.spin.setValue(5)
+    assert state.current == 5
+    qtbot.mouseClick(inspector.next_button, Qt.MouseButton.LeftButton)
+    assert state.current == 6
+    item = inspector.neuron_list.item(12)
+    rect = inspector.neuron_list.visualItemRect(item)
+    inspector.neuron_list.scrollToItem(item)
+    rect = inspector.neuron_list.visualItemRect(item)
+    qtbot.mouseClick(inspector.neuron_list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert state.current == 12
+
+
+def test_tokens_fill_the_strip_and_the_codebook_atlas(calm_viewer, qtbot):
+    viewer, widgets = calm_viewer
+    recording_dock, inspector = widgets["Recording & model"], widgets["Neuron inspector"]
+    state = inspector.state
+    qtbot.mouseClick(recording_dock.tokenize_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, recording_dock.jobs)
+    assert recording_dock.jobs.last_error == ""
+    tokens = state.tokens
+    assert tokens.tokens.shape[0] == state.n_neurons
+    assert tokens.recon.shape == state.recording.F.shape
+    assert tokens.codebook.shape == (tokens.codebook_size, tokens.patch_len)
+    state.select([4])
+    strip = inspector.canvas.token_image.get_array()
+    assert strip.shape == (1, tokens.tokens.shape[1])
+    np.testing.assert_array_equal(strip[0], tokens.tokens[4] % 20)
+    used = len(np.unique(tokens.tokens[4]))
+    x = inspector.canvas.atlas_used.get_xdata()
+    assert np.isnan(x).sum() == used  # one NaN-terminated waveform per distinct code
+    assert "tokens ✓" in recording_dock.cache_label.text()

@@ -1,0 +1,69 @@
+"""Fixtures and helpers shared by the GUI tests (``test_gui_*.py``); this module holds no tests.
+
+Import the fixtures you use into a test module
+(``from test_gui_support import calm_viewer  # noqa: F401``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+#: Size of the simulated session the GUI tests open (small: every job takes seconds).
+SESSION_NEURONS = 40
+SESSION_FRAMES = 600
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained tiny CalM (``src_models.dat.tiny``) saved as a checkpoint folder."""
+    from src_models.dat.calm import save_calm
+    from src_models.dat.tiny import tiny_calm
+
+    return save_calm(tiny_calm(), tmp_path_factory.mktemp("ckpt") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def small_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small simulated session (movie, ROIs, behaviour, trials) in the suite2p layout."""
+    from src_models.simulation import simulate, write_session
+
+    (session,) = simulate("demo", seed=0, n_neurons=SESSION_NEURONS, n_frames=SESSION_FRAMES)
+    return write_session(session, tmp_path_factory.mktemp("session") / "small")
+
+
+@pytest.fixture
+def calm_viewer(make_napari_viewer: Any, tiny_checkpoint: Path, small_session: Path) -> tuple[Any, dict[str, Any]]:
+    """A shown viewer with the six docks (as ``calm view`` lays them out) and the small session."""
+    from napari_calm.cli.view import show
+    from napari_calm.readers import read_recording
+
+    viewer = make_napari_viewer(show=True)
+    widgets = show(viewer, read_recording(small_session), str(tiny_checkpoint))
+    return viewer, widgets
+
+
+def wait_idle(qtbot: Any, panel: Any, timeout_s: float = 60.0) -> None:
+    """Wait until a dock's :class:`~napari_calm.widgets.job_panel.JobPanel` has no running job."""
+    qtbot.waitUntil(lambda: not panel.busy, timeout=int(timeout_s * 1000))
+
+
+def canvas_point(viewer: Any, row: float, col: float) -> Any:
+    """The viewer-canvas pixel (``QPoint``) showing world position ``(row, col)`` in 2-D view."""
+    from qtpy.QtCore import QPoint
+
+    canvas = viewer.window._qt_viewer.canvas
+    x, y = canvas.view.scene.transform.map([col, row, 0, 1])[:2]
+    return QPoint(int(round(x)), int(round(y)))
+
+
+def roi_center(recording: Any, neuron: int) -> tuple[float, float]:
+    """A pixel of ``neuron``'s ROI that no other ROI paints (the one nearest its centre)."""
+    labels = recording.rois.label_image()
+    pixels = np.argwhere(labels == neuron + 1)
+    centre = pixels.mean(axis=0)
+    row, col = pixels[np.argmin(((pixels - centre) ** 2).sum(axis=1))]
+    return float(row), float(col)
