@@ -52,7 +52,8 @@ def test_panel_cancel_then_extract_adds_rois(make_napari_viewer, qtbot, sim_fold
     # start, see progress, cancel: nothing half-written remains
     job = panel.start()
     assert job is not None and panel.busy
-    qtbot.waitUntil(lambda: panel.jobs.bar.maximum() > 0 and panel.jobs.bar.value() > 10, timeout=120_000)
+    bar = panel.jobs.bar
+    qtbot.waitUntil(lambda: bar.maximum() > 0 and bar.value() > 10, timeout=120_000)
     assert job.workdir.exists()
     panel.jobs.cancel_button.click()
     qtbot.waitUntil(lambda: not panel.busy, timeout=30_000)

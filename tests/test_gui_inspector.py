@@ -7,6 +7,7 @@ import pytest
 from qtpy.QtCore import Qt
 from test_gui_support import (  # noqa: F401 (fixtures)
     calm_viewer,
+    calm_window,
     canvas_point,
     roi_center,
     small_session,

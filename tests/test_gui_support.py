@@ -1,7 +1,9 @@
 """Fixtures and helpers shared by the GUI tests (``test_gui_*.py``); this module holds no tests.
 
 Import the fixtures you use into a test module
-(``from test_gui_support import calm_viewer  # noqa: F401``).
+(``from test_gui_support import calm_viewer  # noqa: F401``). The docks of one
+test module share one viewer (:func:`calm_window`), which keeps the GUI suite
+fast; :func:`calm_viewer` resets the selection and the view for each test.
 """
 
 from __future__ import annotations
@@ -35,15 +37,44 @@ def small_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_session(session, tmp_path_factory.mktemp("session") / "small")
 
 
-@pytest.fixture
-def calm_viewer(make_napari_viewer: Any, tiny_checkpoint: Path, small_session: Path) -> tuple[Any, dict[str, Any]]:
-    """A shown viewer with the six docks (as ``calm view`` lays them out) and the small session."""
+@pytest.fixture(scope="module")
+def calm_window(qapp: Any, tiny_checkpoint: Path, small_session: Path) -> Any:
+    """One shown viewer per test module with the six docks (as ``calm view`` lays them out)."""
+    import napari
+
     from napari_calm.cli.view import show
     from napari_calm.readers import read_recording
 
-    viewer = make_napari_viewer(show=True)
+    viewer = napari.Viewer(show=True)
     widgets = show(viewer, read_recording(small_session), str(tiny_checkpoint))
+    yield viewer, widgets
+    for widget in widgets.values():
+        jobs = getattr(widget, "jobs", None)
+        if jobs is not None and jobs.busy:
+            jobs.cancel()
+            wait_idle_blocking(jobs)
+    viewer.close()
+
+
+@pytest.fixture
+def calm_viewer(calm_window: Any) -> tuple[Any, dict[str, Any]]:
+    """The module's viewer and docks, with neuron 0 selected and a plain 2-D view."""
+    viewer, widgets = calm_window
+    widgets["Neuron inspector"].state.select([0])
+    viewer.reset_view()
     return viewer, widgets
+
+
+def wait_idle_blocking(panel: Any, timeout_s: float = 60.0) -> None:
+    """Process events until ``panel`` has no running job (for fixture teardown, without qtbot)."""
+    import time
+
+    from qtpy.QtWidgets import QApplication
+
+    end = time.monotonic() + timeout_s
+    while panel.busy and time.monotonic() < end:
+        QApplication.processEvents()
+        time.sleep(0.01)
 
 
 def wait_idle(qtbot: Any, panel: Any, timeout_s: float = 60.0) -> None:

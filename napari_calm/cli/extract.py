@@ -26,15 +26,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``calm extract``."""
     parser.add_argument("movie", help="TIFF movie (T×Y×X, or with plane/channel axes)")
     parser.add_argument("--out", required=True, metavar="DIR", help="results folder to create")
-    parser.add_argument("--fs", type=float, metavar="HZ", help="frame rate (default: metadata, else 10)")
+    parser.add_argument(
+        "--fs", type=float, metavar="HZ", help="frame rate (default: metadata, else 10)"
+    )
     parser.add_argument(
         "--tau", type=float, metavar="S", help="indicator decay in s (default: metadata, else 1.0)"
     )
     parser.add_argument(
-        "--diameter", type=float, metavar="PX", help="typical cell diameter in pixels (default: auto)"
+        "--diameter", type=float, metavar="PX", help="cell diameter in pixels (default: auto)"
     )
     parser.add_argument(
-        "--planes", type=int, metavar="N", help="planes interleaved in the pages (default: the file's)"
+        "--planes", type=int, metavar="N", help="planes interleaved in the pages (default: file's)"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace DIR if it holds results")
     parser.add_argument(
@@ -80,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         s = result.summary
         print(
-            f"{result.out}: {result.n_rois} ROIs ({result.n_cells} cells) × {result.n_frames} frames"
+            f"{result.out}: {result.n_rois} ROIs ({result.n_cells} cells)"
+            f" × {result.n_frames} frames"
             f" at {s['fs']:g} Hz ({s['fs_source']}), {result.seconds:.1f} s on {s['device']}"
         )
     return 0

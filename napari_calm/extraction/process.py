@@ -153,7 +153,11 @@ class ExtractionJob:
                 continue
             event = msg.get("event")
             if event == "progress":
-                p = Progress(str(msg.get("stage", "")), float(msg.get("fraction", 0.0)), str(msg.get("message", "")))
+                p = Progress(
+                    str(msg.get("stage", "")),
+                    float(msg.get("fraction", 0.0)),
+                    str(msg.get("message", "")),
+                )
                 self.last = p
                 self._events.put(p)
             elif event == "done":
@@ -171,7 +175,8 @@ class ExtractionJob:
     @property
     def finished(self) -> bool:
         """True once the worker has ended and its output has been read."""
-        return self._proc is not None and self._proc.poll() is not None and not self._reader_alive()
+        ended = self._proc is not None and self._proc.poll() is not None
+        return ended and not self._reader_alive()
 
     def _reader_alive(self) -> bool:
         return self._reader is not None and self._reader.is_alive()
@@ -180,7 +185,8 @@ class ExtractionJob:
         """Progress reports since the last call (waits up to ``timeout`` s for the first one)."""
         out: list[Progress] = []
         try:
-            out.append(self._events.get(timeout=timeout) if timeout > 0 else self._events.get_nowait())
+            first = self._events.get(timeout=timeout) if timeout > 0 else self._events.get_nowait()
+            out.append(first)
         except queue.Empty:
             return out
         while True:

@@ -41,7 +41,12 @@ from typing import Any
 
 import numpy as np
 
-from napari_calm.extraction.settings import ExtractionSettings, MovieInfo, probe_movie, suite2p_config
+from napari_calm.extraction.settings import (
+    ExtractionSettings,
+    MovieInfo,
+    probe_movie,
+    suite2p_config,
+)
 from src_models.errors import CalmError
 
 #: Names whose presence marks a folder as holding extraction/suite2p results.
@@ -111,7 +116,11 @@ class Progress:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict."""
-        return {"stage": self.stage, "fraction": round(float(self.fraction), 4), "message": self.message}
+        return {
+            "stage": self.stage,
+            "fraction": round(float(self.fraction), 4),
+            "message": self.message,
+        }
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -172,16 +181,21 @@ def check_destination(out: Path, movie: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise CalmError("output exists and is not a folder", out)
     if movie.resolve().is_relative_to(out.resolve()):
-        raise CalmError("the movie lies inside the output folder; choose another output folder", out)
+        raise CalmError(
+            "the movie lies inside the output folder; choose another output folder", out
+        )
     if out.is_dir() and any(out.iterdir()):
         holds = looks_like_results(out)
         if not holds:
             raise CalmError(
-                "output folder is not empty and holds no suite2p results; choose a new or empty folder",
+                "output folder is not empty and holds no suite2p results; "
+                "choose a new or empty folder",
                 out,
             )
         if not overwrite:
-            raise CalmError("output folder already holds results; pass --overwrite to replace them", out)
+            raise CalmError(
+                "output folder already holds results; pass --overwrite to replace them", out
+            )
 
 
 def temp_folder(out: Path) -> Path:
@@ -294,7 +308,8 @@ def _rescale_to_int16(info: MovieInfo, dst: Path, report: ProgressCallback) -> d
             finite = data[np.isfinite(data)]
             if finite.size:
                 lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
-            report(Progress("convert", a + (b - a) * 0.5 * (i + len(data)) / n, "reading the movie's range"))
+            done = 0.5 * (i + len(data)) / n
+            report(Progress("convert", a + (b - a) * done, "reading the movie's range"))
         if not np.isfinite(lo) or hi <= lo:
             raise CalmError("movie is constant or holds no finite values", info.path)
         scale = 30000.0 / (hi - lo)
@@ -302,7 +317,8 @@ def _rescale_to_int16(info: MovieInfo, dst: Path, report: ProgressCallback) -> d
         def pages() -> Any:
             for i, data in chunks():
                 scaled = np.nan_to_num((data - lo) * scale, nan=0.0, posinf=30000.0, neginf=0.0)
-                report(Progress("convert", a + (b - a) * (0.5 + 0.5 * (i + len(data)) / n), "rescaling to int16"))
+                done = 0.5 + 0.5 * (i + len(data)) / n
+                report(Progress("convert", a + (b - a) * done, "rescaling to int16"))
                 yield from np.round(scaled).astype(np.int16)
 
         bigtiff = n * Ly * Lx * 2 > 2**31
@@ -329,14 +345,20 @@ def _restore_units(plane: Path, intensity: dict[str, float]) -> None:
 
 
 def _rewrite_paths(folder: Path, out: Path, info: MovieInfo) -> None:
-    """Point paths inside ``db.npy``/``ops.npy`` of ``folder`` at ``out`` and the original movie."""
+    """Point paths inside ``db.npy``/``ops.npy`` of ``folder`` at ``out`` and the original movie.
+
+    suite2p's convention ``save_path0 / save_folder`` then names ``out`` again.
+    """
     from napari_calm.readers.npy import load_npy_dict
 
     old, new = str(folder), str(out)
+    work, parent = str(folder.parent), str(out.parent)
 
     def fix(value: Any) -> Any:
-        if isinstance(value, str) and value.startswith(old):
+        if isinstance(value, str) and (value == old or value.startswith(old + os.sep)):
             return new + value[len(old):]
+        if isinstance(value, str) and value == work:  # save_path0 / fast_disk
+            return parent
         if isinstance(value, list):
             return [fix(v) for v in value]
         return value
@@ -348,6 +370,8 @@ def _rewrite_paths(folder: Path, out: Path, info: MovieInfo) -> None:
             d = {k: fix(v) for k, v in load_npy_dict(path).items()}
             if "data_path" in d:
                 d["data_path"], d["file_list"] = [str(info.path.parent)], [info.path.name]
+            if "save_folder" in d:
+                d["save_folder"] = out.name
             np.save(path, np.array(d, dtype=object), allow_pickle=True)
 
 
@@ -388,7 +412,10 @@ def _set_threads(threads: int | None) -> int | None:
     return previous
 
 
-def _run_suite2p(db: dict[str, Any], s2p: dict[str, Any], info: MovieInfo, handler: logging.Handler) -> None:
+def _run_suite2p(
+    db: dict[str, Any], s2p: dict[str, Any], info: MovieInfo, handler: logging.Handler
+) -> None:
+    """``suite2p.run_s2p`` with its log routed to ``handler``; "no ROIs" becomes a CalmError."""
     import suite2p
 
     log = logging.getLogger("suite2p")
@@ -401,7 +428,8 @@ def _run_suite2p(db: dict[str, Any], s2p: dict[str, Any], info: MovieInfo, handl
     except ValueError as exc:
         if "no ROIs" in str(exc):
             raise CalmError(
-                "suite2p found no ROIs in the movie (try --diameter, or a longer or brighter movie)",
+                "suite2p found no ROIs in the movie "
+                "(try --diameter, or a longer or brighter movie)",
                 info.path,
             ) from None
         raise
@@ -507,4 +535,6 @@ def run_extraction(
     finally:
         _set_threads(previous_threads)
     report(Progress("finalise", 1.0, f"{n_rois} ROIs ({n_cells} cells) in {seconds:.1f} s"))
-    return ExtractionResult(out, n_rois, n_cells, info.n_frames, info.n_planes, round(seconds, 2), summary)
+    return ExtractionResult(
+        out, n_rois, n_cells, info.n_frames, info.n_planes, round(seconds, 2), summary
+    )

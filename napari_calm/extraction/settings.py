@@ -116,7 +116,9 @@ class ExtractionSettings:
         if self.threads is not None and int(self.threads) < 1:
             raise CalmError(f"threads must be at least 1, got {self.threads}")
         if self.algorithm not in ALGORITHMS:
-            raise CalmError(f"detection algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}")
+            raise CalmError(
+                f"detection algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}"
+            )
         if self.device not in ("auto", "cpu") and not str(self.device).startswith("cuda"):
             raise CalmError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
 
@@ -239,7 +241,17 @@ def _positive(value: Any, what: str, path: Path) -> float:
 
 
 def resolve_tau(explicit: float | None, meta: dict[str, Any], path: Path) -> tuple[float, str]:
-    """Indicator decay τ (s) and its source: argument, ``meta.json`` ``tau``, indicator, default."""
+    """Indicator decay τ (s) and its source: argument, ``meta.json`` ``tau``, indicator, default.
+
+    Parameters
+    ----------
+    explicit : float, optional
+        The user's value.
+    meta : dict
+        ``meta.json`` next to the movie.
+    path : Path
+        The movie (named in errors).
+    """
     if explicit is not None:
         return _positive(explicit, "--tau", path), "argument"
     for key in ("tau", "tau_decay", "decay_time"):
@@ -308,7 +320,8 @@ def probe_movie(path: str | Path, settings: ExtractionSettings | None = None) ->
     Ly, Lx = shape[-2:]
     if n_time < MIN_FRAMES:
         raise CalmError(
-            f"movie too short for suite2p: {n_time} frames per plane, at least {MIN_FRAMES} needed",
+            f"movie too short for suite2p: {n_time} frames per plane, "
+            f"at least {MIN_FRAMES} needed",
             path,
         )
     if min(Ly, Lx) < MIN_SIDE:
@@ -375,7 +388,11 @@ def spatial_scale(diameter: float | None) -> int:
 
 
 def bin_size(n_frames: int, fs: float, tau: float) -> int:
-    """Frames averaged per detection bin: ``round(tau * fs)``, keeping ≥ :data:`MIN_BINNED_FRAMES` bins."""
+    """Frames averaged per detection bin: ``round(tau * fs)``.
+
+    Capped so that at least :data:`MIN_BINNED_FRAMES` bins remain (suite2p finds
+    no ROIs in a handful of bins).
+    """
     return int(max(1, min(round(tau * fs), n_frames // MIN_BINNED_FRAMES)))
 
 
@@ -421,7 +438,9 @@ def suite2p_config(
 
     classifier = Path(builtin_classfile)
     if not classifier.is_file():
-        raise CalmError("suite2p's built-in classifier file is missing from the installation", classifier)
+        raise CalmError(
+            "suite2p's built-in classifier file is missing from the installation", classifier
+        )
     movie = Path(movie or info.path)
     workdir = Path(workdir)
     Ly, Lx = info.shape
@@ -450,12 +469,18 @@ def suite2p_config(
     s2p["tau"] = float(info.tau)
     s2p["diameter"] = [diameter, diameter]
     s2p["torch_device"] = device
-    s2p["run"].update(do_registration=1, do_detection=True, do_deconvolution=True, multiplane_parallel=False)
+    s2p["run"].update(
+        do_registration=1, do_detection=True, do_deconvolution=True, multiplane_parallel=False
+    )
     s2p["registration"].update(nonrigid=nonrigid, block_size=block)
     s2p["detection"].update(algorithm=settings.algorithm, bin_size=bins)
     s2p["detection"]["sparsery_settings"]["spatial_scale"] = scale
-    s2p["classification"].update(classifier_path=str(classifier), use_builtin_classifier=True, preclassify=0.0)
-    s2p["io"].update(save_mat=False, save_NWB=False, delete_bin=False, move_bin=False, save_ops_orig=True)
+    s2p["classification"].update(
+        classifier_path=str(classifier), use_builtin_classifier=True, preclassify=0.0
+    )
+    s2p["io"].update(
+        save_mat=False, save_NWB=False, delete_bin=False, move_bin=False, save_ops_orig=True
+    )
     summary = {
         "fs": float(info.fs),
         "fs_source": info.fs_source,

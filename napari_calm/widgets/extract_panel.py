@@ -14,6 +14,7 @@ viewer's current recording, ready for tokenization.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,7 +55,11 @@ def default_output(movie: Path) -> Path:
 
 
 def movie_from_viewer(viewer: Any, state: Any = None) -> Path | None:
-    """The TIFF behind the viewer's movie: the current recording, else the active or any Image layer."""
+    """The TIFF behind the viewer's movie.
+
+    Looked for in the current recording, then the active Image layer, then any
+    Image layer (its recording's source, else napari's ``layer.source.path``).
+    """
     from napari_calm.state import RECORDING_KEY
 
     def tiff(path: Any) -> Path | None:
@@ -81,7 +86,9 @@ def movie_from_viewer(viewer: Any, state: Any = None) -> Path | None:
     return None
 
 
-def follow_job(job: ExtractionJob, only_cells: bool = True) -> Generator[Progress, None, Recording | None]:
+def follow_job(
+    job: ExtractionJob, only_cells: bool = True
+) -> Generator[Progress, None, Recording | None]:
     """Relay a started job's progress; read its results folder when it is done.
 
     Returns
@@ -162,14 +169,22 @@ class ExtractPanel(QWidget):
         out_button = QPushButton("…")
         out_button.setFixedWidth(28)
         out_button.clicked.connect(self.browse_output)
-        self.fs_spin = self._auto_spin(0.0, 1000.0, 2, " Hz", "frame rate (auto: the movie's metadata, else 10 Hz)")
-        self.tau_spin = self._auto_spin(0.0, 10.0, 2, " s", "indicator decay τ (auto: metadata/indicator, else 1 s)")
-        self.diameter_spin = self._auto_spin(0.0, 200.0, 1, " px", "typical cell diameter (auto: estimated)")
+        self.fs_spin = self._auto_spin(
+            1000.0, 2, " Hz", "frame rate (auto: the movie's metadata, else 10 Hz)"
+        )
+        self.tau_spin = self._auto_spin(
+            10.0, 2, " s", "indicator decay τ (auto: metadata or indicator, else 1 s)"
+        )
+        self.diameter_spin = self._auto_spin(
+            200.0, 1, " px", "typical cell diameter (auto: estimated)"
+        )
         self.overwrite_check = QCheckBox("replace existing results")
         self.info_label = QLabel("")
         self.info_label.setWordWrap(True)
         self.extract_button = QPushButton("Extract ROIs")
-        self.extract_button.setToolTip("Run suite2p (registration, detection, extraction, classification)")
+        self.extract_button.setToolTip(
+            "Run suite2p: registration, detection, extraction, classification"
+        )
         self.extract_button.clicked.connect(self.start)
         self.jobs = JobPanel(self)
         self.jobs.cancel_button.clicked.connect(self.cancel)
@@ -200,18 +215,20 @@ class ExtractPanel(QWidget):
 
     # -- construction helpers --------------------------------------------------------------
     @staticmethod
-    def _auto_spin(lo: float, hi: float, decimals: int, suffix: str, tip: str) -> QDoubleSpinBox:
+    def _auto_spin(hi: float, decimals: int, suffix: str, tip: str) -> QDoubleSpinBox:
+        """A spin box whose minimum (0) reads "auto"."""
         spin = QDoubleSpinBox()
-        spin.setRange(lo, hi)
+        spin.setRange(0.0, hi)
         spin.setDecimals(decimals)
         spin.setSuffix(suffix)
         spin.setSpecialValueText("auto")
-        spin.setValue(lo)
+        spin.setValue(0.0)
         spin.setToolTip(tip)
         return spin
 
     @staticmethod
     def _row(*widgets: QWidget) -> QHBoxLayout:
+        """The first widget stretched, the others at their size."""
         row = QHBoxLayout()
         row.addWidget(widgets[0], 1)
         for w in widgets[1:]:
@@ -262,7 +279,10 @@ class ExtractPanel(QWidget):
             return float(spin.value()) if spin.value() > spin.minimum() else None
 
         return ExtractionSettings(
-            fs=value(self.fs_spin), tau=value(self.tau_spin), diameter=value(self.diameter_spin)
+            fs=value(self.fs_spin),
+            tau=value(self.tau_spin),
+            diameter=value(self.diameter_spin),
+            threads=max(1, (os.cpu_count() or 2) - 1),  # leave a core to the viewer
         )
 
     def describe(self) -> None:
@@ -287,7 +307,9 @@ class ExtractPanel(QWidget):
 
     def browse_movie(self) -> None:
         """Choose the movie in a dialog."""
-        path, _ = QFileDialog.getOpenFileName(self, "Movie to extract", "", "TIFF movies (*.tif *.tiff)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Movie to extract", "", "TIFF movies (*.tif *.tiff)"
+        )
         if path:
             self.movie_edit.setText(path)
             self._movie_edited()
@@ -321,7 +343,8 @@ class ExtractPanel(QWidget):
         try:
             if movie is None or out is None:
                 raise CalmError("no movie: open a TIFF movie in the viewer or choose one")
-            job = ExtractionJob(movie, out, self.settings(), overwrite=self.overwrite_check.isChecked())
+            overwrite = self.overwrite_check.isChecked()
+            job = ExtractionJob(movie, out, self.settings(), overwrite=overwrite)
             job.start()
         except CalmError as exc:
             self.jobs.status.setText(f"failed: {exc}")
@@ -360,7 +383,10 @@ class ExtractPanel(QWidget):
                 continue
             kwargs = {**kwargs, "name": f"{recording.source.name} ROIs"}
             if movie_layer is not None and len(movie_layer.scale) >= 2:
-                kwargs.update(scale=list(movie_layer.scale[-data.ndim :]), translate=list(movie_layer.translate[-data.ndim :]))
+                kwargs.update(
+                    scale=list(movie_layer.scale[-data.ndim :]),
+                    translate=list(movie_layer.translate[-data.ndim :]),
+                )
             self.layer = self.viewer.add_layer(Layer.create(data, kwargs, layer_type))
         self.state.set_recording(recording)
         if self.layer is not None:

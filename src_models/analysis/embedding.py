@@ -6,8 +6,8 @@
   regression cross-validated over neurons (R², Pearson r), compared with the same probe fitted to
   shuffled values (the neurons' values permuted): ``p`` is the fraction of shuffles that reach the
   real R².
-* :func:`probe_classification` — balanced accuracy of a logistic probe for a per-neuron class
-  (selective vs untuned, or planted type), against shuffled labels.
+* :func:`probe_classification` — balanced accuracy of a linear probe (ridge classifier) for a
+  per-neuron class (selective vs untuned, or planted type), against shuffled labels.
 * :func:`tuning_gradient` — the direction in embedding space along which tuning strength |SI|
   grows (unit vector of the ridge fit), how well the projection on it tracks |SI| out of sample,
   and the same direction in the 2-D map (for an arrow on the plot).
@@ -218,12 +218,35 @@ def probe_regression(
     )
 
 
-def probe_classification(
-    emb: np.ndarray, labels: np.ndarray, n_folds: int = 5, n_shuffles: int = 50, seed: int = 0
-) -> ProbeScore:
-    """Cross-validated balanced accuracy of a class-balanced logistic probe, against shuffles."""
-    from sklearn.linear_model import LogisticRegression
+def _nearest_centroid_cv(x: np.ndarray, labels: np.ndarray, fold: np.ndarray, n_classes: int) -> np.ndarray:
+    """Out-of-fold class predictions of a ridge classifier for every column of ``labels``.
 
+    Each column of ``labels`` (``(N, k)`` ints) is regressed one-hot (penalty by GCV); a neuron goes
+    to the class whose mean training output is nearest to its output (robust to unbalanced classes).
+    """
+    N, k = labels.shape
+    Y = np.concatenate([np.eye(n_classes)[labels[:, j]] for j in range(k)], axis=1)
+    pred = np.zeros((N, k), np.int64)
+    for f in np.unique(fold):
+        tr, te = fold != f, fold == f
+        coef, b0 = _ridge_gcv(x[tr], Y[tr])
+        out_tr, out_te = x[tr] @ coef + b0, x[te] @ coef + b0
+        for j in range(k):
+            cols = slice(j * n_classes, (j + 1) * n_classes)
+            lab = labels[tr, j]
+            cent = np.stack([out_tr[lab == c, cols].mean(0) for c in range(n_classes)])
+            pred[te, j] = ((out_te[:, None, cols] - cent[None]) ** 2).sum(-1).argmin(1)
+    return pred
+
+
+def probe_classification(
+    emb: np.ndarray, labels: np.ndarray, n_folds: int = 5, n_shuffles: int = 200, seed: int = 0
+) -> ProbeScore:
+    """Cross-validated balanced accuracy of a linear (ridge-classifier) probe, against shuffles.
+
+    Folds are stratified by the real labels and shared by the shuffles, so every shuffle is solved
+    as extra target columns of the same factorisations.
+    """
     lab = np.asarray(labels)
     x = standardise(_check(emb, len(lab)))
     classes, y = np.unique(lab, return_inverse=True)
@@ -234,18 +257,13 @@ def probe_classification(
     if k < 2:
         raise CalmError(f"too few neurons per class for a probe: {dict(zip(map(str, classes), counts.tolist()))}")
     rng = np.random.default_rng(seed)
-
-    def cv_score(target: np.ndarray) -> float:
-        fold = _folds(len(target), k, rng, target)
-        pred = np.zeros(len(target), np.int64)
-        for f in range(k):
-            tr, te = fold != f, fold == f
-            clf = LogisticRegression(C=0.1, class_weight="balanced", max_iter=500)
-            pred[te] = clf.fit(x[tr], target[tr]).predict(x[te])
-        return float(np.mean([np.mean(pred[target == c] == c) for c in np.unique(target)]))
-
-    real = cv_score(y)
-    null = np.array([cv_score(rng.permutation(y)) for _ in range(n_shuffles)])
+    fold = _folds(len(y), k, rng, y)
+    Ys = np.column_stack([y] + [rng.permutation(y) for _ in range(n_shuffles)])
+    pred = _nearest_centroid_cv(x, Ys, fold, len(classes))
+    ba = np.array(
+        [np.mean([np.mean(pred[Ys[:, j] == c, j] == c) for c in range(len(classes))]) for j in range(Ys.shape[1])]
+    )
+    real, null = float(ba[0]), ba[1:]
     return ProbeScore(
         metric="balanced_accuracy",
         score=real,
@@ -268,19 +286,20 @@ class TuningGradient:
         ``(D,)`` unit vector in the standardised embedding space.
     r_cv : float
         Out-of-fold Pearson r between the projection on the direction and the strength.
-    direction_2d : ndarray
+    direction_2d : ndarray or None
         ``(2,)`` unit vector of the same gradient in the 2-D map (least squares on coordinates).
-    r_2d : float
+    r_2d : float or None
         In-sample Pearson r of the 2-D linear fit (how graded the map looks).
     """
 
     direction: np.ndarray
     r_cv: float
-    direction_2d: np.ndarray
-    r_2d: float
+    direction_2d: np.ndarray | None = None
+    r_2d: float | None = None
 
     def to_json(self) -> dict:
-        return {"r_cv": self.r_cv, "direction_2d": [float(v) for v in self.direction_2d], "r_2d": self.r_2d}
+        d2 = None if self.direction_2d is None else [float(v) for v in self.direction_2d]
+        return {"r_cv": self.r_cv, "direction_2d": d2, "r_2d": self.r_2d}
 
 
 def tuning_gradient(
@@ -294,7 +313,7 @@ def tuning_gradient(
     r_cv = float(np.corrcoef(pred, y)[0, 1]) if np.ptp(pred) > 0 and np.ptp(y) > 0 else 0.0
     coef = _ridge_gcv(x, y[:, None])[0][:, 0]
     direction = coef / (np.linalg.norm(coef) or 1.0)
-    d2, r2d = np.zeros(2), 0.0
+    d2 = r2d = None
     if coords is not None:
         c = np.asarray(coords, np.float64)[:, :2]
         beta = np.linalg.lstsq(np.c_[c - c.mean(0), np.ones(len(y))], y, rcond=None)[0][:2]
@@ -317,7 +336,7 @@ class Separation:
     p : float
         Fraction of shuffles reaching the real silhouette (with the +1 correction).
     probe : ProbeScore
-        Logistic probe balanced accuracy for selective vs untuned.
+        Linear probe balanced accuracy for selective vs untuned.
     n_selective, n_untuned : int
         Group sizes.
     """
@@ -348,14 +367,15 @@ def cluster_separation(
     if min(n_sel, n_un) < 2:
         raise CalmError(f"cluster separation needs >= 2 selective and >= 2 untuned neurons ({n_sel} / {n_un})")
     rng = np.random.default_rng(seed)
-    real = float(silhouette_score(x, sel))
-    null = np.array([silhouette_score(x, rng.permutation(sel)) for _ in range(n_shuffles)])
+    dist = np.sqrt(np.maximum(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1), 0.0))
+    real = float(silhouette_score(dist, sel, metric="precomputed"))
+    null = np.array([silhouette_score(dist, rng.permutation(sel), metric="precomputed") for _ in range(n_shuffles)])
     return Separation(
         silhouette=real,
         silhouette_shuffled_mean=float(null.mean()) if n_shuffles else float("nan"),
         silhouette_shuffled_p95=float(np.percentile(null, 95)) if n_shuffles else float("nan"),
         p=float((1 + np.sum(null >= real)) / (1 + n_shuffles)),
-        probe=probe_classification(x, sel, n_shuffles=min(n_shuffles, 50), seed=seed),
+        probe=probe_classification(x, sel, n_shuffles=n_shuffles, seed=seed),
         n_selective=n_sel,
         n_untuned=n_un,
     )

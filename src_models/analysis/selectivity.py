@@ -363,3 +363,42 @@ def recovery(significant: np.ndarray, planted: np.ndarray) -> dict[str, float]:
         "n_planted": int(t.sum()),
         "true_positives": tp,
     }
+
+
+def task_selectivity(
+    traces: np.ndarray,
+    trials: dict[str, np.ndarray],
+    columns: tuple[str, ...] = ("cue", "choice"),
+    *,
+    n_perm: int = 1000,
+    alpha: float = 0.05,
+    min_trials: int = 5,
+    seed: int = 0,
+) -> dict[str, Selectivity]:
+    """Selectivity for each of ``columns`` present in the trial table, each conditioned on the others.
+
+    With both ``cue`` and ``choice``, cue selectivity is tested within each choice and choice
+    selectivity within each cue, so neither is mistaken for the other when most trials are correct.
+
+    Returns
+    -------
+    dict of str to Selectivity
+        One entry per column found (empty when the recording has no trial table).
+    """
+    present = [c for c in columns if c in trials]
+    if not present or not {"start_frame", "end_frame"} <= set(trials):
+        return {}
+    out = {}
+    for c in present:
+        others = [o for o in present if o != c]
+        out[c] = selectivity(
+            traces,
+            trials,
+            c,
+            condition_on=others[0] if len(others) == 1 else None,
+            n_perm=n_perm,
+            alpha=alpha,
+            min_trials=min_trials,
+            seed=seed,
+        )
+    return out

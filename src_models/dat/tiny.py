@@ -26,7 +26,12 @@ def tiny_nq(seed: int = 0) -> torch.nn.Module:
     from src_models.nq.model import NeuralQuantizer
 
     torch.manual_seed(seed)
-    return NeuralQuantizer(NQConfig.from_dict(TINY_NQ)).eval()
+    nq = NeuralQuantizer(NQConfig.from_dict(TINY_NQ)).eval()
+    templates = getattr(nq.quantizer, "templates", None)
+    if templates is not None:  # spread the patch templates so that an untrained NQ uses many codes
+        with torch.no_grad():
+            templates.normal_(0.0, 1.0)
+    return nq
 
 
 def tiny_calm(seed: int = 0, **policy: object) -> CalM:

@@ -70,10 +70,11 @@ class GumbelQuantizer(nn.Module):
     A code ``k`` is a unit vector ``c_k`` (D) and a patch template ``w_k`` (P).
     Its logit for a patch ``x_p`` with encoder feature ``h`` is
 
-        ``ℓ_k = −a ‖x_p − w_k‖² + s cos(W h, c_k)``
+        ``ℓ_k = −a ‖x_p − w_k‖² + (W h)ᵀ ĉ_k``
 
-    (``a``, ``s`` learned): a template-distance term (k-means' rule when the
-    templates start at k-means centroids) plus a learned contextual term. The
+    (``a`` learned, ĉ_k = c_k / ‖c_k‖): a template-distance term (k-means' rule
+    when the templates start at k-means centroids) plus a learned contextual
+    term (``W`` starts at zero). The
     code is drawn from ``softmax(ℓ / τ)`` with the Gumbel-max trick; the
     forward pass uses the hard one-hot, gradients the relaxation
     ``softmax(ℓ / τ + g)`` (straight-through). Lowering τ therefore makes the
@@ -99,7 +100,6 @@ class GumbelQuantizer(nn.Module):
         self.proj = nn.Linear(d_model, code_dim)
         self.codebook = nn.Parameter(torch.randn(codebook_size, code_dim))
         self.templates = nn.Parameter(torch.zeros(codebook_size, patch_len))
-        self.log_scale = nn.Parameter(torch.tensor(math.log(10.0)))
         self.log_sharpness = nn.Parameter(torch.tensor(math.log(10.0)))
         self.lambda_orth = lambda_orth
         self.lambda_usage = lambda_usage
@@ -112,8 +112,7 @@ class GumbelQuantizer(nn.Module):
         """Code logits ``(B, n, K)`` of features ``h`` ``(B, n, d)`` and patches ``(B, n, P)``."""
         w = self.templates
         dist = (patches**2).sum(-1, keepdim=True) - 2 * patches @ w.t() + (w**2).sum(-1)
-        context = F.normalize(self.proj(h), dim=-1) @ self.code_vectors().t()
-        return self.log_scale.exp() * context - self.log_sharpness.exp() * dist
+        return self.proj(h) @ self.code_vectors().t() - self.log_sharpness.exp() * dist
 
     def indices(self, h: torch.Tensor, patches: torch.Tensor) -> torch.Tensor:
         """Arg-max codes ``(B, n)``."""

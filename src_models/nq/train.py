@@ -188,7 +188,7 @@ def train_nq(
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         opt.step()
         ppl, used = perplexity(out.quant.indices, config.codebook_size)
-        info = {"step": step + 1, "steps": config.steps, "loss": float(loss), "mse": float(mse),
+        info = {"step": step + 1, "steps": config.steps, "loss": float(loss.detach()), "mse": float(mse.detach()),
                 "perplexity": ppl, "used_fraction": used, "tau": tau, "lr": lr,
                 "elapsed_s": time.perf_counter() - t0, **out.quant.terms}
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:

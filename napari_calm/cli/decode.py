@@ -1,0 +1,128 @@
+"""``calm decode PATH --target NAME``: decode behaviour with CalM and supervised baselines.
+
+Targets are the recording's behaviour variables (decoded per frame) or trial columns (decoded per
+trial, or per frame with ``--level frame``). Every model is scored on the same cross-validation
+folds — contiguous blocks of frames or runs of whole trials, separated from the training samples
+by at least the decoders' context — with R² (continuous) or balanced accuracy (discrete); chance
+comes from circularly shifted labels. CalM's heads (linear and MLP) read pooled DAT states of the
+model as shipped (``calm_frozen``) and, unless ``--no-adapt``, of a copy adapted to the recording
+without labels (``calm_adapted``: new neuron/session embeddings, backbone frozen; ``--full-steps``
+also fine-tunes the backbone).
+
+``--json`` prints one object::
+
+    {"target", "kind", "level", "metric", "calm", "calm_model", "calm_variants": {model: score},
+     "baselines": {"ridge", "mlp", "gru"}, "best_baseline", "chance", "scores": {model: {metric}},
+     "chance_all", "classes", "n_samples", "n_folds", "gap", "context", "n_shifts", "seed",
+     "hyperparameters", "seconds", "checkpoint", "path"}
+
+``--out decoded.npz`` stores ``frames``, ``times``, ``true``, ``fold``, ``pred_<model>`` and the same
+JSON (under ``json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``calm decode``."""
+    parser.add_argument("path", help="recording (any readable format)")
+    parser.add_argument("--target", required=True, metavar="NAME", help="behaviour variable or trial column")
+    parser.add_argument("--checkpoint", type=Path, metavar="DIR", help="CalM checkpoint (default: the shipped model)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object with the scores")
+    parser.add_argument("--out", type=Path, metavar="FILE", help="write decoded vs true series to this .npz")
+    parser.add_argument("--level", choices=("frame", "trial"), help="per frame or per trial (trial columns)")
+    parser.add_argument("--context", type=int, default=48, metavar="C", help="decoder context in frames (default 48)")
+    parser.add_argument("--folds", type=int, default=5, metavar="K", help="cross-validation folds (default 5)")
+    parser.add_argument("--shifts", type=int, default=20, metavar="S", help="circular shifts for chance (default 20)")
+    parser.add_argument("--baselines", default="ridge,mlp,gru", metavar="LIST",
+                        help="comma-separated supervised baselines (default ridge,mlp,gru)")
+    parser.add_argument("--heads", default="linear,mlp", metavar="LIST", help="CalM heads (default linear,mlp)")
+    parser.add_argument("--steps", type=int, default=300, metavar="N",
+                        help="label-free adaptation steps of the neuron/session embeddings (default 300)")
+    parser.add_argument("--full-steps", type=int, default=0, metavar="N",
+                        help="then fine-tune the whole backbone for N steps, label-free (default 0)")
+    parser.add_argument("--no-adapt", action="store_true", help="frozen model only, no adapted variant")
+    parser.add_argument("--min-trials", type=int, default=5, metavar="N", help="minimum trials per class (default 5)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of decoders, shifts and adaptation (default 0)")
+    parser.add_argument("--fs", type=float, metavar="HZ", help="frame rate (overrides the files)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
+def run(args: argparse.Namespace) -> int:
+    """Decode and report."""
+    import sys
+    import time
+
+    from napari_calm.readers import read_recording
+    from src_models.analysis.calm_features import CalmFeatures
+    from src_models.analysis.decoding import decode
+    from src_models.analysis.output import dumps, save_npz
+    from src_models.analysis.targets import resolve_target
+    from src_models.dat.calm import default_calm_path, load_calm
+    from src_models.device import resolve_device
+    from src_models.errors import CalmError
+
+    if args.folds < 2 or args.shifts < 0 or args.context < 1 or args.steps < 0 or args.full_steps < 0:
+        raise CalmError("--folds must be >= 2, --context >= 1, --shifts/--steps/--full-steps >= 0")
+    if args.out is not None and args.out.suffix != ".npz":
+        raise CalmError("output file must end in .npz", args.out)
+    t0 = time.time()
+    recording = read_recording(args.path, fs=args.fs)
+    resolve_target(recording, args.target, level=args.level, context=args.context, min_per_class=args.min_trials)
+    device = resolve_device(args.device)
+    model = load_calm(args.checkpoint, device=device)
+    extractors = [CalmFeatures(model, name="calm_frozen", device=str(device), seed=args.seed)]
+    if not args.no_adapt and args.steps + args.full_steps > 0:
+        adapt = {"embed_steps": args.steps, "full_steps": args.full_steps}
+        extractors.append(CalmFeatures(model, name="calm_adapted", adapt=adapt, device=str(device), seed=args.seed))
+
+    last = [-1.0]
+
+    def progress(fraction: float, message: str) -> None:
+        if not args.json and fraction - last[0] >= 0.05:
+            last[0] = fraction
+            print(f"[{100 * fraction:3.0f}%] {message}", file=sys.stderr, flush=True)
+
+    result = decode(
+        recording,
+        args.target,
+        extractors=extractors,
+        baselines=_names(args.baselines),
+        heads=_names(args.heads),
+        level=args.level,
+        context=args.context,
+        n_folds=args.folds,
+        n_shifts=args.shifts,
+        min_per_class=args.min_trials,
+        seed=args.seed,
+        device=str(device),
+        progress=progress,
+    )
+    report = result.to_json()
+    report.update(seconds=round(time.time() - t0, 1), checkpoint=str(args.checkpoint or default_calm_path()),
+                  path=str(recording.source))
+    if args.out is not None:
+        arrays = {"frames": result.frames, "times": result.times, "true": result.true, "fold": result.fold_of}
+        arrays.update({f"pred_{k}": v for k, v in result.predictions.items()})
+        save_npz(args.out, arrays, report)
+    if args.json:
+        print(dumps(report))
+        return 0
+    metric = report["metric"]
+    print(f"{recording.source}: {args.target} ({result.kind}, per {result.level}, {len(result.true)} samples, "
+          f"{args.folds} folds, gap {result.settings['gap']} frames)")
+    for name in result.calm_models + result.baseline_models:
+        s = result.scores[name]
+        extra = f"  r {s['r']:.3f}" if "r" in s else ""
+        print(f"  {name:22s} {metric} {s[metric]:.3f}{extra}")
+    print(f"  {'chance (shifted)':22s} {metric} {report['chance']:.3f}")
+    if args.out is not None:
+        print(f"wrote {args.out}")
+    return 0

@@ -1,0 +1,121 @@
+"""Decoding: targets, decoders on synthetic recordings, the CalM seam, bad inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from src_models.analysis.decoding import decode
+from src_models.analysis.targets import available_targets, resolve_target
+from src_models.errors import CalmError
+from src_models.recording import Recording
+
+
+def make_recording(n_neurons: int = 24, n_frames: int = 1600, n_trials: int = 40, seed: int = 0) -> Recording:
+    """Smooth latents drive neurons and a 'speed' behaviour; a 'cue' label drives some neurons in trials."""
+    rng = np.random.default_rng(seed)
+    k = np.exp(-np.arange(30) / 8.0)
+    lat = np.stack([np.convolve(rng.normal(size=n_frames), k)[:n_frames] for _ in range(3)])
+    start = np.linspace(50, n_frames - 60, n_trials).astype(int)
+    end = start + 30
+    cue = rng.integers(0, 2, n_trials)
+    cue_sig = np.zeros(n_frames)
+    for s, e, c in zip(start, end, cue):
+        cue_sig[s:e] = 1.0 if c else -1.0
+    W = rng.normal(size=(n_neurons, 3))
+    F = W @ lat + 0.5 * rng.normal(size=(n_neurons, n_frames))
+    F[:6] += 2.0 * cue_sig
+    speed = lat[0] - 0.5 * lat[1] + 0.2 * rng.normal(size=n_frames)
+    return Recording(
+        F=(F + 10).astype(np.float32), fs=10.0, source="synthetic", kind="traces",
+        behavior={"speed": speed.astype(np.float32), "licking": (rng.random(n_frames) < 0.5).astype(float)},
+        trials={"start_frame": start, "end_frame": end, "cue": cue, "outcome": np.r_[np.ones(n_trials - 2), 0, 0]},
+    )
+
+
+@pytest.fixture(scope="module")
+def rec() -> Recording:
+    return make_recording()
+
+
+def test_targets_are_typed_and_laid_out(rec):
+    assert available_targets(rec) == {"behavior": ["licking", "speed"], "trials": ["cue", "outcome"]}
+    t = resolve_target(rec, "speed", context=48)
+    assert (t.kind, t.level) == ("continuous", "frame") and t.frames[0] == 47 and len(t) == rec.n_frames - 47
+    t = resolve_target(rec, "cue")
+    assert (t.kind, t.level, len(t)) == ("discrete", "trial", 40) and t.classes == [0, 1]
+    t = resolve_target(rec, "cue", level="frame", context=48)
+    assert t.level == "frame" and len(t) == 30 * 40  # every frame of every trial
+    assert np.all(np.diff(t.frames) > 0)
+
+
+def test_unknown_target_lists_what_exists(rec):
+    with pytest.raises(CalmError, match=r"no decoding target 'angular_velocity'.*behavior variables: licking, speed; "
+                                        r"trial columns: cue, outcome"):
+        resolve_target(rec, "angular_velocity")
+    with pytest.raises(CalmError, match="no decoding target 'start_frame'"):
+        resolve_target(rec, "start_frame")
+
+
+def test_too_few_trials_per_condition_lists_the_counts(rec):
+    with pytest.raises(CalmError, match=r"too few trials per condition of 'outcome'.*0: 2, 1: 38"):
+        resolve_target(rec, "outcome")
+
+
+def test_ridge_decodes_a_continuous_target_far_above_shifted_chance(rec):
+    res = decode(rec, "speed", baselines=("ridge",), n_shifts=10)
+    assert res.metric == "r2" and res.scores["ridge"]["r2"] > 0.6 and res.scores["ridge"]["r"] > 0.8
+    assert res.chance["r2"] < 0.2
+    assert res.predictions["ridge"].shape == res.true.shape == res.frames.shape
+    assert set(np.unique(res.fold_of)) == set(range(5))
+    assert res.settings["gap"] == 48
+    assert res.to_json()["calm"] is None and res.to_json()["best_baseline"] == "ridge"
+
+
+def test_discrete_trial_target_and_torch_decoders(rec):
+    res = decode(rec, "cue", baselines=("ridge", "mlp", "gru"), n_shifts=10)
+    assert res.metric == "balanced_accuracy" and res.level == "trial"
+    for name in ("ridge", "mlp", "gru"):
+        assert res.scores[name]["balanced_accuracy"] > 0.8, name
+    assert 0.3 < res.chance["balanced_accuracy"] < 0.7
+    assert set(np.unique(res.predictions["gru"])) <= {0, 1}
+
+
+def test_calm_heads_through_the_feature_extractor_seam(rec):
+    from src_models.analysis.calm_features import CalmFeatures
+    from src_models.dat.tiny import tiny_calm
+
+    ex = CalmFeatures(tiny_calm(), window_tokens=8)
+    feats = ex.frame_features(rec)
+    assert feats.shape[0] == rec.n_frames and np.isfinite(feats).all()
+    steps = []
+    res = decode(rec, "speed", extractors=[ex], baselines=("ridge",), heads=("linear",), n_shifts=2,
+                 progress=lambda f, m: steps.append(f))
+    assert res.calm_models == ["calm_frozen_linear"] and res.baseline_models == ["ridge"]
+    assert res.settings["gap"] >= ex.receptive_frames(rec.fs) >= 8
+    js = res.to_json()
+    assert {"target", "metric", "calm", "baselines", "chance"} <= set(js)
+    assert js["calm_model"] == "calm_frozen_linear" and np.isfinite(js["calm"])
+    assert steps[-1] == 1.0 and steps == sorted(steps)
+
+
+def test_causal_features_do_not_see_the_future(rec):
+    from src_models.analysis.calm_features import CalmFeatures
+    from src_models.dat.tiny import tiny_calm
+
+    model = tiny_calm()
+    a = CalmFeatures(model, window_tokens=8).frame_features(rec)
+    F = rec.F.copy()
+    F[:, 1000:] += np.random.default_rng(1).normal(size=(F.shape[0], F.shape[1] - 1000)) * 5
+    changed = Recording(F=F, fs=rec.fs, source="changed", kind="traces")
+    b = CalmFeatures(model, window_tokens=8).frame_features(changed)
+    # CalM z-scores with the first 60 % of frames, untouched here: the past is unchanged
+    np.testing.assert_allclose(a[:1000], b[:1000], rtol=1e-5, atol=1e-5)
+    assert not np.allclose(a[1100:], b[1100:])
+
+
+def test_bad_decoder_names_and_gap(rec):
+    with pytest.raises(CalmError, match="unknown decoders"):
+        decode(rec, "speed", baselines=("lasso",))
+    with pytest.raises(CalmError, match="at least the decoders' context"):
+        decode(rec, "speed", baselines=("ridge",), gap=10)

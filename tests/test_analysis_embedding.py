@@ -1,0 +1,102 @@
+"""Neuron embeddings: maps, linear probes against shuffles, gradient, separation, the full analysis."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from src_models.analysis.embedding import (
+    activity_embedding,
+    cluster_separation,
+    probe_classification,
+    probe_regression,
+    reduce,
+    tuning_gradient,
+)
+from src_models.errors import CalmError
+
+
+def planted(n: int = 150, d: int = 24, seed: int = 0):
+    """An embedding where dim 0 carries signed SI and dim 1 carries |SI| (plus noise elsewhere)."""
+    rng = np.random.default_rng(seed)
+    tuned = rng.random(n) < 0.4
+    si = np.where(tuned, rng.uniform(0.3, 1.0, n) * rng.choice([-1, 1], n), 0.0) + 0.02 * rng.normal(size=n)
+    emb = rng.normal(size=(n, d))
+    emb[:, 0] += 3 * si
+    emb[:, 1] += 3 * np.abs(si)
+    return emb, si, tuned
+
+
+def test_probe_predicts_si_far_above_shuffled():
+    emb, si, _ = planted()
+    p = probe_regression(emb, si, n_shuffles=100)
+    assert p.score > 0.4 and p.r > 0.65
+    assert p.shuffled_p95 < 0.05 and p.score > p.shuffled_p95 + 0.3
+    assert p.p == pytest.approx(1 / 101)
+
+
+def test_probe_on_an_unrelated_embedding_is_at_shuffled_level():
+    _, si, _ = planted()
+    noise = np.random.default_rng(9).normal(size=(150, 24))
+    p = probe_regression(noise, si, n_shuffles=100)
+    assert p.score < p.shuffled_p95 + 0.05 and p.p > 0.05
+
+
+def test_classification_probe_and_separation():
+    emb, si, tuned = planted()
+    c = probe_classification(emb, tuned, n_shuffles=100)
+    assert c.score > 0.75 and c.shuffled_mean == pytest.approx(0.5, abs=0.05) and c.p < 0.02
+    sep = cluster_separation(emb[:, :2], tuned, n_shuffles=50)
+    assert sep.silhouette > sep.silhouette_shuffled_p95 and sep.p < 0.05
+    assert (sep.n_selective, sep.n_untuned) == (int(tuned.sum()), int((~tuned).sum()))
+    with pytest.raises(CalmError, match="needs >= 2 selective"):
+        cluster_separation(emb, np.r_[True, np.zeros(149, bool)])
+
+
+def test_tuning_gradient_points_along_the_strength_axis():
+    emb, si, _ = planted()
+    coords = np.c_[np.abs(si) * 5 + np.random.default_rng(1).normal(size=150) * 0.1, np.zeros(150)]
+    g = tuning_gradient(emb, np.abs(si), coords)
+    assert np.argmax(np.abs(g.direction)) == 1 and g.direction[1] > 0
+    assert g.r_cv > 0.8
+    np.testing.assert_allclose(np.abs(g.direction_2d), [1, 0], atol=0.05)
+    assert g.r_2d > 0.95
+
+
+def test_pca_map_and_activity_embedding():
+    emb, _, _ = planted()
+    c = reduce(emb, "pca")
+    assert c.shape == (150, 2) and c.dtype == np.float32
+    assert c[:, 0].var() >= c[:, 1].var()
+    with pytest.raises(CalmError, match="unknown embedding map"):
+        reduce(emb, "tsne")
+    a = activity_embedding(np.random.default_rng(0).normal(size=(30, 500)), n_components=8)
+    assert a.shape == (30, 8)
+
+
+def test_bad_embeddings_are_refused():
+    with pytest.raises(CalmError, match="NaN"):
+        probe_regression(np.full((10, 3), np.nan), np.arange(10.0))
+    with pytest.raises(CalmError, match="rows for"):
+        probe_regression(np.zeros((10, 3)), np.arange(9.0))
+    with pytest.raises(CalmError, match="constant"):
+        probe_regression(np.random.default_rng(0).normal(size=(10, 3)), np.ones(10))
+
+
+def test_analyse_neurons_end_to_end_on_a_small_task_simulation():
+    from src_models.analysis.calm_features import CalmFeatures
+    from src_models.analysis.neuron_map import analyse_neurons
+    from src_models.dat.tiny import tiny_calm
+    from src_models.simulation import simulate
+
+    rec = simulate("task", seed=2, n_neurons=40, n_frames=3000)[0].recording
+    nm = analyse_neurons(rec, CalmFeatures(tiny_calm(), window_tokens=8), n_perm=100, n_shuffles=20)
+    assert nm.coords.shape == (40, 2) and nm.primary == "mean_state"
+    assert set(nm.selectivity) == {"cue", "choice"}
+    arrays = nm.arrays()
+    assert {"coords", "emb_mean_state", "emb_activity_pcs", "si_cue", "p_choice", "strength", "selective"} <= set(arrays)
+    assert all(len(v) == 40 for v in arrays.values())
+    js = nm.to_json()
+    assert {"si_cue", "si_choice", "strength", "gradient", "separation"} <= set(js["probes"]["mean_state"])
+    assert js["probes"]["mean_state"]["gradient"]["direction_2d"] is not None
+    assert js["probes"]["activity_pcs"]["gradient"]["direction_2d"] is None
