@@ -79,16 +79,20 @@ class EmbeddingCache:
         ``(N, 2)`` map per method (``'PCA'``, and ``'UMAP'`` once computed).
     features : dict of str to ndarray
         ``(N,)`` per-neuron features (cue/choice selectivity and p-values, ...).
+    analysis : object, optional
+        The full :class:`src_models.analysis.neuron_map.NeuronMap` (probe scores, ...).
     """
 
     checkpoint: str
     states: np.ndarray
     coords: dict[str, np.ndarray]
     features: dict[str, np.ndarray] = field(default_factory=dict)
+    analysis: Any = None
 
     def with_coords(self, method: str, xy: np.ndarray) -> EmbeddingCache:
         """A copy with one more 2-D map (caches stay immutable)."""
-        return EmbeddingCache(self.checkpoint, self.states, {**self.coords, method: xy}, self.features)
+        return EmbeddingCache(self.checkpoint, self.states, {**self.coords, method: xy}, self.features,
+                              self.analysis)
 
 
 @evented

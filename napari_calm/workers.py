@@ -41,8 +41,6 @@ if TYPE_CHECKING:
 
 #: Models kept loaded, keyed by (checkpoint, mtime, device).
 MODEL_CACHE_SIZE = 2
-#: Permutations of the selectivity tests run by the embed job.
-SELECTIVITY_PERMUTATIONS = 1000
 
 
 @dataclass(frozen=True)
@@ -314,6 +312,10 @@ def embed_job(
 ) -> Generator[Progress, None, EmbeddingCache]:
     """Per-neuron CalM embeddings, their PCA (and UMAP) maps, and cue/choice selectivity.
 
+    Runs :func:`src_models.analysis.neuron_map.analyse_neurons` with the
+    checkpoint as a :class:`~src_models.analysis.calm_features.CalmFeatures`
+    extractor (the model as it is, no adaptation).
+
     Parameters
     ----------
     recording : Recording
@@ -328,89 +330,38 @@ def embed_job(
     Returns
     -------
     EmbeddingCache
+        Primary embedding, maps, per-neuron features (``<column>_si``, ``<column>_p``,
+        ``<column>_significant``, ``tuning_strength``) and the :class:`NeuronMap`.
     """
-    from src_models.dat import neuron_states
+    from src_models.analysis.calm_features import CalmFeatures
+    from src_models.analysis.neuron_map import analyse_neurons
 
     prepare_torch()
-    steps = 4 + int(umap)
-    yield Progress(0, steps, "loading model")
-    model = load_model(checkpoint, device)
-    yield Progress(1, steps, "hidden states of every neuron")
-    states = neuron_states(model, recording)
-    vectors = np.asarray(states.mean, np.float32)
-    yield Progress(2, steps, "PCA map")
-    coords = {"PCA": project(vectors, "PCA")}
-    yield Progress(3, steps, "cue / choice selectivity")
-    features = selectivity_features(recording)
+    yield Progress(0, 0, "loading model")
+    extractor = CalmFeatures(load_model(checkpoint, device), device=device)
+    result = yield from run_with_progress(
+        analyse_neurons, recording, extractor, method="pca", convert=fraction_progress
+    )
+    vectors = np.asarray(result.embeddings[result.primary], np.float32)
+    coords = {"PCA": np.asarray(result.coords, np.float32)}
     if umap:
-        yield Progress(4, steps, "UMAP map")
-        coords["UMAP"] = project(vectors, "UMAP")
-    yield Progress(steps, steps, "done")
-    return EmbeddingCache(str(checkpoint), vectors, coords, features)
-
-
-def project(vectors: np.ndarray, method: str) -> np.ndarray:
-    """``(N, 2)`` map of ``(N, D)`` vectors by ``'PCA'`` or ``'UMAP'`` (umap imported only here).
-
-    Parameters
-    ----------
-    vectors : ndarray
-        One row per neuron.
-    method : {'PCA', 'UMAP'}
-        Projection.
-    """
-    from src_models.errors import CalmError
-
-    x = np.asarray(vectors, np.float64)
-    x = x - x.mean(axis=0)
-    if len(x) < 3:
-        raise CalmError(f"a {method} map needs at least 3 neurons, got {len(x)}")
-    if method == "PCA":
-        u, s, _ = np.linalg.svd(x, full_matrices=False)
-        xy = u[:, :2] * s[:2]
-        return np.pad(xy, ((0, 0), (0, 2 - xy.shape[1]))).astype(np.float32)
-    if method == "UMAP":
-        import umap as umap_lib
-
-        reducer = umap_lib.UMAP(n_components=2, n_neighbors=min(15, len(x) - 1), random_state=0)
-        return np.asarray(reducer.fit_transform(x), np.float32)
-    raise CalmError(f"unknown map {method!r} (PCA or UMAP)")
-
-
-def selectivity_features(recording: Recording) -> dict[str, np.ndarray]:
-    """``cue_si``/``cue_p`` and ``choice_si``/``choice_p`` when the trial table has those columns.
-
-    Choice selectivity is computed within cue conditions (so cue cells are
-    not mistaken for choice cells); with too few trials per cue × choice
-    cell it falls back to the unconditioned test. Columns that cannot be
-    tested (one condition, too few trials) are left out.
-    """
-    from src_models.analysis.selectivity import selectivity
-    from src_models.errors import CalmError
-
-    out: dict[str, np.ndarray] = {}
-    trials = recording.trials
-    for column, conditions in (("cue", (None,)), ("choice", ("cue", None))):
-        if column not in trials:
-            continue
-        for condition in conditions:
-            if condition is not None and condition not in trials:
-                continue
-            try:
-                sel = selectivity(recording.traces, trials, column, condition_on=condition,
-                                  n_perm=SELECTIVITY_PERMUTATIONS)
-            except CalmError:
-                continue
-            out[f"{column}_si"] = np.asarray(sel.si, float)
-            out[f"{column}_p"] = np.asarray(sel.p, float)
-            break
-    return out
+        coords["UMAP"] = yield from map_job(vectors, "UMAP")
+    features: dict[str, np.ndarray] = {}
+    for column, sel in result.selectivity.items():
+        features[f"{column}_si"] = np.asarray(sel.si, float)
+        features[f"{column}_p"] = np.asarray(sel.p, float)
+        features[f"{column}_significant"] = np.asarray(sel.significant, float)
+    if result.strength is not None:
+        features["tuning_strength"] = np.asarray(result.strength, float)
+    return EmbeddingCache(str(checkpoint), vectors, coords, features, result)
 
 
 def map_job(vectors: np.ndarray, method: str) -> Generator[Progress, None, np.ndarray]:
-    """A 2-D map of cached embeddings (UMAP on demand)."""
+    """A 2-D ``'PCA'`` or ``'UMAP'`` map of cached embeddings (:func:`src_models.analysis.embedding.reduce`)."""
+    from src_models.analysis.embedding import reduce
+
     yield Progress(0, 1, f"{method} map")
-    xy = project(vectors, method)
+    xy = reduce(vectors, method.lower())
     yield Progress(1, 1, "done")
     return xy
 
@@ -503,7 +454,7 @@ def decode_job(
         from src_models.analysis.calm_features import CalmFeatures
 
         yield Progress(0, 0, "loading model")
-        extractors.append(CalmFeatures(load_model(checkpoint, device)))
+        extractors.append(CalmFeatures(load_model(checkpoint, device), device=device))
     return (
         yield from run_with_progress(
             decode, recording, target, convert=fraction_progress, extractors=extractors,

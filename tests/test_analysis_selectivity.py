@@ -146,3 +146,11 @@ def test_string_labels_and_missing_values():
     sel = selectivity(np.random.default_rng(0).normal(size=(4, 1300)), trials, "cue", n_perm=20)
     assert sel.classes == ("left", "right")
     assert sum(sel.n_trials.values()) == 37
+
+
+def test_conditioning_falls_back_when_there_are_too_few_error_trials():
+    trials = _toy_trials(40, seed=1)
+    trials["choice"] = trials["cue"].copy()
+    trials["choice"][:2] = 1 - trials["choice"][:2]
+    sel = task_selectivity(np.random.default_rng(0).normal(size=(5, 1300)), trials, n_perm=20)
+    assert sel["cue"].condition_on is None and sel["choice"].condition_on is None

@@ -164,3 +164,58 @@ def test_unknown_builtin_dataset_and_bad_numbers_exit_2(tmp_path, capsys):
     assert "unknown dataset 'zapbench'" in capsys.readouterr().err
     assert main(["bench", "--seeds", "0", "--out", str(tmp_path)]) == 2
     assert "--seeds" in capsys.readouterr().err
+
+
+def test_resume_reuses_finished_rows_and_refuses_other_settings(tmp_path, capsys):
+    data = _npz(tmp_path / "rec.npz")
+    out = tmp_path / "out"
+    common = [
+        "bench",
+        "--datasets",
+        "none",
+        "--data",
+        str(data),
+        "--context",
+        "16",
+        "--horizon",
+        "4",
+        "--steps",
+        "2",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    assert main([*common, "--models", "copy_last,mlp"]) == 0
+    first = {r["model"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
+    assert main([*common, "--models", "copy_last,mlp,nlinear", "--resume"]) == 0
+    second = {r["model"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
+    assert set(second) == {"copy_last", "mlp", "nlinear"}
+    assert second["mlp"] == first["mlp"]  # reused, not retrained
+    capsys.readouterr()
+    args = [a if a != "2" else "3" for a in common]  # another step budget
+    assert main([*args, "--models", "mlp", "--resume"]) == 2
+    assert "cannot resume: written with other settings (budget)" in capsys.readouterr().err
+
+
+def test_triplett_recording_is_a_builtin_dataset(real_data, monkeypatch, tmp_path):
+    monkeypatch.setenv("CALM_REAL_DATA", str(real_data))
+    out = tmp_path / "t"
+    code = main(
+        [
+            "bench",
+            "--suite",
+            "quick",
+            "--datasets",
+            "triplett",
+            "--models",
+            "copy_last",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    ds = json.loads((out / "results.json").read_text())["datasets"][0]
+    assert ds["column"] == "Single-session (Triplett)"
+    assert ds["n_neurons"] == 114 and ds["n_frames"] == 1500 and ds["fs"] == 2.2
+    assert ds["preprocessing"] == "z-score"  # already ΔF/F

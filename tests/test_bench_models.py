@@ -119,3 +119,43 @@ def test_unknown_model_lists_known_models():
         parse_models("mlp,nope")
     assert parse_models("mlp, poco") == ["mlp", "poco"]
     assert parse_models(None) == known_models()
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory):
+    from src_models.dat.calm import save_calm
+    from src_models.dat.tiny import tiny_calm
+
+    return save_calm(tiny_calm(), tmp_path_factory.mktemp("calm") / "tiny")
+
+
+def test_calm_rows_wrap_dat(tiny_ckpt, data):
+    from src_models.dat.calm import load_calm
+
+    ref = load_calm(tiny_ckpt)
+    scratch = get_model("calm_scratch")(
+        context=C, horizon=H, n_neurons=6, fs=10.0, checkpoint=tiny_ckpt
+    )
+    fresh = scratch.initial_model(seed=1)
+    assert (
+        fresh.dat.cfg.d_model == ref.dat.cfg.d_model
+        and fresh.dat.cfg.n_layers == ref.dat.cfg.n_layers
+    )
+    assert not torch.equal(fresh.dat.blocks[0].mlp[0].weight, ref.dat.blocks[0].mlp[0].weight)
+    adapted = get_model("calm")(context=C, horizon=H, n_neurons=6, fs=10.0, checkpoint=tiny_ckpt)
+    assert torch.equal(
+        adapted.initial_model(0).dat.blocks[0].mlp[0].weight, ref.dat.blocks[0].mlp[0].weight
+    )
+    budget = Budget(
+        steps=4, batch_size=4, lr_grid=(1e-3,), eval_every=2, max_val_windows=8, max_neurons=6
+    )
+    report = adapted.fit(data.train, data.val, budget, 0)
+    assert report.selected["variant"] in ("greedy", "sample_mean", "regression")
+    pred = adapted.predict(data.test.contexts([0, 5, 9]))
+    assert pred.shape == (3, H, 6) and np.isfinite(pred).all()
+    assert adapted.n_params > 0
+
+
+def test_calm_is_unavailable_without_weights(tmp_path):
+    cls = get_model("calm")
+    assert "not found" in cls.unavailable(checkpoint=tmp_path / "missing")

@@ -84,6 +84,15 @@ def test_probe_reads_plane_axis(tmp_path):
         probe_movie(path, ExtractionSettings(planes=3))
 
 
+def test_real_movies(real_data, tmp_path, capsys):
+    info = probe_movie(real_data / "thunder-mouse-s1" / "mouse_s1_movie.tif")
+    assert (info.n_frames, info.shape, info.fs_source) == (500, (64, 64), "default")
+    assert block_plan(*info.shape)[0] is False
+    sima = real_data / "sima-example-2p" / "example.tif"  # 20 frames of 128×256
+    assert main(["extract", str(sima), "--out", str(tmp_path / "sima")]) == 2
+    assert "too short" in capsys.readouterr().err and not (tmp_path / "sima").exists()
+
+
 # -- bad input: one line, exit 2, nothing written ----------------------------------------------
 def _bad_movies(folder: Path) -> dict[str, Path]:
     folder.mkdir()

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import shlex
 import sys
 import time
+from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +71,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", required=True, help="output folder for results.json and results.md"
     )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse the rows of an interrupted run in --out (same settings) instead of retraining",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -105,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     from src_models.bench.datasets import COLUMNS, file_source
     from src_models.bench.registry import parse_models
     from src_models.bench.report import machine_description, markdown_tables, write_results
-    from src_models.bench.runner import run_benchmark
+    from src_models.bench.runner import BenchResults, run_benchmark
     from src_models.bench.suites import SUITE_BUDGETS, SUITE_SEEDS, builtin_sources
     from src_models.errors import CalmError
 
@@ -137,8 +144,31 @@ def run(args: argparse.Namespace) -> int:
     model_options = {}
     if args.calm_checkpoint:
         model_options = {m: {"checkpoint": args.calm_checkpoint} for m in ("calm", "calm_scratch")}
+    settings = {
+        "suite": args.suite,
+        "context": args.context,
+        "horizon": args.horizon,
+        "budget": budget.describe(),
+        "calm_checkpoint": args.calm_checkpoint,
+    }
+    previous = _previous_rows(Path(args.out), settings) if args.resume else []
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     t0 = time.perf_counter()
+
+    def meta() -> dict:
+        return {
+            "command": _command(args, models, seeds),
+            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "machine": machine_description(),
+            **settings,
+            "seeds": seeds,
+            "models": models,
+            "wall_time_s": round(time.perf_counter() - t0, 1),
+        }
+
+    def save(res: BenchResults) -> tuple[Path, Path]:
+        return write_results(args.out, replace(res, notes=notes + res.notes), meta())
+
     results = run_benchmark(
         sources,
         models,
@@ -147,27 +177,40 @@ def run(args: argparse.Namespace) -> int:
         context=args.context,
         horizon=args.horizon,
         device=args.device,
-        log=log,
         model_options=model_options,
+        previous=previous,
+        on_progress=save,
+        log=log,
     )
-    results.notes[:0] = notes
-    meta = {
-        "command": _command(args, models, seeds),
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "machine": machine_description(),
-        "suite": args.suite,
-        "context": args.context,
-        "horizon": args.horizon,
-        "seeds": seeds,
-        "models": models,
-        "budget": budget.describe(),
-        "wall_time_s": round(time.perf_counter() - t0, 1),
-    }
-    pj, pm = write_results(args.out, results, meta)
-    summary = results.summary()
+    pj, pm = save(results)
     columns = list(dict.fromkeys(d["column"] for d in results.datasets))
-    print(markdown_tables(summary, columns).split("\n\n### ")[0])
-    for n in results.notes:
+    print(markdown_tables(results.summary(), columns).split("\n\n### ")[0])
+    for n in notes + results.notes:
         print(f"note: {n}")
     print(f"wrote {pj} and {pm}")
     return 0
+
+
+def _previous_rows(out: Path, settings: dict) -> list[dict]:
+    """Rows of an earlier run in ``out`` made with the same ``settings`` (``--resume``)."""
+    from src_models.errors import CalmError
+
+    path = out / "results.json"
+    if not path.is_file():
+        return []
+    try:
+        old = json.loads(path.read_text())
+        old_settings = {k: old["meta"].get(k) for k in settings}
+        rows = list(old["rows"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CalmError(f"cannot resume from this file ({exc.__class__.__name__})", path) from None
+    if old_settings != json.loads(json.dumps(settings)):
+        changed = sorted(
+            k for k in settings if old_settings[k] != json.loads(json.dumps(settings[k]))
+        )
+        raise CalmError(
+            f"cannot resume: written with other settings ({', '.join(changed)}); "
+            "drop --resume or choose another --out",
+            path,
+        )
+    return rows

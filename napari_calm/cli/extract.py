@@ -66,6 +66,12 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
     )
     job = ExtractionJob(args.movie, args.out, settings, overwrite=args.overwrite).start()
+    if job.info is not None and job.info.fs_source == "default":
+        print(
+            f"extract: warning: no frame rate in the movie's metadata; assuming {job.info.fs:g} Hz"
+            " (pass --fs)",
+            file=sys.stderr,
+        )
     shown = (None, -1.0)
     try:
         while job.running:

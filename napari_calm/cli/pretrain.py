@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="initialisation and sampling seed (default 0)")
     parser.add_argument("--nq", type=Path, metavar="DIR", help="tokenizer checkpoint (default: the shipped NQ)")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    parser.add_argument("--fs", type=float, metavar="HZ", help="frame rate for recordings whose files lack one")
+    parser.add_argument("--fs", type=float, metavar="HZ",
+                        help="frame rate for recordings whose files give none (others keep their own)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,7 +45,10 @@ def run(args: argparse.Namespace) -> int:
     cfg = read_config_file(args.config) if args.config else {}
 
     def reader(path: str):
-        return read_recording(path, fs=args.fs)
+        rec = read_recording(path)
+        if args.fs is not None and rec.metadata.get("fs_assumed"):
+            rec.fs = float(args.fs)
+        return rec
 
     specs = list(args.data) + list(cfg.get("data", []))
     if not specs:

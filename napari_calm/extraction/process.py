@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from napari_calm.extraction.run import ExtractionResult, Progress, check_destination, temp_folder
-from napari_calm.extraction.settings import ExtractionSettings, probe_movie
+from napari_calm.extraction.settings import ExtractionSettings, MovieInfo, probe_movie
 from src_models.errors import CalmError
 
 #: Seconds a cancelled worker gets after SIGTERM before SIGKILL.
@@ -66,6 +66,8 @@ class ExtractionJob:
         The latest progress report.
     error : str
         One-line reason when ``failed``.
+    info : MovieInfo or None
+        What the movie's check found (set by :meth:`start`).
     """
 
     def __init__(
@@ -84,6 +86,7 @@ class ExtractionJob:
         self.last: Progress | None = None
         self.error = ""
         self.workdir: Path | None = None
+        self.info: MovieInfo | None = None
         self._result: ExtractionResult | None = None
         self._events: queue.Queue[Progress] = queue.Queue()
         self._proc: subprocess.Popen[bytes] | None = None
@@ -107,6 +110,7 @@ class ExtractionJob:
             raise RuntimeError("this extraction job was already started")
         info = probe_movie(self.movie, self.settings)
         check_destination(self.out, info.path, self.overwrite)
+        self.info = info
         self._missing_parents = [p for p in self.out.parents if not p.exists()]
         self.workdir = temp_folder(self.out)
         request = {

@@ -485,9 +485,10 @@ def run_extraction(
     check_destination(out, info.path, overwrite)
     work = Path(workdir).absolute() if workdir is not None else temp_folder(out)
     created = _make_parents(out.parent)
-    previous_threads = None
+    previous_threads, made = None, False
     try:
         work.mkdir()
+        made = True
         previous_threads = _set_threads(settings.threads)
         source, intensity = info.path, None
         if not info.native:
@@ -499,8 +500,8 @@ def run_extraction(
         _run_suite2p(db, s2p, info, _Suite2pProgress(info.n_planes, report))
         report(Progress("finalise", SPANS["finalise"][0], "writing results"))
         results = work / "suite2p"
-        for plane in _plane_folders(results):
-            if intensity is not None:
+        if intensity is not None:
+            for plane in (*_plane_folders(results), results / "combined"):
                 _restore_units(plane, intensity)
         _rewrite_paths(results, out, info)
         n_rois, n_cells = _count(results)
@@ -527,7 +528,8 @@ def run_extraction(
         commit(results, out)
         shutil.rmtree(work, ignore_errors=True)
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+        if made:
+            shutil.rmtree(work, ignore_errors=True)
         for folder in created:
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()

@@ -75,6 +75,19 @@ def feature_colors(values: np.ndarray, name: str) -> tuple[np.ndarray, Any]:
     return colors, mpl.cm.ScalarMappable(norm=norm, cmap=cmap)
 
 
+def probe_summary(analysis: Any) -> str:
+    """One line per tuning probe of the primary embedding of a ``NeuronMap`` ('' when none)."""
+    if analysis is None:
+        return ""
+    probes = analysis.probes.get(analysis.primary, {})
+    lines = []
+    for key, label in ((k, k[3:] + " SI") for k in probes if k.startswith("si_")):
+        p = probes[key]
+        lines.append(f"{label} from the embedding: R² <b>{p['score']:.2f}</b> "
+                     f"(shuffled 95 %: {p['shuffled_p95']:.2f}, p = {p['p']:.3g})")
+    return "<br>".join(lines)
+
+
 class EmbeddingCanvas(PlotCanvas):
     """The scatter, the selection rings, a colour bar and the lasso."""
 
@@ -174,6 +187,10 @@ class EmbeddingDock(CalmDock):
         self.reset_button.clicked.connect(self.reset_roi_colors)
         self.hint = QLabel("Embed the recording in the Recording & model dock to see the map.")
         self.hint.setWordWrap(True)
+        self.probe_label = QLabel("")
+        self.probe_label.setWordWrap(True)
+        self.probe_label.setToolTip("Linear probes of the tuning from the embedding (cross-validated over "
+                                    "neurons, against shuffled tuning)")
         self.canvas = EmbeddingCanvas(viewer, self._select_from_map, self)
         self.jobs = JobPanel(self)
         self.jobs.setVisible(False)
@@ -188,6 +205,7 @@ class EmbeddingDock(CalmDock):
         layout.addLayout(form)
         layout.addWidget(self.hint)
         layout.addWidget(self.canvas, 1)
+        layout.addWidget(self.probe_label)
         layout.addLayout(buttons)
         layout.addWidget(self.jobs)
 
@@ -237,6 +255,7 @@ class EmbeddingDock(CalmDock):
             self.hint.setVisible(True)
             return
         self.hint.setVisible(False)
+        self.probe_label.setText(probe_summary(emb.analysis))
         name = self.feature_combo.currentText()
         colors, mappable = self._colors(name)
         self.canvas.set_points(emb.coords[method], colors, mappable, name, method)

@@ -16,11 +16,13 @@ option first adapts the model to the recording without labels (DAT's ``finetune`
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from src_models.errors import CalmError
 from src_models.recording import Recording
 
 #: ``progress(fraction, message)`` callback used by long analyses
@@ -69,16 +71,42 @@ def forward_fill(token_frames: np.ndarray, n_frames: int) -> np.ndarray:
     return np.maximum(idx, 0)
 
 
-def pool_neurons(hidden: np.ndarray, pool: tuple[str, ...]) -> np.ndarray:
-    """Pool ``(N, n_tokens, d)`` states across neurons into ``(n_tokens, d · len(pool))``.
+def neuron_pcs(hidden: np.ndarray, k: int) -> np.ndarray:
+    """Every neuron's state projected on the top ``k`` principal axes of all states, concatenated.
 
-    ``mean`` and ``std`` are permutation-invariant summaries of the population state; ``max`` is the
-    element-wise maximum over neurons.
+    ``(N, n_tokens, d)`` → ``(n_tokens, N · k)``. The axes are shared by all neurons and fitted
+    without labels; unlike a pool this keeps neuron identity, so a linear head can weight neurons
+    individually (as ridge on traces does), reading each neuron through its DAT state.
     """
-    ops = {"mean": lambda h: h.mean(0), "std": lambda h: h.std(0), "max": lambda h: h.max(0)}
+    N, n_tok, d = hidden.shape
+    flat = hidden.reshape(-1, d).astype(np.float64)
+    mu = flat.mean(0)
+    sample = flat[:: max(1, len(flat) // 20000)] - mu
+    _, _, vt = np.linalg.svd(sample, full_matrices=False)
+    proj = (hidden.astype(np.float64) - mu) @ vt[:k].T  # (N, n_tok, k)
+    return proj.transpose(1, 0, 2).reshape(n_tok, N * min(k, len(vt))).astype(np.float32)
+
+
+#: pooled readouts of the DAT states, by name (``neuron_pcs`` takes ``k`` from CalmFeatures)
+POOLS = ("mean", "std", "max", "neuron_pcs")
+
+
+def pool_neurons(hidden: np.ndarray, pool: tuple[str, ...], k: int = 4) -> np.ndarray:
+    """Read ``(N, n_tokens, d)`` states out as ``(n_tokens, features)``.
+
+    ``mean``, ``std`` and ``max`` (element-wise over neurons) are permutation-invariant summaries of
+    the population state (``d`` features each); ``neuron_pcs`` keeps every neuron
+    (:func:`neuron_pcs`, ``N · k`` features). Several names concatenate.
+    """
+    ops = {
+        "mean": lambda h: h.mean(0),
+        "std": lambda h: h.std(0),
+        "max": lambda h: h.max(0),
+        "neuron_pcs": lambda h: neuron_pcs(h, k),
+    }
     unknown = [p for p in pool if p not in ops]
     if unknown or not pool:
-        raise ValueError(f"unknown pooling {unknown or pool}; use any of {sorted(ops)}")
+        raise CalmError(f"unknown read-out {unknown or pool}; use any of {list(POOLS)}")
     return np.concatenate([ops[p](hidden) for p in pool], axis=1).astype(np.float32)
 
 
@@ -97,7 +125,9 @@ class CalmFeatures:
         with the backbone frozen; ``full_steps > 0`` then fine-tunes the backbone as well).
         ``None`` uses the model as it is (frozen).
     pool : tuple of str
-        Pooling across neurons for frame features (see :func:`pool_neurons`).
+        Read-out of the states for frame features (see :func:`pool_neurons`).
+    n_pcs : int
+        Components per neuron of the ``neuron_pcs`` read-out.
     window_tokens : int
         Tokens per DAT pass; states have between ``window_tokens // 2`` and ``window_tokens``
         tokens of causal context.
@@ -114,20 +144,29 @@ class CalmFeatures:
         name: str = "calm_frozen",
         adapt: dict | None = None,
         pool: tuple[str, ...] = ("mean", "std"),
+        n_pcs: int = 4,
         window_tokens: int = 16,
         device: str | None = None,
         seed: int = 0,
     ) -> None:
-        pool_neurons(np.zeros((1, 1, 1), np.float32), pool)
+        pool_neurons(np.zeros((1, 2, 2), np.float32), pool, n_pcs)
         self.model = model
         self.name = name
         self.adapt = adapt
         self.pool = tuple(pool)
+        self.n_pcs = int(n_pcs)
         self.window_tokens = int(window_tokens)
         self.device = device
         self.seed = seed
-        self._cache: tuple[int, object] | None = None
+        self._cache: dict[int, object] = {}
         self.adapt_log: list[dict] = []
+
+    def view(self, name: str, pool: tuple[str, ...], n_pcs: int | None = None) -> CalmFeatures:
+        """The same model and states (adapted once, computed once) read out another way."""
+        other = copy.copy(self)
+        pool_neurons(np.zeros((1, 2, 2), np.float32), pool, n_pcs or self.n_pcs)
+        other.name, other.pool, other.n_pcs = name, tuple(pool), int(n_pcs or self.n_pcs)
+        return other
 
     def receptive_frames(self, fs: float) -> int:
         """Most recorded frames before ``t`` that a state at ``t`` can depend on."""
@@ -138,8 +177,6 @@ class CalmFeatures:
     def _adapted(self, recording: Recording, progress: ProgressFn) -> object:
         if not self.adapt:
             return self.model
-        import copy
-
         from src_models.dat.finetune import finetune
 
         model = copy.deepcopy(self.model)
@@ -155,8 +192,8 @@ class CalmFeatures:
 
     def states(self, recording: Recording, progress: ProgressFn | None = None) -> object:
         """DAT states of every neuron (``src_models.dat.NeuronStates``), cached per recording."""
-        if self._cache is not None and self._cache[0] == id(recording):
-            return self._cache[1]
+        if id(recording) in self._cache:
+            return self._cache[id(recording)]
         from src_models.dat.states import neuron_states
 
         report = progress or no_progress
@@ -164,13 +201,14 @@ class CalmFeatures:
         report(0.8 if self.adapt else 0.0, "computing CalM states")
         st = neuron_states(model, recording, window_tokens=self.window_tokens)
         report(1.0, "CalM states ready")
-        self._cache = (id(recording), st)
+        self._cache.clear()
+        self._cache[id(recording)] = st
         return st
 
     def frame_features(self, recording: Recording, progress: ProgressFn | None = None) -> np.ndarray:
-        """``(T, d · len(pool))`` pooled states, each frame taking the latest completed token."""
+        """``(T, features)`` read-out states, each frame taking the latest completed token."""
         st = self.states(recording, progress)
-        pooled = pool_neurons(st.hidden, self.pool)
+        pooled = pool_neurons(st.hidden, self.pool, self.n_pcs)
         return pooled[forward_fill(st.frames, recording.n_frames)]
 
     def neuron_embeddings(

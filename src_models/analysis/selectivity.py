@@ -1,7 +1,10 @@
 """Per-neuron cue and choice selectivity: ROC AUC between two trial conditions, SI, permutation p.
 
 For every neuron the response on each trial is its mean activity over the trial (or a window
-relative to trial start). Selectivity compares the response distributions of the two conditions:
+relative to trial start), optionally in ``n_bins`` equal time bins of it (cue cells respond early in
+the trial, choice cells late; the neuron is then scored in its most selective bin, and the
+permutation test uses the same max-over-bins statistic). Selectivity compares the response
+distributions of the two conditions:
 
 * ``AUC`` — area under the ROC curve, the probability that a random trial of the second condition
   evokes a larger response than a random trial of the first (Mann–Whitney U / (n₁ n₀), ties
@@ -50,6 +53,10 @@ class Selectivity:
         Number of permutations.
     alpha : float
         FDR level.
+    best_bin : ndarray
+        ``(N,)`` time bin of the trial where each neuron's AUC was taken (0 with one bin).
+    n_bins : int
+        Time bins per trial.
     """
 
     column: str
@@ -64,6 +71,8 @@ class Selectivity:
     condition_on: str | None = None
     n_perm: int = 0
     alpha: float = 0.05
+    best_bin: np.ndarray | None = None
+    n_bins: int = 1
 
     def summary(self) -> dict:
         """JSON-friendly counts: classes, trials, number and fraction of significant neurons."""
@@ -76,6 +85,7 @@ class Selectivity:
             "fraction_significant": float(self.significant.mean()),
             "n_perm": self.n_perm,
             "alpha": self.alpha,
+            "n_bins": self.n_bins,
         }
 
 
@@ -84,8 +94,9 @@ def trial_responses(
     start_frame: np.ndarray,
     end_frame: np.ndarray,
     window: tuple[int, int] | None = None,
+    n_bins: int = 1,
 ) -> np.ndarray:
-    """Mean activity of every neuron in every trial, ``(N, n_trials)``.
+    """Mean activity of every neuron in every trial, ``(N, n_trials)`` or ``(N, n_bins, n_trials)``.
 
     Parameters
     ----------
@@ -96,6 +107,8 @@ def trial_responses(
     window : (int, int), optional
         Frames ``[start + window[0], start + window[1])`` instead of the whole trial; clipped to the
         recording.
+    n_bins : int
+        Split each trial (window) into this many equal time bins; ``> 1`` adds the bin axis.
     """
     x = np.asarray(traces, np.float64)
     T = x.shape[1]
@@ -109,7 +122,11 @@ def trial_responses(
         bad = int(np.flatnonzero(e <= s)[0])
         raise CalmError(f"trial {bad} has no frames inside the recording (frames {s[bad]}..{e[bad]})")
     cs = np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(x, axis=1)], axis=1)
-    return (cs[:, e] - cs[:, s]) / (e - s)
+    if n_bins <= 1:
+        return (cs[:, e] - cs[:, s]) / (e - s)
+    edges = s[None, :] + np.floor(np.linspace(0, 1, n_bins + 1)[:, None] * (e - s)[None, :]).astype(np.int64)
+    lo, hi = edges[:-1], np.maximum(edges[1:], edges[:-1] + 1)
+    return (cs[:, hi] - cs[:, lo]) / (hi - lo)[None]
 
 
 def _label_array(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -162,10 +179,14 @@ def auc_test(
 ) -> tuple[np.ndarray, np.ndarray]:
     """ROC AUC of every neuron and its two-sided permutation p-value.
 
+    With time bins (``responses`` of shape ``(N, B, n)``) the test statistic of a neuron is its
+    largest ``|AUC − 0.5|`` over bins and each permutation is scored the same way, so the p-value
+    accounts for the choice of bin.
+
     Parameters
     ----------
     responses : ndarray
-        ``(N, n)`` per-trial responses.
+        ``(N, n)`` or ``(N, B, n)`` per-trial responses.
     labels : ndarray
         ``(n,)`` bool, True for the second condition.
     strata : ndarray, optional
@@ -180,10 +201,14 @@ def auc_test(
 
     Returns
     -------
-    auc, p : ndarray
-        ``(N,)`` each.
+    auc : ndarray
+        ``(N,)``, or ``(N, B)`` with bins.
+    p : ndarray
+        ``(N,)``.
     """
     r = np.asarray(responses, np.float64)
+    shape = r.shape[:-1]
+    r = r.reshape(-1, r.shape[-1])
     y = np.asarray(labels, bool)
     groups = [np.ones(len(y), bool)] if strata is None else [strata == s for s in np.unique(strata)]
     parts = []
@@ -198,10 +223,10 @@ def auc_test(
     weights /= weights.sum()
     auc = sum(w * _rank_sum_auc(R, pos) for (R, pos, _, _), w in zip(parts, weights))
     if n_perm <= 0:
-        return auc, np.full(len(auc), np.nan)
+        return auc.reshape(shape), np.full(shape[0], np.nan)
     rng = np.random.default_rng(seed)
-    obs = np.abs(auc - 0.5)[:, None] - 1e-12
-    exceed = np.zeros(len(auc))
+    obs = np.abs(auc.reshape(shape[0], -1) - 0.5).max(1)[:, None] - 1e-12
+    exceed = np.zeros(shape[0])
     done = 0
     while done < n_perm:
         m = min(chunk, n_perm - done)
@@ -209,9 +234,10 @@ def auc_test(
             w * _rank_sum_auc(R, _random_masks(len(pos), n1, m, rng))
             for (R, pos, n1, _), w in zip(parts, weights)
         )
-        exceed += (np.abs(perm - 0.5) >= obs).sum(1)
+        stat = np.abs(perm.reshape(shape[0], -1, m) - 0.5).max(1)
+        exceed += (stat >= obs).sum(1)
         done += m
-    return auc, (exceed + 1) / (n_perm + 1)
+    return auc.reshape(shape), (exceed + 1) / (n_perm + 1)
 
 
 def d_prime(responses: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -249,6 +275,7 @@ def selectivity(
     condition_on: str | None = None,
     classes: tuple | None = None,
     window: tuple[int, int] | None = None,
+    n_bins: int = 1,
     n_perm: int = 1000,
     alpha: float = 0.05,
     min_trials: int = 5,
@@ -270,6 +297,9 @@ def selectivity(
         The two label values to compare, ``(first, second)``; default: the two values present.
     window : (int, int), optional
         Response window in frames relative to trial start (default: the whole trial).
+    n_bins : int
+        Equal time bins of the window; each neuron is scored in its most selective bin (the
+        permutation test uses the same max-over-bins statistic).
     n_perm : int
         Permutations for the p-values.
     alpha : float
@@ -301,9 +331,13 @@ def selectivity(
     counts = _counts(y[ok], sel_strata, classes)
     _check_counts(counts, column, condition_on, min_trials)
     resp = trial_responses(
-        traces, np.asarray(trials["start_frame"])[ok], np.asarray(trials["end_frame"])[ok], window
-    )
-    auc, p = auc_test(resp, y[ok], sel_strata, n_perm=n_perm, seed=seed)
+        traces, np.asarray(trials["start_frame"])[ok], np.asarray(trials["end_frame"])[ok], window,
+        max(1, n_bins),
+    ).reshape(len(traces), max(1, n_bins), -1)
+    auc_bins, p = auc_test(resp, y[ok], sel_strata, n_perm=n_perm, seed=seed)
+    best = np.abs(auc_bins - 0.5).argmax(1)
+    rows = np.arange(len(best))
+    auc = auc_bins[rows, best]
     q = benjamini_hochberg(p) if n_perm > 0 else p
     return Selectivity(
         column=column,
@@ -312,12 +346,14 @@ def selectivity(
         si=2 * (auc - 0.5),
         p=p,
         q=q,
-        d_prime=d_prime(resp, y[ok]),
+        d_prime=d_prime(resp[rows, best], y[ok]),
         significant=q < alpha,
         n_trials=counts,
         condition_on=condition_on,
         n_perm=int(n_perm),
         alpha=alpha,
+        best_bin=best,
+        n_bins=max(1, n_bins),
     )
 
 
@@ -370,15 +406,20 @@ def task_selectivity(
     trials: dict[str, np.ndarray],
     columns: tuple[str, ...] = ("cue", "choice"),
     *,
+    n_bins: int = 4,
     n_perm: int = 1000,
     alpha: float = 0.05,
     min_trials: int = 5,
     seed: int = 0,
 ) -> dict[str, Selectivity]:
-    """Selectivity for each of ``columns`` present in the trial table, each conditioned on the others.
+    """Selectivity for each of ``columns`` present in the trial table.
 
-    With both ``cue`` and ``choice``, cue selectivity is tested within each choice and choice
-    selectivity within each cue, so neither is mistaken for the other when most trials are correct.
+    With exactly two columns (``cue`` and ``choice``), each is tested within the conditions of the
+    other, so neither is mistaken for the other when most trials are correct. When no stratum has
+    ``min_trials`` trials of both conditions (too few error trials), that column falls back to the
+    unconditioned test; its ``condition_on`` is then None.
+
+    ``n_bins`` time bins per trial (default 4) are scanned as in :func:`selectivity`.
 
     Returns
     -------
@@ -391,14 +432,13 @@ def task_selectivity(
     out = {}
     for c in present:
         others = [o for o in present if o != c]
-        out[c] = selectivity(
-            traces,
-            trials,
-            c,
-            condition_on=others[0] if len(others) == 1 else None,
-            n_perm=n_perm,
-            alpha=alpha,
-            min_trials=min_trials,
-            seed=seed,
-        )
+        kw = dict(n_bins=n_bins, n_perm=n_perm, alpha=alpha, min_trials=min_trials, seed=seed)
+        if len(others) == 1:
+            try:
+                out[c] = selectivity(traces, trials, c, condition_on=others[0], **kw)
+                continue
+            except CalmError as exc:
+                if "too few trials" not in str(exc):
+                    raise
+        out[c] = selectivity(traces, trials, c, **kw)
     return out

@@ -29,6 +29,8 @@ COLUMNS: dict[str, str] = {
 
 #: the Triplett tectum recording, relative to the shared real-data folder
 TRIPLETT = Path("triplett-zebrafish-tectum") / "zf_20151104-f1.mat"
+#: its imaging rate (Hz; from the authors' plotting script, see its SOURCE.md): the .mat has none
+TRIPLETT_FS = 2.2
 
 
 @dataclass

@@ -133,6 +133,8 @@ def run_benchmark(
     horizon: int = 16,
     device: str | None = None,
     model_options: dict[str, dict[str, Any]] | None = None,
+    previous: Sequence[dict[str, Any]] = (),
+    on_progress: Callable[[BenchResults], None] | None = None,
     log: Callable[[str], None] = lambda s: None,
 ) -> BenchResults:
     """Run every model on every dataset for ``seeds`` seeds.
@@ -153,6 +155,12 @@ def run_benchmark(
         Torch device for every model (``None``/``'auto'``: CUDA when available).
     model_options : dict, optional
         Extra constructor arguments per model name (e.g. ``{"calm": {"checkpoint": path}}``).
+    previous : sequence of dict
+        Rows of an earlier, interrupted run with the same settings: a dataset ×
+        model × seed found there is reused instead of trained again (its
+        learning rate is reused for the following seeds).
+    on_progress : callable, optional
+        Called with the results so far after every row (e.g. to save them).
     log : callable
         Receives one progress line per run.
 
@@ -162,6 +170,7 @@ def run_benchmark(
     """
     res = BenchResults()
     dev = str(resolve_device(device))
+    done = {(r["dataset"], r["model"], r["seed"]): r for r in previous}
     for src in sources:
         rec = src.load()
         traces = src.traces(rec)
@@ -190,7 +199,11 @@ def run_benchmark(
             run_budget = budget
             first: dict[str, Any] | None = None
             for seed in range(seeds):
-                if cls.deterministic and first is not None:
+                if (src.key, name, seed) in done:
+                    row = dict(done[(src.key, name, seed)])
+                    if row.get("lr") is not None:
+                        run_budget = budget.with_lr(row["lr"])
+                elif cls.deterministic and first is not None:
                     row = dict(first, seed=seed)
                 else:
                     row, report = run_model(name, data, run_budget, seed, dev, options)
@@ -199,6 +212,8 @@ def run_benchmark(
                 row["column"] = src.column
                 first = first or row
                 res.rows.append(row)
+                if on_progress is not None:
+                    on_progress(res)
                 log(
                     f"  {name:14s} seed {seed}: corr {100 * row['corr']:6.2f}  mse {row['mse']:.4f}  "
                     f"ps {row['prediction_score']:+.3f}  ({row['train_time_s']:.1f} s)"

@@ -19,6 +19,7 @@ from pathlib import Path
 from src_models.bench.datasets import (
     COLUMNS,
     TRIPLETT,
+    TRIPLETT_FS,
     Source,
     file_source,
     real_data_dir,
@@ -63,9 +64,19 @@ SUITE_SEEDS: dict[str, int] = {"quick": 1, "full": 3}
 
 
 def builtin_sources(
-    suite: str, keys: list[str], reader: Callable[[Path], Recording] | None
+    suite: str, keys: list[str], reader: Callable[..., Recording] | None
 ) -> tuple[list[Source], list[str]]:
     """Sources of the builtin datasets ``keys`` at the sizes of ``suite``.
+
+    Parameters
+    ----------
+    suite : {'quick', 'full'}
+        Sizes of the simulations and frames kept of the real recording.
+    keys : list of str
+        Builtin dataset names (:data:`~src_models.bench.datasets.COLUMNS`).
+    reader : callable or None
+        ``reader(path, fs=...) -> Recording`` for the real recording
+        (``napari_calm.readers.read_recording``); without one it is skipped.
 
     Returns
     -------
@@ -91,5 +102,9 @@ def builtin_sources(
             if path is None or not path.is_file() or reader is None:
                 notes.append(f"triplett: skipped, {TRIPLETT.name} not found (set CALM_REAL_DATA)")
                 continue
-            sources.append(file_source(path, reader, key, COLUMNS[key], max_frames=t))
+            src = file_source(
+                path, lambda p: reader(p, fs=TRIPLETT_FS), key, COLUMNS[key], max_frames=t
+            )
+            src.info["fs_note"] = f"{TRIPLETT_FS} Hz from SOURCE.md (the .mat file has no rate)"
+            sources.append(src)
     return sources, notes

@@ -7,7 +7,7 @@ Layout (our design; the paper names the ingredients, not the sizes)::
       -> patchify    Conv1d(C, d, P, stride P)                       (B, L/P, d)
       -> encoder     enc_layers x RotaryBlock (RoPE over patch index)
       -> quantizer   Gumbel-Softmax (or EMA VQ) -> code vectors      (B, L/P, D), indices
-      -> decoder     Linear(D, d), dec_layers x RotaryBlock
+      -> decoder     Linear(D, d)(code) + Linear(P, d)(template), dec_layers x RotaryBlock
       -> head        Linear(d, C·P) GELU Conv1d(C, C, k) GELU Conv1d(C, 1, k)
       -> x̂ (B, L) = template of each chosen code (P frames) + head output
 
@@ -71,6 +71,7 @@ class NeuralQuantizer(nn.Module):
                 d, c.codebook_size, c.code_dim, c.patch_len, c.commitment, c.ema_decay
             )
         self.dec_in = nn.Linear(c.code_dim, d)
+        self.dec_template = nn.Linear(c.patch_len, d)
         self.decoder = nn.ModuleList(
             RotaryBlock(d, c.n_heads, c.mlp_ratio, c.rope_base) for _ in range(c.dec_layers)
         )
@@ -118,15 +119,15 @@ class NeuralQuantizer(nn.Module):
             ``(B, n, K)`` code choice (selects the templates).
         """
         B, n, _ = z.shape
-        h = self.dec_in(z)
+        templates = onehot @ self.quantizer.templates                  # (B, n, P)
+        h = self.dec_in(z) + self.dec_template(templates)
         pos = torch.arange(n, device=h.device)
         for block in self.decoder:
             h = block(h, pos)
         h = self.unpatchify(self.dec_norm(h))                     # (B, n, C·P)
         C, P = self.config.conv_channels, self.config.patch_len
         h = h.view(B, n, C, P).permute(0, 2, 1, 3).reshape(B, C, n * P)
-        base = (onehot @ self.quantizer.templates).reshape(B, n * P)
-        return base + self.head(h).squeeze(1)
+        return templates.reshape(B, n * P) + self.head(h).squeeze(1)
 
     # -- public API -----------------------------------------------------------
     def forward(self, x: torch.Tensor, tau: float = 1.0) -> NQOutput:

@@ -1,0 +1,249 @@
+"""Decoding and neuron embeddings: CalM against supervised decoders, planted tuning recovered.
+
+Parts (each well under 10 minutes on a 2-core CPU; results merge into one JSON file):
+
+``selectivity``
+    Task simulations (``simulate('task', seed=s)``, seeds not used by the shipped model): precision
+    and recall of the cue | choice and choice | cue permutation tests (1000 permutations, FDR 5 %)
+    against the planted cue / choice cells, overall and for strongly tuned cells (strength ≥ 0.5).
+``embedding``
+    The same simulation: CalM adapted to the recording without labels (learned neuron embeddings)
+    and time-averaged states; ridge probes of cue SI, choice SI and tuning strength (CV over
+    neurons, 200 shuffles), a probe of the planted neuron type, selective-vs-untuned separation;
+    the activity reference embedding for comparison.
+``decode``
+    Angular velocity (per frame) and choice (per trial and per frame) on the simulation: ridge,
+    MLP and GRU on the traces vs CalM heads (linear, MLP) on frozen and adapted DAT states, two
+    read-outs (pooled mean+std, per-neuron PCs); 5 contiguous folds with a gap ≥ context.
+``thunder``
+    The real thunder mouse S1 movie: ROIs and traces by ``calm extract`` (suite2p), running speed
+    decoded per frame with the same models.
+
+Example::
+
+    OMP_NUM_THREADS=1 python benchmarks/analysis_decoding.py --part selectivity --out analysis.json
+    OMP_NUM_THREADS=1 python benchmarks/analysis_decoding.py --part decode --out analysis.json
+    python benchmarks/analysis_decoding.py --markdown --out analysis.json   # print the tables
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REAL = Path(__file__).resolve().parents[1].parent / "shared" / "real-data" / "thunder-mouse-s1"
+ADAPT = {"embed_steps": 300}
+
+
+def _extractors(model: Any, context: int, fs: float, adapt: bool, seed: int) -> list:
+    """Frozen and (optionally) adapted CalM, each read out pooled and per neuron."""
+    from src_models.analysis.calm_features import CalmFeatures
+    from src_models.nq.rate import frames_to_tokens
+
+    window = max(2, frames_to_tokens(context, fs, model.nq.config))
+    out = []
+    variants = [("calm_frozen", None)] + ([("calm_adapted", ADAPT)] if adapt else [])
+    for name, cfg in variants:
+        base = CalmFeatures(model, name=f"{name}_pooled", adapt=cfg, window_tokens=window, seed=seed)
+        out += [base, base.view(f"{name}_neurons", ("neuron_pcs",), 4)]
+    return out
+
+
+def _decode(rec: Any, target: str, model: Any, level: str | None, context: int, seed: int) -> dict:
+    from src_models.analysis.decoding import decode
+
+    t0 = time.time()
+    res = decode(rec, target, extractors=_extractors(model, context, rec.fs, True, seed), level=level,
+                 context=context, n_shifts=20, seed=seed)
+    js = res.to_json()
+    js["seconds"] = round(time.time() - t0, 1)
+    js["fold_scores"] = {m: [s[res.metric] for s in v] for m, v in res.fold_scores.items()}
+    return js
+
+
+def part_selectivity(seeds: list[int]) -> dict:
+    from src_models.analysis.selectivity import recovery, task_selectivity
+    from src_models.preprocessing import delta_f_over_f
+    from src_models.simulation import simulate
+
+    rows = []
+    for seed in seeds:
+        s = simulate("task", seed=seed)[0]
+        rec, gt = s.recording, s.ground_truth
+        t0 = time.time()
+        sel = task_selectivity(delta_f_over_f(rec.traces, rec.fs), rec.trials, n_perm=1000, seed=seed)
+        secs = time.time() - t0
+        strong = gt["tuning_strength"] >= 0.5
+        for col, code in (("cue", 1), ("choice", 2)):
+            planted = gt["neuron_type"] == code
+            r = recovery(sel[col].significant, planted)
+            pref = np.where(gt["preferred_side"] == 0, 1.0, -1.0)  # left-preferring planted = side 0
+            sign_ok = np.mean(np.sign(-sel[col].si[planted & sel[col].significant]) == pref[planted & sel[col].significant])
+            rows.append({"seed": seed, "column": col, "condition_on": sel[col].condition_on, **r,
+                         "recall_strong": float(sel[col].significant[planted & strong].mean()),
+                         "sign_agreement": float(sign_ok), "n_neurons": rec.n_neurons, "n_trials": rec.n_trials,
+                         "seconds": round(secs, 2)})
+    return {"selectivity": rows}
+
+
+def part_embedding(model: Any, seed: int) -> dict:
+    from src_models.analysis.calm_features import CalmFeatures
+    from src_models.analysis.embedding import probe_classification
+    from src_models.analysis.neuron_map import analyse_neurons
+    from src_models.simulation import simulate
+
+    s = simulate("task", seed=seed)[0]
+    rec, gt = s.recording, s.ground_truth
+    t0 = time.time()
+    nm = analyse_neurons(rec, CalmFeatures(model, name="calm", adapt=ADAPT, seed=seed), n_perm=1000, n_shuffles=200,
+                         seed=seed)
+    out = nm.to_json()
+    out["type_probe"] = {name: probe_classification(emb, gt["neuron_type"], n_shuffles=200, seed=seed).to_json()
+                         for name, emb in nm.embeddings.items()}
+    out["seconds"] = round(time.time() - t0, 1)
+    out["seed"] = seed
+    return {"embedding": out}
+
+
+def part_decode(model: Any, seed: int, context: int) -> dict:
+    from src_models.simulation import simulate
+
+    rec = simulate("task", seed=seed)[0].recording
+    rows = {}
+    for target, level in (("angular_velocity", None), ("choice", "trial"), ("choice", "frame")):
+        key = f"{target}/{level or 'frame'}"
+        rows[key] = _decode(rec, target, model, level, context, seed)
+        print(f"{key}: {json.dumps({k: rows[key][k] for k in ('calm', 'calm_model', 'baselines', 'chance')})}",
+              file=sys.stderr, flush=True)
+    return {"decode_sim": {"seed": seed, "rows": rows}}
+
+
+def part_thunder(model: Any, seed: int, context: int) -> dict:
+    from napari_calm.readers import read_recording
+
+    movie = REAL / "mouse_s1_movie.tif"
+    if not movie.is_file():
+        return {"thunder": {"skipped": f"{movie} not found"}}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "s2p"
+        t0 = time.time()
+        subprocess.run([sys.executable, "-m", "napari_calm.cli.main", "extract", str(movie), "--out", str(out),
+                        "--quiet", "--threads", "1"], check=True)
+        extract_s = time.time() - t0
+        rec = read_recording(out, only_cells=False)
+        row = _decode(rec, "runningSpeed", model, None, context, seed)
+    row.update(n_rois=rec.n_neurons, n_frames=rec.n_frames, fs=rec.fs, extract_seconds=round(extract_s, 1))
+    return {"thunder": row}
+
+
+# -- markdown --------------------------------------------------------------------------------------
+def _f(x: Any, nd: int = 3) -> str:
+    return "–" if x is None else f"{x:.{nd}f}"
+
+
+def _decode_table(rows: dict[str, dict]) -> list[str]:
+    models = None
+    lines = []
+    for key, r in rows.items():
+        if models is None:
+            models = list(r["baselines"]) + list(r["calm_variants"])
+            lines.append("| target | metric | " + " | ".join(models) + " | chance | best CalM − best baseline |")
+            lines.append("|---" * (len(models) + 4) + "|")
+        best_b = max(r["baselines"].values())
+        scores = {**r["baselines"], **r["calm_variants"]}
+        cells = [f"**{_f(scores[m])}**" if m in (r["calm_model"], r["best_baseline"]) else _f(scores[m]) for m in models]
+        lines.append(f"| {key} | {r['metric']} | " + " | ".join(cells) + f" | {_f(r['chance'])} | {r['calm'] - best_b:+.3f} |")
+    return lines
+
+
+def markdown(res: dict) -> str:
+    out = []
+    if "selectivity" in res:
+        out += ["Planted cue/choice cells recovered by the selectivity test (ΔF/F trial means, ROC AUC, 1000",
+                "permutations within the other column's conditions, BH-FDR 5 %); task simulation, 200 neurons,",
+                "9000 frames at 15 Hz (~110 trials, 80 % correct), 40 planted cue and 40 choice cells.", "",
+                "| seed | test | precision | recall | recall (strength ≥ 0.5) | SI sign = planted side | detected / planted |",
+                "|---|---|---|---|---|---|---|"]
+        for r in res["selectivity"]:
+            test = r["column"] + (f" \\| {r['condition_on']}" if r["condition_on"] else "")
+            out.append(f"| {r['seed']} | {test} | {_f(r['precision'], 2)} | {_f(r['recall'], 2)} | "
+                       f"{_f(r['recall_strong'], 2)} | {_f(r['sign_agreement'], 2)} | {r['n_detected']} / {r['n_planted']} |")
+        out.append("")
+    if "embedding" in res:
+        e = res["embedding"]
+        out += [f"Embedding probes (seed {e['seed']}; ridge, 5-fold CV over neurons, R² vs 200 shuffles; "
+                f"{e['seconds']:.0f} s incl. adaptation).", "",
+                "| embedding | cue SI R² (shuffled p95) | choice SI R² (shuffled p95) | strength R² (shuffled p95) | "
+                "gradient r (CV) | selective vs untuned BA (shuffled) | planted type BA (shuffled) |",
+                "|---|---|---|---|---|---|---|"]
+        for name, pr in e["probes"].items():
+            sep = pr["separation"].get("probe", {})
+            tp = e["type_probe"][name]
+            out.append(
+                f"| {name} | {_f(pr['si_cue']['score'])} ({_f(pr['si_cue']['shuffled_p95'])}) | "
+                f"{_f(pr['si_choice']['score'])} ({_f(pr['si_choice']['shuffled_p95'])}) | "
+                f"{_f(pr['strength']['score'])} ({_f(pr['strength']['shuffled_p95'])}) | {_f(pr['gradient']['r_cv'])} | "
+                f"{_f(sep.get('score'))} ({_f(sep.get('shuffled_mean'))}) | {_f(tp['score'])} ({_f(tp['shuffled_mean'])}) |")
+        out.append("")
+    if "decode_sim" in res:
+        d = res["decode_sim"]
+        out += [f"Decoding on the task simulation (seed {d['seed']}), 5 contiguous folds, gap ≥ context; "
+                "R² for angular velocity, balanced accuracy for choice; chance = ridge on circularly shifted labels.", ""]
+        out += _decode_table(d["rows"]) + [""]
+    if "thunder" in res and "skipped" not in res["thunder"]:
+        t = res["thunder"]
+        out += [f"Real data: thunder mouse S1 (500 frames, frame rate unknown, 10 Hz assumed), {t['n_rois']} suite2p "
+                f"ROIs from `calm extract` ({t['extract_seconds']:.0f} s), running speed per frame.", ""]
+        out += _decode_table({"runningSpeed/frame": t}) + [""]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--part", choices=("selectivity", "embedding", "decode", "thunder"), action="append", default=[])
+    p.add_argument("--checkpoint", help="CalM bundle (default: the shipped model)")
+    p.add_argument("--seeds", default="101,102,103", help="task-simulation seeds (the first is used beyond selectivity)")
+    p.add_argument("--context", type=int, default=48)
+    p.add_argument("--out", required=True, help="JSON file the results merge into")
+    p.add_argument("--markdown", action="store_true", help="print the markdown tables of --out")
+    args = p.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    out = Path(args.out)
+    res = json.loads(out.read_text()) if out.is_file() else {}
+    seeds = [int(s) for s in args.seeds.split(",")]
+    model = None
+    if set(args.part) - {"selectivity"}:
+        from src_models.dat.calm import load_calm
+
+        model = load_calm(args.checkpoint)
+    for part in args.part:
+        t0 = time.time()
+        if part == "selectivity":
+            res.update(part_selectivity(seeds))
+        elif part == "embedding":
+            res.update(part_embedding(model, seeds[0]))
+        elif part == "decode":
+            res.update(part_decode(model, seeds[0], args.context))
+        else:
+            res.update(part_thunder(model, seeds[0], args.context))
+        res.setdefault("seconds", {})[part] = round(time.time() - t0, 1)
+        res["checkpoint"] = args.checkpoint or "shipped default"
+        out.write_text(json.dumps(res, indent=1, default=float))
+        print(f"{part}: {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
+    if args.markdown:
+        print(markdown(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
