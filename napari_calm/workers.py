@@ -424,6 +424,7 @@ def decode_job(
     baselines: tuple[str, ...] = ("ridge", "mlp"),
     n_folds: int = 5,
     context: int = 48,
+    n_shifts: int = 20,
 ) -> Generator[Progress, None, Any]:
     """Decode ``target`` with CalM heads and supervised baselines (:func:`src_models.analysis.decoding.decode`).
 
@@ -441,6 +442,8 @@ def decode_job(
         Supervised decoders on the traces.
     n_folds, context : int
         Cross-validation folds; causal window in frames.
+    n_shifts : int
+        Circular shifts of the chance level.
 
     Returns
     -------
@@ -458,7 +461,7 @@ def decode_job(
     return (
         yield from run_with_progress(
             decode, recording, target, convert=fraction_progress, extractors=extractors,
-            baselines=baselines, n_folds=n_folds, context=context, device=device,
+            baselines=baselines, n_folds=n_folds, context=context, n_shifts=n_shifts, device=device,
         )
     )
 

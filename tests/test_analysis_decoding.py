@@ -119,3 +119,19 @@ def test_bad_decoder_names_and_gap(rec):
         decode(rec, "speed", baselines=("lasso",))
     with pytest.raises(CalmError, match="at least the decoders' context"):
         decode(rec, "speed", baselines=("ridge",), gap=10)
+
+
+def test_finetuned_calm_decoder_trains_per_fold(rec):
+    from src_models.analysis.finetuned_head import CalmFinetune
+    from src_models.dat.tiny import tiny_calm
+
+    model = tiny_calm()
+    before = {k: v.clone() for k, v in model.dat.state_dict().items()}
+    ft = CalmFinetune(model, window_tokens=8, steps=8, eval_every=4)
+    res = decode(rec, "cue", finetuned=[ft], baselines=(), n_folds=3, n_shifts=2)
+    assert res.calm_models == ["calm_finetuned"]
+    assert set(np.unique(res.predictions["calm_finetuned"])) <= {0, 1}
+    assert res.settings["hyperparameters"]["calm_finetuned"]["epochs"] == [8, 8, 8]
+    assert all(np.array_equal(v, model.dat.state_dict()[k]) for k, v in before.items())  # model untouched
+    frame = decode(rec, "speed", finetuned=[ft], baselines=(), n_folds=2, n_shifts=0)
+    assert np.isfinite(frame.predictions["calm_finetuned"]).all() and len(frame.true) == rec.n_frames - 47

@@ -154,3 +154,18 @@ def test_conditioning_falls_back_when_there_are_too_few_error_trials():
     trials["choice"][:2] = 1 - trials["choice"][:2]
     sel = task_selectivity(np.random.default_rng(0).normal(size=(5, 1300)), trials, n_perm=20)
     assert sel["cue"].condition_on is None and sel["choice"].condition_on is None
+
+
+def test_time_bins_find_an_early_response_and_keep_the_null_calibrated():
+    rng = np.random.default_rng(8)
+    trials = _toy_trials(80, seed=9)
+    T = int(trials["end_frame"][-1]) + 10
+    x = rng.normal(size=(400, T))
+    for k in range(80):  # neuron 0 answers the cue only in the first quarter of the trial
+        s0 = trials["start_frame"][k]
+        x[0, s0 : s0 + 5] += 1.2 * trials["cue"][k]
+    one = selectivity(x, trials, "cue", n_perm=300)
+    four = selectivity(x, trials, "cue", n_bins=4, n_perm=300)
+    assert four.best_bin[0] == 0 and abs(four.si[0]) > abs(one.si[0])
+    assert four.p[0] < 0.01
+    assert 0.02 < np.mean(four.p[1:] < 0.05) < 0.09  # max-over-bins p-values stay calibrated

@@ -235,3 +235,20 @@ def test_cancel_kills_worker_and_removes_temp_folder(sim, tmp_path):
     assert not out.exists() and not job.workdir.exists() and _leftovers(tmp_path) == []
     with pytest.raises(CalmError, match="cancelled"):
         job.wait()
+
+
+def test_worker_crash_is_one_error_and_cleans_up(sim, tmp_path):
+    import signal
+
+    folder, _ = sim
+    out = tmp_path / "crashed"
+    job = ExtractionJob(folder / "movie.tif", out, ExtractionSettings(threads=1)).start()
+    deadline = time.monotonic() + 120
+    while job.running and not job.workdir.exists():
+        job.progress(timeout=0.05)
+        assert time.monotonic() < deadline
+    os.kill(job._proc.pid, signal.SIGKILL)  # what a segfault or the OOM killer does
+    with pytest.raises(CalmError, match=r"died \(signal 9\)"):
+        job.wait(timeout=60)
+    assert job.state == "failed"
+    assert not out.exists() and not job.workdir.exists() and _leftovers(tmp_path) == []

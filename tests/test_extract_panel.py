@@ -78,3 +78,12 @@ def test_panel_cancel_then_extract_adds_rois(make_napari_viewer, qtbot, sim_fold
     before = sorted(p.name for p in (out / "plane0").iterdir())
     assert panel.start() is None and "already holds results" in panel.jobs.status.text()
     assert sorted(p.name for p in (out / "plane0").iterdir()) == before
+
+
+def test_movie_named_by_a_recording(sim_folder):
+    from napari_calm.readers import read_recording
+    from napari_calm.widgets.extract_panel import recording_movie
+
+    assert recording_movie(read_recording(sim_folder)) == sim_folder / "movie.tif"
+    assert recording_movie(read_recording(sim_folder / "movie.tif")) == sim_folder / "movie.tif"
+    assert recording_movie(None) is None

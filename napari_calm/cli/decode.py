@@ -7,7 +7,8 @@ by at least the decoders' context — with R² (continuous) or balanced accuracy
 comes from circularly shifted labels. CalM's heads (linear and MLP) read pooled DAT states of the
 model as shipped (``calm_frozen``) and, unless ``--no-adapt``, of a copy adapted to the recording
 without labels (``calm_adapted``: new neuron/session embeddings, backbone frozen; ``--full-steps``
-also fine-tunes the backbone).
+also fine-tunes the backbone). ``--finetune-steps N`` adds ``calm_finetuned``: the DAT and a head
+trained end to end on each fold's training labels.
 
 ``--json`` prints one object::
 
@@ -45,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--full-steps", type=int, default=0, metavar="N",
                         help="then fine-tune the whole backbone for N steps, label-free (default 0)")
     parser.add_argument("--no-adapt", action="store_true", help="frozen model only, no adapted variant")
+    parser.add_argument("--finetune-steps", type=int, default=0, metavar="N",
+                        help="also fine-tune the DAT with a task head on each fold's labels for N steps "
+                             "(calm_finetuned; default 0 = off)")
     parser.add_argument("--min-trials", type=int, default=5, metavar="N", help="minimum trials per class (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="seed of decoders, shifts and adaptation (default 0)")
     parser.add_argument("--fs", type=float, metavar="HZ", help="frame rate (overrides the files)")
@@ -63,14 +67,15 @@ def run(args: argparse.Namespace) -> int:
     from napari_calm.readers import read_recording
     from src_models.analysis.calm_features import CalmFeatures
     from src_models.analysis.decoding import decode
+    from src_models.analysis.finetuned_head import CalmFinetune
     from src_models.analysis.output import dumps, save_npz
     from src_models.analysis.targets import resolve_target
     from src_models.dat.calm import default_calm_path, load_calm
     from src_models.device import resolve_device
     from src_models.errors import CalmError
 
-    if args.folds < 2 or args.shifts < 0 or args.context < 1 or args.steps < 0 or args.full_steps < 0:
-        raise CalmError("--folds must be >= 2, --context >= 1, --shifts/--steps/--full-steps >= 0")
+    if args.folds < 2 or args.context < 1 or min(args.shifts, args.steps, args.full_steps, args.finetune_steps) < 0:
+        raise CalmError("--folds must be >= 2, --context >= 1, --shifts/--steps/--full-steps/--finetune-steps >= 0")
     if args.out is not None and args.out.suffix != ".npz":
         raise CalmError("output file must end in .npz", args.out)
     t0 = time.time()
@@ -82,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_adapt and args.steps + args.full_steps > 0:
         adapt = {"embed_steps": args.steps, "full_steps": args.full_steps}
         extractors.append(CalmFeatures(model, name="calm_adapted", adapt=adapt, device=str(device), seed=args.seed))
+    finetuned = [CalmFinetune(model, steps=args.finetune_steps)] if args.finetune_steps > 0 else []
 
     last = [-1.0]
 
@@ -94,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         recording,
         args.target,
         extractors=extractors,
+        finetuned=finetuned,
         baselines=_names(args.baselines),
         heads=_names(args.heads),
         level=args.level,

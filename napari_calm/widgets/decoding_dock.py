@@ -67,8 +67,7 @@ class DecodingCanvas(PlotCanvas):
         if result.classes is not None:
             ax.set_yticks(range(len(result.classes)))
             ax.set_yticklabels([str(c) for c in result.classes])
-        ax.set_title("decoded vs true (out-of-fold)", loc="left")
-        ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=7, ncol=3, frameon=False,
+        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=7, ncol=3, frameon=False,
                   borderaxespad=0.1)
 
         bx = self.ax_scores
@@ -81,10 +80,11 @@ class DecodingCanvas(PlotCanvas):
         bx.set_yticklabels(models)
         bx.invert_yaxis()
         chance = result.chance.get(result.metric, np.nan)
+        label = f"{result.metric} (out-of-fold)"
         if np.isfinite(chance):
-            bx.axvline(chance, ls="--", lw=1.0, color=self.colors.text, label=f"chance {chance:.2f}")
-            bx.legend(loc="lower right", fontsize=7)
-        bx.set_xlabel(result.metric)
+            bx.axvline(chance, ls="--", lw=1.0, color=self.colors.text)
+            label += f"; dashed: chance {chance:.2f}"
+        bx.set_xlabel(label)
         self.apply_theme()
         self.request_draw()
 
@@ -134,6 +134,10 @@ class DecodingDock(CalmDock):
         self.context_spin.setRange(1, 512)
         self.context_spin.setValue(48)
         self.context_spin.setToolTip("Causal window of frame-level decoders (frames)")
+        self.shifts_spin = QSpinBox()
+        self.shifts_spin.setRange(0, 1000)
+        self.shifts_spin.setValue(20)
+        self.shifts_spin.setToolTip("Circular shifts of the target for the chance level (ridge refits)")
         self.run_button = QPushButton("Decode")
         self.run_button.clicked.connect(self.run)
         self.jobs = JobPanel(self)
@@ -147,6 +151,7 @@ class DecodingDock(CalmDock):
         form.addRow("Baselines", base_row)
         form.addRow("Folds", self.folds_spin)
         form.addRow("Context", self.context_spin)
+        form.addRow("Chance shifts", self.shifts_spin)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.run_button)
@@ -200,6 +205,7 @@ class DecodingDock(CalmDock):
             baselines=baselines,
             n_folds=self.folds_spin.value(),
             context=self.context_spin.value(),
+            n_shifts=self.shifts_spin.value(),
         )
         return self.jobs.start(worker, on_result=lambda r: self._store(rec, r), label=f"decoding {target}")
 

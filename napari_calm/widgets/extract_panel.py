@@ -54,33 +54,51 @@ def default_output(movie: Path) -> Path:
     return movie.with_name(f"{movie.stem}_suite2p")
 
 
+def _tiff(path: Any) -> Path | None:
+    """``path`` as a Path when it is an existing TIFF file, else None."""
+    if path and Path(path).suffix.lower() in TIFF_SUFFIXES and Path(path).is_file():
+        return Path(path)
+    return None
+
+
+def recording_movie(rec: Any) -> Path | None:
+    """The TIFF a recording was read from or names in ``meta.json`` (``"movie"``), if any.
+
+    A relative ``movie`` entry is resolved against the folder of the ``meta.json``
+    that held it (the layout of ``calm simulate`` and ``calm extract``).
+    """
+    if rec is None:
+        return None
+    if _tiff(rec.source):
+        return Path(rec.source)
+    name = rec.metadata.get("movie")
+    if not isinstance(name, str) or not name:
+        return None
+    if Path(name).is_absolute():
+        return _tiff(name)
+    metas = [Path(f) for f in rec.metadata.get("side_files", []) if Path(f).name == "meta.json"]
+    return next((p for p in (_tiff(m.parent / name) for m in metas) if p is not None), None)
+
+
 def movie_from_viewer(viewer: Any, state: Any = None) -> Path | None:
     """The TIFF behind the viewer's movie.
 
-    Looked for in the current recording, then the active Image layer, then any
-    Image layer (its recording's source, else napari's ``layer.source.path``).
+    Looked for in the current recording, then the recordings of the active and
+    the other Image layers, then napari's ``layer.source.path`` of those layers.
     """
     from napari_calm.state import RECORDING_KEY
 
-    def tiff(path: Any) -> Path | None:
-        if path and Path(path).suffix.lower() in TIFF_SUFFIXES and Path(path).is_file():
-            return Path(path)
-        return None
-
-    rec = getattr(state, "recording", None)
-    if rec is not None and rec.kind == "tiff" and tiff(rec.source):
-        return Path(rec.source)
-    layers = list(viewer.layers)
+    found = recording_movie(getattr(state, "recording", None))
+    if found is not None:
+        return found
+    layers = [layer for layer in viewer.layers if layer._type_string == "image"]
     active = viewer.layers.selection.active
-    if active is not None:
+    if active is not None and active in layers:
         layers.insert(0, active)
     for layer in layers:
-        if layer._type_string != "image":
-            continue
-        rec = layer.metadata.get(RECORDING_KEY)
-        if rec is not None and tiff(rec.source):
-            return Path(rec.source)
-        found = tiff(getattr(layer.source, "path", None))
+        found = recording_movie(layer.metadata.get(RECORDING_KEY)) or _tiff(
+            getattr(layer.source, "path", None)
+        )
         if found is not None:
             return found
     return None

@@ -145,9 +145,9 @@ class JobPanel(QWidget):
             except (TypeError, RuntimeError):
                 pass
         worker.yielded.connect(self._queue)
+        worker.returned.connect(self._succeeded)
         worker.returned.connect(on_result)
         worker.errored.connect(self._failed)
-        worker.returned.connect(lambda _r: self.status.setText(f"{label}: done"))
         worker.finished.connect(self._done)
         if on_finished is not None:
             worker.finished.connect(on_finished)
@@ -189,7 +189,12 @@ class JobPanel(QWidget):
         if self._on_progress is not None:
             self._on_progress(items)
 
+    def _succeeded(self, _result: Any) -> None:
+        self._flush()
+        self.status.setText(f"{self._label}: done")
+
     def _failed(self, exc: BaseException) -> None:
+        self._flush()
         if isinstance(exc, JobCancelled):
             self.status.setText(f"{self._label}: cancelled")
             self.cancelled = True

@@ -11,7 +11,8 @@ Protocol (:func:`decode`):
    whole recording (label-free); frame-level samples see the causal window of ``context`` frames
    ending at the decoded frame, trial-level samples the frames of their trial;
 4. CalM heads (linear = ridge, and a small MLP) read a :class:`FeatureExtractor`'s per-frame
-   features (pooled DAT states) laid out the same way;
+   features (pooled DAT states) laid out the same way; fine-tuned CalM decoders
+   (:mod:`~src_models.analysis.finetuned_head`) train the DAT itself with a head on each fold;
 5. scores are computed on the out-of-fold predictions of each fold and averaged over folds
    (R² and Pearson r for continuous targets, balanced accuracy for discrete ones);
 6. chance: the ridge decoder on the traces, refitted on circularly shifted labels (the penalty of
@@ -250,6 +251,7 @@ def decode(
     target: str,
     *,
     extractors: list[FeatureExtractor] | tuple = (),
+    finetuned: list[Any] | tuple = (),
     baselines: tuple[str, ...] = ("ridge", "mlp", "gru"),
     heads: tuple[str, ...] = ("linear", "mlp"),
     level: str | None = None,
@@ -273,6 +275,9 @@ def decode(
     extractors : sequence of FeatureExtractor
         Representation models (e.g. frozen and adapted CalM); each adds one model per head,
         named ``<extractor>_<head>``.
+    finetuned : sequence of CalmFinetune
+        End-to-end fine-tuned CalM decoders (:mod:`~src_models.analysis.finetuned_head`), one model
+        each, named by their ``name``.
     baselines : tuple of str
         Supervised decoders on the traces: any of ``ridge``, ``mlp``, ``gru``.
     heads : tuple of str
@@ -302,7 +307,7 @@ def decode(
     DecodeResult
     """
     report = progress or (lambda f, m: None)
-    reach = max([context] + [ex.receptive_frames(recording.fs) for ex in extractors])
+    reach = max([context] + [m.receptive_frames(recording.fs) for m in (*extractors, *finetuned)])
     gap = reach if gap is None else int(gap)
     if gap < reach:
         raise CalmError(
@@ -331,6 +336,9 @@ def decode(
         for h in heads:
             cls = CALM_HEADS[h]
             jobs.append((f"{ex.name}_{h}", inputs, lambda cls=cls: cls(**kw) if cls is RidgeDecoder else cls(**kw, **torch_kw)))
+    for ft in finetuned:
+        ft_kw = dict(kind=tgt.kind, n_classes=n_classes, gap=gap, seed=seed, device=device)
+        jobs.append((ft.name, ft.inputs(recording, tgt), lambda ft=ft, kw=ft_kw: ft.decoder(**kw)))
     start = 0.5 if n_ext else 0.0
     predictions, scores, fold_scores, chosen = {}, {}, {}, {}
     ridge_alphas = None

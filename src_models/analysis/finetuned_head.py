@@ -1,0 +1,296 @@
+"""CalM fine-tuned end to end for one decoding target: the DAT plus a task head, trained per fold.
+
+Where :mod:`~src_models.analysis.calm_features` trains heads on *frozen* DAT states, this trains
+the DAT's weights and a small head together on the labels of the training fold (a fresh copy of
+the DAT per fold; nothing is written back to the model):
+
+* the recording is z-scored and tokenized exactly as :func:`src_models.dat.states.neuron_states`
+  does (the model's own statistics when it knows the recording, else the first 60 % of frames);
+* **frame targets** — frame ``t`` is predicted from the latest token ``j`` that ends at or before
+  ``t``: the DAT reads the window of ``window_tokens`` tokens ending with ``j`` (causal), and the
+  head reads ``j``'s state mean-pooled over neurons;
+* **trial targets** — one window per trial ending with the trial's last token and reaching
+  ``window_tokens // 2`` tokens before its first; the head reads the pooled states averaged over
+  the trial's tokens.
+
+Training: AdamW (DAT at ``lr``, head at ``head_lr``), early stopping on the last gap-separated block
+of the training samples, like the other torch decoders.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from src_models.analysis.calm_features import forward_fill
+from src_models.analysis.decoders import _inner_folds
+from src_models.analysis.targets import Target
+from src_models.device import resolve_device
+from src_models.recording import Recording
+
+
+class TokenGrid:
+    """A recording tokenized for the DAT, with every decoding sample mapped to its tokens.
+
+    Parameters
+    ----------
+    model : CalM
+        The pretrained model.
+    recording : Recording
+        The recording.
+    target : Target
+        The decoding samples (frames or trials).
+    window_tokens : int
+        Tokens per DAT pass.
+    """
+
+    def __init__(self, model: Any, recording: Recording, target: Target, window_tokens: int) -> None:
+        from src_models.dat.data import prepare_recording
+        from src_models.nq.rate import model_frames
+
+        prep = prepare_recording(recording)
+        entry = model.find_session(prep.fingerprint)
+        if entry is not None and entry["n_neurons"] != prep.n_neurons:
+            entry = None
+        if entry is None:
+            mean, std = prep.mean, prep.std
+            self.neuron_ids = torch.zeros(prep.n_neurons, dtype=torch.long)
+            self.session_id = 0
+        else:
+            mean, std = model.session_norm(entry)
+            first = entry["neuron_offset"]
+            self.neuron_ids = torch.arange(first, first + prep.n_neurons)
+            self.session_id = int(entry["session_row"])
+        tokens, _ = model.tokenize((prep.traces - mean) / std, prep.fs)
+        self.tokens = torch.from_numpy(tokens)
+        n_tok = tokens.shape[1]
+        ratio = prep.n_frames / max(1, model_frames(prep.n_frames, prep.fs, model.nq.config))
+        ends = (np.arange(n_tok) + 1) * model.patch_len - 1
+        self.token_frames = np.minimum(np.floor(ends * ratio).astype(int), prep.n_frames - 1)
+        self.window = max(2, int(window_tokens))
+        self.half = self.window // 2
+        self.level = target.level
+        if target.level == "frame":
+            self.sample_token = forward_fill(self.token_frames, recording.n_frames)[target.frames]
+        else:
+            first_tok = np.searchsorted(self.token_frames, target.start, side="left")
+            last_tok = np.searchsorted(self.token_frames, target.end - 1, side="right") - 1
+            self.trial_tokens = np.stack([first_tok, np.maximum(last_tok, first_tok)], axis=1)
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.tokens.shape[1])
+
+
+class _Head(nn.Module):
+    def __init__(self, d: int, d_out: int, hidden: int, dropout: float) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, hidden), nn.GELU(), nn.Dropout(dropout),
+                                 nn.Linear(hidden, d_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class FinetunedCalmDecoder:
+    """DAT + head trained on one fold's labels (see the module docstring).
+
+    Parameters
+    ----------
+    model : CalM
+        The pretrained model (copied per fit, never modified).
+    kind : {'continuous', 'discrete'}
+        Target type.
+    n_classes : int
+        Number of classes (discrete).
+    gap : int
+        Frames between the training samples and the early-stopping block.
+    steps : int
+        Optimiser steps.
+    batch_size : int
+        Windows per step.
+    lr, head_lr : float
+        Learning rates of the DAT and of the head.
+    hidden : int
+        Hidden units of the head.
+    eval_every : int
+        Steps between early-stopping evaluations.
+    seed : int
+        Seed of initialisation and sampling.
+    device : str, optional
+        Torch device.
+    """
+
+    name = "finetuned"
+
+    def __init__(
+        self,
+        model: Any,
+        kind: str,
+        n_classes: int = 0,
+        gap: int = 0,
+        steps: int = 200,
+        batch_size: int = 8,
+        lr: float = 3e-4,
+        head_lr: float = 3e-3,
+        hidden: int = 64,
+        eval_every: int = 25,
+        seed: int = 0,
+        device: str | None = None,
+    ) -> None:
+        self.model = model
+        self.kind = kind
+        self.n_classes = n_classes
+        self.gap = gap
+        self.steps = steps
+        self.batch_size = batch_size
+        self.lr = lr
+        self.head_lr = head_lr
+        self.hidden = hidden
+        self.eval_every = eval_every
+        self.seed = seed
+        self.device = resolve_device(device)
+        self.epochs_run = 0
+
+    # -- forward passes ---------------------------------------------------------------------------
+    def _encode(self, grid: TokenGrid, starts: np.ndarray, length: int) -> torch.Tensor:
+        """Pooled states ``(B, length, d)`` of windows starting at ``starts`` (clipped to the grid)."""
+        idx = torch.as_tensor(starts[:, None] + np.arange(length)[None, :], dtype=torch.long)
+        tok = grid.tokens[:, idx].permute(1, 0, 2).to(self.device)  # (B, N, length)
+        nid = grid.neuron_ids.to(self.device)[None].expand(len(starts), -1)
+        sid = torch.full((len(starts),), grid.session_id, dtype=torch.long, device=self.device)
+        return self._dat.encode(tok, nid, sid).mean(1)  # (B, length, d)
+
+    def _outputs(self, grid: TokenGrid, idx: np.ndarray) -> torch.Tensor:
+        """Head outputs ``(len(idx), d_out)`` of samples ``idx``."""
+        if grid.level == "frame":
+            tok, back = np.unique(grid.sample_token[idx], return_inverse=True)
+            length = min(grid.window, grid.n_tokens)
+            start = np.clip(tok - length + 1, 0, grid.n_tokens - length)
+            pooled = self._encode(grid, start, length)
+            h = pooled[torch.arange(len(tok)), torch.as_tensor(tok - start)]
+            return self._head(h)[torch.as_tensor(back.ravel())]
+        first, last = grid.trial_tokens[idx, 0], grid.trial_tokens[idx, 1]
+        length = int(min(grid.n_tokens, (last - first).max() + 1 + grid.half))
+        start = np.clip(last - length + 1, 0, grid.n_tokens - length)
+        pooled = self._encode(grid, start, length)
+        pos = np.arange(length)[None, :] + start[:, None]
+        mask = torch.as_tensor((pos >= first[:, None]) & (pos <= last[:, None]), dtype=pooled.dtype,
+                               device=pooled.device)
+        h = (pooled * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
+        return self._head(h)
+
+    def _loss(self, out: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        if self.kind == "continuous":
+            return ((out[:, 0] - yb) ** 2).mean()
+        return nn.functional.cross_entropy(out, yb, weight=self._class_w)
+
+    # -- training ---------------------------------------------------------------------------------
+    def fit(self, grid: TokenGrid, train_idx: np.ndarray, y: np.ndarray, frames: np.ndarray) -> FinetunedCalmDecoder:
+        """Fine-tune a copy of the DAT and a head on ``train_idx`` (early stopping on an inner block)."""
+        torch.manual_seed(self.seed)
+        rng = np.random.default_rng(self.seed)
+        folds = _inner_folds(frames, train_idx, self.gap, 5) if len(train_idx) >= 50 else []
+        tr, va = (train_idx[folds[-1][0]], train_idx[folds[-1][1]]) if folds else (train_idx, train_idx[:0])
+        va = va[:: max(1, len(va) // 512)]
+        yt = np.asarray(y)
+        if self.kind == "continuous":
+            self._my, self._sy = float(yt[tr].mean()), float(yt[tr].std() or 1.0)
+            target = torch.as_tensor((yt - self._my) / self._sy, dtype=torch.float32, device=self.device)
+            d_out = 1
+        else:
+            counts = np.bincount(yt[tr], minlength=self.n_classes)
+            w = np.where(counts > 0, len(tr) / (self.n_classes * np.maximum(counts, 1)), 0.0)
+            self._class_w = torch.as_tensor(w, dtype=torch.float32, device=self.device)
+            target = torch.as_tensor(yt, dtype=torch.long, device=self.device)
+            d_out = self.n_classes
+        self._dat = copy.deepcopy(self.model.dat).to(self.device)
+        for p in self._dat.parameters():
+            p.requires_grad_(True)
+        self._head = _Head(self._dat.cfg.d_model, d_out, self.hidden, 0.1).to(self.device)
+        opt = torch.optim.AdamW([{"params": self._dat.parameters(), "lr": self.lr},
+                                 {"params": self._head.parameters(), "lr": self.head_lr}], weight_decay=1e-2)
+        best, best_state = np.inf, None
+        for step in range(self.steps):
+            self._dat.train()
+            self._head.train()
+            b = rng.choice(tr, size=min(self.batch_size, len(tr)), replace=False)
+            loss = self._loss(self._outputs(grid, b), target[b])
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(list(self._dat.parameters()) + list(self._head.parameters()), 1.0)
+            opt.step()
+            self.epochs_run = step + 1
+            if len(va) and ((step + 1) % self.eval_every == 0 or step + 1 == self.steps):
+                val = self._eval_loss(grid, va, target)
+                if val < best:
+                    best = val
+                    best_state = (copy.deepcopy(self._dat.state_dict()), copy.deepcopy(self._head.state_dict()))
+        if best_state is not None:
+            self._dat.load_state_dict(best_state[0])
+            self._head.load_state_dict(best_state[1])
+        self._dat.eval()
+        self._head.eval()
+        return self
+
+    @torch.no_grad()
+    def _eval_loss(self, grid: TokenGrid, idx: np.ndarray, target: torch.Tensor) -> float:
+        self._dat.eval()
+        self._head.eval()
+        total = 0.0
+        for i in range(0, len(idx), 64):
+            b = idx[i : i + 64]
+            total += float(self._loss(self._outputs(grid, b), target[b])) * len(b)
+        return total / len(idx)
+
+    @torch.no_grad()
+    def decision(self, grid: TokenGrid, idx: np.ndarray) -> np.ndarray:
+        """De-standardised predictions ``(n, 1)`` or class logits ``(n, n_classes)``."""
+        outs = [self._outputs(grid, idx[i : i + 64]).float().cpu().numpy() for i in range(0, len(idx), 64)]
+        out = np.concatenate(outs) if outs else np.zeros((0, 1))
+        return out * self._sy + self._my if self.kind == "continuous" else out
+
+    def predict(self, grid: TokenGrid, idx: np.ndarray) -> np.ndarray:
+        """Predicted values (continuous) or class indices (discrete)."""
+        out = self.decision(grid, idx)
+        return out[:, 0] if self.kind == "continuous" else out.argmax(1)
+
+
+class CalmFinetune:
+    """Plugs :class:`FinetunedCalmDecoder` into :func:`~src_models.analysis.decoding.decode`.
+
+    Parameters
+    ----------
+    model : CalM
+        The pretrained model.
+    name : str
+        Result key (``calm_finetuned``).
+    window_tokens : int
+        Tokens per DAT pass.
+    **decoder_kw
+        Passed to :class:`FinetunedCalmDecoder` (``steps``, ``lr``, ...).
+    """
+
+    def __init__(self, model: Any, *, name: str = "calm_finetuned", window_tokens: int = 16, **decoder_kw: Any) -> None:
+        self.model = model
+        self.name = name
+        self.window_tokens = int(window_tokens)
+        self.decoder_kw = decoder_kw
+
+    def receptive_frames(self, fs: float) -> int:
+        """Most recorded frames before ``t`` that a prediction at ``t`` can depend on."""
+        from src_models.nq.rate import tokens_to_frames
+
+        return int(np.ceil(tokens_to_frames(self.window_tokens, fs, self.model.nq.config)))
+
+    def inputs(self, recording: Recording, target: Target) -> TokenGrid:
+        """The token grid of ``recording`` with ``target``'s samples mapped onto it."""
+        return TokenGrid(self.model, recording, target, self.window_tokens)
+
+    def decoder(self, **kw: Any) -> FinetunedCalmDecoder:
+        """A fresh decoder (``kind``, ``n_classes``, ``gap``, ``seed``, ``device``)."""
+        return FinetunedCalmDecoder(self.model, **{**self.decoder_kw, **kw})
