@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
 #: Models kept loaded, keyed by (checkpoint, mtime, device).
 MODEL_CACHE_SIZE = 2
+#: Validation windows a forecast uses to choose its variant (evenly spaced).
+FORECAST_VAL_WINDOWS = 64
 
 
 @dataclass(frozen=True)
@@ -129,8 +131,7 @@ def load_model(checkpoint: str | Path, device: str) -> Any:
     CalM
         The model in eval mode. Callers must not modify it (fine-tunes load their own copy).
     """
-    from src_models.dat import load_calm
-    from src_models.dat.calm import resolve_checkpoint
+    from src_models.dat.calm import load_calm, resolve_checkpoint
 
     folder = resolve_checkpoint(checkpoint)
     key = (str(folder.resolve()), (folder / "config.json").stat().st_mtime, str(device))
@@ -400,7 +401,7 @@ def forecast_job(
     -------
     ForecastResult
     """
-    from src_models.dat import forecast_recording
+    from src_models.dat.forecast import forecast_recording
 
     prepare_torch()
     yield Progress(0, 0, "loading model")
@@ -410,7 +411,7 @@ def forecast_job(
             forecast_recording, model, recording, context, horizon, convert=step_progress,
             n_samples=n_samples, adapt=adapt_steps > 0,
             finetune_config={"embed_steps": max(adapt_steps, 1)},
-            stride=stride or horizon,
+            stride=stride or horizon, max_val_windows=FORECAST_VAL_WINDOWS,
         )
     )
 
@@ -501,7 +502,8 @@ def finetune_job(
     -------
     FinetuneOutcome
     """
-    from src_models.dat import finetune, load_calm
+    from src_models.dat.calm import load_calm
+    from src_models.dat.finetune import finetune
 
     prepare_torch()
     if not hasattr(recording, "traces"):

@@ -62,9 +62,10 @@ def test_frames_after_a_token_never_change_it_or_its_prediction(policy):
 
 def test_permuting_neurons_permutes_the_outputs(dat):
     tok, nid, sid = _inputs()
-    out = dat(tok, nid, sid)
+    anchors = torch.randn(tok.shape)
+    out = dat(tok, nid, sid, None, anchors)
     perm = torch.tensor([3, 0, 4, 1, 2])
-    outp = dat(tok[:, perm], nid[:, perm], sid)
+    outp = dat(tok[:, perm], nid[:, perm], sid, None, anchors[:, perm])
     torch.testing.assert_close(outp.logits, out.logits[:, perm], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(outp.regression, out.regression[:, perm], atol=1e-5, rtol=1e-5)
 

@@ -24,7 +24,7 @@ def _embedded(qtbot, widgets):
         wait_idle(qtbot, recording_dock.jobs)
         assert recording_dock.jobs.last_error == ""
     emb.parent().raise_()
-    qtbot.waitUntil(emb.canvas.isVisible, timeout=3000)
+    qtbot.waitUntil(emb.canvas.on_screen, timeout=3000)
     qtbot.waitUntil(lambda: emb.canvas._background is not None, timeout=5000)
     emb.canvas.draw_now()  # settle the constrained layout before mapping data to pixels
     qtbot.wait(50)

@@ -106,3 +106,31 @@ def test_tokens_fill_the_strip_and_the_codebook_atlas(calm_viewer, qtbot):
     x = inspector.canvas.atlas_used.get_xdata()
     assert np.isnan(x).sum() == used  # one NaN-terminated waveform per distinct code
     assert "tokens ✓" in recording_dock.cache_label.text()
+
+
+def test_plots_follow_the_theme_and_idle_while_hidden(calm_viewer, qtbot):
+    from matplotlib.colors import to_hex
+    from napari.utils.theme import get_theme
+
+    viewer, widgets = calm_viewer
+    inspector, forecast = widgets["Neuron inspector"], widgets["Forecast"]
+    inspector.parent().raise_()
+    qtbot.waitUntil(inspector.canvas.on_screen, timeout=3000)
+    try:
+        viewer.theme = "light"
+        qtbot.wait(200)  # the new style sheet re-lays out the docks
+        light = get_theme("light")
+        assert to_hex(inspector.canvas.figure.get_facecolor()) == light.background.as_hex()
+        assert to_hex(inspector.canvas.ax_trace.xaxis.label.get_color()) == light.text.as_hex()
+        # the forecast dock is hidden behind the inspector's tab: restyled, but not drawn
+        assert not forecast.canvas.on_screen()
+        assert to_hex(forecast.canvas.figure.get_facecolor()) == light.background.as_hex()
+        drawn = forecast.canvas.draw_count
+        inspector.state.select([8, 9])
+        qtbot.wait(200)
+        assert forecast.canvas.draw_count == drawn and forecast.canvas.dirty
+        forecast.parent().raise_()
+        qtbot.waitUntil(lambda: forecast.canvas.draw_count > drawn, timeout=3000)
+        assert not forecast.canvas.dirty
+    finally:
+        viewer.theme = "dark"

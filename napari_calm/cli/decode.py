@@ -49,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--finetune-steps", type=int, default=0, metavar="N",
                         help="also fine-tune the DAT with a task head on each fold's labels for N steps "
                              "(calm_finetuned; default 0 = off)")
+    parser.add_argument("--calm-window", type=int, metavar="TOKENS",
+                        help="tokens per DAT pass (default: the tokens covering --context, so every decoder "
+                             "reads the same window)")
     parser.add_argument("--min-trials", type=int, default=5, metavar="N", help="minimum trials per class (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="seed of decoders, shifts and adaptation (default 0)")
     parser.add_argument("--fs", type=float, metavar="HZ", help="frame rate (overrides the files)")
@@ -71,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from src_models.analysis.output import dumps, save_npz
     from src_models.analysis.targets import resolve_target
     from src_models.dat.calm import default_calm_path, load_calm
+    from src_models.nq.rate import frames_to_tokens
     from src_models.device import resolve_device
     from src_models.errors import CalmError
 
@@ -83,11 +87,13 @@ def run(args: argparse.Namespace) -> int:
     resolve_target(recording, args.target, level=args.level, context=args.context, min_per_class=args.min_trials)
     device = resolve_device(args.device)
     model = load_calm(args.checkpoint, device=device)
-    extractors = [CalmFeatures(model, name="calm_frozen", device=str(device), seed=args.seed)]
+    window = args.calm_window or max(2, frames_to_tokens(args.context, recording.fs, model.nq.config))
+    kw = dict(window_tokens=window, device=str(device), seed=args.seed)
+    extractors = [CalmFeatures(model, name="calm_frozen", **kw)]
     if not args.no_adapt and args.steps + args.full_steps > 0:
         adapt = {"embed_steps": args.steps, "full_steps": args.full_steps}
-        extractors.append(CalmFeatures(model, name="calm_adapted", adapt=adapt, device=str(device), seed=args.seed))
-    finetuned = [CalmFinetune(model, steps=args.finetune_steps)] if args.finetune_steps > 0 else []
+        extractors.append(CalmFeatures(model, name="calm_adapted", adapt=adapt, **kw))
+    finetuned = [CalmFinetune(model, window_tokens=window, steps=args.finetune_steps)] if args.finetune_steps else []
 
     last = [-1.0]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from qtpy.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
@@ -35,14 +35,14 @@ if TYPE_CHECKING:
 def finetune_settings(
     data: str = "",
     run_name: str = "",
-    embed_steps: Annotated[int, {"min": 0, "max": 1_000_000}] = 300,
-    full_steps: Annotated[int, {"min": 0, "max": 1_000_000}] = 0,
-    embed_lr: Annotated[float, {"min": 0.0, "max": 1.0, "step": 1e-5}] = 1e-2,
-    full_lr: Annotated[float, {"min": 0.0, "max": 1.0, "step": 1e-5}] = 2e-4,
-    batch_size: Annotated[int, {"min": 1, "max": 4096}] = 8,
-    window_tokens: Annotated[int, {"min": 2, "max": 4096}] = 16,
-    max_neurons: Annotated[int, {"min": 1, "max": 100_000}] = 128,
-    val_every: Annotated[int, {"min": 1, "max": 1_000_000}] = 50,
+    embed_steps: int = 300,
+    full_steps: int = 0,
+    embed_lr: float = 1e-2,
+    full_lr: float = 2e-4,
+    batch_size: int = 8,
+    window_tokens: int = 16,
+    max_neurons: int = 128,
+    val_every: int = 50,
 ) -> None:
     """Fine-tune settings (a magicgui panel; the docstring gives its tooltips).
 
@@ -77,6 +77,17 @@ def finetune_settings(
 #: Settings that are :class:`FinetuneConfig` fields.
 CONFIG_FIELDS = ("embed_steps", "full_steps", "embed_lr", "full_lr", "batch_size", "window_tokens",
                  "max_neurons", "val_every")
+#: Widget ranges of the settings (learning rates need small steps to show 2e-4).
+SETTING_RANGES = {
+    "embed_steps": {"min": 0, "max": 1_000_000},
+    "full_steps": {"min": 0, "max": 1_000_000},
+    "embed_lr": {"min": 0.0, "max": 1.0, "step": 1e-5},
+    "full_lr": {"min": 0.0, "max": 1.0, "step": 1e-5},
+    "batch_size": {"min": 1, "max": 4096},
+    "window_tokens": {"min": 2, "max": 4096},
+    "max_neurons": {"min": 1, "max": 100_000},
+    "val_every": {"min": 1, "max": 1_000_000},
+}
 
 
 class LossCanvas(PlotCanvas):
@@ -120,9 +131,9 @@ class FinetuneDock(CalmDock):
         super().__init__(viewer, parent)
         from magicgui import magicgui
 
-        from src_models.dat import FinetuneConfig
+        from src_models.dat.config import FinetuneConfig
 
-        self.settings = magicgui(finetune_settings, call_button=False, auto_call=False)
+        self.settings = magicgui(finetune_settings, call_button=False, auto_call=False, **SETTING_RANGES)
         defaults = FinetuneConfig()
         for name in CONFIG_FIELDS:
             getattr(self.settings, name).value = getattr(defaults, name)

@@ -355,7 +355,7 @@ class InspectorDock(CalmDock):
     def _on_time(self, *_: Any) -> None:
         """Move the time cursor to the viewer's current frame (movie recordings only)."""
         rec = self.state.recording
-        if rec is None or not self.isVisible():
+        if rec is None:
             return
         step = self.viewer.dims.current_step
         if rec.movie is not None and len(step) >= 3:

@@ -4,8 +4,9 @@
 napari-matplotlib pattern): it owns a :class:`~matplotlib.figure.Figure` in a
 Qt ``FigureCanvasQTAgg``, styles figure and axes with the colours of
 ``viewer.theme`` (re-styling on ``viewer.events.theme``), and never redraws
-while the widget is hidden: :meth:`PlotCanvas.request_draw` only marks the
-plot dirty then, and it is drawn when the widget is shown again.
+while the plot cannot be seen (hidden, or its dock behind another tab):
+:meth:`PlotCanvas.request_draw` only marks it dirty then, and it is drawn
+when Qt exposes it again.
 
 Plots that change often (the inspector on every click) declare their
 changing artists with :meth:`PlotCanvas.set_animated` and call
@@ -18,13 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from qtpy.QtCore import Qt
+from qtpy.QtCore import QEvent, Qt
 from qtpy.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
 
 if TYPE_CHECKING:
     import napari
     from matplotlib.axes import Axes
-    from qtpy.QtGui import QShowEvent
 
 #: Data colours that read on both the dark and the light theme.
 PALETTE = {
@@ -106,16 +106,16 @@ class PlotCanvas(QWidget):
         layout: str | None = "constrained",
     ) -> None:
         super().__init__(parent)
-        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
         from matplotlib.figure import Figure
 
         self._viewer = viewer
         self.figure = Figure(figsize=figsize, dpi=90, layout=layout)
-        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas = _gated_canvas_class()(self.figure, self)
         self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.canvas.setMinimumHeight(int(figsize[1] * 60))
         self.canvas.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.canvas.installEventFilter(self)
         box = QVBoxLayout(self)
         box.setContentsMargins(0, 0, 0, 0)
         box.addWidget(self.canvas)
@@ -168,13 +168,13 @@ class PlotCanvas(QWidget):
         """Hook: re-colour theme-dependent artists (default: nothing)."""
 
     # -- drawing ---------------------------------------------------------------------------
+    def on_screen(self) -> bool:
+        """Whether any part of the plot can be seen (a dock behind another tab cannot)."""
+        return self.isVisible() and not self.canvas.visibleRegion().isEmpty()
+
     def request_draw(self) -> None:
-        """Redraw soon if visible; otherwise remember to redraw when shown."""
-        if self.isVisible():
-            self._dirty = False
-            self.canvas.draw_idle()
-        else:
-            self._dirty = True
+        """Redraw soon if on screen; otherwise remember to redraw when it is exposed."""
+        self.canvas.draw_idle()
 
     def draw_now(self) -> None:
         """Draw synchronously (used when a result must be on screen immediately)."""
@@ -186,12 +186,11 @@ class PlotCanvas(QWidget):
         """True while a requested redraw waits for the widget to be shown."""
         return self._dirty
 
-    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt API)
-        """Draw what changed while the widget was hidden."""
-        super().showEvent(event)
-        if self._dirty:
-            self._dirty = False
+    def eventFilter(self, watched: Any, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+        """When the canvas is exposed again (shown, its tab selected), draw what changed meanwhile."""
+        if watched is self.canvas and event.type() == QEvent.Type.Paint and self._dirty:
             self.canvas.draw_idle()
+        return False
 
     # -- blitting --------------------------------------------------------------------------
     def set_animated(self, artists: list[Any]) -> None:
@@ -202,7 +201,7 @@ class PlotCanvas(QWidget):
 
     def blit_update(self) -> None:
         """Redraw only the animated artists over the cached background (full draw if none yet)."""
-        if not self.isVisible():
+        if not self.on_screen():
             self._dirty = True
             return
         if self._background is None or self._dirty:
@@ -226,3 +225,35 @@ class PlotCanvas(QWidget):
         if self._animated:
             self._background = self.canvas.copy_from_bbox(self.figure.bbox)
             self._draw_animated()
+
+
+_GATED: type | None = None
+
+
+def _gated_canvas_class() -> type:
+    """``FigureCanvasQTAgg`` whose ``draw_idle`` only draws while its :class:`PlotCanvas` is on screen.
+
+    Every redraw request (ours, a resize, a matplotlib widget) goes through
+    ``draw_idle``; off screen it only marks the plot dirty, and the next
+    paint event (the plot exposed again) draws it.
+    """
+    global _GATED
+    if _GATED is None:
+        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+
+        class GatedCanvas(FigureCanvasQTAgg):
+            def __init__(self, figure: Any, owner: PlotCanvas) -> None:
+                super().__init__(figure)
+                self._owner = owner
+
+            def draw_idle(self) -> None:
+                owner = getattr(self, "_owner", None)  # None while the base class initialises
+                if owner is None or owner.on_screen():
+                    if owner is not None:
+                        owner._dirty = False
+                    super().draw_idle()
+                else:
+                    owner._dirty = True
+
+        _GATED = GatedCanvas
+    return _GATED

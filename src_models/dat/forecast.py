@@ -156,6 +156,7 @@ def rollout(
     session_id: int,
     n_steps: int,
     *,
+    anchors: torch.Tensor | None = None,
     n_samples: int = 0,
     temperature: float = 1.0,
     generator: torch.Generator | None = None,
@@ -166,8 +167,9 @@ def rollout(
     -------
     dict
         ``greedy`` ``(W, N, n_steps)`` tokens; ``samples`` ``(W, S, N, n_steps)``
-        when ``n_samples > 0``; ``regression`` ``(W, N, reg_patches * P)`` when
-        the model has the head; ``hidden`` ``(W, N, d)`` last context state.
+        when ``n_samples > 0``; ``regression`` ``(W, N, reg_patches * P)``
+        frames when the model has the head and ``anchors`` (``(W, N)``, the
+        last context frame) are given; ``hidden`` ``(W, N, d)`` last context state.
     """
     dat = model.dat
     W, N, _ = ctx_tokens.shape
@@ -176,8 +178,8 @@ def rollout(
     hidden, cache = dat.encode_cached(ctx_tokens, nid, sid, None)
     last = hidden[:, :, -1:]
     out: dict[str, torch.Tensor] = {"hidden": last[:, :, 0]}
-    if dat.reg_head is not None:
-        out["regression"] = dat.reg_head(last[:, :, 0]).float()
+    if dat.reg_head is not None and anchors is not None:
+        out["regression"] = (dat.regress(last[:, :, 0], anchors) + anchors[..., None]).float()
     first_logits = dat.head(last).float()  # (W, N, 1, K)
 
     greedy = []
@@ -283,7 +285,8 @@ def forecast_windows(
         ctx_tokens = _context_tokens(model, z_model, fs, s, context, n_ctx, patch_cache)  # (W, N, n_ctx)
         W = len(s)
         ctx_t = torch.from_numpy(ctx_tokens).to(dev)
-        r = rollout(model, ctx_t, nids, sid, n_new, n_samples=n_samples if want_samples else 0,
+        anchors = torch.from_numpy(_context_last(model, z_model, fs, s, context)).to(dev)
+        r = rollout(model, ctx_t, nids, sid, n_new, anchors=anchors, n_samples=n_samples if want_samples else 0,
                     temperature=temperature, generator=gen)
         flat_ctx = ctx_t.reshape(W * N, n_ctx)
 
@@ -332,6 +335,15 @@ def _context_tokens(model: CalM, z: np.ndarray, fs: float, starts: np.ndarray, c
     zm = tok.to_model_rate(ctx, fs)
     zm = zm[:, zm.shape[1] - n_ctx * P :]  # whole patches aligned to the end of the context
     return tok.tokenize_model_rate(zm).reshape(W, N, n_ctx)
+
+
+def _context_last(model: CalM, z: np.ndarray, fs: float, starts: np.ndarray, context: int) -> np.ndarray:
+    """``(W, N)`` last model-rate frame of every window's context (the regression head's anchor)."""
+    if model.nq.config.fs_policy == "native":
+        return np.ascontiguousarray(z[:, starts + context - 1].T.astype(np.float32))
+    N, W = z.shape[0], len(starts)
+    ctx = z[:, starts[:, None] + np.arange(context)[None, :]].transpose(1, 0, 2).reshape(W * N, context)
+    return model.tokenizer.to_model_rate(ctx, fs)[:, -1].reshape(W, N).astype(np.float32)
 
 
 # -- the evaluation protocol -------------------------------------------------------------------

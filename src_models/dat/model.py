@@ -178,7 +178,8 @@ class DATOutput:
         ``(B, N, T, K)``: position ``t`` predicts the token at ``t + 1``.
     regression : Tensor or None
         ``(B, N, T, reg_patches * P)``: position ``t`` predicts the z-scored
-        values of the next ``reg_patches`` patches.
+        values of the next ``reg_patches`` patches *minus* the last frame of
+        patch ``t`` (computed when anchors are given).
     """
 
     hidden: torch.Tensor
@@ -216,7 +217,8 @@ class DualAxisTransformer(nn.Module):
         self.blocks = nn.ModuleList(DATBlock(cfg) for _ in range(cfg.n_layers))
         self.norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, cfg.codebook_size)
-        self.reg_head = nn.Linear(d, cfg.reg_patches * cfg.patch_len) if cfg.reg_patches > 0 else None
+        # light regression head: [state, last observed frame] -> change over the next reg_patches patches
+        self.reg_head = nn.Linear(d + 1, cfg.reg_patches * cfg.patch_len) if cfg.reg_patches > 0 else None
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -276,15 +278,31 @@ class DualAxisTransformer(nn.Module):
         neuron_ids: torch.Tensor,
         session_ids: torch.Tensor,
         neuron_mask: torch.Tensor | None = None,
+        anchors: torch.Tensor | None = None,
         *,
         with_logits: bool = True,
-        with_regression: bool = True,
     ) -> DATOutput:
-        """Hidden states plus the next-token logits and regression outputs (see :class:`DATOutput`)."""
+        """Hidden states, next-token logits and (given ``anchors``) regression outputs.
+
+        Parameters
+        ----------
+        anchors : Tensor, optional
+            ``(B, N, T)`` z-scored value of the last frame of every patch (what
+            the regression head's change is relative to).
+        """
         hidden = self.encode(tokens, neuron_ids, session_ids, neuron_mask)
         logits = self.head(hidden) if with_logits else None
-        reg = self.reg_head(hidden) if (with_regression and self.reg_head is not None) else None
+        reg = None
+        if anchors is not None and self.reg_head is not None:
+            reg = self.regress(hidden, anchors)
         return DATOutput(hidden, logits, reg)
+
+    def regress(self, hidden: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
+        """Predicted change ``(..., reg_patches * P)`` of the next patches from ``hidden`` ``(..., d)``
+        and the last observed frames ``anchors`` ``(...)``."""
+        if self.reg_head is None:
+            raise ValueError("this model has no regression head (reg_patches = 0)")
+        return self.reg_head(torch.cat([hidden, anchors.to(hidden.dtype)[..., None]], dim=-1))
 
     def embed_inputs(
         self, tokens: torch.Tensor, neuron_ids: torch.Tensor, session_ids: torch.Tensor
@@ -389,15 +407,21 @@ def next_token_loss(
     return (ce * w).sum() / n, (correct * w).sum() / n
 
 
+def patch_anchors(values: torch.Tensor, patch_len: int) -> torch.Tensor:
+    """``(B, N, T)`` last frame of every patch of ``values`` ``(B, N, T * P)`` (NaN → 0)."""
+    return torch.nan_to_num(values[:, :, patch_len - 1 :: patch_len])
+
+
 def regression_loss(
     reg: torch.Tensor, values: torch.Tensor, patch_len: int, reg_patches: int, neuron_mask: torch.Tensor | None
 ) -> torch.Tensor:
-    """MSE of the regression head against the z-scored values of the following patches.
+    """MSE of the regression head against the change of the following patches' z-scored values.
 
     Parameters
     ----------
     reg : Tensor
-        ``(B, N, T, reg_patches * P)`` head outputs.
+        ``(B, N, T, reg_patches * P)`` head outputs (changes relative to each
+        patch's last frame).
     values : Tensor
         ``(B, N, T * P)`` z-scored values on the token grid (NaN where unknown).
     """
@@ -406,9 +430,10 @@ def regression_loss(
     n_pos = T - reg_patches
     if n_pos <= 0:
         return reg.sum() * 0.0
-    # target for position t: values of patches t+1 .. t+reg_patches
+    # target for position t: values of patches t+1 .. t+reg_patches minus the last frame of patch t
     idx = (torch.arange(n_pos, device=reg.device)[:, None] + 1) * P + torch.arange(reg_patches * P, device=reg.device)
-    target = values[:, :, idx]  # (B, N, n_pos, R*P)
+    anchor = values[:, :, P - 1 : n_pos * P : P]  # (B, N, n_pos)
+    target = values[:, :, idx] - anchor[..., None]  # (B, N, n_pos, R*P)
     pred = reg[:, :, :n_pos].float()
     valid = torch.isfinite(target)
     if neuron_mask is not None:

@@ -37,7 +37,7 @@ from src_models.dat.calm import CalM, load_calm, save_calm
 from src_models.dat.config import DATConfig, TokenizerPolicy, TrainConfig
 from src_models.dat.corpus import Batch, TokenCorpus, WindowSampler, tokenize_sessions
 from src_models.dat.data import DataSource
-from src_models.dat.model import next_token_loss, regression_loss
+from src_models.dat.model import next_token_loss, patch_anchors, regression_loss
 from src_models.dat.optim import cosine_lr, load_optimizer_tensors, optimizer_tensors, param_groups, set_lr
 from src_models.device import autocast, resolve_device
 from src_models.errors import CalmError
@@ -170,18 +170,18 @@ def batch_loss(
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Loss ``CE + reg_weight * MSE`` of one batch and its parts."""
     b = batch.to(device)
+    cfg = dat.module.cfg if hasattr(dat, "module") else dat.cfg
+    use_reg = b.values is not None and reg_weight > 0 and cfg.reg_patches > 0
+    anchors = patch_anchors(b.values, cfg.patch_len) if use_reg else None
     with autocast(device):
-        out = dat(b.tokens, b.neuron_ids, b.session_ids, b.mask)
+        out = dat(b.tokens, b.neuron_ids, b.session_ids, b.mask, anchors)
     ce, acc = next_token_loss(out.logits, b.tokens, b.mask)
     loss = ce
     parts = {"ce": float(ce.detach()), "acc": float(acc)}
-    cfg = dat.module.cfg if hasattr(dat, "module") else dat.cfg
-    if out.regression is not None and b.values is not None and reg_weight > 0:
+    if out.regression is not None:
         mse = regression_loss(out.regression.float(), b.values, cfg.patch_len, cfg.reg_patches, b.mask)
         loss = loss + reg_weight * mse
         parts["mse"] = float(mse.detach())
-    elif out.regression is not None:
-        loss = loss + 0.0 * out.regression.sum()  # keeps DDP's gradient buckets complete
     parts["loss"] = float(loss.detach())
     return loss, parts
 
@@ -317,13 +317,17 @@ def _run(
     step = int(state.get("step", 0))
     best_val = float(state.get("best_val", math.inf))
 
+    with_values = corpus.has_values and dat.reg_head is not None and tcfg.reg_weight > 0
     engine: torch.nn.Module = dat
     if dist.enabled:
         from torch.nn.parallel import DistributedDataParallel
 
-        engine = DistributedDataParallel(dat, device_ids=[device.index] if device.type == "cuda" else None)
+        engine = DistributedDataParallel(
+            dat,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=dat.reg_head is not None and not with_values,  # head idle without values
+        )
 
-    with_values = corpus.has_values and dat.reg_head is not None and tcfg.reg_weight > 0
     sampler = WindowSampler(
         corpus, "train", window_tokens=tcfg.window_tokens, max_neurons=tcfg.max_neurons,
         batch_size=tcfg.batch_size, rank=dist.rank, world=dist.world, seed=seed,

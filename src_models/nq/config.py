@@ -54,6 +54,9 @@ class NQConfig:
         Start of the code templates: k-means centroids of training patches
         (so training starts from the classical baseline's reconstruction and
         the Gumbel encoder's arg-max starts as nearest-centroid), or zeros.
+    distance_scale : float
+        Initial weight ``a`` of the template-distance term in the Gumbel code
+        logits (learned afterwards).
     fs_policy : {'native', 'resample'}
         ``'native'``: a token is always P frames at the recording's own rate
         (``fs`` is recorded, not used). ``'resample'``: traces are resampled to
@@ -101,6 +104,7 @@ class NQConfig:
     rope_base: float = 10000.0
     quantizer: str = "gumbel"
     init: str = "kmeans"
+    distance_scale: float = 10.0
     fs_policy: str = "native"
     canonical_fs: float = 10.0
     tau_start: float = 1.0
@@ -143,8 +147,8 @@ class NQConfig:
             raise ValueError(f"fs_policy must be one of {FS_POLICIES}, got {self.fs_policy!r}")
         if self.recording_weighting not in ("frames", "equal"):
             raise ValueError("recording_weighting must be 'frames' or 'equal'")
-        if not (self.canonical_fs > 0 and self.tau_start > 0 and self.tau_end > 0):
-            raise ValueError("canonical_fs, tau_start and tau_end must be positive")
+        if not (self.canonical_fs > 0 and self.tau_start > 0 and self.tau_end > 0 and self.distance_scale > 0):
+            raise ValueError("canonical_fs, tau_start, tau_end and distance_scale must be positive")
         if not 0 < self.tau_anneal_fraction <= 1 or not 0 <= self.ema_decay < 1:
             raise ValueError("tau_anneal_fraction must be in (0, 1] and ema_decay in [0, 1)")
         if min(self.enc_layers, self.dec_layers, self.warmup_steps) < 0 or self.lr <= 0:

@@ -64,7 +64,7 @@ class NeuralQuantizer(nn.Module):
         self.enc_norm = nn.LayerNorm(d)
         if c.quantizer == "gumbel":
             self.quantizer: GumbelQuantizer | EMAQuantizer = GumbelQuantizer(
-                d, c.codebook_size, c.code_dim, c.patch_len, c.lambda_orth, c.lambda_usage
+                d, c.codebook_size, c.code_dim, c.patch_len, c.lambda_orth, c.lambda_usage, c.distance_scale
             )
         else:
             self.quantizer = EMAQuantizer(

@@ -92,15 +92,17 @@ class GumbelQuantizer(nn.Module):
         P, frames per template.
     lambda_orth, lambda_usage : float
         Weights of the orthogonality and code-usage losses.
+    distance_scale : float
+        Initial weight ``a`` of the template-distance term.
     """
 
     def __init__(self, d_model: int, codebook_size: int, code_dim: int, patch_len: int,
-                 lambda_orth: float, lambda_usage: float) -> None:
+                 lambda_orth: float, lambda_usage: float, distance_scale: float = 10.0) -> None:
         super().__init__()
         self.proj = nn.Linear(d_model, code_dim)
         self.codebook = nn.Parameter(torch.randn(codebook_size, code_dim))
         self.templates = nn.Parameter(torch.zeros(codebook_size, patch_len))
-        self.log_sharpness = nn.Parameter(torch.tensor(math.log(10.0)))
+        self.log_sharpness = nn.Parameter(torch.tensor(math.log(distance_scale)))
         self.lambda_orth = lambda_orth
         self.lambda_usage = lambda_usage
 
