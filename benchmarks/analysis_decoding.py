@@ -53,7 +53,7 @@ def _extractors(model: Any, context: int, fs: float, adapt: bool, seed: int) -> 
     variants = [("calm_frozen", None)] + ([("calm_adapted", ADAPT)] if adapt else [])
     for name, cfg in variants:
         base = CalmFeatures(model, name=f"{name}_pooled", adapt=cfg, window_tokens=window, seed=seed)
-        out += [base, base.view(f"{name}_neurons", ("neuron_pcs",), 4)]
+        out += [base, base.view(f"{name}_neurons", ("neuron_pcs",), 4, lag_edges=(0, 1))]
     return out
 
 

@@ -165,3 +165,15 @@ def test_neuron_states_cover_every_token(pretrained):
     st2 = neuron_states(model, rec2, window_tokens=6)
     np.testing.assert_array_equal(st.hidden[:, :18], st2.hidden[:, :18])
     assert not np.allclose(st.hidden[:, 18:], st2.hidden[:, 18:])
+
+
+def test_regression_head_forecasts_change_from_the_last_frame(pretrained):
+    model = load_calm(pretrained)
+    torch.nn.init.zeros_(model.dat.reg_head.weight)
+    torch.nn.init.zeros_(model.dat.reg_head.bias)
+    res = forecast_recording(model, tiny_recording(6, 400, seed=9), context=16, horizon=8, n_samples=0,
+                             adapt=False, stride=5)
+    np.testing.assert_allclose(res.variants["regression"], np.broadcast_to(res.last[:, None], res.true.shape),
+                               atol=1e-5)
+    assert res.variant_metrics["regression"]["prediction_score"] == pytest.approx(0.0, abs=1e-6)
+    assert set(res.variants) == {"greedy", "regression"} and res.lower is None

@@ -22,6 +22,8 @@ def test_forecast_runs_and_plots_the_selected_neurons(calm_viewer, qtbot):
     state = dock.state
     state.select([2, 5])
     dock.parent().raise_()
+    dock.context_spin.setValue(24)
+    dock.horizon_spin.setValue(8)
     dock.samples_spin.setValue(2)
     dock.adapt_spin.setValue(2)
     qtbot.mouseClick(dock.run_button, Qt.MouseButton.LeftButton)
@@ -59,6 +61,7 @@ def test_decoding_runs_and_plots_decoded_vs_true(calm_viewer, qtbot):
     dock.baseline_checks["mlp"].setChecked(False)
     dock.folds_spin.setValue(3)
     dock.shifts_spin.setValue(3)
+    dock.context_spin.setValue(8)
     qtbot.mouseClick(dock.run_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, dock.jobs, 180)
     assert dock.jobs.last_error == ""

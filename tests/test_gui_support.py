@@ -38,14 +38,21 @@ def small_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def calm_window(qapp: Any, tiny_checkpoint: Path, small_session: Path) -> Any:
-    """One shown viewer per test module with the six docks (as ``calm view`` lays them out)."""
+def calm_window(
+    qapp: Any, tiny_checkpoint: Path, small_session: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Any:
+    """One shown viewer per test module with the six docks (as ``calm view`` lays them out).
+
+    Fine-tune runs go to a temporary runs folder (never the user's cache).
+    """
     import napari
 
     from napari_calm.cli.view import show
     from napari_calm.readers import read_recording
+    from napari_calm.state import get_state
 
     viewer = napari.Viewer(show=True)
+    get_state(viewer).runs_dir = str(tmp_path_factory.mktemp("runs"))
     widgets = show(viewer, read_recording(small_session), str(tiny_checkpoint))
     yield viewer, widgets
     for widget in widgets.values():

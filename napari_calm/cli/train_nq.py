@@ -41,6 +41,12 @@ def parse_data_spec(spec: str) -> tuple[Path, tuple[float, float] | None]:
     return Path(m["path"]), (a, b)
 
 
+def display_name(path: Path, frac: tuple[float, float] | None) -> str:
+    """Short, machine-independent label of a data entry (recorded in the checkpoint)."""
+    name = f"{path.parent.name}/{path.name}" if path.parent.name else path.name
+    return name if frac is None else f"{name}@{frac[0]:g}:{frac[1]:g}"
+
+
 def run(args: argparse.Namespace) -> int:
     """Train and save; returns the exit status."""
     import torch
@@ -71,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         frames = None
         if frac is not None:
             frames = (int(round(frac[0] * rec.n_frames)), int(round(frac[1] * rec.n_frames)))
-        src = prepare_source(spec, rec.traces, rec.fs, config, frames)
+        src = prepare_source(display_name(path, frac), rec.traces, rec.fs, config, frames)
         if src is None:
             print(f"warning: {spec}: skipped (shorter than one {config.window}-frame window "
                   f"or every neuron constant)", file=sys.stderr)

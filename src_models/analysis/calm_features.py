@@ -22,6 +22,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from src_models.analysis.inputs import DEFAULT_LAG_EDGES
 from src_models.errors import CalmError
 from src_models.recording import Recording
 
@@ -35,6 +36,8 @@ class FeatureExtractor(Protocol):
 
     #: short name used in result keys (``calm_frozen``, ``calm_adapted``, ...)
     name: str
+    #: lag bins (frames before ``t``) a frame-level head reads, see :class:`~src_models.analysis.inputs.FrameInputs`
+    lag_edges: tuple[int, ...]
 
     def receptive_frames(self, fs: float) -> int:
         """Most frames before ``t`` that the features of frame ``t`` can depend on."""
@@ -128,6 +131,10 @@ class CalmFeatures:
         Read-out of the states for frame features (see :func:`pool_neurons`).
     n_pcs : int
         Components per neuron of the ``neuron_pcs`` read-out.
+    lag_edges : tuple of int
+        Lag bins of the frame-level heads (the traces' baselines use
+        :data:`~src_models.analysis.inputs.DEFAULT_LAG_EDGES`); states already summarise their
+        causal window, so ``(0, 1)`` (the current state only) is enough for wide read-outs.
     window_tokens : int
         Tokens per DAT pass; states have between ``window_tokens // 2`` and ``window_tokens``
         tokens of causal context.
@@ -145,6 +152,7 @@ class CalmFeatures:
         adapt: dict | None = None,
         pool: tuple[str, ...] = ("mean", "std"),
         n_pcs: int = 4,
+        lag_edges: tuple[int, ...] = DEFAULT_LAG_EDGES,
         window_tokens: int = 16,
         device: str | None = None,
         seed: int = 0,
@@ -155,17 +163,21 @@ class CalmFeatures:
         self.adapt = adapt
         self.pool = tuple(pool)
         self.n_pcs = int(n_pcs)
+        self.lag_edges = tuple(lag_edges)
         self.window_tokens = int(window_tokens)
         self.device = device
         self.seed = seed
         self._cache: dict[int, object] = {}
         self.adapt_log: list[dict] = []
 
-    def view(self, name: str, pool: tuple[str, ...], n_pcs: int | None = None) -> CalmFeatures:
+    def view(
+        self, name: str, pool: tuple[str, ...], n_pcs: int | None = None, lag_edges: tuple[int, ...] | None = None
+    ) -> CalmFeatures:
         """The same model and states (adapted once, computed once) read out another way."""
         other = copy.copy(self)
         pool_neurons(np.zeros((1, 2, 2), np.float32), pool, n_pcs or self.n_pcs)
         other.name, other.pool, other.n_pcs = name, tuple(pool), int(n_pcs or self.n_pcs)
+        other.lag_edges = self.lag_edges if lag_edges is None else tuple(lag_edges)
         return other
 
     def receptive_frames(self, fs: float) -> int:

@@ -32,7 +32,7 @@ import numpy as np
 from src_models.analysis.calm_features import FeatureExtractor, ProgressFn, sub_progress
 from src_models.analysis.cv import Fold, block_folds, circular_shifts, trial_folds
 from src_models.analysis.decoders import DECODERS, MLPDecoder, RidgeDecoder
-from src_models.analysis.inputs import FrameInputs, TrialInputs
+from src_models.analysis.inputs import DEFAULT_LAG_EDGES, FrameInputs, TrialInputs
 from src_models.analysis.scores import headline_metric, score
 from src_models.analysis.targets import Target, resolve_target
 from src_models.errors import CalmError
@@ -160,11 +160,13 @@ def make_folds(target: Target, n_folds: int, gap: int) -> list[Fold]:
     return folds
 
 
-def make_inputs(series: np.ndarray, target: Target, context: int) -> FrameInputs | TrialInputs:
+def make_inputs(
+    series: np.ndarray, target: Target, context: int, lag_edges: tuple[int, ...] = DEFAULT_LAG_EDGES
+) -> FrameInputs | TrialInputs:
     """Decoder inputs for ``target`` cut from a ``(T, d)`` feature series."""
     if target.level == "trial":
         return TrialInputs(series, target.start, target.end)
-    return FrameInputs(series, target.frames, context)
+    return FrameInputs(series, target.frames, context, lag_edges)
 
 
 def cross_validate(
@@ -332,7 +334,7 @@ def decode(
     n_ext = len(extractors)
     for i, ex in enumerate(extractors):
         feats = ex.frame_features(recording, progress=sub_progress(report, 0.5 * i / n_ext, 0.5 * (i + 1) / n_ext))
-        inputs = make_inputs(feats, tgt, context)
+        inputs = make_inputs(feats, tgt, context, ex.lag_edges)
         for h in heads:
             cls = CALM_HEADS[h]
             jobs.append((f"{ex.name}_{h}", inputs, lambda cls=cls: cls(**kw) if cls is RidgeDecoder else cls(**kw, **torch_kw)))

@@ -115,13 +115,13 @@ class NQConfig:
     commitment: float = 0.25
     ema_decay: float = 0.99
     steps: int = 3000
-    batch_size: int = 256
+    batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 0.01
     warmup_steps: int = 100
     grad_clip: float = 1.0
     checkpoint_every: int = 200
-    recording_weighting: str = "frames"
+    recording_weighting: str = "equal"
     seed: int = 0
 
     def __post_init__(self) -> None:

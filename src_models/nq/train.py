@@ -74,20 +74,21 @@ def _restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tens
         if key.startswith(f"{TRAIN_PREFIX}optim."):
             _, _, idx, name = key.split(".", 3)
             state.setdefault(int(idx), {})[name] = value
-    n_params = len(sd["param_groups"][0]["params"])
+    n_params = sum(len(g["params"]) for g in sd["param_groups"])
     if state and sorted(state) != list(range(n_params)):
         raise CalmError("optimizer state in the checkpoint does not match the model", source)
     sd["state"] = state
     opt.load_state_dict(sd)
 
 
-#: training patches drawn for the k-means initialisation of the code templates
-INIT_PATCHES = 100_000
+#: training patches drawn per code (and at most in all) for the k-means initialisation
+INIT_PATCHES_PER_CODE, INIT_PATCHES = 200, 100_000
 
 
 def _init_templates(model: NeuralQuantizer, sampler: WindowSampler, config: NQConfig) -> None:
     """Start the code templates at k-means centroids of training patches."""
-    n_windows = max(1, -(-INIT_PATCHES // config.n_tokens))
+    n_patches = min(INIT_PATCHES, INIT_PATCHES_PER_CODE * config.codebook_size)
+    n_windows = max(1, -(-n_patches // config.n_tokens))
     windows = sampler.sample(np.random.default_rng([config.seed, 0, 1]), n_windows)
     patches = windows.reshape(-1, config.patch_len)
     if len(patches) < config.codebook_size:
