@@ -61,6 +61,7 @@ def save_checkpoint(
         flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
         save_file(flat, str(tmp / WEIGHTS_NAME))
         (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True))
+        _set_default_permissions(tmp)
         old = None
         if directory.exists():
             old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
@@ -72,6 +73,15 @@ def save_checkpoint(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return directory
+
+
+def _set_default_permissions(folder: Path) -> None:
+    """Give a ``mkdtemp`` folder (0700) and its files the usual umask-based modes."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(folder, 0o777 & ~umask)
+    for f in folder.iterdir():
+        os.chmod(f, 0o666 & ~umask)
 
 
 def read_meta(directory: str | Path) -> dict[str, Any]:

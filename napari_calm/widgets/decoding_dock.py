@@ -174,10 +174,12 @@ class DecodingDock(CalmDock):
                 self.target_combo.addItem(f"{name} (behaviour)", name)
             for name in have["trials"]:
                 self.target_combo.addItem(f"{name} (trials)", name)
-        ok = self.target_combo.count() > 0
+        ok = self.target_combo.count() > 0 and self.state.n_neurons > 0
         self.run_button.setEnabled(ok)
         if rec is None:
             self.canvas.clear_plots("open a recording")
+        elif self.state.n_neurons == 0:
+            self.canvas.clear_plots("this recording has no ROIs yet")
         elif not ok:
             self.canvas.clear_plots("this recording has no behaviour variables or trial labels")
         else:

@@ -233,7 +233,7 @@ class ForecastDock(CalmDock):
     # -- display ---------------------------------------------------------------------------
     def _on_recording(self, *_: Any) -> None:
         self._zcache = None
-        self.run_button.setEnabled(self.state.recording is not None)
+        self.run_button.setEnabled(self.state.n_neurons > 0)
         self._on_result()
 
     def _on_result(self, *_: Any) -> None:

@@ -246,19 +246,21 @@ class RecordingDock(CalmDock):
             layer = Layer.create(data, kwargs, layer_type)
             self.viewer.add_layer(layer)
             self._added_layers.append(layer)
-        if self.state.recording is not recording:
-            self.state.set_recording(recording if recording.n_neurons else None)
+        self.state.set_recording(recording)
         if self._added_layers:
             labels = self.state.find_labels(self.viewer)
             self.viewer.layers.selection.active = labels or self._added_layers[0]
 
     def _on_recording(self, *_: Any) -> None:
         rec = self.state.recording
-        has = rec is not None
+        has = rec is not None and rec.n_neurons > 0
         for b in (self.tokenize_button, self.embed_button):
             b.setEnabled(has)
         if rec is None:
             self.summary.setText("No recording.")
+        elif rec.n_neurons == 0:
+            self.summary.setText(f"<b>{rec.source.name}</b>: a movie without ROIs "
+                                 f"({'×'.join(map(str, rec.movie_shape or ()))}); extract ROIs to analyse it.")
         else:
             s = rec.summary()
             bits = [
