@@ -110,7 +110,10 @@ def test_prepare_source_handles_bad_traces():
     src = prepare_source("x", x, 10.0, cfg)
     assert src.traces.shape == (4, 100) and np.isfinite(src.traces).all()
     assert src.report["constant_dropped"] == 1 and src.report["nan_frames_filled"] == 10
-    assert np.allclose(src.traces.mean(1), 0, atol=1e-4)
+    # z-scored with statistics of the finite frames (row 1 is the gap row after dropping row 1)
+    assert np.allclose(src.traces[[0, 2, 3]].mean(1), 0, atol=1e-4)
+    finite = np.r_[0:10, 20:100]
+    assert abs(src.traces[1, finite].mean()) < 1e-4 and abs(src.traces[1, finite].std() - 1) < 1e-4
     assert prepare_source("short", calcium_like(3, cfg.window - 1), 10.0, cfg) is None
     with pytest.raises(CalmError):
         WindowSampler([], cfg)

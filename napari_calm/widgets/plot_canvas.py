@@ -125,6 +125,7 @@ class PlotCanvas(QWidget):
         self._background: Any = None
         self.draw_count = 0
         self.blit_count = 0
+        self.paint_count = 0
         self.canvas.mpl_connect("draw_event", self._on_draw_event)
         theme_event, callback = viewer.events.theme, self._on_theme_event
         theme_event.connect(callback)
@@ -187,9 +188,11 @@ class PlotCanvas(QWidget):
         return self._dirty
 
     def eventFilter(self, watched: Any, event: QEvent) -> bool:  # noqa: N802 (Qt API)
-        """When the canvas is exposed again (shown, its tab selected), draw what changed meanwhile."""
-        if watched is self.canvas and event.type() == QEvent.Type.Paint and self._dirty:
-            self.canvas.draw_idle()
+        """Count paints; when the canvas is exposed again (shown, its tab selected), draw what changed."""
+        if watched is self.canvas and event.type() == QEvent.Type.Paint:
+            self.paint_count += 1
+            if self._dirty:
+                self.canvas.draw_idle()
         return False
 
     # -- blitting --------------------------------------------------------------------------
@@ -200,7 +203,13 @@ class PlotCanvas(QWidget):
         self._animated = list(artists)
 
     def blit_update(self) -> None:
-        """Redraw only the animated artists over the cached background (full draw if none yet)."""
+        """Redraw only the animated artists over the cached background (full draw if none yet).
+
+        The artists are rendered into the canvas buffer right away; the widget
+        is then scheduled for repainting (``update``, not a synchronous
+        ``repaint``), so Qt composes it with the viewer's own repaint in one
+        pass of the window.
+        """
         if not self.on_screen():
             self._dirty = True
             return
@@ -209,7 +218,7 @@ class PlotCanvas(QWidget):
             return
         self.canvas.restore_region(self._background)
         self._draw_animated()
-        self.canvas.blit(self.figure.bbox)
+        self.canvas.update()
         self.blit_count += 1
 
     def _draw_animated(self) -> None:

@@ -10,8 +10,8 @@ One :class:`RoiLink` per viewer (:func:`attach`) connects the image and the
   selects that neuron too;
 * ``Alt+Right`` / ``Alt+Left`` step to the next / previous neuron;
 * the selected ROIs are outlined in a separate ``CalM selection`` Labels layer
-  (contours only), repainted incrementally from the ROI pixels on the next
-  event-loop turn, so the docks answer a click first.
+  (contours only), repainted incrementally from the ROI pixels
+  :data:`OUTLINE_DELAY_MS` later, so the docks answer a click first.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 SELECTION_LAYER = "CalM selection"
 #: Pixels the pointer may move between press and release and still count as a click.
 CLICK_SLOP_PX = 4.0
+#: Delay of the image update after a selection change. The docks repaint first:
+#: with software OpenGL a canvas redraw in the same frame would hold their plots back.
+OUTLINE_DELAY_MS = 40
 
 _LINKS: weakref.WeakKeyDictionary[Any, RoiLink] = weakref.WeakKeyDictionary()
 
@@ -186,12 +189,12 @@ class RoiLink:
         return layer
 
     def _on_selection(self, *_: Any) -> None:
-        """Repaint the outline on the next event-loop turn, after the docks have updated."""
+        """Repaint the outline a moment later, once the docks' new plots are on screen."""
         from qtpy.QtCore import QTimer
 
         if not self._repaint_pending:
             self._repaint_pending = True
-            QTimer.singleShot(0, self._apply_selection)
+            QTimer.singleShot(OUTLINE_DELAY_MS, self._apply_selection)
 
     def _apply_selection(self) -> None:
         self._repaint_pending = False

@@ -1,0 +1,294 @@
+"""napari responsiveness of the CalM docks: click latency, event-loop stalls, opening a big TIFF.
+
+Three measurements, in one napari window laid out as ``calm view`` does:
+
+1. **Click → inspector.** A simulated ``task`` recording (default 1,000
+   neurons × 9,000 frames, ROIs, no movie) is opened and tokenized (tokens
+   cached), then ROIs are clicked with real Qt mouse events on the viewer
+   canvas. Latency is the time from the press to the inspector's new plot on
+   screen (its blit); the time until the image outline has been repainted as
+   well is reported too.
+2. **Event-loop stalls during a fine-tune.** A fine-tune of that recording
+   runs in the fine-tune dock (live loss curve) while a 10 ms ``QTimer``
+   heartbeat records every gap; a stall is a gap minus the 10 ms period.
+   An idle period is measured first for reference.
+3. **Opening a 2 GB TIFF.** A ``uint16`` TIFF movie (default 2.0 GB) is
+   written to ``/tmp`` and opened from the recording dock's path field; the
+   time to the first canvas draw showing it is reported. The file is deleted
+   afterwards.
+
+Run (no display needed: a virtual X display is started when ``DISPLAY`` is unset)::
+
+    OMP_NUM_THREADS=1 python benchmarks/gui_responsiveness.py [--checkpoint DIR] [--json OUT]
+
+The results go to BENCHMARKS.md, section ``## napari responsiveness``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--checkpoint", help="CalM checkpoint (default: the shipped model)")
+    p.add_argument("--neurons", type=int, default=1000, help="neurons of the click/fine-tune recording")
+    p.add_argument("--frames", type=int, default=9000, help="frames of the click/fine-tune recording")
+    p.add_argument("--clicks", type=int, default=40, help="ROIs clicked")
+    p.add_argument("--finetune-seconds", type=float, default=45.0, help="heartbeat time during the fine-tune")
+    p.add_argument("--tiff-gb", type=float, default=2.0, help="size of the TIFF movie in GB (0 skips it)")
+    p.add_argument("--json", help="also write the results to this JSON file")
+    return p.parse_args(argv)
+
+
+# -- Qt helpers ---------------------------------------------------------------------------------
+def pump(seconds: float = 0.0, until: Any = None, timeout: float = 600.0) -> float:
+    """Process Qt events for ``seconds``, or until ``until()`` is true; returns the time waited."""
+    from qtpy.QtWidgets import QApplication
+
+    start = time.perf_counter()
+    while True:
+        QApplication.processEvents()
+        elapsed = time.perf_counter() - start
+        if until is not None and until():
+            return elapsed
+        if until is None and elapsed >= seconds:
+            return elapsed
+        if elapsed > timeout:
+            raise TimeoutError(f"gave up after {timeout:.0f} s")
+        time.sleep(0.001)
+
+
+class Heartbeat:
+    """A 10 ms precise ``QTimer`` that records the gaps between its ticks."""
+
+    def __init__(self, period_ms: int = 10) -> None:
+        from qtpy.QtCore import Qt, QTimer
+
+        self.period = period_ms / 1000.0
+        self.ticks: list[float] = []
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(period_ms)
+        self.timer.timeout.connect(lambda: self.ticks.append(time.perf_counter()))
+
+    def run(self, seconds: float) -> dict[str, float]:
+        """Record for ``seconds`` while the event loop runs; returns stall statistics in ms."""
+        self.ticks = []
+        self.timer.start()
+        pump(seconds)
+        self.timer.stop()
+        gaps = np.diff(self.ticks)
+        stalls = np.maximum(gaps - self.period, 0.0) * 1000.0
+        return {
+            "seconds": round(seconds, 1),
+            "ticks": int(len(self.ticks)),
+            "max_stall_ms": round(float(stalls.max()), 1),
+            "p99_stall_ms": round(float(np.percentile(stalls, 99)), 1),
+            "median_gap_ms": round(float(np.median(gaps)) * 1000.0, 1),
+            "stalls_over_100ms": int((stalls > 100).sum()),
+            "stalls_over_50ms": int((stalls > 50).sum()),
+        }
+
+
+# -- measurements -------------------------------------------------------------------------------
+def measure_clicks(viewer: Any, widgets: dict[str, Any], n_clicks: int, seed: int = 0) -> dict[str, Any]:
+    """Click ``n_clicks`` random ROIs; latency to the inspector blit and to the outline repaint."""
+    from qtpy.QtCore import QPoint, Qt
+    from qtpy.QtTest import QTest
+
+    inspector = widgets["Neuron inspector"]
+    state = inspector.state
+    labels = state.find_labels(viewer)
+    image = np.asarray(labels.data)
+    canvas = viewer.window._qt_viewer.canvas
+    rng = np.random.default_rng(seed)
+    inspector.parent().raise_()
+    pump(until=lambda: inspector.canvas.on_screen() and inspector.canvas._background is not None, timeout=30)
+    outline_layer = None
+    to_inspector, to_outline = [], []
+    for neuron in rng.choice(state.n_neurons, size=n_clicks, replace=False):
+        pixels = np.argwhere(image == neuron + 1)
+        if not len(pixels):
+            continue
+        row, col = pixels[np.argmin(((pixels - pixels.mean(0)) ** 2).sum(1))]
+        x, y = canvas.view.scene.transform.map([col, row, 0, 1])[:2]
+        blits = inspector.canvas.blit_count + inspector.canvas.draw_count
+        t0 = time.perf_counter()
+        QTest.mouseClick(canvas.native, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                         QPoint(int(round(x)), int(round(y))))
+        pump(until=lambda: inspector.canvas.blit_count + inspector.canvas.draw_count > blits, timeout=10)
+        t1 = time.perf_counter()
+        if outline_layer is None and "CalM selection" in viewer.layers:
+            outline_layer = viewer.layers["CalM selection"]
+        pump(until=lambda: outline_layer is not None and bool(outline_layer.data[row, col]), timeout=10)
+        pump(0.05)  # let the canvas repaint before the next click
+        t2 = time.perf_counter()
+        assert state.current == neuron, (state.current, neuron)
+        to_inspector.append((t1 - t0) * 1000.0)
+        to_outline.append((t2 - t0 - 0.05) * 1000.0)
+    return {
+        "clicks": len(to_inspector),
+        "inspector_median_ms": round(statistics.median(to_inspector), 1),
+        "inspector_p95_ms": round(float(np.percentile(to_inspector, 95)), 1),
+        "inspector_max_ms": round(max(to_inspector), 1),
+        "with_outline_median_ms": round(statistics.median(to_outline), 1),
+        "with_outline_p95_ms": round(float(np.percentile(to_outline, 95)), 1),
+    }
+
+
+def measure_finetune(widgets: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """Heartbeat gaps while idle, then while a fine-tune runs in the fine-tune dock."""
+    dock = widgets["Fine-tune"]
+    dock.parent().raise_()
+    beat = Heartbeat()
+    idle = beat.run(5.0)
+    dock.settings.run_name.value = f"bench-{int(time.time())}"
+    dock.settings.embed_steps.value = 1_000_000
+    dock.start()
+    pump(until=lambda: len(dock.canvas.train_line.get_xdata()) >= 1, timeout=300)
+    first_step = dock.canvas.train_line.get_xdata()[0]
+    busy = beat.run(seconds)
+    steps = dock.canvas.train_line.get_xdata()
+    dock.jobs.cancel()
+    pump(until=lambda: not dock.jobs.busy, timeout=300)
+    busy["steps_during"] = int(steps[-1] - first_step) if len(steps) else 0
+    return {"idle": idle, "finetune": busy}
+
+
+def write_tiff(path: Path, gigabytes: float) -> tuple[int, ...]:
+    """A contiguous ``uint16`` T×512×512 TIFF of about ``gigabytes`` GB, written in chunks."""
+    import tifffile
+
+    frame = 512 * 512 * 2
+    shape = (max(1, int(gigabytes * 1e9 // frame)), 512, 512)
+    movie = tifffile.memmap(path, shape=shape, dtype=np.uint16, photometric="minisblack")
+    rng = np.random.default_rng(0)
+    block = rng.integers(100, 4000, size=(64, 512, 512), dtype=np.uint16)
+    for start in range(0, shape[0], 64):
+        stop = min(shape[0], start + 64)
+        movie[start:stop] = block[: stop - start]
+    movie.flush()
+    del movie
+    return shape
+
+
+def measure_tiff(viewer: Any, widgets: dict[str, Any], gigabytes: float) -> dict[str, Any]:
+    """Write the TIFF, open it from the recording dock, time to the first canvas draw showing it."""
+    dock = widgets["Recording & model"]
+    scene = viewer.window._qt_viewer.canvas._scene_canvas
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+        path = Path(tmp) / "big_movie.tif"
+        t = time.perf_counter()
+        shape = write_tiff(path, gigabytes)
+        write_s = time.perf_counter() - t
+        size_gb = path.stat().st_size / 1e9
+        drawn: list[float] = []
+
+        def on_draw(_event: Any) -> None:
+            if any(layer.name == path.stem for layer in viewer.layers):
+                drawn.append(time.perf_counter())
+
+        scene.events.draw.connect(on_draw)
+        t0 = time.perf_counter()
+        dock.path_edit.setText(str(path))
+        dock.open_clicked()
+        pump(until=lambda: bool(drawn), timeout=120)
+        first_frame_s = drawn[0] - t0
+        scene.events.draw.disconnect(on_draw)
+        shape_ok = tuple(viewer.layers[path.stem].data.shape) == shape
+        for layer in list(viewer.layers):
+            viewer.layers.remove(layer)  # release the memory map before the file is deleted
+    return {
+        "size_gb": round(size_gb, 2),
+        "shape": list(shape),
+        "write_s": round(write_s, 1),
+        "first_frame_s": round(first_frame_s, 2),
+        "shape_ok": shape_ok,
+    }
+
+
+# -- main ---------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    """Run the three measurements and print them (and write ``--json``)."""
+    args = parse_args(argv)
+    display = None
+    if not os.environ.get("DISPLAY"):
+        from pyvirtualdisplay import Display
+
+        display = Display(visible=False, size=(1600, 1000), color_depth=24)
+        display.start()
+    try:
+        results = run(args)
+    finally:
+        if display is not None:
+            display.stop()
+    print(json.dumps(results, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """The measurements (inside a display)."""
+    import napari
+
+    from napari_calm.cli.view import show
+    from napari_calm.resources import resource
+    from src_models.simulation import simulate
+
+    checkpoint = args.checkpoint or str(resource("weights", "calm"))
+    t = time.perf_counter()
+    (session,) = simulate("task", seed=0, n_neurons=args.neurons, n_frames=args.frames)
+    recording = session.recording
+    simulate_s = time.perf_counter() - t
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(1600, 1000)
+    with tempfile.TemporaryDirectory() as runs:
+        from napari_calm.state import get_state
+
+        get_state(viewer).runs_dir = runs
+        widgets = show(viewer, recording, checkpoint)
+        pump(1.0)
+        recording_dock = widgets["Recording & model"]
+        t = time.perf_counter()
+        recording_dock.tokenize()
+        pump(until=lambda: not recording_dock.jobs.busy, timeout=3600)
+        if recording_dock.jobs.last_error:
+            raise SystemExit(f"tokenization failed: {recording_dock.jobs.last_error}")
+        tokenize_s = time.perf_counter() - t
+        tokens = recording_dock.state.tokens
+        results: dict[str, Any] = {
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, load average "
+                       + " ".join(f"{x:.1f}" for x in os.getloadavg()),
+            "checkpoint": checkpoint,
+            "recording": {"neurons": recording.n_neurons, "frames": recording.n_frames,
+                          "simulate_s": round(simulate_s, 1)},
+            "tokens": {"shape": list(tokens.tokens.shape), "codebook_size": tokens.codebook_size,
+                       "tokenize_s": round(tokenize_s, 1)},
+        }
+        results["click"] = measure_clicks(viewer, widgets, args.clicks)
+        print(json.dumps(results["click"]), file=sys.stderr)
+        results["stalls"] = measure_finetune(widgets, args.finetune_seconds)
+        print(json.dumps(results["stalls"]), file=sys.stderr)
+        if args.tiff_gb > 0:
+            results["tiff"] = measure_tiff(viewer, widgets, args.tiff_gb)
+        results["load_average_end"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    viewer.close()
+    return results
+
+
+if __name__ == "__main__":
+    sys.exit(main())
