@@ -1,20 +1,24 @@
 """Decoding and neuron embeddings: CalM against supervised decoders, planted tuning recovered.
 
-Parts (each well under 10 minutes on a 2-core CPU; results merge into one JSON file):
+Parts (results merge into one JSON file; adapted checkpoints are cached in ``--work``):
 
 ``selectivity``
     Task simulations (``simulate('task', seed=s)``, seeds not used by the shipped model): precision
-    and recall of the cue | choice and choice | cue permutation tests (1000 permutations, FDR 5 %)
-    against the planted cue / choice cells, overall and for strongly tuned cells (strength ≥ 0.5).
+    and recall of the cue | choice and choice | cue permutation tests (4 time bins, 1000
+    permutations, FDR 5 %) against the planted cue / choice cells, overall and for strongly tuned
+    cells (strength ≥ 0.5).
+``adapt``
+    CalM adapted to the first simulation without labels (``calm finetune``'s protocol: neuron and
+    session embeddings, backbone frozen, ``ADAPT`` steps), saved under ``--work``.
 ``embedding``
-    The same simulation: CalM adapted to the recording without labels (learned neuron embeddings)
-    and time-averaged states; ridge probes of cue SI, choice SI and tuning strength (CV over
-    neurons, 200 shuffles), a probe of the planted neuron type, selective-vs-untuned separation;
-    the activity reference embedding for comparison.
+    The adapted model's learned neuron embeddings and time-averaged states, and the activity
+    reference embedding: ridge probes of cue SI, choice SI and tuning strength (CV over neurons,
+    200 shuffles), a probe of the planted neuron type, selective-vs-untuned separation.
 ``decode``
     Angular velocity (per frame) and choice (per trial and per frame) on the simulation: ridge,
     MLP and GRU on the traces vs CalM heads (linear, MLP) on frozen and adapted DAT states, two
-    read-outs (pooled mean+std, per-neuron PCs); 5 contiguous folds with a gap ≥ context.
+    read-outs (pooled mean+std, per-neuron PCs), optionally CalM fine-tuned end to end per fold
+    (``--finetune-steps``); 5 contiguous folds with a gap ≥ context.
 ``thunder``
     The real thunder mouse S1 movie: ROIs and traces by ``calm extract`` (suite2p), running speed
     decoded per frame with the same models.
@@ -22,7 +26,8 @@ Parts (each well under 10 minutes on a 2-core CPU; results merge into one JSON f
 Example::
 
     OMP_NUM_THREADS=1 python benchmarks/analysis_decoding.py --part selectivity --out analysis.json
-    OMP_NUM_THREADS=1 python benchmarks/analysis_decoding.py --part decode --out analysis.json
+    OMP_NUM_THREADS=1 python benchmarks/analysis_decoding.py --part adapt --part embedding --out analysis.json
+    OMP_NUM_THREADS=1 python benchmarks/analysis_decoding.py --part decode --targets av --out analysis.json
     python benchmarks/analysis_decoding.py --markdown --out analysis.json   # print the tables
 """
 
@@ -40,29 +45,47 @@ from typing import Any
 import numpy as np
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "real-data" / "thunder-mouse-s1"
+#: label-free adaptation budget (neuron/session embeddings, backbone frozen)
 ADAPT = {"embed_steps": 300}
 
 
-def _extractors(model: Any, context: int, fs: float, adapt: bool, seed: int) -> list:
-    """Frozen and (optionally) adapted CalM, each read out pooled and per neuron."""
+def _adapted(model: Any, rec: Any, work: Path, name: str, seed: int) -> Any:
+    """CalM adapted to ``rec`` without labels, cached as a checkpoint under ``work/name``."""
+    from src_models.dat.calm import load_calm
+    from src_models.dat.finetune import finetune
+
+    folder = work / name
+    if not (folder / "best" / "config.json").is_file():
+        t0 = time.time()
+        for info in finetune(model, rec, config=ADAPT, out=folder, seed=seed):
+            if info["step"] % 50 == 0 or info["phase"] in ("done", "stopped"):
+                print(f"adapting {name}: step {info['step']}/{info['total']} ({time.time() - t0:.0f} s)",
+                      file=sys.stderr, flush=True)
+    return load_calm(folder / "best")
+
+
+def _extractors(frozen: Any, adapted: Any, context: int, fs: float, seed: int) -> list:
+    """Frozen and adapted CalM, each read out pooled (mean+std) and per neuron (4 PCs per neuron)."""
     from src_models.analysis.calm_features import CalmFeatures
     from src_models.nq.rate import frames_to_tokens
 
-    window = max(2, frames_to_tokens(context, fs, model.nq.config))
+    window = max(2, frames_to_tokens(context, fs, frozen.nq.config))
     out = []
-    variants = [("calm_frozen", None)] + ([("calm_adapted", ADAPT)] if adapt else [])
-    for name, cfg in variants:
-        base = CalmFeatures(model, name=f"{name}_pooled", adapt=cfg, window_tokens=window, seed=seed)
+    for name, model in (("calm_frozen", frozen), ("calm_adapted", adapted)):
+        if model is None:
+            continue
+        base = CalmFeatures(model, name=f"{name}_pooled", window_tokens=window, seed=seed)
         out += [base, base.view(f"{name}_neurons", ("neuron_pcs",), 4, lag_edges=(0, 1))]
     return out
 
 
-def _decode(rec: Any, target: str, model: Any, level: str | None, context: int, seed: int) -> dict:
+def _decode(rec: Any, target: str, extractors: list, finetuned: list, level: str | None, context: int,
+            seed: int) -> dict:
     from src_models.analysis.decoding import decode
 
     t0 = time.time()
-    res = decode(rec, target, extractors=_extractors(model, context, rec.fs, True, seed), level=level,
-                 context=context, n_shifts=20, seed=seed)
+    res = decode(rec, target, extractors=extractors, finetuned=finetuned, level=level, context=context,
+                 n_shifts=20, seed=seed)
     js = res.to_json()
     js["seconds"] = round(time.time() - t0, 1)
     js["fold_scores"] = {m: [s[res.metric] for s in v] for m, v in res.fold_scores.items()}
@@ -94,7 +117,15 @@ def part_selectivity(seeds: list[int]) -> dict:
     return {"selectivity": rows}
 
 
-def part_embedding(model: Any, seed: int) -> dict:
+def part_adapt(model: Any, seed: int, work: Path) -> dict:
+    from src_models.simulation import simulate
+
+    t0 = time.time()
+    _adapted(model, simulate("task", seed=seed)[0].recording, work, f"task{seed}", seed)
+    return {"adapt": {"seed": seed, "config": ADAPT, "seconds": round(time.time() - t0, 1)}}
+
+
+def part_embedding(model: Any, seed: int, work: Path) -> dict:
     from src_models.analysis.calm_features import CalmFeatures
     from src_models.analysis.embedding import probe_classification
     from src_models.analysis.neuron_map import analyse_neurons
@@ -102,9 +133,9 @@ def part_embedding(model: Any, seed: int) -> dict:
 
     s = simulate("task", seed=seed)[0]
     rec, gt = s.recording, s.ground_truth
+    adapted = _adapted(model, rec, work, f"task{seed}", seed)
     t0 = time.time()
-    nm = analyse_neurons(rec, CalmFeatures(model, name="calm", adapt=ADAPT, seed=seed), n_perm=1000, n_shuffles=200,
-                         seed=seed)
+    nm = analyse_neurons(rec, CalmFeatures(adapted, name="calm", seed=seed), n_perm=1000, n_shuffles=200, seed=seed)
     out = nm.to_json()
     out["type_probe"] = {name: probe_classification(emb, gt["neuron_type"], n_shuffles=200, seed=seed).to_json()
                          for name, emb in nm.embeddings.items()}
@@ -113,33 +144,50 @@ def part_embedding(model: Any, seed: int) -> dict:
     return {"embedding": out}
 
 
-def part_decode(model: Any, seed: int, context: int) -> dict:
+TARGETS = {"av": ("angular_velocity", None), "choice": ("choice", "trial"), "choice_frame": ("choice", "frame")}
+
+
+def part_decode(model: Any, seed: int, context: int, work: Path, targets: list[str], finetune_steps: int) -> dict:
+    """Rows ``target/level -> decode JSON`` for the chosen targets of the task simulation."""
+    from src_models.analysis.finetuned_head import CalmFinetune
+    from src_models.nq.rate import frames_to_tokens
     from src_models.simulation import simulate
 
     rec = simulate("task", seed=seed)[0].recording
+    adapted = _adapted(model, rec, work, f"task{seed}", seed)
+    extractors = _extractors(model, adapted, context, rec.fs, seed)
+    window = max(2, frames_to_tokens(context, rec.fs, model.nq.config))
+    finetuned = [CalmFinetune(model, window_tokens=window, steps=finetune_steps)] if finetune_steps else []
     rows = {}
-    for target, level in (("angular_velocity", None), ("choice", "trial"), ("choice", "frame")):
-        key = f"{target}/{level or 'frame'}"
-        rows[key] = _decode(rec, target, model, level, context, seed)
-        print(f"{key}: {json.dumps({k: rows[key][k] for k in ('calm', 'calm_model', 'baselines', 'chance')})}",
+    for key in targets:
+        target, level = TARGETS[key]
+        name = f"{target}/{level or 'frame'}"
+        rows[name] = _decode(rec, target, extractors, finetuned, level, context, seed)
+        print(f"{name}: {json.dumps({k: rows[name][k] for k in ('calm', 'calm_model', 'baselines', 'chance')})}",
               file=sys.stderr, flush=True)
-    return {"decode_sim": {"seed": seed, "rows": rows}}
+    return rows
 
 
-def part_thunder(model: Any, seed: int, context: int) -> dict:
+def part_thunder(model: Any, seed: int, context: int, work: Path, finetune_steps: int) -> dict:
     from napari_calm.readers import read_recording
+    from src_models.analysis.finetuned_head import CalmFinetune
+    from src_models.nq.rate import frames_to_tokens
 
     movie = REAL / "mouse_s1_movie.tif"
     if not movie.is_file():
         return {"thunder": {"skipped": f"{movie} not found"}}
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "s2p"
-        t0 = time.time()
+    out = work / "thunder_s2p"
+    t0 = time.time()
+    if not (out / "plane0" / "F.npy").is_file():
         subprocess.run([sys.executable, "-m", "napari_calm.cli.main", "extract", str(movie), "--out", str(out),
-                        "--quiet", "--threads", "1"], check=True)
-        extract_s = time.time() - t0
-        rec = read_recording(out, only_cells=False)
-        row = _decode(rec, "runningSpeed", model, None, context, seed)
+                        "--quiet", "--threads", "1", "--overwrite"], check=True)
+    extract_s = time.time() - t0
+    rec = read_recording(out, only_cells=False)
+    adapted = _adapted(model, rec, work, "thunder", seed)
+    window = max(2, frames_to_tokens(context, rec.fs, model.nq.config))
+    finetuned = [CalmFinetune(model, window_tokens=window, steps=finetune_steps)] if finetune_steps else []
+    row = _decode(rec, "runningSpeed", _extractors(model, adapted, context, rec.fs, seed), finetuned, None, context,
+                  seed)
     row.update(n_rois=rec.n_neurons, n_frames=rec.n_frames, fs=rec.fs, extract_seconds=round(extract_s, 1))
     return {"thunder": row}
 
@@ -208,17 +256,23 @@ def markdown(res: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--part", choices=("selectivity", "embedding", "decode", "thunder"), action="append", default=[])
+    p.add_argument("--part", action="append", default=[],
+                   choices=("selectivity", "adapt", "embedding", "decode", "thunder"))
+    p.add_argument("--targets", default="av,choice,choice_frame", help=f"decode targets: {','.join(TARGETS)}")
     p.add_argument("--checkpoint", help="CalM bundle (default: the shipped model)")
     p.add_argument("--seeds", default="101,102,103", help="task-simulation seeds (the first is used beyond selectivity)")
     p.add_argument("--context", type=int, default=48)
+    p.add_argument("--finetune-steps", type=int, default=0, help="also train calm_finetuned for N steps per fold")
+    p.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "calm-analysis-bench"),
+                   help="folder for adapted checkpoints and the extracted thunder ROIs (reused between runs)")
     p.add_argument("--out", required=True, help="JSON file the results merge into")
     p.add_argument("--markdown", action="store_true", help="print the markdown tables of --out")
     args = p.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)
-    out = Path(args.out)
+    out, work = Path(args.out), Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
     res = json.loads(out.read_text()) if out.is_file() else {}
     seeds = [int(s) for s in args.seeds.split(",")]
     model = None
@@ -230,12 +284,15 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.time()
         if part == "selectivity":
             res.update(part_selectivity(seeds))
+        elif part == "adapt":
+            res.update(part_adapt(model, seeds[0], work))
         elif part == "embedding":
-            res.update(part_embedding(model, seeds[0]))
+            res.update(part_embedding(model, seeds[0], work))
         elif part == "decode":
-            res.update(part_decode(model, seeds[0], args.context))
+            rows = part_decode(model, seeds[0], args.context, work, args.targets.split(","), args.finetune_steps)
+            res.setdefault("decode_sim", {"seed": seeds[0], "rows": {}})["rows"].update(rows)
         else:
-            res.update(part_thunder(model, seeds[0], args.context))
+            res.update(part_thunder(model, seeds[0], args.context, work, args.finetune_steps))
         res.setdefault("seconds", {})[part] = round(time.time() - t0, 1)
         res["checkpoint"] = args.checkpoint or "shipped default"
         out.write_text(json.dumps(res, indent=1, default=float))

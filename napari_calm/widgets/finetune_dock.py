@@ -91,31 +91,53 @@ SETTING_RANGES = {
 
 
 class LossCanvas(PlotCanvas):
-    """Training loss per step and validation loss per validation pass."""
+    """Training loss per step and validation loss per validation pass.
+
+    The curves are blitted over a cached background; the axes limits grow in
+    steps (doubling the step range, widening the loss range by a margin), so
+    a full redraw happens only a few times per run.
+    """
 
     def __init__(self, viewer: napari.Viewer, parent: QWidget | None = None) -> None:
-        super().__init__(viewer, figsize=(4.5, 2.6), parent=parent)
-        self.ax = self.figure.add_subplot()
+        super().__init__(viewer, figsize=(4.5, 2.6), parent=parent, layout=None)
+        self.ax = self.figure.add_axes((0.13, 0.19, 0.83, 0.76))
         self.train_line, = self.ax.plot([], [], lw=0.9, color=PALETTE["truth"], label="train loss")
         self.val_line, = self.ax.plot([], [], "o-", ms=3, lw=1.0, color=PALETTE["forecast"], label="validation loss")
         self.ax.set_xlabel("step")
         self.ax.set_ylabel("loss")
-        self.ax.set_xlim(0, 1)
-        self.ax.set_ylim(0, 1)
         self.ax.legend(loc="upper right", fontsize=7)
+        self.set_animated([self.train_line, self.val_line])
+        self._reset_limits()
         self.apply_theme()
 
+    def _reset_limits(self) -> None:
+        self.ax.set_xlim(0, 1)
+        self.ax.set_ylim(0, 1)
+        self._fitted = False
+
     def show_history(self, steps: list[int], losses: list[float], val_steps: list[int], val: list[float]) -> None:
-        """Redraw both curves."""
+        """Update both curves; rescale (a full redraw) only when they leave the axes."""
         self.train_line.set_data(steps, losses)
         self.val_line.set_data(val_steps, val)
-        ys = [v for v in [*losses, *val] if v is not None and np.isfinite(v)]
-        if steps and ys:
-            self.ax.set_xlim(0, max(max(steps), 1) * 1.02)
-            lo, hi = min(ys), max(ys)
-            pad = 0.05 * (hi - lo or 1.0)
+        ys = np.asarray([v for v in [*losses, *val] if v is not None and np.isfinite(v)], float)
+        if not steps or not ys.size:
+            self._reset_limits()
+            self.request_draw()
+            return
+        x0, x1 = self.ax.get_xlim()
+        y0, y1 = self.ax.get_ylim()
+        lo, hi = float(ys.min()), float(ys.max())
+        first = min(steps)
+        rescale = not self._fitted or max(steps) > x1 or first < x0 or lo < y0 or hi > y1
+        if rescale:
+            span = max(max(steps) - first, 1)
+            self.ax.set_xlim(first - 1, first + 2 * span + 1)
+            pad = 0.25 * (hi - lo or abs(hi) or 1.0)
             self.ax.set_ylim(lo - pad, hi + pad)
-        self.request_draw()
+            self._fitted = True
+            self.request_draw()
+        else:
+            self.blit_update()
 
 
 class FinetuneDock(CalmDock):

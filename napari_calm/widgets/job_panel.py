@@ -2,7 +2,7 @@
 
 Every dock that runs background work owns a :class:`JobPanel`. The panel
 starts the worker, shows its :class:`~napari_calm.workers.Progress` yields
-(coalesced to at most ten GUI updates a second, so a fast training loop
+(coalesced to at most four GUI updates a second, so a fast training loop
 cannot flood the event loop), cancels it through its ``cancel_event``, and turns
 an error into a one-line napari notification while the dock stays usable.
 """
@@ -21,7 +21,7 @@ from napari_calm.workers import JobCancelled, Progress
 log = logging.getLogger("napari_calm")
 
 #: Minimum interval between two GUI updates from a worker's yields (ms).
-THROTTLE_MS = 100
+THROTTLE_MS = 250
 
 
 def error_message(exc: BaseException) -> str:
@@ -135,7 +135,10 @@ class JobPanel(QWidget):
         self._label = label
         self._on_progress = on_progress
         self._pending = []
-        self.bar.setRange(0, 0)
+        # a determinate bar at 0 until the first report: the indeterminate "busy"
+        # animation repaints the window continuously (costly with software OpenGL)
+        self.bar.setRange(0, 1)
+        self.bar.setValue(0)
         self.status.setText(f"{label}…")
         self.cancel_button.setEnabled(True)
         if hasattr(worker, "_relay_error"):
