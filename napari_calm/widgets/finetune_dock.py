@@ -93,10 +93,14 @@ SETTING_RANGES = {
 class LossCanvas(PlotCanvas):
     """Training loss per step and validation loss per validation pass.
 
-    The curves are blitted over a cached background; the axes limits grow in
-    steps (doubling the step range, widening the loss range by a margin), so
-    a full redraw happens only a few times per run.
+    The curves are blitted over a cached background. The step axis starts at
+    ``min(total, INITIAL_STEPS)`` and grows fourfold when the run passes it;
+    the loss axis runs from 0 to 15 % above the largest loss seen. A full
+    redraw therefore happens only a few times per run.
     """
+
+    #: Initial extent of the step axis.
+    INITIAL_STEPS = 100
 
     def __init__(self, viewer: napari.Viewer, parent: QWidget | None = None) -> None:
         super().__init__(viewer, figsize=(4.5, 2.6), parent=parent, layout=None)
@@ -107,34 +111,33 @@ class LossCanvas(PlotCanvas):
         self.ax.set_ylabel("loss")
         self.ax.legend(loc="upper right", fontsize=7)
         self.set_animated([self.train_line, self.val_line])
-        self._reset_limits()
-        self.apply_theme()
-
-    def _reset_limits(self) -> None:
         self.ax.set_xlim(0, 1)
         self.ax.set_ylim(0, 1)
-        self._fitted = False
+        self.apply_theme()
 
-    def show_history(self, steps: list[int], losses: list[float], val_steps: list[int], val: list[float]) -> None:
-        """Update both curves; rescale (a full redraw) only when they leave the axes."""
+    def show_history(
+        self, steps: list[int], losses: list[float], val_steps: list[int], val: list[float], total: int = 0
+    ) -> None:
+        """Update both curves of a run of ``total`` steps; rescale only when they leave the axes."""
         self.train_line.set_data(steps, losses)
         self.val_line.set_data(val_steps, val)
         ys = np.asarray([v for v in [*losses, *val] if v is not None and np.isfinite(v)], float)
         if not steps or not ys.size:
-            self._reset_limits()
+            self.ax.set_xlim(0, 1)
+            self.ax.set_ylim(0, 1)
             self.request_draw()
             return
+        first, last, top = min(steps), max(steps), float(ys.max())
         x0, x1 = self.ax.get_xlim()
-        y0, y1 = self.ax.get_ylim()
-        lo, hi = float(ys.min()), float(ys.max())
-        first = min(steps)
-        rescale = not self._fitted or max(steps) > x1 or first < x0 or lo < y0 or hi > y1
+        rescale = first < x0 or last > x1 or top > self.ax.get_ylim()[1] or x1 <= 1
         if rescale:
-            span = max(max(steps) - first, 1)
-            self.ax.set_xlim(first - 1, first + 2 * span + 1)
-            pad = 0.25 * (hi - lo or abs(hi) or 1.0)
-            self.ax.set_ylim(lo - pad, hi + pad)
-            self._fitted = True
+            extent = x1 - x0 if x1 > 1 else min(total or self.INITIAL_STEPS, self.INITIAL_STEPS)
+            while first + extent < last:
+                extent *= 4
+            if total:
+                extent = min(extent, max(total - first + 1, last - first + 1))
+            self.ax.set_xlim(first - 1, first - 1 + extent + 1)
+            self.ax.set_ylim(min(0.0, float(ys.min())), 1.15 * top)
             self.request_draw()
         else:
             self.blit_update()
@@ -251,6 +254,7 @@ class FinetuneDock(CalmDock):
     # -- progress --------------------------------------------------------------------------
     def _progress(self, items: list[Progress]) -> None:
         steps, losses, val_steps, vals = self._history
+        total = items[-1].total if items else 0
         for item in items:
             info = item.data
             if info.get("loss") is None:
@@ -261,7 +265,7 @@ class FinetuneDock(CalmDock):
             if val is not None and (not vals or float(val) != vals[-1]):
                 val_steps.append(int(info["step"]))
                 vals.append(float(val))
-        self.canvas.show_history(steps, losses, val_steps, vals)
+        self.canvas.show_history(steps, losses, val_steps, vals, total)
 
     def _finished(self, outcome: FinetuneOutcome) -> None:
         if outcome.stopped:

@@ -232,15 +232,18 @@ class RecordingDock(CalmDock):
         )
 
     def show_recording(self, recording: Recording) -> None:
-        """Replace the previous recording's layers with ``recording``'s and make it current."""
+        """Show ``recording``'s layers (movie, ROIs, ...), make it current, drop the previous ones.
+
+        The previous recording's layers are removed on the next event-loop
+        turn, after the new ones are on screen (removing napari layers is slow).
+        """
         from napari.layers import Layer
+        from qtpy.QtCore import QTimer
 
         from napari_calm.layers import recording_layers
 
         tuples = recording_layers(recording)
-        for layer in self._added_layers:
-            if layer in self.viewer.layers:
-                self.viewer.layers.remove(layer)
+        previous = [layer for layer in self._added_layers if layer in self.viewer.layers]
         self._added_layers = []
         for data, kwargs, layer_type in tuples:
             layer = Layer.create(data, kwargs, layer_type)
@@ -250,6 +253,13 @@ class RecordingDock(CalmDock):
         if self._added_layers:
             labels = self.state.find_labels(self.viewer)
             self.viewer.layers.selection.active = labels or self._added_layers[0]
+        if previous:
+            QTimer.singleShot(0, lambda: self._remove_layers(previous))
+
+    def _remove_layers(self, layers: list[Any]) -> None:
+        for layer in layers:
+            if layer in self.viewer.layers:
+                self.viewer.layers.remove(layer)
 
     def _on_recording(self, *_: Any) -> None:
         rec = self.state.recording

@@ -144,6 +144,9 @@ class RoiLink:
 
     # -- state -> canvas -------------------------------------------------------------------
     def _on_recording(self, *_: Any) -> None:
+        """Watch the new ROI layer; reuse (cleared) or drop the outline layer of the previous one."""
+        from qtpy.QtCore import QTimer
+
         state, viewer = self._state(), self._viewer()
         if state is None or viewer is None:
             return
@@ -157,7 +160,12 @@ class RoiLink:
             self._watched_labels = labels
         outline = self._outline_layer(create=False)
         if outline is not None:
-            viewer.layers.remove(outline)
+            if labels is not None and outline.data.shape == labels.data.shape:
+                outline.data[...] = 0
+                outline.refresh()
+            else:  # removing a napari layer is slow: after the new recording is on screen
+                outline.metadata["calm_selection"] = False
+                QTimer.singleShot(0, lambda: outline in viewer.layers and viewer.layers.remove(outline))
         self._on_selection()
 
     def _outline_layer(self, create: bool) -> Any:
