@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
                 log=lambda s: print(s, file=sys.stderr, flush=True),
             )
             for r in res.rows:
-                r.update(setting_context=context, setting_checkpoint=ck_name)
+                uses_calm = r["model"].startswith("calm")
+                r.update(setting_context=context, setting_checkpoint=ck_name if uses_calm else "—")
             rows += res.rows
             print(f"context {context}, checkpoint {ck_name}: {time.perf_counter() - t0:.0f} s",
                   file=sys.stderr)

@@ -51,7 +51,7 @@ class DecodingCanvas(PlotCanvas):
     def show_result(self, result: Any) -> None:
         """Plot one :class:`~src_models.analysis.decoding.DecodeResult`."""
         ax = self.ax_time
-        ax.clear()
+        self.clear_axes(ax)
         t, y = np.asarray(result.times), np.asarray(result.true, float)
         order = np.argsort(t)
         t, y = t[order], y[order]
@@ -71,14 +71,14 @@ class DecodingCanvas(PlotCanvas):
                   borderaxespad=0.1)
 
         bx = self.ax_scores
-        bx.clear()
+        self.clear_axes(bx)
         models = [*result.calm_models, *result.baseline_models]
         values = [result.headline(m) for m in models]
         colors = [PALETTE["decoded"] if m in result.calm_models else PALETTE["baseline"] for m in models]
         bx.barh(range(len(models)), np.nan_to_num(values), color=colors)
         bx.set_yticks(range(len(models)))
         bx.set_yticklabels(models)
-        bx.invert_yaxis()
+        bx.set_ylim(len(models) - 0.5, -0.5)
         chance = result.chance.get(result.metric, np.nan)
         label = f"{result.metric} (out-of-fold)"
         if np.isfinite(chance):
@@ -91,7 +91,7 @@ class DecodingCanvas(PlotCanvas):
     def clear_plots(self, message: str) -> None:
         """Empty axes with a hint."""
         for ax in (self.ax_time, self.ax_scores):
-            ax.clear()
+            self.clear_axes(ax)
         self.ax_time.text(0.5, 0.5, message, ha="center", va="center", transform=self.ax_time.transAxes, fontsize=8)
         self.apply_theme()
         self.request_draw()

@@ -98,7 +98,7 @@ class ForecastCanvas(PlotCanvas):
         C = context.shape[0]
         tc, th = t[:C], t[C:]
         for ax, i in zip(self.neuron_axes, neurons):
-            ax.clear()
+            self.clear_axes(ax)
             ax.plot(tc, context[:, i], color=PALETTE["raw"], lw=1.0, label="context")
             ax.plot(th, truth[:, i], color=PALETTE["truth"], lw=1.2, label="truth")
             ax.plot(th, forecast[:, i], color=PALETTE["forecast"], lw=1.2, label="forecast")
@@ -112,7 +112,7 @@ class ForecastCanvas(PlotCanvas):
             self.neuron_axes[0].legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=7, ncol=4,
                                        frameon=False, borderaxespad=0.1)
         pop = self.ax_pop
-        pop.clear()
+        self.clear_axes(pop)
         pop.plot(tc, context.mean(axis=1), color=PALETTE["raw"], lw=1.0)
         pop.plot(th, truth.mean(axis=1), color=PALETTE["truth"], lw=1.2)
         pop.plot(th, forecast.mean(axis=1), color=PALETTE["forecast"], lw=1.2)
@@ -122,7 +122,7 @@ class ForecastCanvas(PlotCanvas):
         pop.set_title("population mean", loc="left")
         pop.set_xlabel("time (s)")
         cx = self.ax_corr
-        cx.clear()
+        self.clear_axes(cx)
         finite = corr[np.isfinite(corr)]
         cx.hist(finite, bins=np.linspace(-1, 1, 21), color=PALETTE["forecast"], alpha=0.8)
         if finite.size:
@@ -136,7 +136,7 @@ class ForecastCanvas(PlotCanvas):
         """No forecast yet: a hint in place of the plots."""
         self._layout(0)
         for ax in (self.ax_pop, self.ax_corr):
-            ax.clear()
+            self.clear_axes(ax)
         self.ax_pop.text(0.5, 0.5, text, ha="center", va="center", transform=self.ax_pop.transAxes, fontsize=8)
         self.apply_theme()
         self.request_draw()

@@ -25,7 +25,6 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QListWidget,
-    QListWidgetItem,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -277,9 +276,9 @@ class InspectorDock(CalmDock):
             if rec is not None:
                 self.canvas.set_time_axis(rec.n_frames / float(rec.fs))
                 ids = None if rec.rois is None else np.asarray(rec.rois.ids)
-                for i in range(n):
-                    label = f"{i}" if ids is None else f"{i}  (ROI id {ids[i]})"
-                    self.neuron_list.addItem(QListWidgetItem(label))
+                self.neuron_list.addItems(
+                    [f"{i}" if ids is None else f"{i}  (ROI id {ids[i]})" for i in range(n)]
+                )
         finally:
             self._updating = False
         self._on_tokens()

@@ -168,6 +168,23 @@ class PlotCanvas(QWidget):
     def on_theme(self) -> None:
         """Hook: re-colour theme-dependent artists (default: nothing)."""
 
+    @staticmethod
+    def clear_axes(ax: Axes) -> None:
+        """Remove the data artists of ``ax`` but keep its axis setup (much cheaper than ``ax.clear()``)."""
+        for artist in [*ax.lines, *ax.collections, *ax.patches, *ax.texts, *ax.images]:
+            artist.remove()
+        legend = ax.get_legend()
+        if legend is not None:
+            legend.remove()
+        from matplotlib.ticker import AutoLocator, ScalarFormatter
+
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_locator(AutoLocator())
+            axis.set_major_formatter(ScalarFormatter())
+        ax.set_title("")
+        ax.relim()
+        ax.autoscale()
+
     # -- drawing ---------------------------------------------------------------------------
     def on_screen(self) -> bool:
         """Whether any part of the plot can be seen (a dock behind another tab cannot)."""

@@ -254,12 +254,18 @@ class RecordingDock(CalmDock):
             labels = self.state.find_labels(self.viewer)
             self.viewer.layers.selection.active = labels or self._added_layers[0]
         if previous:
-            QTimer.singleShot(0, lambda: self._remove_layers(previous))
+            names = [kwargs.get("name") for _, kwargs, _ in tuples]
+            QTimer.singleShot(0, lambda: self._replace_layers(previous, names))
 
-    def _remove_layers(self, layers: list[Any]) -> None:
-        for layer in layers:
+    def _replace_layers(self, previous: list[Any], names: list[str | None]) -> None:
+        """Remove the previous recording's layers; give the new ones back their own names."""
+        for layer in previous:
             if layer in self.viewer.layers:
                 self.viewer.layers.remove(layer)
+        taken = {layer.name for layer in self.viewer.layers}
+        for layer, name in zip(self._added_layers, names):
+            if name and layer.name != name and name not in taken:
+                layer.name = name
 
     def _on_recording(self, *_: Any) -> None:
         rec = self.state.recording

@@ -162,10 +162,17 @@ class RoiLink:
         if outline is not None:
             if labels is not None and outline.data.shape == labels.data.shape:
                 outline.data[...] = 0
+                outline.scale, outline.translate = labels.scale, labels.translate
                 outline.refresh()
+                viewer.layers.move(viewer.layers.index(outline), len(viewer.layers))  # over the new ROIs
             else:  # removing a napari layer is slow: after the new recording is on screen
                 outline.metadata["calm_selection"] = False
-                QTimer.singleShot(0, lambda: outline in viewer.layers and viewer.layers.remove(outline))
+
+                def remove() -> None:
+                    if outline in viewer.layers:
+                        viewer.layers.remove(outline)
+
+                QTimer.singleShot(0, remove)
         self._on_selection()
 
     def _outline_layer(self, create: bool) -> Any:
