@@ -12,8 +12,10 @@ Compared at 9 bits per 8 frames (``log2 512 / 8``) unless stated:
 * ``k-means self-fit`` — k-means fitted on the held-out set itself (an optimistic
   reference: the codebook has seen the test traces; the bar quoted in issue 3);
 * ablations trained here on the same data for ``--ablation-steps`` steps each:
-  ``NQ-short`` (the default config), ``Gumbel, random init`` and ``plain VQ``
-  (EMA codebook, no Gumbel, no orthogonality/usage terms, random init).
+  ``NQ-short`` (the default config), ``Gumbel rand-init`` (templates start at
+  zero instead of k-means centroids), ``plain VQ`` (the same network and k-means
+  start with an EMA codebook: nearest code, commitment loss, no Gumbel, no
+  orthogonality/usage terms) and ``plain VQ rand-init``.
 
 Held-out sets: Triplett zebrafish tectum, last 40 % of frames (2.2 Hz ΔF/F; the
 first 60 % is in the training data); hippocampy suite2p (all 20 ROIs, never
@@ -123,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         n = args.ablation_steps
         models[f"NQ-short ({n} st)"] = ablation("default", {}, n, sources, cache_dir())
         models[f"Gumbel rand-init ({n} st)"] = ablation("gumbel-random", {"init": "random"}, n, sources, cache_dir())
-        models[f"plain VQ ({n} st)"] = ablation("vq-ema", {"quantizer": "vq_ema", "init": "random"}, n,
-                                                sources, cache_dir())
+        models[f"plain VQ ({n} st)"] = ablation("vq-ema-kmeans", {"quantizer": "vq_ema"}, n, sources, cache_dir())
+        models[f"plain VQ rand-init ({n} st)"] = ablation("vq-ema-random", {"quantizer": "vq_ema", "init": "random"},
+                                                          n, sources, cache_dir())
     results: dict[str, dict[str, dict]] = {}
     pooled = {name: np.zeros(512, np.int64) for name in models}
     for set_name, (traces, fs) in eval_sets().items():

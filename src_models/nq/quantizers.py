@@ -15,10 +15,10 @@ GumbelQuantizer
     (eq. 2 of arXiv 2112.00384).
 
 EMAQuantizer
-    The classical VQ-VAE: a linear projection to D, the nearest code in
-    Euclidean distance, a straight-through gradient, a commitment loss
-    ``β ‖z − sg(c)‖²`` and codebook vectors updated as exponential moving
-    averages of their assigned features. No Gumbel noise, no orthogonality
+    The classical VQ-VAE on the same code structure: the nearest code to the
+    patch and the projected feature in Euclidean distance, a straight-through
+    gradient, a commitment loss and codes updated as exponential moving
+    averages of what they were assigned. No Gumbel noise, no orthogonality
     or usage term, no code restarts.
 """
 
@@ -106,6 +106,10 @@ class GumbelQuantizer(nn.Module):
         self.lambda_orth = lambda_orth
         self.lambda_usage = lambda_usage
 
+    def set_templates(self, templates: torch.Tensor) -> None:
+        """Start the templates at ``templates`` ``(K, P)``."""
+        self.templates.copy_(templates)
+
     def code_vectors(self) -> torch.Tensor:
         """The ``(K, D)`` unit-norm code vectors."""
         return F.normalize(self.codebook, dim=-1)
@@ -145,9 +149,15 @@ class GumbelQuantizer(nn.Module):
 class EMAQuantizer(nn.Module):
     """Plain VQ-VAE codebook: nearest code, EMA updates, commitment loss.
 
-    A code ``k`` is a vector ``c_k`` (D) chosen by nearest distance to the
-    projected encoder feature, plus a patch template ``w_k`` (P) the decoder
-    adds (learned by gradient, starting at zero).
+    The same code structure as :class:`GumbelQuantizer` — a code ``k`` is a
+    patch template ``w_k`` (P) and a vector ``c_k`` (D) — quantized the
+    classical way: the code nearest to ``[x_p, W h]`` in Euclidean distance,
+    ``‖x_p − w_k‖² + ‖W h − c_k‖²``, with both parts of every code updated as
+    exponential moving averages of what was assigned to it (the template part
+    is online k-means). The decoder gets ``c_k`` with a straight-through
+    gradient to ``W h``; a commitment loss ``β ‖W h − sg(c_k)‖²`` keeps the
+    features near their codes. No Gumbel noise, no orthogonality or usage
+    term, no code restarts.
 
     Parameters
     ----------
@@ -171,43 +181,56 @@ class EMAQuantizer(nn.Module):
                  commitment: float, decay: float, eps: float = 1e-5) -> None:
         super().__init__()
         self.proj = nn.Linear(d_model, code_dim)
-        codebook = torch.randn(codebook_size, code_dim)
+        self.patch_len = patch_len
+        codebook = torch.randn(codebook_size, patch_len + code_dim)
         self.register_buffer("codebook", codebook)
         self.register_buffer("cluster_size", torch.ones(codebook_size))
         self.register_buffer("embed_sum", codebook.clone())
-        self.templates = nn.Parameter(torch.zeros(codebook_size, patch_len))
         self.commitment = commitment
         self.decay = decay
         self.eps = eps
 
+    @property
+    def templates(self) -> torch.Tensor:
+        """The ``(K, P)`` patch templates (the first P columns of the codebook)."""
+        return self.codebook[:, : self.patch_len]
+
+    def set_templates(self, templates: torch.Tensor) -> None:
+        """Start the template part at ``templates`` and the vector part at zero."""
+        self.codebook.zero_()
+        self.codebook[:, : self.patch_len] = templates
+        self.embed_sum.copy_(self.codebook)
+
     def code_vectors(self) -> torch.Tensor:
         """The ``(K, D)`` code vectors."""
-        return self.codebook
+        return self.codebook[:, self.patch_len:]
 
-    def _nearest(self, z: torch.Tensor) -> torch.Tensor:
-        flat = z.reshape(-1, z.shape[-1])
-        dist = (flat**2).sum(1, keepdim=True) - 2 * flat @ self.codebook.t() + (self.codebook**2).sum(1)
-        return dist.argmin(1).view(z.shape[:-1])
+    def _nearest(self, joint: torch.Tensor) -> torch.Tensor:
+        flat = joint.reshape(-1, joint.shape[-1])
+        cb = self.codebook
+        dist = (flat**2).sum(1, keepdim=True) - 2 * flat @ cb.t() + (cb**2).sum(1)
+        return dist.argmin(1).view(joint.shape[:-1])
 
     def indices(self, h: torch.Tensor, patches: torch.Tensor) -> torch.Tensor:
-        """Nearest codes ``(B, n)`` of features ``h`` (``patches`` unused)."""
-        return self._nearest(self.proj(h))
+        """Nearest codes ``(B, n)``."""
+        return self._nearest(torch.cat((patches, self.proj(h)), -1))
 
     def forward(self, h: torch.Tensor, patches: torch.Tensor, tau: float) -> QuantizerOutput:
-        """Quantize ``h``; updates the codebook by EMA in training mode (``patches``, ``tau`` unused)."""
+        """Quantize; updates the codebook by EMA in training mode (``tau`` is unused)."""
         z = self.proj(h).float()
-        indices = self._nearest(z)
+        joint = torch.cat((patches.float(), z), -1)
+        indices = self._nearest(joint)
         K = self.codebook.shape[0]
         if self.training:
             with torch.no_grad():
-                flat = z.reshape(-1, z.shape[-1])
+                flat = joint.reshape(-1, joint.shape[-1]).detach()
                 onehot = F.one_hot(indices.reshape(-1), K).to(flat.dtype)
                 self.cluster_size.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
                 self.embed_sum.mul_(self.decay).add_(onehot.t() @ flat, alpha=1 - self.decay)
                 n = self.cluster_size.sum()
                 size = (self.cluster_size + self.eps) / (n + K * self.eps) * n
                 self.codebook.copy_(self.embed_sum / size[:, None])
-        q = self.codebook[indices]
+        q = self.code_vectors()[indices]
         commit = F.mse_loss(z, q.detach())
         z_st = z + (q - z).detach()
         onehot = F.one_hot(indices, K).to(z.dtype)

@@ -95,7 +95,7 @@ def _init_templates(model: NeuralQuantizer, sampler: WindowSampler, config: NQCo
         raise CalmError(f"k-means initialisation needs at least {config.codebook_size} patches")
     centroids = kmeans_centroids(patches, config.codebook_size, config.seed)
     with torch.no_grad():
-        model.quantizer.templates.copy_(torch.from_numpy(centroids))
+        model.quantizer.set_templates(torch.from_numpy(centroids))
 
 
 def _sources_summary(sources: list[TrainingSource]) -> list[dict[str, Any]]:
