@@ -376,7 +376,7 @@ def forecast_recording(
     adapt: bool = True,
     finetune_config: FinetuneConfig | dict[str, Any] | None = None,
     stride: int = 1,
-    max_val_windows: int = 256,
+    max_val_windows: int = 128,
     seed: int = 0,
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> ForecastResult:
