@@ -104,12 +104,13 @@ class LossCanvas(PlotCanvas):
 
     def __init__(self, viewer: napari.Viewer, parent: QWidget | None = None) -> None:
         super().__init__(viewer, figsize=(4.5, 2.6), parent=parent, layout=None)
-        self.ax = self.figure.add_axes((0.13, 0.19, 0.83, 0.76))
+        self.ax = self.figure.add_axes((0.13, 0.19, 0.83, 0.68))
         self.train_line, = self.ax.plot([], [], lw=0.9, color=PALETTE["truth"], label="train loss")
         self.val_line, = self.ax.plot([], [], "o-", ms=3, lw=1.0, color=PALETTE["forecast"], label="validation loss")
         self.ax.set_xlabel("step")
         self.ax.set_ylabel("loss")
-        self.ax.legend(loc="upper right", fontsize=7)
+        self.ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=7, ncol=2, frameon=False,
+                       borderaxespad=0.1)
         self.set_animated([self.train_line, self.val_line])
         self.ax.set_xlim(0, 1)
         self.ax.set_ylim(0, 1)

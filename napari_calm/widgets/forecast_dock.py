@@ -104,7 +104,7 @@ class ForecastCanvas(PlotCanvas):
             ax.plot(th, forecast[:, i], color=PALETTE["forecast"], lw=1.2, label="forecast")
             if band is not None:
                 ax.fill_between(th, band[0][:, i], band[1][:, i], color=PALETTE["band"], alpha=0.25,
-                                lw=0, label="10–90 %")
+                                lw=0, label="sampled 10–90 %")
             ax.axvline(th[0], color=self.colors.grid, lw=0.8)
             ax.set_ylabel(f"n{i} (z)")
             ax.tick_params(labelbottom=False)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.collections import LineCollection
-from qtpy.QtCore import Qt
+from qtpy.QtCore import QItemSelectionModel, Qt
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -88,7 +88,7 @@ class InspectorCanvas(PlotCanvas):
                                              transform=self.ax_atlas.transAxes, fontsize=8)
         self.ax_atlas.set_xticks([])
         self.ax_atlas.set_yticks([])
-        self.ax_atlas.set_ylabel("codebook", rotation=0, ha="right", va="center")
+        self.ax_atlas.set_ylabel("codebook")
         self._atlas_segments: np.ndarray | None = None
         self._atlas_xy: np.ndarray | None = None
         self.set_animated([self.raw_line, self.recon_line, self.token_image, self.atlas_used,
@@ -296,8 +296,10 @@ class InspectorDock(CalmDock):
                 item = self.neuron_list.item(i)
                 if item is not None:
                     item.setSelected(True)
-            if self.state.current is not None and self.neuron_list.item(self.state.current):
-                self.neuron_list.scrollToItem(self.neuron_list.item(self.state.current))
+            current = None if self.state.current is None else self.neuron_list.item(self.state.current)
+            if current is not None:
+                self.neuron_list.setCurrentItem(current, QItemSelectionModel.SelectionFlag.NoUpdate)
+                self.neuron_list.scrollToItem(current)
         finally:
             self._updating = False
 

@@ -78,6 +78,7 @@ class JobPanel(QWidget):
         self.status = QLabel("idle")
         self.status.setWordWrap(True)
         self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setMinimumWidth(self.cancel_button.fontMetrics().horizontalAdvance("Cancel") + 24)
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
         column = QVBoxLayout(self)

@@ -354,9 +354,11 @@ class RecordingDock(CalmDock):
             self.state.checkpoint = path
 
     def _fill_devices(self) -> None:
+        import os
+
         import torch
 
-        self.device_combo.addItem(f"CPU ({torch.get_num_threads()} threads)", "cpu")
+        self.device_combo.addItem(f"CPU ({os.cpu_count()} cores)", "cpu")
         if torch.cuda.is_available():
             self.device_combo.addItem(f"GPU: {torch.cuda.get_device_name(0)}", "cuda")
         self.device_combo.setCurrentIndex(max(0, self.device_combo.findData(self.state.device)))
