@@ -91,8 +91,9 @@ class EmbeddingCache:
 
     def with_coords(self, method: str, xy: np.ndarray) -> EmbeddingCache:
         """A copy with one more 2-D map (caches stay immutable)."""
-        return EmbeddingCache(self.checkpoint, self.states, {**self.coords, method: xy}, self.features,
-                              self.analysis)
+        return EmbeddingCache(
+            self.checkpoint, self.states, {**self.coords, method: xy}, self.features, self.analysis
+        )
 
 
 @evented
@@ -163,7 +164,9 @@ class CalmState:
         return 0 if self.recording is None else int(self.recording.n_neurons)
 
     # -- selection -------------------------------------------------------------------------
-    def select(self, neurons: list[int] | tuple[int, ...] | np.ndarray, *, add: bool = False) -> None:
+    def select(
+        self, neurons: list[int] | tuple[int, ...] | np.ndarray, *, add: bool = False
+    ) -> None:
         """Select ``neurons`` (row indices); the first one becomes the current neuron.
 
         Parameters
@@ -219,7 +222,9 @@ class CalmState:
         layer = self.find_labels(viewer) or self.find_cells(viewer)
         if layer is not None and len(layer.features):
             table = layer.features
-            index = np.asarray(table["index"]) if "index" in table else np.arange(1, len(table) + 1)
+            index = (
+                np.asarray(table["index"]) if "index" in table else np.arange(1, len(table) + 1)
+            )
             rows = index.astype(int) - 1
             ok = (rows >= 0) & (rows < n)
             for name in table.columns:
@@ -317,9 +322,15 @@ def _watch_layers(viewer: napari.Viewer, state: CalmState) -> None:
 
     def removed(event: Any) -> None:
         s = state_ref()
-        if s is None or s.recording is None or event.value.metadata.get(RECORDING_KEY) is not s.recording:
+        if (
+            s is None
+            or s.recording is None
+            or event.value.metadata.get(RECORDING_KEY) is not s.recording
+        ):
             return
-        if not any(layer.metadata.get(RECORDING_KEY) is s.recording for layer in layers_ref() or ()):
+        if not any(
+            layer.metadata.get(RECORDING_KEY) is s.recording for layer in layers_ref() or ()
+        ):
             s.set_recording(None)
 
     viewer.layers.events.inserted.connect(lambda event: adopt(event.value))

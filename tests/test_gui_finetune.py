@@ -1,4 +1,4 @@
-"""Fine-tune dock: start, live progress, cancel with the base checkpoint intact, resume to the end."""
+"""Fine-tune dock: start, live progress, cancel (base checkpoint intact), resume to the end."""
 
 from __future__ import annotations
 
@@ -14,7 +14,11 @@ pytestmark = pytest.mark.gui
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.iterdir())
+        if p.is_file()
+    }
 
 
 def test_finetune_reports_progress_cancels_and_resumes(calm_viewer, qtbot, tiny_checkpoint):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -47,8 +48,6 @@ class CalmDock(QWidget):
 def _disconnect_all(connections: list[tuple[Any, Callable[..., Any]]]) -> None:
     """Disconnect every recorded (signal, slot) pair (the dock's C++ side is gone)."""
     for signal, slot in connections:
-        try:
+        with contextlib.suppress(ValueError, RuntimeError, TypeError):
             signal.disconnect(slot)
-        except (ValueError, RuntimeError, TypeError):
-            pass
     connections.clear()

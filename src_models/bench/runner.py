@@ -194,7 +194,9 @@ def run_benchmark(
             options = (model_options or {}).get(name, {})
             why = cls.unavailable(**options)
             if why:
-                res.notes.append(f"{name}: skipped on {src.key}, {why}")
+                note = f"{name}: skipped, {why}"
+                if note not in res.notes:
+                    res.notes.append(note)
                 log(f"  {name}: skipped ({why})")
                 continue
             run_budget = budget
