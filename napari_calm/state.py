@@ -272,19 +272,33 @@ class CalmState:
 _STATES: weakref.WeakKeyDictionary[Any, CalmState] = weakref.WeakKeyDictionary()
 
 
+def unwrap_viewer(viewer: Any) -> Any:
+    """The viewer behind napari's ``PublicOnlyProxy`` (what plugin widgets are given).
+
+    The proxy is a new object per widget and wraps every value read through
+    it, so identity checks (``layer.metadata[...] is recording``) and
+    per-viewer registries need the viewer itself.
+    """
+    try:
+        return object.__getattribute__(viewer, "__wrapped__")
+    except AttributeError:
+        return viewer
+
+
 def get_state(viewer: napari.Viewer) -> CalmState:
     """The :class:`CalmState` of ``viewer``, created (and wired to its layers) on first use.
 
     Parameters
     ----------
     viewer : napari.Viewer
-        The viewer whose docks share the state.
+        The viewer whose docks share the state (a plugin's viewer proxy is unwrapped).
 
     Returns
     -------
     CalmState
         The same object for every call with the same viewer.
     """
+    viewer = unwrap_viewer(viewer)
     state = _STATES.get(viewer)
     if state is None:
         state = _new_state()

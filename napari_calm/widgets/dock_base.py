@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from qtpy.QtWidgets import QWidget
 
-from napari_calm.state import CalmState, get_state
+from napari_calm.state import CalmState, get_state, unwrap_viewer
 from napari_calm.widgets import roi_link
 
 if TYPE_CHECKING:
@@ -25,14 +25,15 @@ class CalmDock(QWidget):
     Parameters
     ----------
     viewer : napari.Viewer
-        The viewer (injected by napari from the ``'napari.viewer.Viewer'`` annotation).
+        The viewer (injected by napari from the ``'napari.viewer.Viewer'`` annotation;
+        napari's plugin proxy is unwrapped, see :func:`napari_calm.state.unwrap_viewer`).
     parent : QWidget, optional
         Qt parent.
     """
 
     def __init__(self, viewer: napari.viewer.Viewer, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.viewer = viewer
+        self.viewer = unwrap_viewer(viewer)
         self.state: CalmState = get_state(viewer)
         roi_link.attach(viewer)
         self._connections: list[tuple[Any, Callable[..., Any]]] = []

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from napari_calm.state import CalmState, get_state
+from napari_calm.state import CalmState, get_state, unwrap_viewer
 
 if TYPE_CHECKING:
     import napari
@@ -39,6 +39,7 @@ _LINKS: weakref.WeakKeyDictionary[Any, RoiLink] = weakref.WeakKeyDictionary()
 
 def attach(viewer: napari.Viewer) -> RoiLink:
     """The :class:`RoiLink` of ``viewer`` (created on first use)."""
+    viewer = unwrap_viewer(viewer)
     link = _LINKS.get(viewer)
     if link is None:
         link = RoiLink(viewer, get_state(viewer))

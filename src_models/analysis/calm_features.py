@@ -75,10 +75,19 @@ def forward_fill(token_frames: np.ndarray, n_frames: int) -> np.ndarray:
     return np.maximum(idx, 0)
 
 
+#: fraction of the tokens the shared principal axes are fitted on (as CalM's z-scoring statistics)
+BASIS_FRACTION = 0.6
+
+
 def pcs_basis(hidden: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean ``(d,)`` and top-``k`` principal axes ``(k, d)`` of all states (every neuron, every token)."""
+    """Mean ``(d,)`` and top-``k`` principal axes ``(k, d)`` of the states of every neuron.
+
+    Fitted on the first :data:`BASIS_FRACTION` of the tokens only, like CalM's normalisation, so
+    later frames never change the read-out of earlier ones.
+    """
     d = hidden.shape[-1]
-    flat = hidden.reshape(-1, d).astype(np.float64)
+    n_fit = max(1, int(np.ceil(BASIS_FRACTION * hidden.shape[1])))
+    flat = hidden[:, :n_fit].reshape(-1, d).astype(np.float64)
     mu = flat.mean(0)
     _, _, vt = np.linalg.svd(flat[:: max(1, len(flat) // 20000)] - mu, full_matrices=False)
     return mu, vt[:k]
