@@ -192,8 +192,8 @@ class CalmState:
             current = self.current
         elif add and idx:
             current = idx[-1]
+        self.current = current  # first: listeners of ``selected`` see the new current neuron
         self.selected = tuple(idx)
-        self.current = current
 
     def step(self, delta: int) -> None:
         """Move the current neuron by ``delta`` rows (wrapping) and select only it."""

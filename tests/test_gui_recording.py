@@ -94,18 +94,3 @@ def test_calm_view_with_a_bad_path_exits_2_before_any_window(tmp_path):
     assert proc.stderr.startswith("error: ") and "missing.npz" in proc.stderr
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
-
-@pytest.mark.gui
-def test_docks_from_the_plugins_menu_share_the_sample_recording(make_napari_viewer):
-    viewer = make_napari_viewer()
-    docks = {}
-    for name in ("Recording & model", "Neuron inspector", "Embedding map"):
-        _, docks[name] = viewer.window.add_plugin_dock_widget("napari-calm", name)
-    viewer.open_sample("napari-calm", "demo")
-    state = docks["Neuron inspector"].state
-    assert all(dock.state is state for dock in docks.values())
-    assert state.n_neurons > 0 and state.current == 0
-    assert state.find_labels(viewer) is not None
-    assert docks["Neuron inspector"].neuron_list.count() == state.n_neurons
-    assert "neurons" in docks["Recording & model"].summary.text()
-    assert docks["Recording & model"].extract_panel is not None

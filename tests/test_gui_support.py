@@ -61,6 +61,12 @@ def calm_window(
             jobs.cancel()
             wait_idle_blocking(jobs)
     viewer.close()
+    import gc
+
+    from qtpy.QtWidgets import QApplication
+
+    QApplication.processEvents()
+    gc.collect()
 
 
 @pytest.fixture

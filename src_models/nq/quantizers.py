@@ -115,16 +115,10 @@ class GumbelQuantizer(nn.Module):
         return F.normalize(self.codebook, dim=-1)
 
     def logits(self, h: torch.Tensor, patches: torch.Tensor) -> torch.Tensor:
-        """Code logits ``(B, n, K)`` of features ``h`` ``(B, n, d)`` and patches ``(B, n, P)``.
-
-        Computed as one matrix product, ``[W h, 2a x_p] · [ĉ_k, w_k]ᵀ − a ‖w_k‖²``:
-        the dropped ``−a ‖x_p‖²`` is the same for every code, so arg-max,
-        softmax and Gumbel draws are unchanged.
-        """
-        a = self.log_sharpness.exp()
-        feats = torch.cat((self.proj(h), 2 * a * patches), -1)
-        codes = torch.cat((self.code_vectors(), self.templates), -1)
-        return feats @ codes.t() - a * (self.templates**2).sum(-1)
+        """Code logits ``(B, n, K)`` of features ``h`` ``(B, n, d)`` and patches ``(B, n, P)``."""
+        w = self.templates
+        dist = (patches**2).sum(-1, keepdim=True) - 2 * patches @ w.t() + (w**2).sum(-1)
+        return self.proj(h) @ self.code_vectors().t() - self.log_sharpness.exp() * dist
 
     def indices(self, h: torch.Tensor, patches: torch.Tensor) -> torch.Tensor:
         """Arg-max codes ``(B, n)``."""
