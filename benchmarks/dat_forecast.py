@@ -3,7 +3,7 @@
 Recordings:
 
 * simulated sessions from animals outside the pretraining corpus
-  (``simulate('corpus', seed=1000)``, the first ``--sim-sessions``: new connectivity, indicators and frame
+  (``simulate('corpus', seed=1000)``: new connectivity, indicators and frame
   rates drawn like the training corpus; and ``simulate('task', seed=1000)``);
 * the real Triplett zebrafish tectum recording (114 neurons, 2.2 Hz): the
   shipped model saw only its first 60 % during pretraining, so its last 20 %
@@ -12,14 +12,13 @@ Recordings:
 Each goes through :func:`src_models.dat.forecast.forecast_recording` — the
 ``calm forecast`` protocol: adapt on the first 60 % (skipped for Triplett,
 whose embeddings the model already has), select the variant on the next
-20 %, forecast every 48 -> 16 frame window of the last 20 % (every
-``--sim-stride``-th for the long simulations, to bound the run time),
+20 %, forecast every ``--stride``-th 48 -> 16 frame window of the last 20 %,
 z-scored with training-split statistics — and prints one JSON object per
 recording plus a markdown table.
 
 Usage::
 
-    python benchmarks/dat_forecast.py [--checkpoint DIR] [--sim-stride 8] [--threads 2]
+    python benchmarks/dat_forecast.py [--checkpoint DIR] [--stride 1] [--threads 2]
 """
 
 from __future__ import annotations
@@ -53,10 +52,9 @@ def recordings(n_sim: int):
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", type=Path, default=None)
-    p.add_argument("--sim-stride", type=int, default=8, help="step between test windows of the simulations")
-    p.add_argument("--real-stride", type=int, default=1, help="step between test windows of Triplett")
+    p.add_argument("--stride", type=int, default=1)
     p.add_argument("--samples", type=int, default=8)
-    p.add_argument("--sim-sessions", type=int, default=3)
+    p.add_argument("--sim-sessions", type=int, default=4)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
 
@@ -70,10 +68,9 @@ def main() -> None:
     rows = []
     for name, rec in recordings(args.sim_sessions):
         t = time.time()
-        stride = args.sim_stride if name.startswith("sim") else args.real_stride
-        res = forecast_recording(model, rec, 48, 16, n_samples=args.samples, stride=stride)
+        res = forecast_recording(model, rec, 48, 16, n_samples=args.samples, stride=args.stride)
         report = res.to_json()
-        report.update(name=name, stride=stride, wall_s=round(time.time() - t, 1))
+        report.update(name=name, wall_s=round(time.time() - t, 1))
         print(json.dumps(report, default=float), flush=True)
         rows.append(report)
     print()

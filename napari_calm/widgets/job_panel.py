@@ -9,7 +9,6 @@ an error into a one-line napari notification while the dock stays usable.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -79,9 +78,6 @@ class JobPanel(QWidget):
         self.status = QLabel("idle")
         self.status.setWordWrap(True)
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setMinimumWidth(
-            self.cancel_button.fontMetrics().horizontalAdvance("Cancel") + 24
-        )
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
         column = QVBoxLayout(self)
@@ -147,8 +143,10 @@ class JobPanel(QWidget):
         self.cancel_button.setEnabled(True)
         if hasattr(worker, "_relay_error"):
             # one-line notifications instead of napari's traceback relay (where it is connected)
-            with contextlib.suppress(TypeError, RuntimeError):
+            try:
                 worker.errored.disconnect(worker._relay_error)
+            except (TypeError, RuntimeError):
+                pass
         worker.yielded.connect(self._queue)
         worker.returned.connect(self._succeeded)
         worker.returned.connect(on_result)
