@@ -17,7 +17,7 @@ Parts (results merge into one JSON file; adapted checkpoints are cached in ``--w
 ``decode``
     Angular velocity (per frame) and choice (per trial and per frame) on the simulation: ridge,
     MLP and GRU on the traces vs CalM heads (linear, MLP) on frozen and adapted DAT states, two
-    read-outs (pooled mean+std, per-neuron PCs), optionally CalM fine-tuned end to end per fold
+    read-outs (per-neuron PCs, pooled mean+std) on ``--phases`` shifted token grids, optionally CalM fine-tuned end to end per fold
     (``--finetune-steps``); 5 contiguous folds with a gap ≥ context.
 ``thunder``
     The real thunder mouse S1 movie: ROIs and traces by ``calm extract`` (suite2p), running speed
@@ -64,8 +64,8 @@ def _adapted(model: Any, rec: Any, work: Path, name: str, seed: int) -> Any:
     return load_calm(folder / "best")
 
 
-def _extractors(frozen: Any, adapted: Any, context: int, fs: float, seed: int) -> list:
-    """Frozen and adapted CalM, each read out pooled (mean+std) and per neuron (4 PCs per neuron)."""
+def _extractors(frozen: Any, adapted: Any, context: int, fs: float, seed: int, phases: int) -> list:
+    """Frozen and adapted CalM, each read out per neuron (4 PCs per neuron) and pooled (mean+std)."""
     from src_models.analysis.calm_features import CalmFeatures
     from src_models.nq.rate import frames_to_tokens
 
@@ -74,8 +74,8 @@ def _extractors(frozen: Any, adapted: Any, context: int, fs: float, seed: int) -
     for name, model in (("calm_frozen", frozen), ("calm_adapted", adapted)):
         if model is None:
             continue
-        base = CalmFeatures(model, name=f"{name}_pooled", window_tokens=window, seed=seed)
-        out += [base, base.view(f"{name}_neurons", ("neuron_pcs",), 4, lag_edges=(0, 1))]
+        base = CalmFeatures(model, name=f"{name}_neurons", window_tokens=window, phases=phases, seed=seed)
+        out += [base, base.view(f"{name}_pooled", ("mean", "std"))]
     return out
 
 
@@ -147,7 +147,8 @@ def part_embedding(model: Any, seed: int, work: Path) -> dict:
 TARGETS = {"av": ("angular_velocity", None), "choice": ("choice", "trial"), "choice_frame": ("choice", "frame")}
 
 
-def part_decode(model: Any, seed: int, context: int, work: Path, targets: list[str], finetune_steps: int) -> dict:
+def part_decode(model: Any, seed: int, context: int, work: Path, targets: list[str], finetune_steps: int,
+                phases: int) -> dict:
     """Rows ``target/level -> decode JSON`` for the chosen targets of the task simulation."""
     from src_models.analysis.finetuned_head import CalmFinetune
     from src_models.nq.rate import frames_to_tokens
@@ -155,7 +156,7 @@ def part_decode(model: Any, seed: int, context: int, work: Path, targets: list[s
 
     rec = simulate("task", seed=seed)[0].recording
     adapted = _adapted(model, rec, work, f"task{seed}", seed)
-    extractors = _extractors(model, adapted, context, rec.fs, seed)
+    extractors = _extractors(model, adapted, context, rec.fs, seed, phases)
     window = max(2, frames_to_tokens(context, rec.fs, model.nq.config))
     finetuned = [CalmFinetune(model, window_tokens=window, steps=finetune_steps)] if finetune_steps else []
     rows = {}
@@ -168,7 +169,7 @@ def part_decode(model: Any, seed: int, context: int, work: Path, targets: list[s
     return rows
 
 
-def part_thunder(model: Any, seed: int, context: int, work: Path, finetune_steps: int) -> dict:
+def part_thunder(model: Any, seed: int, context: int, work: Path, finetune_steps: int, phases: int) -> dict:
     from napari_calm.readers import read_recording
     from src_models.analysis.finetuned_head import CalmFinetune
     from src_models.nq.rate import frames_to_tokens
@@ -186,7 +187,7 @@ def part_thunder(model: Any, seed: int, context: int, work: Path, finetune_steps
     adapted = _adapted(model, rec, work, "thunder", seed)
     window = max(2, frames_to_tokens(context, rec.fs, model.nq.config))
     finetuned = [CalmFinetune(model, window_tokens=window, steps=finetune_steps)] if finetune_steps else []
-    row = _decode(rec, "runningSpeed", _extractors(model, adapted, context, rec.fs, seed), finetuned, None, context,
+    row = _decode(rec, "runningSpeed", _extractors(model, adapted, context, rec.fs, seed, phases), finetuned, None, context,
                   seed)
     row.update(n_rois=rec.n_neurons, n_frames=rec.n_frames, fs=rec.fs, extract_seconds=round(extract_s, 1))
     return {"thunder": row}
@@ -262,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", help="CalM bundle (default: the shipped model)")
     p.add_argument("--seeds", default="101,102,103", help="task-simulation seeds (the first is used beyond selectivity)")
     p.add_argument("--context", type=int, default=48)
+    p.add_argument("--phases", type=int, default=4, help="token grids per patch of the CalM read-outs")
     p.add_argument("--finetune-steps", type=int, default=0, help="also train calm_finetuned for N steps per fold")
     p.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "calm-analysis-bench"),
                    help="folder for adapted checkpoints and the extracted thunder ROIs (reused between runs)")
@@ -289,10 +291,11 @@ def main(argv: list[str] | None = None) -> int:
         elif part == "embedding":
             res.update(part_embedding(model, seeds[0], work))
         elif part == "decode":
-            rows = part_decode(model, seeds[0], args.context, work, args.targets.split(","), args.finetune_steps)
+            rows = part_decode(model, seeds[0], args.context, work, args.targets.split(","), args.finetune_steps,
+                               args.phases)
             res.setdefault("decode_sim", {"seed": seeds[0], "rows": {}})["rows"].update(rows)
         else:
-            res.update(part_thunder(model, seeds[0], args.context, work, args.finetune_steps))
+            res.update(part_thunder(model, seeds[0], args.context, work, args.finetune_steps, args.phases))
         res.setdefault("seconds", {})[part] = round(time.time() - t0, 1)
         res["checkpoint"] = args.checkpoint or "shipped default"
         out.write_text(json.dumps(res, indent=1, default=float))

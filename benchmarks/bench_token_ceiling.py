@@ -57,11 +57,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--suite", default="full", choices=("quick", "full"))
     p.add_argument("--datasets", default="sim-poco,sim-task,triplett")
     p.add_argument("--checkpoint", default=None, help="CalM bundle (default: the shipped model)")
+    p.add_argument(
+        "--nq",
+        default=None,
+        help="NQ checkpoint instead of a CalM bundle (the default tokenizer policy is used; "
+        "'shipped' = resources/weights/nq)",
+    )
     p.add_argument("--context", type=int, default=48)
     p.add_argument("--horizon", type=int, default=16)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    model = load_calm(args.checkpoint).eval()
+    if args.nq:
+        from src_models.dat.calm import CalM
+        from src_models.dat.config import DATConfig, TokenizerPolicy
+        from src_models.nq.io import load_nq
+
+        nq = load_nq(None if args.nq == "shipped" else args.nq)
+        model = CalM.build(nq, DATConfig(), TokenizerPolicy()).eval()
+    else:
+        model = load_calm(args.checkpoint).eval()
     cfg = model.nq.config
     print(f"NQ: P = {cfg.patch_len} frames per token, K = {cfg.codebook_size} codes, "
           f"fs policy {cfg.fs_policy}")

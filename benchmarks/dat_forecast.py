@@ -3,8 +3,9 @@
 Recordings:
 
 * simulated sessions from animals outside the pretraining corpus
-  (``simulate('corpus', seed=1000)``: new connectivity, indicators and frame
-  rates drawn like the training corpus; and ``simulate('task', seed=1000)``);
+  (``simulate('corpus', seed=1000)``, sessions ``--sim-ids``: new
+  connectivity, indicators and frame rates drawn like the training corpus;
+  and ``simulate('task', seed=1000)``);
 * the real Triplett zebrafish tectum recording (114 neurons, 2.2 Hz): the
   shipped model saw only its first 60 % during pretraining, so its last 20 %
   is held back.
@@ -12,13 +13,14 @@ Recordings:
 Each goes through :func:`src_models.dat.forecast.forecast_recording` — the
 ``calm forecast`` protocol: adapt on the first 60 % (skipped for Triplett,
 whose embeddings the model already has), select the variant on the next
-20 %, forecast every ``--stride``-th 48 -> 16 frame window of the last 20 %,
-z-scored with training-split statistics — and prints one JSON object per
-recording plus a markdown table.
+20 %, forecast the 48 -> 16 frame windows of the last 20 % (every one for
+Triplett; every ``--sim-stride``-th for the simulations, to bound the run
+time), z-scored with training-split statistics — and prints one JSON object
+per recording plus a markdown table.
 
 Usage::
 
-    python benchmarks/dat_forecast.py [--checkpoint DIR] [--stride 1] [--threads 2]
+    python benchmarks/dat_forecast.py [--checkpoint DIR] [--sim-stride 8] [--threads 2]
 """
 
 from __future__ import annotations
@@ -34,12 +36,13 @@ sys.path.insert(0, str(REPO))
 TRIPLETT = REPO.parent / "shared" / "real-data" / "triplett-zebrafish-tectum" / "zf_20151104-f1.mat"
 
 
-def recordings(n_sim: int):
+def recordings(sim_ids: list[int]):
     """(name, Recording) pairs: unseen simulations, then Triplett when present."""
     from src_models.simulation import simulate
 
-    for i, s in enumerate(simulate("corpus", seed=1000, n_sessions=n_sim)):
-        r = s.recording
+    sessions = simulate("corpus", seed=1000, n_sessions=max(sim_ids) + 1)
+    for i in sim_ids:
+        r = sessions[i].recording
         yield f"sim-corpus-{i} ({r.metadata.get('indicator')}, {r.fs:g} Hz)", r
     r = simulate("task", seed=1000)[0].recording
     yield f"sim-task ({r.metadata.get('indicator')}, {r.fs:g} Hz)", r
@@ -52,9 +55,11 @@ def recordings(n_sim: int):
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", type=Path, default=None)
-    p.add_argument("--stride", type=int, default=1)
+    p.add_argument("--sim-stride", type=int, default=8, help="step between test windows of the simulations")
+    p.add_argument("--real-stride", type=int, default=1, help="step between test windows of Triplett")
     p.add_argument("--samples", type=int, default=8)
-    p.add_argument("--sim-sessions", type=int, default=4)
+    p.add_argument("--sim-ids", type=int, nargs="+", default=[0, 1, 3, 5, 7],
+                   help="sessions of simulate('corpus', seed=1000) to use (default: 60, 60, 10, 5, 2 Hz)")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
 
@@ -66,11 +71,12 @@ def main() -> None:
 
     model = load_calm(args.checkpoint)
     rows = []
-    for name, rec in recordings(args.sim_sessions):
+    for name, rec in recordings(args.sim_ids):
         t = time.time()
-        res = forecast_recording(model, rec, 48, 16, n_samples=args.samples, stride=args.stride)
+        stride = args.sim_stride if name.startswith("sim") else args.real_stride
+        res = forecast_recording(model, rec, 48, 16, n_samples=args.samples, stride=stride)
         report = res.to_json()
-        report.update(name=name, wall_s=round(time.time() - t, 1))
+        report.update(name=name, stride=stride, wall_s=round(time.time() - t, 1))
         print(json.dumps(report, default=float), flush=True)
         rows.append(report)
     print()

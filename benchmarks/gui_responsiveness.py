@@ -44,11 +44,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", help="CalM checkpoint (default: the shipped model)")
-    p.add_argument("--neurons", type=int, default=1000, help="neurons of the click/fine-tune recording")
-    p.add_argument("--frames", type=int, default=6000, help="frames of the click/fine-tune recording")
+    p.add_argument(
+        "--neurons", type=int, default=1000, help="neurons of the click/fine-tune recording"
+    )
+    p.add_argument(
+        "--frames", type=int, default=6000, help="frames of the click/fine-tune recording"
+    )
     p.add_argument("--clicks", type=int, default=40, help="ROIs clicked")
-    p.add_argument("--finetune-seconds", type=float, default=60.0, help="heartbeat time during the fine-tune")
-    p.add_argument("--tiff-gb", type=float, default=2.0, help="size of the TIFF movie in GB (0 skips it)")
+    p.add_argument(
+        "--finetune-seconds", type=float, default=60.0, help="heartbeat time during the fine-tune"
+    )
+    p.add_argument(
+        "--tiff-gb", type=float, default=2.0, help="size of the TIFF movie in GB (0 skips it)"
+    )
     p.add_argument("--json", help="also write the results to this JSON file")
     return p.parse_args(argv)
 
@@ -137,14 +145,16 @@ class RepaintProbe:
             before = self.paints
             t0 = time.perf_counter()
             self.label.setText(str(i % 10))
-            pump(until=lambda: self.paints > before, timeout=10)
+            pump(until=lambda before=before: self.paints > before, timeout=10)
             times.append((time.perf_counter() - t0) * 1000.0)
             pump(pause)
         return round(statistics.median(times), 1)
 
 
 # -- measurements -------------------------------------------------------------------------------
-def measure_clicks(viewer: Any, widgets: dict[str, Any], n_clicks: int, seed: int = 0) -> dict[str, Any]:
+def measure_clicks(
+    viewer: Any, widgets: dict[str, Any], n_clicks: int, seed: int = 0
+) -> dict[str, Any]:
     """Click ``n_clicks`` random ROIs with Qt mouse events on the canvas.
 
     Three latencies from the press: ``handler`` (the inspector's new plot
@@ -162,7 +172,10 @@ def measure_clicks(viewer: Any, widgets: dict[str, Any], n_clicks: int, seed: in
     canvas = viewer.window._qt_viewer.canvas
     rng = np.random.default_rng(seed)
     inspector.parent().raise_()
-    pump(until=lambda: inspector.canvas.on_screen() and inspector.canvas._background is not None, timeout=30)
+    pump(
+        until=lambda: inspector.canvas.on_screen() and inspector.canvas._background is not None,
+        timeout=30,
+    )
     outline_layer = None
     handler, on_screen, to_outline = [], [], []
     for neuron in rng.choice(state.n_neurons, size=n_clicks, replace=False):
@@ -174,15 +187,27 @@ def measure_clicks(viewer: Any, widgets: dict[str, Any], n_clicks: int, seed: in
         updates = inspector.canvas.blit_count + inspector.canvas.draw_count
         paints = inspector.canvas.paint_count
         t0 = time.perf_counter()
-        QTest.mouseClick(canvas.native, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
-                         QPoint(int(round(x)), int(round(y))))
-        pump(until=lambda: inspector.canvas.blit_count + inspector.canvas.draw_count > updates, timeout=10)
+        QTest.mouseClick(
+            canvas.native,
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+            QPoint(int(round(x)), int(round(y))),
+        )
+        pump(
+            until=lambda n=updates: inspector.canvas.blit_count + inspector.canvas.draw_count > n,
+            timeout=10,
+        )
         t_handler = time.perf_counter()
-        pump(until=lambda: inspector.canvas.paint_count > paints, timeout=10)
+        pump(until=lambda n=paints: inspector.canvas.paint_count > n, timeout=10)
         t1 = time.perf_counter()
         if outline_layer is None and "CalM selection" in viewer.layers:
             outline_layer = viewer.layers["CalM selection"]
-        pump(until=lambda: outline_layer is not None and bool(outline_layer.data[row, col]), timeout=10)
+        pump(
+            until=lambda layer=outline_layer, r=row, c=col: (
+                layer is not None and bool(layer.data[r, c])
+            ),
+            timeout=10,
+        )
         pump(0.05)  # let the canvas repaint before the next click
         t2 = time.perf_counter()
         assert state.current == neuron, (state.current, neuron)
@@ -191,15 +216,23 @@ def measure_clicks(viewer: Any, widgets: dict[str, Any], n_clicks: int, seed: in
         to_outline.append((t2 - t0 - 0.05) * 1000.0)
 
     def stats(name: str, values: list[float]) -> dict[str, float]:
-        return {f"{name}_median_ms": round(statistics.median(values), 1),
-                f"{name}_p95_ms": round(float(np.percentile(values, 95)), 1),
-                f"{name}_max_ms": round(max(values), 1)}
+        return {
+            f"{name}_median_ms": round(statistics.median(values), 1),
+            f"{name}_p95_ms": round(float(np.percentile(values, 95)), 1),
+            f"{name}_max_ms": round(max(values), 1),
+        }
 
-    return {"clicks": len(handler), **stats("handler", handler), **stats("on_screen", on_screen),
-            **stats("with_outline", to_outline)}
+    return {
+        "clicks": len(handler),
+        **stats("handler", handler),
+        **stats("on_screen", on_screen),
+        **stats("with_outline", to_outline),
+    }
 
 
-def measure_finetune(widgets: dict[str, Any], seconds: float, probe: RepaintProbe) -> dict[str, Any]:
+def measure_finetune(
+    widgets: dict[str, Any], seconds: float, probe: RepaintProbe
+) -> dict[str, Any]:
     """Heartbeat gaps while idle, then while a fine-tune runs in the fine-tune dock.
 
     The trivial-repaint time is measured in both phases (see :class:`RepaintProbe`).
@@ -241,7 +274,7 @@ def write_tiff(path: Path, gigabytes: float) -> tuple[int, ...]:
 
 
 def measure_tiff(viewer: Any, widgets: dict[str, Any], gigabytes: float) -> dict[str, Any]:
-    """Write the TIFF, open it from the recording dock, time to the first canvas draw showing it."""
+    """Write the TIFF, open it from the recording dock, time to the first draw showing it."""
     dock = widgets["Recording & model"]
     scene = viewer.window._qt_viewer.canvas._scene_canvas
     with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
@@ -327,12 +360,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         tokens = recording_dock.state.tokens
         results: dict[str, Any] = {
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, load average "
-                       + " ".join(f"{x:.1f}" for x in os.getloadavg()),
+            + " ".join(f"{x:.1f}" for x in os.getloadavg()),
             "checkpoint": checkpoint,
-            "recording": {"neurons": recording.n_neurons, "frames": recording.n_frames,
-                          "simulate_s": round(simulate_s, 1)},
-            "tokens": {"shape": list(tokens.tokens.shape), "codebook_size": tokens.codebook_size,
-                       "tokenize_s": round(tokenize_s, 1)},
+            "recording": {
+                "neurons": recording.n_neurons,
+                "frames": recording.n_frames,
+                "simulate_s": round(simulate_s, 1),
+            },
+            "tokens": {
+                "shape": list(tokens.tokens.shape),
+                "codebook_size": tokens.codebook_size,
+                "tokenize_s": round(tokenize_s, 1),
+            },
         }
         probe = RepaintProbe(viewer)
         results["trivial_repaint_ms"] = probe.run()

@@ -91,8 +91,9 @@ class EmbeddingCache:
 
     def with_coords(self, method: str, xy: np.ndarray) -> EmbeddingCache:
         """A copy with one more 2-D map (caches stay immutable)."""
-        return EmbeddingCache(self.checkpoint, self.states, {**self.coords, method: xy}, self.features,
-                              self.analysis)
+        return EmbeddingCache(
+            self.checkpoint, self.states, {**self.coords, method: xy}, self.features, self.analysis
+        )
 
 
 @evented
@@ -163,7 +164,9 @@ class CalmState:
         return 0 if self.recording is None else int(self.recording.n_neurons)
 
     # -- selection -------------------------------------------------------------------------
-    def select(self, neurons: list[int] | tuple[int, ...] | np.ndarray, *, add: bool = False) -> None:
+    def select(
+        self, neurons: list[int] | tuple[int, ...] | np.ndarray, *, add: bool = False
+    ) -> None:
         """Select ``neurons`` (row indices); the first one becomes the current neuron.
 
         Parameters
@@ -171,26 +174,30 @@ class CalmState:
         neurons : sequence of int
             Row indices; out-of-range ones are ignored.
         add : bool
-            Toggle them in the existing selection instead of replacing it.
+            Toggle them in the existing selection instead of replacing it; the
+            last neuron added becomes the current one.
         """
         n = self.n_neurons
-        idx = [int(i) for i in np.asarray(neurons, dtype=int).ravel() if 0 <= int(i) < n]
+        idx = list(
+            dict.fromkeys(int(i) for i in np.asarray(neurons, dtype=int).ravel() if 0 <= i < n)
+        )
         if add:
-            chosen = list(self.selected)
+            chosen, added = list(self.selected), []
             for i in idx:
                 if i in chosen:
                     chosen.remove(i)
                 else:
                     chosen.append(i)
+                    added.append(i)
             idx = chosen
-        idx = list(dict.fromkeys(idx))
-        current = idx[0] if idx else None
-        if add and self.current in idx:
-            current = self.current
-        elif add and idx:
-            current = idx[-1]
+            kept = self.current if self.current in idx else None
+            current = (
+                added[-1] if added else (kept if kept is not None else (idx[0] if idx else None))
+            )
+        else:
+            current = idx[0] if idx else None
+        self.current = current  # first: listeners of ``selected`` see the new current neuron
         self.selected = tuple(idx)
-        self.current = current
 
     def step(self, delta: int) -> None:
         """Move the current neuron by ``delta`` rows (wrapping) and select only it."""
@@ -219,7 +226,9 @@ class CalmState:
         layer = self.find_labels(viewer) or self.find_cells(viewer)
         if layer is not None and len(layer.features):
             table = layer.features
-            index = np.asarray(table["index"]) if "index" in table else np.arange(1, len(table) + 1)
+            index = (
+                np.asarray(table["index"]) if "index" in table else np.arange(1, len(table) + 1)
+            )
             rows = index.astype(int) - 1
             ok = (rows >= 0) & (rows < n)
             for name in table.columns:
@@ -267,19 +276,33 @@ class CalmState:
 _STATES: weakref.WeakKeyDictionary[Any, CalmState] = weakref.WeakKeyDictionary()
 
 
+def unwrap_viewer(viewer: Any) -> Any:
+    """The viewer behind napari's ``PublicOnlyProxy`` (what plugin widgets are given).
+
+    The proxy is a new object per widget and wraps every value read through
+    it, so identity checks (``layer.metadata[...] is recording``) and
+    per-viewer registries need the viewer itself.
+    """
+    try:
+        return object.__getattribute__(viewer, "__wrapped__")
+    except AttributeError:
+        return viewer
+
+
 def get_state(viewer: napari.Viewer) -> CalmState:
     """The :class:`CalmState` of ``viewer``, created (and wired to its layers) on first use.
 
     Parameters
     ----------
     viewer : napari.Viewer
-        The viewer whose docks share the state.
+        The viewer whose docks share the state (a plugin's viewer proxy is unwrapped).
 
     Returns
     -------
     CalmState
         The same object for every call with the same viewer.
     """
+    viewer = unwrap_viewer(viewer)
     state = _STATES.get(viewer)
     if state is None:
         state = _new_state()
@@ -317,9 +340,15 @@ def _watch_layers(viewer: napari.Viewer, state: CalmState) -> None:
 
     def removed(event: Any) -> None:
         s = state_ref()
-        if s is None or s.recording is None or event.value.metadata.get(RECORDING_KEY) is not s.recording:
+        if (
+            s is None
+            or s.recording is None
+            or event.value.metadata.get(RECORDING_KEY) is not s.recording
+        ):
             return
-        if not any(layer.metadata.get(RECORDING_KEY) is s.recording for layer in layers_ref() or ()):
+        if not any(
+            layer.metadata.get(RECORDING_KEY) is s.recording for layer in layers_ref() or ()
+        ):
             s.set_recording(None)
 
     viewer.layers.events.inserted.connect(lambda event: adopt(event.value))

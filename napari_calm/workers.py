@@ -149,8 +149,16 @@ def load_model(checkpoint: str | Path, device: str) -> Any:
 
 
 # -- plumbing ------------------------------------------------------------------------------------
-def cancellable(job: Generator[Progress, None, Any], cancel: threading.Event) -> Generator[Progress, None, Any]:
-    """Run ``job``; when ``cancel`` is set, close it (its clean-up runs here) and raise :class:`JobCancelled`."""
+def cancellable(
+    job: Generator[Progress, None, Any], cancel: threading.Event
+) -> Generator[Progress, None, Any]:
+    """Run ``job``; once ``cancel`` is set, close it (clean-up runs here) and stop.
+
+    Raises
+    ------
+    JobCancelled
+        At the first yield after ``cancel`` was set.
+    """
     try:
         while True:
             if cancel.is_set():
@@ -181,6 +189,8 @@ def run_with_progress(
     ----------
     function : callable
         Called as ``function(*args, progress=callback, **kwargs)``.
+    *args, **kwargs
+        Passed on to ``function``.
     convert : callable
         Turns the callback's arguments into a :class:`Progress`.
     """
@@ -200,7 +210,9 @@ def run_with_progress(
         except BaseException as exc:  # handed over to the job's thread and re-raised there
             reports.put(("error", exc))
 
-    thread = threading.Thread(target=target, name=f"calm-{getattr(function, '__name__', 'job')}", daemon=True)
+    thread = threading.Thread(
+        target=target, name=f"calm-{getattr(function, '__name__', 'job')}", daemon=True
+    )
     thread.start()
     try:
         while True:
@@ -220,7 +232,7 @@ def run_with_progress(
 
 
 def fraction_progress(fraction: float, message: str) -> Progress:
-    """``progress(fraction, message)`` of the analysis functions as a :class:`Progress` (per mille)."""
+    """An analysis ``progress(fraction, message)`` report as a :class:`Progress` (per mille)."""
     return Progress(int(round(min(max(fraction, 0.0), 1.0) * 1000)), 1000, message)
 
 
@@ -233,7 +245,12 @@ def step_progress(info: dict[str, Any]) -> Progress:
     return Progress(step, total, text, dict(info))
 
 
-def _worker(job: Callable[..., Generator[Progress, None, Any]], *args: Any, wrap: bool = True, **kwargs: Any) -> Any:
+def _worker(
+    job: Callable[..., Generator[Progress, None, Any]],
+    *args: Any,
+    wrap: bool = True,
+    **kwargs: Any,
+) -> Any:
     """A not-yet-started napari generator worker running ``job``, with ``worker.cancel_event``."""
     from napari.qt.threading import thread_worker
 
@@ -271,7 +288,9 @@ def open_job(path: str | Path) -> Generator[Progress, None, Recording]:
     return recording
 
 
-def tokenize_job(recording: Recording, checkpoint: str, device: str) -> Generator[Progress, None, TokenCache]:
+def tokenize_job(
+    recording: Recording, checkpoint: str, device: str
+) -> Generator[Progress, None, TokenCache]:
     """Tokenize every neuron of ``recording`` with the checkpoint's NQ tokenizer.
 
     Parameters
@@ -295,7 +314,10 @@ def tokenize_job(recording: Recording, checkpoint: str, device: str) -> Generato
     yield Progress(0, 0, "loading model")
     model = load_model(checkpoint, device)
     result = yield from run_with_progress(
-        tokenize_traces, model.nq, recording.traces, recording.fs,
+        tokenize_traces,
+        model.nq,
+        recording.traces,
+        recording.fs,
         convert=lambda fraction: fraction_progress(fraction, "tokenizing"),
     )
     return TokenCache(
@@ -358,7 +380,7 @@ def embed_job(
 
 
 def map_job(vectors: np.ndarray, method: str) -> Generator[Progress, None, np.ndarray]:
-    """A 2-D ``'PCA'`` or ``'UMAP'`` map of cached embeddings (:func:`src_models.analysis.embedding.reduce`)."""
+    """A 2-D ``'PCA'`` or ``'UMAP'`` map of cached embeddings (``analysis.embedding.reduce``)."""
     from src_models.analysis.embedding import reduce
 
     yield Progress(0, 1, f"{method} map")
@@ -408,10 +430,17 @@ def forecast_job(
     model = load_model(checkpoint, device)
     return (
         yield from run_with_progress(
-            forecast_recording, model, recording, context, horizon, convert=step_progress,
-            n_samples=n_samples, adapt=adapt_steps > 0,
+            forecast_recording,
+            model,
+            recording,
+            context,
+            horizon,
+            convert=step_progress,
+            n_samples=n_samples,
+            adapt=adapt_steps > 0,
             finetune_config={"embed_steps": max(adapt_steps, 1)},
-            stride=stride or horizon, max_val_windows=FORECAST_VAL_WINDOWS,
+            stride=stride or horizon,
+            max_val_windows=FORECAST_VAL_WINDOWS,
         )
     )
 
@@ -427,7 +456,7 @@ def decode_job(
     context: int = 48,
     n_shifts: int = 20,
 ) -> Generator[Progress, None, Any]:
-    """Decode ``target`` with CalM heads and supervised baselines (:func:`src_models.analysis.decoding.decode`).
+    """Decode ``target`` with CalM heads and baselines (``src_models.analysis.decoding.decode``).
 
     Parameters
     ----------
@@ -461,8 +490,16 @@ def decode_job(
         extractors.append(CalmFeatures(load_model(checkpoint, device), device=device))
     return (
         yield from run_with_progress(
-            decode, recording, target, convert=fraction_progress, extractors=extractors,
-            baselines=baselines, n_folds=n_folds, context=context, n_shifts=n_shifts, device=device,
+            decode,
+            recording,
+            target,
+            convert=fraction_progress,
+            extractors=extractors,
+            baselines=baselines,
+            n_folds=n_folds,
+            context=context,
+            n_shifts=n_shifts,
+            device=device,
         )
     )
 
@@ -545,7 +582,9 @@ def map_worker(vectors: np.ndarray, method: str) -> Any:
     return _worker(map_job, vectors, method)
 
 
-def forecast_worker(recording: Recording, checkpoint: str, device: str, context: int, horizon: int, **kwargs: Any) -> Any:
+def forecast_worker(
+    recording: Recording, checkpoint: str, device: str, context: int, horizon: int, **kwargs: Any
+) -> Any:
     """Worker for :func:`forecast_job`."""
     return _worker(forecast_job, recording, checkpoint, device, context, horizon, **kwargs)
 
@@ -556,7 +595,11 @@ def decode_worker(recording: Recording, target: str, **kwargs: Any) -> Any:
 
 
 def finetune_worker(
-    recording: Recording | str | Path, checkpoint: str, out: str | Path, config: dict[str, Any], device: str
+    recording: Recording | str | Path,
+    checkpoint: str,
+    out: str | Path,
+    config: dict[str, Any],
+    device: str,
 ) -> Any:
     """Worker for :func:`finetune_job` (cancelling stops through the engine's stop flag)."""
     return _worker(finetune_job, recording, checkpoint, out, config, device, wrap=False)

@@ -1,4 +1,4 @@
-"""Regenerate the screenshots of the six CalM docks on the demo recording (``docs/screenshots/*.png``).
+"""Regenerate the screenshots of the six CalM docks on the demo recording (docs/screenshots).
 
 Opens napari as ``calm view`` does (the demo recording, the shipped model),
 runs every job the docks offer — tokenize, embed, forecast, decode, a short
@@ -68,7 +68,9 @@ def save_png(widget: Any, path: Path) -> None:
     image = widget.grab().toImage()
     tmp = path.with_suffix(".raw.png")
     image.save(str(tmp))
-    Image.open(tmp).convert("RGB").quantize(colors=128, dither=Image.Dither.NONE).save(path, optimize=True)
+    Image.open(tmp).convert("RGB").quantize(colors=128, dither=Image.Dither.NONE).save(
+        path, optimize=True
+    )
     tmp.unlink()
 
 
@@ -103,7 +105,10 @@ def shoot(out: Path, checkpoint: str | None) -> None:
     from napari_calm.state import get_state
 
     checkpoint = checkpoint or str(resource("weights", "calm"))
-    if not (Path(checkpoint) / "config.json").is_file() and not (Path(checkpoint) / "best").is_dir():
+    if (
+        not (Path(checkpoint) / "config.json").is_file()
+        and not (Path(checkpoint) / "best").is_dir()
+    ):
         raise SystemExit(f"no CalM checkpoint at {checkpoint} (pass --checkpoint)")
     out.mkdir(parents=True, exist_ok=True)
     recording = read_recording(demo_path())
@@ -147,7 +152,10 @@ def shoot(out: Path, checkpoint: str | None) -> None:
         save_png(viewer.window._qt_window, out / "window.png")
     viewer.close()
     for path in sorted(out.glob("*.png")):
-        print(f"{path.relative_to(REPO) if path.is_relative_to(REPO) else path}  {path.stat().st_size // 1024} KB")
+        print(
+            f"{path.relative_to(REPO) if path.is_relative_to(REPO) else path}  "
+            f"{path.stat().st_size // 1024} KB"
+        )
 
 
 if __name__ == "__main__":

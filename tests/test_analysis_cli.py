@@ -42,19 +42,19 @@ def test_decode_json_and_npz(files, capsys):
     js = json.loads(capsys.readouterr().out)
     assert {"target", "metric", "calm", "baselines", "chance", "calm_model", "scores", "gap", "n_samples"} <= set(js)
     assert js["target"] == "angular_velocity" and js["metric"] == "r2"
-    assert set(js["baselines"]) == {"ridge"} and js["calm_model"] == "calm_frozen_linear"
+    assert set(js["baselines"]) == {"ridge"} and js["calm_model"] == "calm_frozen_neurons_linear"
     with np.load(out, allow_pickle=False) as z:
-        assert {"frames", "times", "true", "fold", "pred_ridge", "pred_calm_frozen_linear", "json"} <= set(z.files)
+        assert {"frames", "times", "true", "fold", "pred_ridge", "pred_calm_frozen_neurons_linear", "json"} <= set(z.files)
         assert z["true"].shape == z["pred_ridge"].shape
         assert json.loads(str(z["json"]))["target"] == "angular_velocity"
 
 
 def test_decode_discrete_trial_target_text_output(files, capsys):
     code = main(["decode", str(files / "task.npz"), "--target", "choice", "--baselines", "ridge", "--heads", "linear",
-                 *_fast(files)])
+                 "--readouts", "neurons,pooled", *_fast(files)])
     assert code == 0
     out = capsys.readouterr().out
-    assert "balanced_accuracy" in out and "calm_frozen_linear" in out and "chance" in out
+    assert "balanced_accuracy" in out and "calm_frozen_pooled_linear" in out and "chance" in out
 
 
 def test_decode_unknown_target_lists_what_exists(files, capsys):
@@ -68,6 +68,11 @@ def test_decode_too_few_trials_per_condition(files, capsys):
     code = main(["decode", str(files / "few.npz"), "--target", "outcome", *_fast(files)])
     err = capsys.readouterr().err
     assert code == 2 and "too few trials per condition of 'outcome'" in err and "0: 2" in err
+
+
+def test_decode_refuses_unknown_readouts(files, capsys):
+    code = main(["decode", str(files / "task.npz"), "--target", "cue", "--readouts", "tokens", *_fast(files)])
+    assert code == 2 and "unknown --readouts" in capsys.readouterr().err
 
 
 def test_decode_refuses_a_bad_output_name(files, capsys):

@@ -135,3 +135,26 @@ def test_finetuned_calm_decoder_trains_per_fold(rec):
     assert all(np.array_equal(v, model.dat.state_dict()[k]) for k, v in before.items())  # model untouched
     frame = decode(rec, "speed", finetuned=[ft], baselines=(), n_folds=2, n_shifts=0)
     assert np.isfinite(frame.predictions["calm_finetuned"]).all() and len(frame.true) == rec.n_frames - 47
+
+
+def test_shifted_token_grids_match_neuron_states_and_stay_causal(rec):
+    from src_models.analysis.calm_features import CalmFeatures
+    from src_models.analysis.dat_tokens import dat_input, encode_states
+    from src_models.dat.states import neuron_states
+    from src_models.dat.tiny import tiny_calm
+
+    model = tiny_calm()
+    st = neuron_states(model, rec, window_tokens=8)
+    inp = dat_input(model, rec, 0)
+    np.testing.assert_array_equal(inp.token_frames, st.frames)
+    np.testing.assert_allclose(encode_states(model, inp, 8), st.hidden, atol=1e-5)
+    shifted = dat_input(model, rec, 2)
+    assert shifted.token_frames[0] == st.frames[0] + 2
+    a = CalmFeatures(model, window_tokens=8, phases=4).frame_features(rec)
+    assert len(np.unique(a[:, 0])) > 3 * len(np.unique(CalmFeatures(model, window_tokens=8).frame_features(rec)[:, 0]))
+    F = rec.F.copy()
+    F[:, 1000:] += 5.0
+    b = CalmFeatures(model, window_tokens=8, phases=4).frame_features(
+        Recording(F=F, fs=rec.fs, source="changed", kind="traces"))
+    np.testing.assert_allclose(a[:1000], b[:1000], atol=2e-2)  # float16 storage
+    assert not np.allclose(a[1100:], b[1100:], atol=2e-2)

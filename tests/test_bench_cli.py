@@ -191,6 +191,11 @@ def test_resume_reuses_finished_rows_and_refuses_other_settings(tmp_path, capsys
     second = {r["model"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
     assert set(second) == {"copy_last", "mlp", "nlinear"}
     assert second["mlp"] == first["mlp"]  # reused, not retrained
+    # a partial run adds its rows and keeps the others, in table order
+    assert main([*common, "--models", "dlinear", "--resume"]) == 0
+    third = json.loads((out / "results.json").read_text())["rows"]
+    assert [r["model"] for r in third] == ["copy_last", "nlinear", "dlinear", "mlp"]
+    assert third[3] == first["mlp"]
     capsys.readouterr()
     args = [a if a != "2" else "3" for a in common]  # another step budget
     assert main([*args, "--models", "mlp", "--resume"]) == 2

@@ -72,3 +72,29 @@ def test_finetune_cli(trained, tmp_path, capsys):
     assert capsys.readouterr().out.strip().endswith("best")
     meta = json.loads((tmp_path / "ft" / "last" / "config.json").read_text())
     assert meta["state"]["step"] == 2 and meta["state"]["config"]["full_steps"] == 1
+
+
+def test_finetune_ctrl_c_saves_a_consistent_checkpoint(trained, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from src_models.dat.calm import load_calm
+
+    path = _npz(tmp_path / "ft.npz", 5, 300, 6)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "napari_calm.cli.main", "finetune", path, "--checkpoint", str(trained / "run"),
+         "--out", str(tmp_path / "ft"), "--steps", "100000", "--device", "cpu"],
+        stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+    )
+    line = proc.stderr.readline()  # first progress line: training is under way
+    assert "step" in line, line
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "stopping" in err and out.strip().endswith("best")
+    model, extra, meta = load_calm(tmp_path / "ft" / "last", with_extra=True)
+    assert 0 < meta["state"]["step"] < 100000 and meta["state"]["phase"] == "embeddings" and extra
+    load_calm(tmp_path / "ft")

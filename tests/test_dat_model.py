@@ -133,5 +133,6 @@ def test_overlapping_windows_tokenize_like_separate_contexts(policy):
     alone = np.stack([tok.tokenize_model_rate(z[:, s + 2 : s + 18]) for s in starts])  # context 18 -> 4 tokens
     assert np.array_equal(_context_tokens(model, z, 10.0, starts, 18, 4), alone)
     if tok.patch_local:
-        cache = (5, tok.patch_tokens(z[:, 5:58]))
+        positions = np.arange(3, 80)
+        cache = (positions, tok.patch_tokens(z, positions))
         assert np.array_equal(_context_tokens(model, z, 10.0, starts, 18, 4, cache), alone)

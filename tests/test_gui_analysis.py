@@ -5,14 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from qtpy.QtCore import Qt
-from test_gui_support import (  # noqa: F401 (fixtures)
-    calm_viewer,
-    calm_window,
-    small_session,
-    tiny_checkpoint,
-    wait_idle,
-)
+from test_gui_support import wait_idle
 
+pytest_plugins = ["test_gui_support"]
 pytestmark = pytest.mark.gui
 
 

@@ -1,18 +1,13 @@
-"""Embedding map driven by real mouse events: lasso and click select ROIs, the image selects points."""
+"""Embedding map with real mouse events: lasso and click select ROIs, the image selects points."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from qtpy.QtCore import QPoint, Qt
-from test_gui_support import (  # noqa: F401 (fixtures)
-    calm_viewer,
-    calm_window,
-    small_session,
-    tiny_checkpoint,
-    wait_idle,
-)
+from test_gui_support import wait_idle
 
+pytest_plugins = ["test_gui_support"]
 pytestmark = pytest.mark.gui
 
 
@@ -32,7 +27,7 @@ def _embedded(qtbot, widgets):
 
 
 def _widget_point(canvas, x: float, y: float) -> QPoint:
-    """Qt widget coordinates of matplotlib display coordinates (origin bottom-left, device pixels)."""
+    """Qt widget coordinates of matplotlib display coordinates (bottom-left origin, pixels)."""
     ratio = canvas.canvas.devicePixelRatioF()
     return QPoint(int(round(x / ratio)), int(round(canvas.canvas.height() - y / ratio)))
 
@@ -58,7 +53,7 @@ def test_lasso_selects_those_rois_and_the_image_highlights_them(calm_viewer, qtb
     widget = emb.canvas.canvas
     path = [_widget_point(emb.canvas, *c) for c in corners]
     qtbot.mousePress(widget, Qt.MouseButton.LeftButton, pos=path[0])
-    for a, b in zip(path[:-1], path[1:]):
+    for a, b in zip(path[:-1], path[1:], strict=True):
         for f in np.linspace(0, 1, 6)[1:]:
             qtbot.mouseMove(widget, a + (b - a) * f)
     qtbot.mouseRelease(widget, Qt.MouseButton.LeftButton, pos=path[-1])
@@ -67,7 +62,9 @@ def test_lasso_selects_those_rois_and_the_image_highlights_them(calm_viewer, qtb
     outline = viewer.layers["CalM selection"]
     labels = state.recording.rois.label_image()
     wanted = {i + 1 for i in expected}
-    qtbot.waitUntil(lambda: set(np.unique(labels[outline.data > 0]).tolist()) == wanted, timeout=3000)
+    qtbot.waitUntil(
+        lambda: set(np.unique(labels[outline.data > 0]).tolist()) == wanted, timeout=3000
+    )
     # the inspector follows the first selected neuron
     assert widgets["Neuron inspector"].spin.value() == state.current
     assert state.current in expected
@@ -82,7 +79,9 @@ def test_click_picks_a_point_and_the_image_selection_rings_points(calm_viewer, q
     d = np.hypot(*(disp[:, None, :] - disp[None, :, :]).transpose(2, 0, 1))
     np.fill_diagonal(d, np.inf)
     target = int(np.argmax(d.min(axis=1)))
-    qtbot.mouseClick(emb.canvas.canvas, Qt.MouseButton.LeftButton, pos=_widget_point(emb.canvas, *disp[target]))
+    qtbot.mouseClick(
+        emb.canvas.canvas, Qt.MouseButton.LeftButton, pos=_widget_point(emb.canvas, *disp[target])
+    )
     qtbot.waitUntil(lambda: state.selected == (target,), timeout=3000)
     # selecting in the image (or any dock) rings the points
     state.select([1, 2, 5])

@@ -1,4 +1,4 @@
-"""Fine-tune dock: start, live progress, cancel with the base checkpoint intact, resume to the end."""
+"""Fine-tune dock: start, live progress, cancel (base checkpoint intact), resume to the end."""
 
 from __future__ import annotations
 
@@ -7,19 +7,18 @@ from pathlib import Path
 
 import pytest
 from qtpy.QtCore import Qt
-from test_gui_support import (  # noqa: F401 (fixtures)
-    calm_viewer,
-    calm_window,
-    small_session,
-    tiny_checkpoint,
-    wait_idle,
-)
+from test_gui_support import wait_idle
 
+pytest_plugins = ["test_gui_support"]
 pytestmark = pytest.mark.gui
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.iterdir())
+        if p.is_file()
+    }
 
 
 def test_finetune_reports_progress_cancels_and_resumes(calm_viewer, qtbot, tiny_checkpoint):

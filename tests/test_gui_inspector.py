@@ -5,16 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from qtpy.QtCore import Qt
-from test_gui_support import (  # noqa: F401 (fixtures)
-    calm_viewer,
-    calm_window,
-    canvas_point,
-    roi_center,
-    small_session,
-    tiny_checkpoint,
-    wait_idle,
-)
+from test_gui_support import canvas_point, roi_center, wait_idle
 
+pytest_plugins = ["test_gui_support"]
 pytestmark = pytest.mark.gui
 
 
@@ -42,8 +35,12 @@ def test_clicking_an_roi_shows_that_neuron(calm_viewer, qtbot):
     # shift-click adds a second ROI; clicking background changes nothing
     other = 3
     r2, c2 = roi_center(rec, other)
-    qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier,
-                     pos=canvas_point(viewer, r2, c2))
+    qtbot.mouseClick(
+        canvas,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.ShiftModifier,
+        pos=canvas_point(viewer, r2, c2),
+    )
     qtbot.waitUntil(lambda: state.selected == (neuron, other), timeout=3000)
     background = np.argwhere(rec.rois.label_image() == 0)[0]
     qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton, pos=canvas_point(viewer, *background))
@@ -83,7 +80,9 @@ def test_keys_spin_box_and_list_choose_the_neuron(calm_viewer, qtbot):
     rect = inspector.neuron_list.visualItemRect(item)
     inspector.neuron_list.scrollToItem(item)
     rect = inspector.neuron_list.visualItemRect(item)
-    qtbot.mouseClick(inspector.neuron_list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.mouseClick(
+        inspector.neuron_list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center()
+    )
     assert state.current == 12
 
 

@@ -6,13 +6,9 @@ import sys
 
 import pytest
 from qtpy.QtCore import Qt
-from test_gui_support import (  # noqa: F401 (fixtures)
-    calm_viewer,
-    calm_window,
-    small_session,
-    tiny_checkpoint,
-    wait_idle,
-)
+from test_gui_support import wait_idle
+
+pytest_plugins = ["test_gui_support"]
 
 
 @pytest.mark.gui
@@ -30,7 +26,9 @@ def test_a_bad_file_in_the_open_dialog_shows_the_error_and_nothing_breaks(
     bad.write_bytes(b"this is not a zip archive")
     shown = []
     monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
-    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(bad), "")))
+    monkeypatch.setattr(
+        QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(bad), ""))
+    )
     qtbot.mouseClick(dock.file_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, dock.jobs)
     assert len(shown) == 1
@@ -39,7 +37,9 @@ def test_a_bad_file_in_the_open_dialog_shows_the_error_and_nothing_breaks(
     # nothing changed, and the dock still opens a good recording
     assert [layer.name for layer in viewer.layers] == before_layers
     assert state.recording is before_recording
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(small_session)))
+    monkeypatch.setattr(
+        QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(small_session))
+    )
     qtbot.mouseClick(dock.folder_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, dock.jobs)
     assert dock.jobs.last_error == ""
@@ -77,11 +77,18 @@ def test_calm_view_with_a_bad_path_exits_2_before_any_window(tmp_path):
     import os
     import subprocess
 
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    }
     bad = tmp_path / "missing.npz"
     proc = subprocess.run(
         [sys.executable, "-m", "napari_calm.cli.main", "view", str(bad)],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("error: ") and "missing.npz" in proc.stderr

@@ -1,7 +1,7 @@
 """Fixtures and helpers shared by the GUI tests (``test_gui_*.py``); this module holds no tests.
 
-Import the fixtures you use into a test module
-(``from test_gui_support import calm_viewer  # noqa: F401``). The docks of one
+Test modules load it as a plugin (``pytest_plugins = ["test_gui_support"]``), which
+registers its fixtures, and import its helpers. The docks of one
 test module share one viewer (:func:`calm_window`), which keeps the GUI suite
 fast; :func:`calm_viewer` resets the selection and the view for each test.
 """
@@ -61,6 +61,12 @@ def calm_window(
             jobs.cancel()
             wait_idle_blocking(jobs)
     viewer.close()
+    import gc
+
+    from qtpy.QtWidgets import QApplication
+
+    QApplication.processEvents()
+    gc.collect()
 
 
 @pytest.fixture

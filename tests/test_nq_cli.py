@@ -68,23 +68,35 @@ def test_tokenize_with_the_shipped_default(recording, tmp_path, capsys):
     assert JSON_KEYS <= set(metrics) and metrics["recon_r_median"] > 0.5
 
 
-@pytest.mark.parametrize("break_it", ["garbage", "wrong_kind", "missing"])
-def test_bad_checkpoint_exits_2_with_error_line(trained, recording, tmp_path, break_it):
-    bad = tmp_path / "bad"
+def _broken_checkpoint(trained, tmp_path, how):
+    bad = tmp_path / how
+    if how == "missing":
+        return bad
     bad.mkdir()
-    if break_it != "missing":
-        meta = json.loads((trained / "ckpt" / "config.json").read_text())
-        if break_it == "wrong_kind":
-            meta["model"] = "calm"
-        (bad / "config.json").write_text(json.dumps(meta))
-        (bad / "model.safetensors").write_bytes(b"\x00garbage" * 10)
-    else:
-        bad = tmp_path / "absent"
+    meta = json.loads((trained / "ckpt" / "config.json").read_text())
+    if how == "wrong_kind":
+        meta["model"] = "calm"
+    (bad / "config.json").write_text(json.dumps(meta))
+    (bad / "model.safetensors").write_bytes(b"\x00garbage" * 10)
+    return bad
+
+
+def test_corrupt_checkpoint_exits_2_with_error_line(trained, recording, tmp_path):
+    """The real command line: one ``error:`` line on stderr, no traceback, no output file."""
+    bad = _broken_checkpoint(trained, tmp_path, "garbage")
     proc = subprocess.run([sys.executable, "-m", "napari_calm.cli.main", "tokenize", str(recording),
                            "--checkpoint", str(bad), "--out", str(tmp_path / "t.npz")],
                           capture_output=True, text=True)
     assert proc.returncode == 2
-    assert proc.stderr.startswith("error:") and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error:") and "corrupt" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "t.npz").exists()
+
+
+@pytest.mark.parametrize("how", ["wrong_kind", "missing"])
+def test_wrong_or_missing_checkpoint_exits_2(trained, recording, tmp_path, capsys, how):
+    bad = _broken_checkpoint(trained, tmp_path, how)
+    assert main(["tokenize", str(recording), "--checkpoint", str(bad), "--out", str(tmp_path / "t.npz")]) == 2
+    assert capsys.readouterr().err.startswith("error:")
     assert not (tmp_path / "t.npz").exists()
 
 

@@ -74,7 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--resume",
         action="store_true",
-        help="reuse the rows of an interrupted run in --out (same settings) instead of retraining",
+        help="reuse the rows of an earlier run in --out (same settings) instead of retraining; "
+        "its rows this run does not redo are kept",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
@@ -112,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     from src_models.bench.datasets import COLUMNS, file_source
     from src_models.bench.registry import parse_models
     from src_models.bench.report import machine_description, markdown_tables, write_results
-    from src_models.bench.runner import BenchResults, run_benchmark
+    from src_models.bench.runner import BenchResults, merge_results, run_benchmark
     from src_models.bench.suites import SUITE_BUDGETS, SUITE_SEEDS, builtin_sources
     from src_models.errors import CalmError
 
@@ -151,7 +152,9 @@ def run(args: argparse.Namespace) -> int:
         "budget": budget.describe(),
         "calm_checkpoint": args.calm_checkpoint,
     }
-    previous = _previous_rows(Path(args.out), settings) if args.resume else []
+    previous, previous_datasets = (
+        _previous_run(Path(args.out), settings) if args.resume else ([], [])
+    )
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     t0 = time.perf_counter()
 
@@ -167,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
         }
 
     def save(res: BenchResults) -> tuple[Path, Path]:
+        res = merge_results(res, previous, previous_datasets)
         return write_results(args.out, replace(res, notes=notes + res.notes), meta())
 
     results = run_benchmark(
@@ -183,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
         log=log,
     )
     pj, pm = save(results)
+    results = merge_results(results, previous, previous_datasets)
     columns = list(dict.fromkeys(d["column"] for d in results.datasets))
     print(markdown_tables(results.summary(), columns).split("\n\n### ")[0])
     for n in notes + results.notes:
@@ -191,17 +196,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _previous_rows(out: Path, settings: dict) -> list[dict]:
-    """Rows of an earlier run in ``out`` made with the same ``settings`` (``--resume``)."""
+def _previous_run(out: Path, settings: dict) -> tuple[list[dict], list[dict]]:
+    """Rows and datasets of an earlier run in ``out`` made with the same ``settings`` (``--resume``)."""
     from src_models.errors import CalmError
 
     path = out / "results.json"
     if not path.is_file():
-        return []
+        return [], []
     try:
         old = json.loads(path.read_text())
         old_settings = {k: old["meta"].get(k) for k in settings}
         rows = list(old["rows"])
+        datasets = list(old["datasets"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CalmError(f"cannot resume from this file ({exc.__class__.__name__})", path) from None
     if old_settings != json.loads(json.dumps(settings)):
@@ -213,4 +219,4 @@ def _previous_rows(out: Path, settings: dict) -> list[dict]:
             "drop --resume or choose another --out",
             path,
         )
-    return rows
+    return rows, datasets

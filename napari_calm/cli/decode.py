@@ -4,9 +4,10 @@ Targets are the recording's behaviour variables (decoded per frame) or trial col
 trial, or per frame with ``--level frame``). Every model is scored on the same cross-validation
 folds — contiguous blocks of frames or runs of whole trials, separated from the training samples
 by at least the decoders' context — with R² (continuous) or balanced accuracy (discrete); chance
-comes from circularly shifted labels. CalM's heads (linear and MLP) read pooled DAT states of the
-model as shipped (``calm_frozen``) and, unless ``--no-adapt``, of a copy adapted to the recording
-without labels (``calm_adapted``: new neuron/session embeddings, backbone frozen; ``--full-steps``
+comes from circularly shifted labels. CalM's heads (linear and MLP) read DAT states — each
+neuron's state on 4 shared principal axes (``--readouts neurons``) and/or their mean and std over
+neurons (``pooled``) — of the model as shipped (``calm_frozen_*``) and, unless ``--no-adapt``, of a
+copy adapted to the recording without labels (``calm_adapted_*``: new neuron/session embeddings, backbone frozen; ``--full-steps``
 also fine-tunes the backbone). ``--finetune-steps N`` adds ``calm_finetuned``: the DAT and a head
 trained end to end on each fold's training labels.
 
@@ -49,6 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--finetune-steps", type=int, default=0, metavar="N",
                         help="also fine-tune the DAT with a task head on each fold's labels for N steps "
                              "(calm_finetuned; default 0 = off)")
+    parser.add_argument("--readouts", default="neurons", metavar="LIST",
+                        help="CalM state read-outs: neurons (each neuron's state on 4 shared principal axes) "
+                             "and/or pooled (mean and std over neurons); default neurons")
+    parser.add_argument("--phases", type=int, default=1, metavar="K",
+                        help="token grids per patch: states every P/K frames instead of every P (K times the "
+                             "cost; default 1)")
     parser.add_argument("--calm-window", type=int, metavar="TOKENS",
                         help="tokens per DAT pass (default: the tokens covering --context, so every decoder "
                              "reads the same window)")
@@ -56,6 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of decoders, shifts and adaptation (default 0)")
     parser.add_argument("--fs", type=float, metavar="HZ", help="frame rate (overrides the files)")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+
+
+#: CalM read-outs offered on the command line
+READOUTS = {"neurons": ("neuron_pcs",), "pooled": ("mean", "std")}
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -80,6 +91,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.folds < 2 or args.context < 1 or min(args.shifts, args.steps, args.full_steps, args.finetune_steps) < 0:
         raise CalmError("--folds must be >= 2, --context >= 1, --shifts/--steps/--full-steps/--finetune-steps >= 0")
+    readouts = _names(args.readouts)
+    if not readouts or set(readouts) - set(READOUTS):
+        raise CalmError(f"unknown --readouts {args.readouts!r}; use any of {', '.join(READOUTS)}")
+    if args.phases < 1:
+        raise CalmError("--phases must be >= 1")
     if args.out is not None and args.out.suffix != ".npz":
         raise CalmError("output file must end in .npz", args.out)
     t0 = time.time()
@@ -88,11 +104,12 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model = load_calm(args.checkpoint, device=device)
     window = args.calm_window or max(2, frames_to_tokens(args.context, recording.fs, model.nq.config))
-    kw = dict(window_tokens=window, device=str(device), seed=args.seed)
-    extractors = [CalmFeatures(model, name="calm_frozen", **kw)]
+    kw = dict(window_tokens=window, phases=args.phases, device=str(device), seed=args.seed)
+    bases = [CalmFeatures(model, name="calm_frozen", **kw)]
     if not args.no_adapt and args.steps + args.full_steps > 0:
         adapt = {"embed_steps": args.steps, "full_steps": args.full_steps}
-        extractors.append(CalmFeatures(model, name="calm_adapted", adapt=adapt, **kw))
+        bases.append(CalmFeatures(model, name="calm_adapted", adapt=adapt, **kw))
+    extractors = [b.view(f"{b.name}_{r}", READOUTS[r]) for b in bases for r in readouts]
     finetuned = [CalmFinetune(model, window_tokens=window, steps=args.finetune_steps)] if args.finetune_steps else []
 
     last = [-1.0]

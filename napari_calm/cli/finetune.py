@@ -3,7 +3,7 @@
 Phase 1 fits the recording's new neuron and session embeddings with the
 backbone frozen; phase 2 (unless ``--freeze-backbone``) fine-tunes the whole
 DAT. ``--steps N`` is the total, split half and half (all of it
-in phase 1 with ``--freeze-backbone``); the default is 300 + 200 steps. Training uses the first 60 %
+in phase 1 with ``--freeze-backbone``); the default is 150 + 200 steps. Training uses the first 60 %
 of the frames, selection the next 20 %; the last 20 % is never touched, so
 ``calm forecast PATH --checkpoint OUT`` evaluates cleanly on it.
 
@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, metavar="DIR",
                         help="pretrained CalM (default: the shipped model)")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (best/, last/)")
-    parser.add_argument("--steps", type=int, metavar="N", help="total optimizer steps (default: 300 embedding + 200 full)")
+    parser.add_argument("--steps", type=int, metavar="N", help="total optimizer steps (default: 150 embedding + 200 full)")
     parser.add_argument("--freeze-backbone", action="store_true",
                         help="only fit the new embeddings and the regression head")
     parser.add_argument("--config", type=Path, metavar="FILE", help="JSON config with a finetune section")

@@ -2,7 +2,8 @@
 
 Protocol (stable contract): adapt to the recording on its first 60 % of frames
 (new neuron and session embeddings, backbone frozen; default budget
-``FinetuneConfig``: 300 steps, a few minutes on a 2-core CPU; skipped when the
+``FinetuneConfig``: 150 steps of 4 windows x 64 neurons x 16 tokens, 1-4 minutes
+on a 2-core CPU; skipped when the
 checkpoint already knows the recording), select the forecast variant on the
 next 20 %, and forecast every window (``--context`` frames → ``--horizon``
 frames, stride 1) of the last 20 %. Everything is z-scored with the training
@@ -38,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object with the metrics")
     parser.add_argument("--samples", type=int, default=8, metavar="S",
                         help="sampled rollouts per window for the band and sample_mean (default 8; 0 = none)")
-    parser.add_argument("--steps", type=int, metavar="N", help="adaptation steps (default 300)")
+    parser.add_argument("--steps", type=int, metavar="N", help="adaptation steps (default 150)")
     parser.add_argument("--no-adapt", action="store_true", help="use generic embeddings, no adaptation")
     parser.add_argument("--stride", type=int, default=1, metavar="K", help="step between test windows (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of adaptation and sampling (default 0)")

@@ -30,10 +30,18 @@ DOCKS = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``calm view``."""
     parser.add_argument("path", nargs="?", help="recording to open (default: the demo recording)")
-    parser.add_argument("--checkpoint", metavar="DIR", help="CalM checkpoint folder (default: the shipped model)")
-    parser.add_argument("--var", metavar="NAME", help="variable holding the traces (.mat) or series name (.nwb)")
-    parser.add_argument("--fs", type=float, metavar="HZ", help="frame rate in Hz (overrides the files)")
-    parser.add_argument("--all-rois", action="store_true", help="suite2p: keep ROIs not classified as cells")
+    parser.add_argument(
+        "--checkpoint", metavar="DIR", help="CalM checkpoint folder (default: the shipped model)"
+    )
+    parser.add_argument(
+        "--var", metavar="NAME", help="variable holding the traces (.mat) or series name (.nwb)"
+    )
+    parser.add_argument(
+        "--fs", type=float, metavar="HZ", help="frame rate in Hz (overrides the files)"
+    )
+    parser.add_argument(
+        "--all-rois", action="store_true", help="suite2p: keep ROIs not classified as cells"
+    )
 
 
 def read_for_view(args: argparse.Namespace) -> Recording:
@@ -71,7 +79,9 @@ def open_docks(viewer: napari.Viewer) -> dict[str, Any]:
     return widgets
 
 
-def show(viewer: napari.Viewer, recording: Recording, checkpoint: str | None = None) -> dict[str, Any]:
+def show(
+    viewer: napari.Viewer, recording: Recording, checkpoint: str | None = None
+) -> dict[str, Any]:
     """Open the docks in ``viewer``, select ``checkpoint`` and show ``recording``."""
     widgets = open_docks(viewer)
     dock = widgets["Recording & model"]

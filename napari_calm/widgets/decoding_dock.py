@@ -56,25 +56,43 @@ class DecodingCanvas(PlotCanvas):
         order = np.argsort(t)
         t, y = t[order], y[order]
         marker = "o" if result.level == "trial" else None
-        style = dict(lw=0.9 if marker is None else 0.0, marker=marker, ms=3)
+        style = {"lw": 0.9 if marker is None else 0.0, "marker": marker, "ms": 3}
         ax.plot(t, y, color=PALETTE["truth"], label="true", **style)
-        for name, color in ((result.best_baseline, PALETTE["baseline"]), (result.best_calm, PALETTE["decoded"])):
+        for name, color in (
+            (result.best_baseline, PALETTE["baseline"]),
+            (result.best_calm, PALETTE["decoded"]),
+        ):
             if name is not None:
                 pred = np.asarray(result.predictions[name], float)[order]
-                ax.plot(t, pred, color=color, alpha=0.9, label=f"{name} ({result.headline(name):.2f})", **style)
+                ax.plot(
+                    t,
+                    pred,
+                    color=color,
+                    alpha=0.9,
+                    label=f"{name} ({result.headline(name):.2f})",
+                    **style,
+                )
         ax.set_xlabel("time (s)")
         ax.set_ylabel(result.target)
         if result.classes is not None:
             ax.set_yticks(range(len(result.classes)))
             ax.set_yticklabels([str(c) for c in result.classes])
-        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=7, ncol=3, frameon=False,
-                  borderaxespad=0.1)
+        ax.legend(
+            loc="lower left",
+            bbox_to_anchor=(0.0, 1.0),
+            fontsize=7,
+            ncol=3,
+            frameon=False,
+            borderaxespad=0.1,
+        )
 
         bx = self.ax_scores
         self.clear_axes(bx)
         models = [*result.calm_models, *result.baseline_models]
         values = [result.headline(m) for m in models]
-        colors = [PALETTE["decoded"] if m in result.calm_models else PALETTE["baseline"] for m in models]
+        colors = [
+            PALETTE["decoded"] if m in result.calm_models else PALETTE["baseline"] for m in models
+        ]
         bx.barh(range(len(models)), np.nan_to_num(values), color=colors)
         bx.set_yticks(range(len(models)))
         bx.set_yticklabels(models)
@@ -92,7 +110,15 @@ class DecodingCanvas(PlotCanvas):
         """Empty axes with a hint."""
         for ax in (self.ax_time, self.ax_scores):
             self.clear_axes(ax)
-        self.ax_time.text(0.5, 0.5, message, ha="center", va="center", transform=self.ax_time.transAxes, fontsize=8)
+        self.ax_time.text(
+            0.5,
+            0.5,
+            message,
+            ha="center",
+            va="center",
+            transform=self.ax_time.transAxes,
+            fontsize=8,
+        )
         self.apply_theme()
         self.request_draw()
 
@@ -137,7 +163,9 @@ class DecodingDock(CalmDock):
         self.shifts_spin = QSpinBox()
         self.shifts_spin.setRange(0, 1000)
         self.shifts_spin.setValue(20)
-        self.shifts_spin.setToolTip("Circular shifts of the target for the chance level (ridge refits)")
+        self.shifts_spin.setToolTip(
+            "Circular shifts of the target for the chance level (ridge refits)"
+        )
         self.run_button = QPushButton("Decode")
         self.run_button.clicked.connect(self.run)
         self.jobs = JobPanel(self)
@@ -209,7 +237,9 @@ class DecodingDock(CalmDock):
             context=self.context_spin.value(),
             n_shifts=self.shifts_spin.value(),
         )
-        return self.jobs.start(worker, on_result=lambda r: self._store(rec, r), label=f"decoding {target}")
+        return self.jobs.start(
+            worker, on_result=lambda r: self._store(rec, r), label=f"decoding {target}"
+        )
 
     def _store(self, recording: Any, result: Any) -> None:
         if recording is self.state.recording:
@@ -223,7 +253,9 @@ class DecodingDock(CalmDock):
         parts = []
         best = result.best_calm
         if best is not None:
-            parts.append(f"<b>CalM</b> ({best}) {result.metric} = <b>{result.headline(best):.3f}</b>")
+            parts.append(
+                f"<b>CalM</b> ({best}) {result.metric} = <b>{result.headline(best):.3f}</b>"
+            )
         for name, value in result.baselines.items():
             parts.append(f"{name} {value:.3f}")
         chance = result.chance.get(result.metric, float("nan"))

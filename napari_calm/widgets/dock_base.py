@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from qtpy.QtWidgets import QWidget
 
-from napari_calm.state import CalmState, get_state
+from napari_calm.state import CalmState, get_state, unwrap_viewer
 from napari_calm.widgets import roi_link
 
 if TYPE_CHECKING:
@@ -24,14 +25,15 @@ class CalmDock(QWidget):
     Parameters
     ----------
     viewer : napari.Viewer
-        The viewer (injected by napari from the ``'napari.viewer.Viewer'`` annotation).
+        The viewer (injected by napari from the ``'napari.viewer.Viewer'`` annotation;
+        napari's plugin proxy is unwrapped, see :func:`napari_calm.state.unwrap_viewer`).
     parent : QWidget, optional
         Qt parent.
     """
 
     def __init__(self, viewer: napari.viewer.Viewer, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.viewer = viewer
+        self.viewer = unwrap_viewer(viewer)
         self.state: CalmState = get_state(viewer)
         roi_link.attach(viewer)
         self._connections: list[tuple[Any, Callable[..., Any]]] = []
@@ -47,8 +49,6 @@ class CalmDock(QWidget):
 def _disconnect_all(connections: list[tuple[Any, Callable[..., Any]]]) -> None:
     """Disconnect every recorded (signal, slot) pair (the dock's C++ side is gone)."""
     for signal, slot in connections:
-        try:
+        with contextlib.suppress(ValueError, RuntimeError, TypeError):
             signal.disconnect(slot)
-        except (ValueError, RuntimeError, TypeError):
-            pass
     connections.clear()

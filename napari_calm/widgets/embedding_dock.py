@@ -21,7 +21,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from qtpy.QtCore import Qt
-from qtpy.QtWidgets import QApplication, QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from napari_calm import workers
 from napari_calm.widgets.dock_base import CalmDock
@@ -83,30 +92,42 @@ def probe_summary(analysis: Any) -> str:
     lines = []
     for key, label in ((k, k[3:] + " SI") for k in probes if k.startswith("si_")):
         p = probes[key]
-        lines.append(f"{label} from the embedding: R² <b>{p['score']:.2f}</b> "
-                     f"(shuffled 95 %: {p['shuffled_p95']:.2f}, p = {p['p']:.3g})")
+        lines.append(
+            f"{label} from the embedding: R² <b>{p['score']:.2f}</b> "
+            f"(shuffled 95 %: {p['shuffled_p95']:.2f}, p = {p['p']:.3g})"
+        )
     return "<br>".join(lines)
 
 
 class EmbeddingCanvas(PlotCanvas):
     """The scatter, the selection rings, a colour bar and the lasso."""
 
-    def __init__(self, viewer: napari.Viewer, on_select: Any, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, viewer: napari.Viewer, on_select: Any, parent: QWidget | None = None
+    ) -> None:
         super().__init__(viewer, figsize=(4.2, 3.8), parent=parent)
         from matplotlib.widgets import LassoSelector
 
         self.ax = self.figure.add_subplot()
         self.points = self.ax.scatter([], [], s=14, linewidths=0)
-        self.rings = self.ax.scatter([], [], s=70, facecolors="none", edgecolors=PALETTE["select"], linewidths=1.6)
+        self.rings = self.ax.scatter(
+            [], [], s=70, facecolors="none", edgecolors=PALETTE["select"], linewidths=1.6
+        )
         self.colorbar: Any = None
         self.xy = np.zeros((0, 2))
         self._on_select = on_select
-        self.lasso = LassoSelector(self.ax, self._lasso_done, useblit=True,
-                                   props={"color": PALETTE["select"], "linewidth": 1.2})
+        self.lasso = LassoSelector(
+            self.ax,
+            self._lasso_done,
+            useblit=True,
+            props={"color": PALETTE["select"], "linewidth": 1.2},
+        )
         self.set_animated([self.rings])
         self.apply_theme()
 
-    def set_points(self, xy: np.ndarray, colors: np.ndarray | None, mappable: Any, label: str, method: str) -> None:
+    def set_points(
+        self, xy: np.ndarray, colors: np.ndarray | None, mappable: Any, label: str, method: str
+    ) -> None:
         """Show ``(N, 2)`` points with per-point colours (None: one neutral colour)."""
         self.xy = np.asarray(xy, float)
         self.points.set_offsets(self.xy)
@@ -175,7 +196,9 @@ class EmbeddingDock(CalmDock):
         self._original_colormap: Any = None
         self.method_combo = QComboBox()
         self.method_combo.addItems(["PCA", "UMAP"])
-        self.method_combo.setToolTip("PCA is instant; UMAP is computed in the background when first chosen")
+        self.method_combo.setToolTip(
+            "PCA is instant; UMAP is computed in the background when first chosen"
+        )
         self.method_combo.currentTextChanged.connect(self._method_changed)
         self.feature_combo = QComboBox()
         self.feature_combo.setToolTip("Per-neuron feature that colours the points (and the ROIs)")
@@ -189,8 +212,10 @@ class EmbeddingDock(CalmDock):
         self.hint.setWordWrap(True)
         self.probe_label = QLabel("")
         self.probe_label.setWordWrap(True)
-        self.probe_label.setToolTip("Linear probes of the tuning from the embedding (cross-validated over "
-                                    "neurons, against shuffled tuning)")
+        self.probe_label.setToolTip(
+            "Linear probes of the tuning from the embedding (cross-validated over "
+            "neurons, against shuffled tuning)"
+        )
         self.canvas = EmbeddingCanvas(viewer, self._select_from_map, self)
         self.jobs = JobPanel(self)
         self.jobs.setVisible(False)

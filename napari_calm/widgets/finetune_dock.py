@@ -75,8 +75,16 @@ def finetune_settings(
 
 
 #: Settings that are :class:`FinetuneConfig` fields.
-CONFIG_FIELDS = ("embed_steps", "full_steps", "embed_lr", "full_lr", "batch_size", "window_tokens",
-                 "max_neurons", "val_every")
+CONFIG_FIELDS = (
+    "embed_steps",
+    "full_steps",
+    "embed_lr",
+    "full_lr",
+    "batch_size",
+    "window_tokens",
+    "max_neurons",
+    "val_every",
+)
 #: Widget ranges of the settings (learning rates need small steps to show 2e-4).
 SETTING_RANGES = {
     "embed_steps": {"min": 0, "max": 1_000_000},
@@ -104,21 +112,37 @@ class LossCanvas(PlotCanvas):
 
     def __init__(self, viewer: napari.Viewer, parent: QWidget | None = None) -> None:
         super().__init__(viewer, figsize=(4.5, 2.6), parent=parent, layout=None)
-        self.ax = self.figure.add_axes((0.13, 0.19, 0.83, 0.76))
-        self.train_line, = self.ax.plot([], [], lw=0.9, color=PALETTE["truth"], label="train loss")
-        self.val_line, = self.ax.plot([], [], "o-", ms=3, lw=1.0, color=PALETTE["forecast"], label="validation loss")
+        self.ax = self.figure.add_axes((0.13, 0.19, 0.83, 0.68))
+        (self.train_line,) = self.ax.plot(
+            [], [], lw=0.9, color=PALETTE["truth"], label="train loss"
+        )
+        (self.val_line,) = self.ax.plot(
+            [], [], "o-", ms=3, lw=1.0, color=PALETTE["forecast"], label="validation loss"
+        )
         self.ax.set_xlabel("step")
         self.ax.set_ylabel("loss")
-        self.ax.legend(loc="upper right", fontsize=7)
+        self.ax.legend(
+            loc="lower left",
+            bbox_to_anchor=(0.0, 1.0),
+            fontsize=7,
+            ncol=2,
+            frameon=False,
+            borderaxespad=0.1,
+        )
         self.set_animated([self.train_line, self.val_line])
         self.ax.set_xlim(0, 1)
         self.ax.set_ylim(0, 1)
         self.apply_theme()
 
     def show_history(
-        self, steps: list[int], losses: list[float], val_steps: list[int], val: list[float], total: int = 0
+        self,
+        steps: list[int],
+        losses: list[float],
+        val_steps: list[int],
+        val: list[float],
+        total: int = 0,
     ) -> None:
-        """Update both curves of a run of ``total`` steps; rescale only when they leave the axes."""
+        """Update the curves of a run of ``total`` steps; rescale only when they leave the axes."""
         self.train_line.set_data(steps, losses)
         self.val_line.set_data(val_steps, val)
         ys = np.asarray([v for v in [*losses, *val] if v is not None and np.isfinite(v)], float)
@@ -158,15 +182,21 @@ class FinetuneDock(CalmDock):
 
         from src_models.dat.config import FinetuneConfig
 
-        self.settings = magicgui(finetune_settings, call_button=False, auto_call=False, **SETTING_RANGES)
+        self.settings = magicgui(
+            finetune_settings, call_button=False, auto_call=False, **SETTING_RANGES
+        )
         defaults = FinetuneConfig()
         for name in CONFIG_FIELDS:
             getattr(self.settings, name).value = getattr(defaults, name)
         self.start_button = QPushButton("Start")
-        self.start_button.setToolTip("Fine-tune the checkpoint chosen in the Recording & model dock")
+        self.start_button.setToolTip(
+            "Fine-tune the checkpoint chosen in the Recording & model dock"
+        )
         self.start_button.clicked.connect(self.start)
         self.resume_combo = QComboBox()
-        self.resume_combo.setToolTip("A run under the runs folder to continue from its last/ checkpoint")
+        self.resume_combo.setToolTip(
+            "A run under the runs folder to continue from its last/ checkpoint"
+        )
         self.resume_button = QPushButton("Resume")
         self.resume_button.clicked.connect(self.resume)
         self.jobs = JobPanel(self)
@@ -222,8 +252,11 @@ class FinetuneDock(CalmDock):
 
     def _default_run_name(self) -> str:
         data = self.settings.data.value.strip()
-        stem = Path(data).stem if data else (
-            self.state.recording.source.stem if self.state.recording is not None else "run")
+        stem = (
+            Path(data).stem
+            if data
+            else (self.state.recording.source.stem if self.state.recording is not None else "run")
+        )
         return f"ft-{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
 
     def _launch(self, run_dir: Path) -> Any:
@@ -240,7 +273,9 @@ class FinetuneDock(CalmDock):
         self._history = ([], [], [], [])
         self.canvas.show_history(*self._history)
         self.result_label.setText(f"run folder: {run_dir}")
-        worker = workers.finetune_worker(recording, self.state.checkpoint, run_dir, config, self.state.device)
+        worker = workers.finetune_worker(
+            recording, self.state.checkpoint, run_dir, config, self.state.device
+        )
         self.jobs.start(
             worker,
             on_result=self._finished,
@@ -270,10 +305,15 @@ class FinetuneDock(CalmDock):
     def _finished(self, outcome: FinetuneOutcome) -> None:
         if outcome.stopped:
             self.result_label.setText(
-                f"cancelled at step {outcome.step}/{outcome.total}; Resume continues {Path(outcome.run_dir).name}"
+                f"cancelled at step {outcome.step}/{outcome.total}; "
+                f"Resume continues {Path(outcome.run_dir).name}"
             )
         else:
-            best = "" if outcome.best_val is None else f", best validation loss {outcome.best_val:.3f}"
+            best = (
+                ""
+                if outcome.best_val is None
+                else f", best validation loss {outcome.best_val:.3f}"
+            )
             self.result_label.setText(f"done: {outcome.step} steps{best} → {outcome.run_dir}")
             self.state.add_checkpoint(outcome.run_dir)
         self.refresh_runs()

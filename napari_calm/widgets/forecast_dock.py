@@ -64,7 +64,9 @@ class ForecastCanvas(PlotCanvas):
         rows = n + 1
         grid = self.figure.add_gridspec(rows, 2, width_ratios=[3.0, 1.0])
         self.neuron_axes = [self.figure.add_subplot(grid[i, :]) for i in range(n)]
-        self.ax_pop = self.figure.add_subplot(grid[n, 0], sharex=self.neuron_axes[0] if n else None)
+        self.ax_pop = self.figure.add_subplot(
+            grid[n, 0], sharex=self.neuron_axes[0] if n else None
+        )
         self.ax_corr = self.figure.add_subplot(grid[n, 1])
 
     def show_window(
@@ -97,27 +99,47 @@ class ForecastCanvas(PlotCanvas):
         self._layout(len(neurons))
         C = context.shape[0]
         tc, th = t[:C], t[C:]
-        for ax, i in zip(self.neuron_axes, neurons):
+        for ax, i in zip(self.neuron_axes, neurons, strict=True):
             self.clear_axes(ax)
             ax.plot(tc, context[:, i], color=PALETTE["raw"], lw=1.0, label="context")
             ax.plot(th, truth[:, i], color=PALETTE["truth"], lw=1.2, label="truth")
             ax.plot(th, forecast[:, i], color=PALETTE["forecast"], lw=1.2, label="forecast")
             if band is not None:
-                ax.fill_between(th, band[0][:, i], band[1][:, i], color=PALETTE["band"], alpha=0.25,
-                                lw=0, label="10–90 %")
+                ax.fill_between(
+                    th,
+                    band[0][:, i],
+                    band[1][:, i],
+                    color=PALETTE["band"],
+                    alpha=0.25,
+                    lw=0,
+                    label="sampled 10–90 %",
+                )
             ax.axvline(th[0], color=self.colors.grid, lw=0.8)
             ax.set_ylabel(f"n{i} (z)")
             ax.tick_params(labelbottom=False)
         if self.neuron_axes:
-            self.neuron_axes[0].legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=7, ncol=4,
-                                       frameon=False, borderaxespad=0.1)
+            self.neuron_axes[0].legend(
+                loc="lower left",
+                bbox_to_anchor=(0.0, 1.0),
+                fontsize=7,
+                ncol=4,
+                frameon=False,
+                borderaxespad=0.1,
+            )
         pop = self.ax_pop
         self.clear_axes(pop)
         pop.plot(tc, context.mean(axis=1), color=PALETTE["raw"], lw=1.0)
         pop.plot(th, truth.mean(axis=1), color=PALETTE["truth"], lw=1.2)
         pop.plot(th, forecast.mean(axis=1), color=PALETTE["forecast"], lw=1.2)
         if band is not None:
-            pop.fill_between(th, band[0].mean(axis=1), band[1].mean(axis=1), color=PALETTE["band"], alpha=0.25, lw=0)
+            pop.fill_between(
+                th,
+                band[0].mean(axis=1),
+                band[1].mean(axis=1),
+                color=PALETTE["band"],
+                alpha=0.25,
+                lw=0,
+            )
         pop.axvline(th[0], color=self.colors.grid, lw=0.8)
         pop.set_title("population mean", loc="left")
         pop.set_xlabel("time (s)")
@@ -137,7 +159,9 @@ class ForecastCanvas(PlotCanvas):
         self._layout(0)
         for ax in (self.ax_pop, self.ax_corr):
             self.clear_axes(ax)
-        self.ax_pop.text(0.5, 0.5, text, ha="center", va="center", transform=self.ax_pop.transAxes, fontsize=8)
+        self.ax_pop.text(
+            0.5, 0.5, text, ha="center", va="center", transform=self.ax_pop.transAxes, fontsize=8
+        )
         self.apply_theme()
         self.request_draw()
 
@@ -174,7 +198,9 @@ class ForecastDock(CalmDock):
         self.adapt_spin = QSpinBox()
         self.adapt_spin.setRange(0, 10000)
         self.adapt_spin.setValue(100)
-        self.adapt_spin.setToolTip("Steps adapting the neuron/session embeddings to this recording (0: generic)")
+        self.adapt_spin.setToolTip(
+            "Steps adapting the neuron/session embeddings to this recording (0: generic)"
+        )
         self.run_button = QPushButton("Forecast")
         self.run_button.clicked.connect(self.run)
         self.jobs = JobPanel(self)
@@ -183,7 +209,9 @@ class ForecastDock(CalmDock):
         self.time_slider.setToolTip("Time point: one of the forecast test windows")
         self.time_slider.valueChanged.connect(self._plot_window)
         self.viewer_time_button = QPushButton("Viewer time")
-        self.viewer_time_button.setToolTip("Jump to the test window nearest the movie's current frame")
+        self.viewer_time_button.setToolTip(
+            "Jump to the test window nearest the movie's current frame"
+        )
         self.viewer_time_button.clicked.connect(self.go_to_viewer_time)
         self.time_label = QLabel("")
         self.metrics_label = QLabel("")
@@ -220,11 +248,17 @@ class ForecastDock(CalmDock):
         if rec is None or self.jobs.busy:
             return None
         worker = workers.forecast_worker(
-            rec, self.state.checkpoint, self.state.device,
-            self.context_spin.value(), self.horizon_spin.value(),
-            n_samples=self.samples_spin.value(), adapt_steps=self.adapt_spin.value(),
+            rec,
+            self.state.checkpoint,
+            self.state.device,
+            self.context_spin.value(),
+            self.horizon_spin.value(),
+            n_samples=self.samples_spin.value(),
+            adapt_steps=self.adapt_spin.value(),
         )
-        return self.jobs.start(worker, on_result=lambda r: self._store(rec, r), label="forecasting")
+        return self.jobs.start(
+            worker, on_result=lambda r: self._store(rec, r), label="forecasting"
+        )
 
     def _store(self, recording: Any, result: Any) -> None:
         if recording is self.state.recording:
@@ -240,18 +274,23 @@ class ForecastDock(CalmDock):
         result = self.state.forecast
         has = result is not None
         self.time_slider.setEnabled(has)
-        self.viewer_time_button.setEnabled(has and self.state.recording is not None
-                                           and self.state.recording.movie is not None)
+        self.viewer_time_button.setEnabled(
+            has and self.state.recording is not None and self.state.recording.movie is not None
+        )
         if not has:
             self.metrics_label.setText("")
             self.time_label.setText("")
-            self.canvas.show_message("press Forecast" if self.state.recording is not None else "open a recording")
+            self.canvas.show_message(
+                "press Forecast" if self.state.recording is not None else "open a recording"
+            )
             return
         m, b = result.metrics, result.baseline
         keys = [k for k in ("corr", "mse", "prediction_score") if k in m]
         self.metrics_label.setText(
             f"test split, {len(result.starts)} windows, variant <b>{result.selected}</b>: "
-            + " · ".join(f"{k} <b>{m[k]:.3f}</b> (copy-last {b.get(k, float('nan')):.3f})" for k in keys)
+            + " · ".join(
+                f"{k} <b>{m[k]:.3f}</b> (copy-last {b.get(k, float('nan')):.3f})" for k in keys
+            )
         )
         self.time_slider.blockSignals(True)
         self.time_slider.setRange(0, len(result.starts) - 1)

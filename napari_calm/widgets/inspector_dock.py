@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.collections import LineCollection
-from qtpy.QtCore import Qt
+from qtpy.QtCore import QItemSelectionModel, Qt
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -61,13 +61,23 @@ class InspectorCanvas(PlotCanvas):
     def __init__(self, viewer: napari.Viewer, parent: QWidget | None = None) -> None:
         super().__init__(viewer, figsize=(5.0, 4.6), parent=parent, layout=None)
         fig = self.figure
-        grid = fig.add_gridspec(4, 1, height_ratios=[3.0, 0.4, 0.55, 2.4], hspace=0.08,
-                                left=0.1, right=0.98, top=0.98, bottom=0.02)
+        grid = fig.add_gridspec(
+            4,
+            1,
+            height_ratios=[3.0, 0.4, 0.55, 2.4],
+            hspace=0.08,
+            left=0.1,
+            right=0.98,
+            top=0.98,
+            bottom=0.02,
+        )
         self.ax_trace = fig.add_subplot(grid[0])
         self.ax_tokens = fig.add_subplot(grid[1], sharex=self.ax_trace)
         self.ax_atlas = fig.add_subplot(grid[3])
-        self.raw_line, = self.ax_trace.plot([], [], lw=0.7, color=PALETTE["raw"], label="trace")
-        self.recon_line, = self.ax_trace.plot([], [], lw=0.9, color=PALETTE["recon"], label="NQ reconstruction")
+        (self.raw_line,) = self.ax_trace.plot([], [], lw=0.7, color=PALETTE["raw"], label="trace")
+        (self.recon_line,) = self.ax_trace.plot(
+            [], [], lw=0.9, color=PALETTE["recon"], label="NQ reconstruction"
+        )
         self.time_line = self.ax_trace.axvline(0.0, lw=0.8, ls=":", color=PALETTE["select"])
         self.ax_trace.legend(loc="upper right", fontsize=7, frameon=True)
         self.ax_trace.set_ylim(-0.08, 1.12)
@@ -75,24 +85,38 @@ class InspectorCanvas(PlotCanvas):
         self.ax_trace.set_ylabel("trace (min–max)")
         self.ax_trace.tick_params(labelbottom=False)
         self.token_image = self.ax_tokens.imshow(
-            np.zeros((1, 1)), aspect="auto", interpolation="nearest", cmap="tab20",
-            extent=(0, 1, 0, 1), vmin=0, vmax=19,
+            np.zeros((1, 1)),
+            aspect="auto",
+            interpolation="nearest",
+            cmap="tab20",
+            extent=(0, 1, 0, 1),
+            vmin=0,
+            vmax=19,
         )
         self.ax_tokens.set_yticks([])
         self.ax_tokens.set_ylabel("tokens", rotation=0, ha="right", va="center")
         self.ax_tokens.set_xlabel("time (s)", labelpad=1)
         self.atlas_all = None
-        self.atlas_used, = self.ax_atlas.plot([], [], lw=1.0, color=PALETTE["recon"])
-        self.atlas_often, = self.ax_atlas.plot([], [], lw=2.2, color=PALETTE["recon"])
-        self.atlas_text = self.ax_atlas.text(0.5, 0.5, "", ha="center", va="center",
-                                             transform=self.ax_atlas.transAxes, fontsize=8)
+        (self.atlas_used,) = self.ax_atlas.plot([], [], lw=1.0, color=PALETTE["recon"])
+        (self.atlas_often,) = self.ax_atlas.plot([], [], lw=2.2, color=PALETTE["recon"])
+        self.atlas_text = self.ax_atlas.text(
+            0.5, 0.5, "", ha="center", va="center", transform=self.ax_atlas.transAxes, fontsize=8
+        )
         self.ax_atlas.set_xticks([])
         self.ax_atlas.set_yticks([])
-        self.ax_atlas.set_ylabel("codebook", rotation=0, ha="right", va="center")
+        self.ax_atlas.set_ylabel("codebook")
         self._atlas_segments: np.ndarray | None = None
         self._atlas_xy: np.ndarray | None = None
-        self.set_animated([self.raw_line, self.recon_line, self.token_image, self.atlas_used,
-                           self.atlas_often, self.time_line])
+        self.set_animated(
+            [
+                self.raw_line,
+                self.recon_line,
+                self.token_image,
+                self.atlas_used,
+                self.atlas_often,
+                self.time_line,
+            ]
+        )
         self.apply_theme()
 
     def on_theme(self) -> None:
@@ -296,8 +320,14 @@ class InspectorDock(CalmDock):
                 item = self.neuron_list.item(i)
                 if item is not None:
                     item.setSelected(True)
-            if self.state.current is not None and self.neuron_list.item(self.state.current):
-                self.neuron_list.scrollToItem(self.neuron_list.item(self.state.current))
+            current = (
+                None if self.state.current is None else self.neuron_list.item(self.state.current)
+            )
+            if current is not None:
+                self.neuron_list.setCurrentItem(
+                    current, QItemSelectionModel.SelectionFlag.NoUpdate
+                )
+                self.neuron_list.scrollToItem(current)
         finally:
             self._updating = False
 
@@ -324,7 +354,9 @@ class InspectorDock(CalmDock):
             recon = (cache.recon[i] - mu) / sd
             tokens = cache.tokens[i]
             token_seconds = rec.n_frames / float(rec.fs) / max(cache.tokens.shape[1], 1)
-        title = f"neuron {i}" + ("" if rec.rois is None else f" · ROI id {np.asarray(rec.rois.ids)[i]}")
+        title = f"neuron {i}" + (
+            "" if rec.rois is None else f" · ROI id {np.asarray(rec.rois.ids)[i]}"
+        )
         lo, hi = self.canvas.show_neuron(t, z, recon, tokens, token_seconds)
         self.title.setText(f"<b>{title}</b> · z from {lo:.1f} to {hi:.1f}")
         self.info.setText(self._describe(i, cache))
@@ -336,12 +368,17 @@ class InspectorDock(CalmDock):
             parts.append("tokens: not computed (Recording dock → Tokenize)")
         else:
             codes = np.unique(cache.tokens[i])
-            parts.append(f"{cache.tokens.shape[1]} tokens, {len(codes)} distinct codes of {cache.codebook_size}")
+            parts.append(
+                f"{cache.tokens.shape[1]} tokens, "
+                f"{len(codes)} distinct codes of {cache.codebook_size}"
+            )
         emb = self.state.embeddings
         if emb is None:
             parts.append("embedding: not computed (Recording dock → Embed)")
         else:
-            coords = ", ".join(f"{m} ({xy[i, 0]:.2f}, {xy[i, 1]:.2f})" for m, xy in emb.coords.items())
+            coords = ", ".join(
+                f"{m} ({xy[i, 0]:.2f}, {xy[i, 1]:.2f})" for m, xy in emb.coords.items()
+            )
             parts.append(f"embedding: {coords}")
             for what in ("cue", "choice"):
                 si = emb.features.get(f"{what}_si")

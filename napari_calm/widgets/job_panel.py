@@ -9,6 +9,7 @@ an error into a one-line napari notification while the dock stays usable.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -78,6 +79,9 @@ class JobPanel(QWidget):
         self.status = QLabel("idle")
         self.status.setWordWrap(True)
         self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setMinimumWidth(
+            self.cancel_button.fontMetrics().horizontalAdvance("Cancel") + 24
+        )
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
         column = QVBoxLayout(self)
@@ -143,10 +147,8 @@ class JobPanel(QWidget):
         self.cancel_button.setEnabled(True)
         if hasattr(worker, "_relay_error"):
             # one-line notifications instead of napari's traceback relay (where it is connected)
-            try:
+            with contextlib.suppress(TypeError, RuntimeError):
                 worker.errored.disconnect(worker._relay_error)
-            except (TypeError, RuntimeError):
-                pass
         worker.yielded.connect(self._queue)
         worker.returned.connect(self._succeeded)
         worker.returned.connect(on_result)

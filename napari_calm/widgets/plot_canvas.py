@@ -170,7 +170,7 @@ class PlotCanvas(QWidget):
 
     @staticmethod
     def clear_axes(ax: Axes) -> None:
-        """Remove the data artists of ``ax`` but keep its axis setup (much cheaper than ``ax.clear()``)."""
+        """Remove the data artists of ``ax``, keep its axis setup (cheaper than ``ax.clear()``)."""
         for artist in [*ax.lines, *ax.collections, *ax.patches, *ax.texts, *ax.images]:
             artist.remove()
         legend = ax.get_legend()
@@ -205,7 +205,7 @@ class PlotCanvas(QWidget):
         return self._dirty
 
     def eventFilter(self, watched: Any, event: QEvent) -> bool:  # noqa: N802 (Qt API)
-        """Count paints; when the canvas is exposed again (shown, its tab selected), draw what changed."""
+        """Count paints; when the canvas is exposed again (shown, tab selected), draw changes."""
         if watched is self.canvas and event.type() == QEvent.Type.Paint:
             self.paint_count += 1
             if self._dirty:
@@ -214,7 +214,7 @@ class PlotCanvas(QWidget):
 
     # -- blitting --------------------------------------------------------------------------
     def set_animated(self, artists: list[Any]) -> None:
-        """Declare the artists :meth:`blit_update` redraws (they are left out of the background)."""
+        """Declare the artists :meth:`blit_update` redraws (left out of the background)."""
         for artist in artists:
             artist.set_animated(True)
         self._animated = list(artists)
@@ -257,7 +257,7 @@ _GATED: type | None = None
 
 
 def _gated_canvas_class() -> type:
-    """``FigureCanvasQTAgg`` whose ``draw_idle`` only draws while its :class:`PlotCanvas` is on screen.
+    """``FigureCanvasQTAgg`` whose ``draw_idle`` draws only while its :class:`PlotCanvas` shows.
 
     Every redraw request (ours, a resize, a matplotlib widget) goes through
     ``draw_idle``; off screen it only marks the plot dirty, and the next

@@ -14,14 +14,18 @@ MAX_POINTS = 4000
 
 
 def neuron_trace(recording: Recording, i: int) -> np.ndarray:
-    """Neuropil-corrected trace of neuron ``i`` (one row of ``recording.traces``, without the rest)."""
+    """Neuropil-corrected trace of neuron ``i`` (one row of ``recording.traces``, alone)."""
     f = np.asarray(recording.F[i], np.float32)
     if recording.Fneu is None or recording.neuropil_coefficient == 0:
         return f
-    return f - np.float32(recording.neuropil_coefficient) * np.asarray(recording.Fneu[i], np.float32)
+    return f - np.float32(recording.neuropil_coefficient) * np.asarray(
+        recording.Fneu[i], np.float32
+    )
 
 
-def envelope(t: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
+def envelope(
+    t: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS
+) -> tuple[np.ndarray, np.ndarray]:
     """Min/max envelope of a long series so a line plot keeps its peaks with few points.
 
     Parameters

@@ -101,7 +101,9 @@ class RecordingDock(CalmDock):
 
         # recording
         self.path_edit = QLineEdit()
-        self.path_edit.setPlaceholderText("TIFF movie, suite2p folder, traces folder, .npz, .mat, .nwb")
+        self.path_edit.setPlaceholderText(
+            "TIFF movie, suite2p folder, traces folder, .npz, .mat, .nwb"
+        )
         self.path_edit.returnPressed.connect(self.open_clicked)
         self.file_button = QPushButton("File…")
         self.folder_button = QPushButton("Folder…")
@@ -194,7 +196,9 @@ class RecordingDock(CalmDock):
     # -- recording -------------------------------------------------------------------------
     def browse_file(self) -> None:
         """Pick a recording file in a dialog, then open it."""
-        path, _ = QFileDialog.getOpenFileName(self, "Open recording", self._start_dir(), OPEN_FILTER)
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open recording", self._start_dir(), OPEN_FILTER
+        )
         if path:
             self.path_edit.setText(path)
             self.open_path(path)
@@ -263,7 +267,7 @@ class RecordingDock(CalmDock):
             if layer in self.viewer.layers:
                 self.viewer.layers.remove(layer)
         taken = {layer.name for layer in self.viewer.layers}
-        for layer, name in zip(self._added_layers, names):
+        for layer, name in zip(self._added_layers, names, strict=True):
             if name and layer.name != name and name not in taken:
                 layer.name = name
 
@@ -275,8 +279,10 @@ class RecordingDock(CalmDock):
         if rec is None:
             self.summary.setText("No recording.")
         elif rec.n_neurons == 0:
-            self.summary.setText(f"<b>{rec.source.name}</b>: a movie without ROIs "
-                                 f"({'×'.join(map(str, rec.movie_shape or ()))}); extract ROIs to analyse it.")
+            self.summary.setText(
+                f"<b>{rec.source.name}</b>: a movie without ROIs "
+                f"({'×'.join(map(str, rec.movie_shape or ()))}); extract ROIs to analyse it."
+            )
         else:
             s = rec.summary()
             bits = [
@@ -288,7 +294,10 @@ class RecordingDock(CalmDock):
             if s["behavior"]:
                 bits.append("behaviour: " + ", ".join(s["behavior"]))
             if s["n_trials"]:
-                bits.append(f"{s['n_trials']} trials ({', '.join(c for c in s['trial_columns'] if not c.endswith('_frame'))})")
+                bits.append(
+                    f"{s['n_trials']} trials "
+                    f"({', '.join(c for c in s['trial_columns'] if not c.endswith('_frame'))})"
+                )
             self.summary.setText(" · ".join(bits))
         self._update_cache_label()
 
@@ -310,7 +319,9 @@ class RecordingDock(CalmDock):
             self.checkpoint_combo.clear()
             for name, path in entries:
                 self.checkpoint_combo.addItem(name, path)
-                self.checkpoint_combo.setItemData(self.checkpoint_combo.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
+                self.checkpoint_combo.setItemData(
+                    self.checkpoint_combo.count() - 1, path, Qt.ItemDataRole.ToolTipRole
+                )
             index = max(0, self.checkpoint_combo.findData(current))
             self.checkpoint_combo.setCurrentIndex(index)
         finally:
@@ -332,7 +343,9 @@ class RecordingDock(CalmDock):
 
     def browse_checkpoint(self) -> None:
         """Choose a checkpoint folder in a dialog and select it."""
-        path = QFileDialog.getExistingDirectory(self, "CalM checkpoint folder", self.state.runs_dir)
+        path = QFileDialog.getExistingDirectory(
+            self, "CalM checkpoint folder", self.state.runs_dir
+        )
         if path:
             self.select_checkpoint(path)
 
@@ -354,9 +367,11 @@ class RecordingDock(CalmDock):
             self.state.checkpoint = path
 
     def _fill_devices(self) -> None:
+        import os
+
         import torch
 
-        self.device_combo.addItem(f"CPU ({torch.get_num_threads()} threads)", "cpu")
+        self.device_combo.addItem(f"CPU ({os.cpu_count()} cores)", "cpu")
         if torch.cuda.is_available():
             self.device_combo.addItem(f"GPU: {torch.cuda.get_device_name(0)}", "cuda")
         self.device_combo.setCurrentIndex(max(0, self.device_combo.findData(self.state.device)))
@@ -377,12 +392,14 @@ class RecordingDock(CalmDock):
         )
 
     def embed(self) -> Any:
-        """Embed every neuron (PCA, UMAP when ticked) and compute selectivity; returns the worker."""
+        """Embed every neuron (PCA, UMAP when ticked), compute selectivity; returns the worker."""
         rec = self.state.recording
         if rec is None or self.jobs.busy:
             return None
         return self.jobs.start(
-            workers.embed_worker(rec, self.state.checkpoint, self.state.device, umap=self.umap_check.isChecked()),
+            workers.embed_worker(
+                rec, self.state.checkpoint, self.state.device, umap=self.umap_check.isChecked()
+            ),
             on_result=lambda cache: self._store(rec, embeddings=cache),
             label="embedding",
         )
@@ -400,7 +417,10 @@ class RecordingDock(CalmDock):
             t = s.tokens
             r = t.metrics.get("recon_r_median")
             quality = "" if r is None else f", reconstruction r {r:.2f}"
-            lines.append(f"tokens ✓ {t.tokens.shape[0]} × {t.tokens.shape[1]}, K = {t.codebook_size}{quality}")
+            lines.append(
+                f"tokens ✓ {t.tokens.shape[0]} × {t.tokens.shape[1]}, "
+                f"K = {t.codebook_size}{quality}"
+            )
         else:
             lines.append("tokens —")
         if s.embeddings is not None:
@@ -409,8 +429,11 @@ class RecordingDock(CalmDock):
             lines.append(f"embeddings ✓ {e.states.shape[1]}-d, {' + '.join(e.coords)}, {tuning}")
         else:
             lines.append("embeddings —")
-        lines.append(("forecast ✓" if s.forecast is not None else "forecast —") + " · "
-                     + ("decoding ✓" if s.decoding is not None else "decoding —"))
+        lines.append(
+            ("forecast ✓" if s.forecast is not None else "forecast —")
+            + " · "
+            + ("decoding ✓" if s.decoding is not None else "decoding —")
+        )
         self.cache_label.setText("<br>".join(lines))
 
     # -- extraction ------------------------------------------------------------------------

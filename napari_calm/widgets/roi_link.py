@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from napari_calm.state import CalmState, get_state
+from napari_calm.state import CalmState, get_state, unwrap_viewer
 
 if TYPE_CHECKING:
     import napari
@@ -39,6 +39,7 @@ _LINKS: weakref.WeakKeyDictionary[Any, RoiLink] = weakref.WeakKeyDictionary()
 
 def attach(viewer: napari.Viewer) -> RoiLink:
     """The :class:`RoiLink` of ``viewer`` (created on first use)."""
+    viewer = unwrap_viewer(viewer)
     link = _LINKS.get(viewer)
     if link is None:
         link = RoiLink(viewer, get_state(viewer))
@@ -87,6 +88,7 @@ class RoiLink:
         viewer.bind_key("Alt-Left", step(-1), overwrite=True)
         state.events.selected.connect(self._on_selection)
         state.events.recording.connect(self._on_recording)
+        viewer.layers.events.inserted.connect(self._on_layer_inserted)
         self._on_recording()
 
     # -- canvas -> state -------------------------------------------------------------------
@@ -144,36 +146,52 @@ class RoiLink:
 
     # -- state -> canvas -------------------------------------------------------------------
     def _on_recording(self, *_: Any) -> None:
-        """Watch the new ROI layer; reuse (cleared) or drop the outline layer of the previous one."""
+        """Watch the current ROI layer; clear the outline layer (dropped if it no longer fits)."""
         from qtpy.QtCore import QTimer
 
         state, viewer = self._state(), self._viewer()
         if state is None or viewer is None:
             return
-        if self._watched_labels is not None:
-            self._watched_labels.events.selected_label.disconnect(self._on_selected_label)
-            self._watched_labels = None
-        self._painted = []
         labels = state.find_labels(viewer)
-        if labels is not None:
-            labels.events.selected_label.connect(self._on_selected_label)
+        if labels is not self._watched_labels:
+            if self._watched_labels is not None:
+                self._watched_labels.events.selected_label.disconnect(self._on_selected_label)
+            if labels is not None:
+                labels.events.selected_label.connect(self._on_selected_label)
             self._watched_labels = labels
+        self._painted = []
         outline = self._outline_layer(create=False)
         if outline is not None:
+            outline.data[...] = 0
+            outline.refresh()
             if labels is not None and outline.data.shape == labels.data.shape:
-                outline.data[...] = 0
                 outline.scale, outline.translate = labels.scale, labels.translate
-                outline.refresh()
-                viewer.layers.move(viewer.layers.index(outline), len(viewer.layers))  # over the new ROIs
-            else:  # removing a napari layer is slow: after the new recording is on screen
-                outline.metadata["calm_selection"] = False
-
-                def remove() -> None:
-                    if outline in viewer.layers:
-                        viewer.layers.remove(outline)
-
-                QTimer.singleShot(0, remove)
+                viewer.layers.move(
+                    viewer.layers.index(outline), len(viewer.layers)
+                )  # over the new ROIs
+            else:  # the ROI layer may still be on its way; removing a napari layer is slow anyway
+                QTimer.singleShot(0, self._drop_stale_outline)
         self._on_selection()
+
+    def _on_layer_inserted(self, event: Any) -> None:
+        """The current recording's ROI layer arrived after the recording was adopted: link it."""
+        state = self._state()
+        layer = event.value
+        if (
+            state is not None
+            and layer is not self._watched_labels
+            and layer is state.find_labels(self._viewer())
+        ):
+            self._on_recording()
+
+    def _drop_stale_outline(self) -> None:
+        state, viewer = self._state(), self._viewer()
+        outline = self._outline_layer(create=False)
+        if state is None or viewer is None or outline is None:
+            return
+        labels = state.find_labels(viewer)
+        if labels is None or outline.data.shape != labels.data.shape:
+            viewer.layers.remove(outline)
 
     def _outline_layer(self, create: bool) -> Any:
         """The selection outline layer, created over the ROI layer when asked."""

@@ -3,15 +3,16 @@
 Analyses never call the DAT directly; they ask a :class:`FeatureExtractor` for
 
 * ``frame_features(recording)`` — ``(T, D)`` features per frame, causal in time (frame ``t`` only
-  depends on frames ``t − receptive_frames(fs) .. t``), obtained without labels. Decoding heads (linear / small MLP) are then
-  trained on them exactly like the supervised baselines are trained on traces;
+  depends on frames ``t − receptive_frames(fs) .. t``), obtained without labels. Decoding heads
+  (linear / small MLP) are then trained on them exactly like the supervised baselines are trained
+  on traces;
 * ``neuron_embeddings(recording)`` — named ``(N, D)`` per-neuron embeddings.
 
 :class:`CalmFeatures` implements it with CalM: the DAT hidden states of every neuron at every token,
-pooled across neurons (mean, or mean and standard deviation) for frame features, and the learned
-neuron embeddings plus time-averaged hidden states for neuron embeddings. Its ``adapt_steps``
-option first adapts the model to the recording without labels (DAT's ``finetune``), giving the
-"fine-tuned backbone" variant; ``adapt_steps=0`` keeps the pretrained backbone frozen.
+read out per neuron (each neuron's state on a few shared principal axes) or pooled across neurons
+(mean, std, max) for frame features, and the learned neuron embeddings plus time-averaged hidden
+states for neuron embeddings. Its ``adapt`` option first adapts a copy of the model to the
+recording without labels (DAT's ``finetune``); without it the pretrained model is used frozen.
 """
 
 from __future__ import annotations
@@ -74,47 +75,66 @@ def forward_fill(token_frames: np.ndarray, n_frames: int) -> np.ndarray:
     return np.maximum(idx, 0)
 
 
-def neuron_pcs(hidden: np.ndarray, k: int) -> np.ndarray:
-    """Every neuron's state projected on the top ``k`` principal axes of all states, concatenated.
+#: fraction of the tokens the shared principal axes are fitted on (as CalM's z-scoring statistics)
+BASIS_FRACTION = 0.6
 
-    ``(N, n_tokens, d)`` → ``(n_tokens, N · k)``. The axes are shared by all neurons and fitted
-    without labels; unlike a pool this keeps neuron identity, so a linear head can weight neurons
-    individually (as ridge on traces does), reading each neuron through its DAT state.
+
+def pcs_basis(hidden: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean ``(d,)`` and top-``k`` principal axes ``(k, d)`` of the states of every neuron.
+
+    Fitted on the first :data:`BASIS_FRACTION` of the tokens only, like CalM's normalisation, so
+    later frames never change the read-out of earlier ones.
     """
-    N, n_tok, d = hidden.shape
-    flat = hidden.reshape(-1, d).astype(np.float64)
+    d = hidden.shape[-1]
+    n_fit = max(1, int(np.ceil(BASIS_FRACTION * hidden.shape[1])))
+    flat = hidden[:, :n_fit].reshape(-1, d).astype(np.float64)
     mu = flat.mean(0)
-    sample = flat[:: max(1, len(flat) // 20000)] - mu
-    _, _, vt = np.linalg.svd(sample, full_matrices=False)
-    proj = (hidden.astype(np.float64) - mu) @ vt[:k].T  # (N, n_tok, k)
-    return proj.transpose(1, 0, 2).reshape(n_tok, N * min(k, len(vt))).astype(np.float32)
+    _, _, vt = np.linalg.svd(flat[:: max(1, len(flat) // 20000)] - mu, full_matrices=False)
+    return mu, vt[:k]
 
 
-#: pooled readouts of the DAT states, by name (``neuron_pcs`` takes ``k`` from CalmFeatures)
+def neuron_pcs(hidden: np.ndarray, basis: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Every neuron's state projected on shared principal axes, concatenated over neurons.
+
+    ``(N, n_tokens, d)`` → ``(n_tokens, N · k)``. The axes (:func:`pcs_basis`) are shared by all
+    neurons and fitted without labels; unlike a pool this keeps neuron identity, so a linear head
+    can weight neurons individually (as ridge on traces does), reading each neuron through its
+    DAT state.
+    """
+    mu, axes = basis
+    N, n_tok, _ = hidden.shape
+    proj = (hidden.astype(np.float64) - mu) @ axes.T  # (N, n_tok, k)
+    return proj.transpose(1, 0, 2).reshape(n_tok, N * len(axes)).astype(np.float32)
+
+
+#: read-outs of the DAT states, by name
 POOLS = ("mean", "std", "max", "neuron_pcs")
 
 
-def pool_neurons(hidden: np.ndarray, pool: tuple[str, ...], k: int = 4) -> np.ndarray:
+def pool_neurons(
+    hidden: np.ndarray, pool: tuple[str, ...], basis: tuple[np.ndarray, np.ndarray] | None = None, k: int = 4
+) -> np.ndarray:
     """Read ``(N, n_tokens, d)`` states out as ``(n_tokens, features)``.
 
     ``mean``, ``std`` and ``max`` (element-wise over neurons) are permutation-invariant summaries of
     the population state (``d`` features each); ``neuron_pcs`` keeps every neuron
-    (:func:`neuron_pcs`, ``N · k`` features). Several names concatenate.
+    (:func:`neuron_pcs` on ``basis``, fitted on ``hidden`` with ``k`` axes when not given,
+    ``N · k`` features). Several names concatenate.
     """
+    unknown = [p for p in pool if p not in POOLS]
+    if unknown or not pool:
+        raise CalmError(f"unknown read-out {unknown or list(pool)}; use any of {list(POOLS)}")
     ops = {
         "mean": lambda h: h.mean(0),
         "std": lambda h: h.std(0),
         "max": lambda h: h.max(0),
-        "neuron_pcs": lambda h: neuron_pcs(h, k),
+        "neuron_pcs": lambda h: neuron_pcs(h, basis if basis is not None else pcs_basis(h, k)),
     }
-    unknown = [p for p in pool if p not in ops]
-    if unknown or not pool:
-        raise CalmError(f"unknown read-out {unknown or pool}; use any of {list(POOLS)}")
     return np.concatenate([ops[p](hidden) for p in pool], axis=1).astype(np.float32)
 
 
 class CalmFeatures:
-    """CalM as a :class:`FeatureExtractor`: pooled DAT states per frame, neuron embeddings.
+    """CalM as a :class:`FeatureExtractor`: DAT states read out per frame, neuron embeddings.
 
     Parameters
     ----------
@@ -126,15 +146,20 @@ class CalmFeatures:
         ``FinetuneConfig`` fields for a label-free adaptation to the recording before the states
         are read (``{'embed_steps': 300}`` learns the recording's neuron and session embeddings
         with the backbone frozen; ``full_steps > 0`` then fine-tunes the backbone as well).
-        ``None`` uses the model as it is (frozen).
+        ``None`` uses the model as it is (frozen; a model adapted beforehand, e.g. by
+        ``calm finetune``, uses its own rows for the recording).
     pool : tuple of str
-        Read-out of the states for frame features (see :func:`pool_neurons`).
+        Read-out of the states for frame features (see :func:`pool_neurons`); the default
+        ``neuron_pcs`` keeps every neuron.
     n_pcs : int
         Components per neuron of the ``neuron_pcs`` read-out.
     lag_edges : tuple of int
-        Lag bins of the frame-level heads (the traces' baselines use
-        :data:`~src_models.analysis.inputs.DEFAULT_LAG_EDGES`); states already summarise their
-        causal window, so ``(0, 1)`` (the current state only) is enough for wide read-outs.
+        Lag bins of the frame-level heads (:class:`~src_models.analysis.inputs.FrameInputs`). States
+        already summarise their causal window, so the default reads the current state only.
+    phases : int
+        Token grids per patch: ``k > 1`` also encodes the recording shifted by ``P/k, 2P/k, ...``
+        frames, so the features change every ``P/k`` frames instead of every ``P`` (``k`` times the
+        cost; states of all phases are kept as float16 while the recording is current).
     window_tokens : int
         Tokens per DAT pass; states have between ``window_tokens // 2`` and ``window_tokens``
         tokens of causal context.
@@ -150,34 +175,36 @@ class CalmFeatures:
         *,
         name: str = "calm_frozen",
         adapt: dict | None = None,
-        pool: tuple[str, ...] = ("mean", "std"),
+        pool: tuple[str, ...] = ("neuron_pcs",),
         n_pcs: int = 4,
-        lag_edges: tuple[int, ...] = DEFAULT_LAG_EDGES,
+        lag_edges: tuple[int, ...] = (0, 1),
+        phases: int = 1,
         window_tokens: int = 16,
         device: str | None = None,
         seed: int = 0,
     ) -> None:
-        pool_neurons(np.zeros((1, 2, 2), np.float32), pool, n_pcs)
         self.model = model
         self.name = name
         self.adapt = adapt
-        self.pool = tuple(pool)
-        self.n_pcs = int(n_pcs)
-        self.lag_edges = tuple(lag_edges)
         self.window_tokens = int(window_tokens)
         self.device = device
         self.seed = seed
-        self._cache: dict[int, object] = {}
+        self.phases = max(1, int(phases))
+        self._set_readout(pool, n_pcs, lag_edges)
+        self._cache: dict[tuple, object] = {}
         self.adapt_log: list[dict] = []
+
+    def _set_readout(self, pool: tuple[str, ...], n_pcs: int, lag_edges: tuple[int, ...]) -> None:
+        pool_neurons(np.zeros((1, 2, 2), np.float32), tuple(pool), k=int(n_pcs))
+        self.pool, self.n_pcs, self.lag_edges = tuple(pool), int(n_pcs), tuple(lag_edges)
 
     def view(
         self, name: str, pool: tuple[str, ...], n_pcs: int | None = None, lag_edges: tuple[int, ...] | None = None
     ) -> CalmFeatures:
         """The same model and states (adapted once, computed once) read out another way."""
         other = copy.copy(self)
-        pool_neurons(np.zeros((1, 2, 2), np.float32), pool, n_pcs or self.n_pcs)
-        other.name, other.pool, other.n_pcs = name, tuple(pool), int(n_pcs or self.n_pcs)
-        other.lag_edges = self.lag_edges if lag_edges is None else tuple(lag_edges)
+        other.name = name
+        other._set_readout(pool, n_pcs or self.n_pcs, self.lag_edges if lag_edges is None else lag_edges)
         return other
 
     def receptive_frames(self, fs: float) -> int:
@@ -186,9 +213,22 @@ class CalmFeatures:
 
         return int(np.ceil(tokens_to_frames(self.window_tokens, fs, self.model.nq.config)))
 
-    def _adapted(self, recording: Recording, progress: ProgressFn) -> object:
+    def _cached(self, key: tuple, recording: Recording, make: Callable[[], object]) -> object:
+        """Cache per recording (a new recording drops everything cached for the previous one)."""
+        if any(k[1] != id(recording) for k in self._cache):
+            self._cache.clear()
+        full = (key[0], id(recording), *key[1:])
+        if full not in self._cache:
+            self._cache[full] = make()
+        return self._cache[full]
+
+    def model_for(self, recording: Recording, progress: ProgressFn | None = None) -> object:
+        """The model the states come from: adapted to ``recording`` (once) or the model itself."""
         if not self.adapt:
             return self.model
+        return self._cached(("model",), recording, lambda: self._adapt(recording, progress or no_progress))
+
+    def _adapt(self, recording: Recording, progress: ProgressFn) -> object:
         from src_models.dat.finetune import finetune
 
         model = copy.deepcopy(self.model)
@@ -204,24 +244,49 @@ class CalmFeatures:
 
     def states(self, recording: Recording, progress: ProgressFn | None = None) -> object:
         """DAT states of every neuron (``src_models.dat.NeuronStates``), cached per recording."""
-        if id(recording) in self._cache:
-            return self._cache[id(recording)]
         from src_models.dat.states import neuron_states
 
         report = progress or no_progress
-        model = self._adapted(recording, sub_progress(report, 0.0, 0.8 if self.adapt else 0.0))
-        report(0.8 if self.adapt else 0.0, "computing CalM states")
-        st = neuron_states(model, recording, window_tokens=self.window_tokens)
+        split = 0.8 if self.adapt else 0.0
+
+        def make() -> object:
+            model = self.model_for(recording, sub_progress(report, 0.0, split))
+            report(split, "computing CalM states")
+            return neuron_states(model, recording, window_tokens=self.window_tokens)
+
+        st = self._cached(("states",), recording, make)
         report(1.0, "CalM states ready")
-        self._cache.clear()
-        self._cache[id(recording)] = st
         return st
+
+    def _phase_states(self, recording: Recording, progress: ProgressFn) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``[(token_frames, hidden float16)]`` for every grid phase (phase 0 from :meth:`states`)."""
+        from src_models.analysis.dat_tokens import dat_input, encode_states
+
+        st = self.states(recording, sub_progress(progress, 0.0, 1.0 / self.phases))
+        model = self.model_for(recording)
+        P = int(model.patch_len)
+        out = [(np.asarray(st.frames), st.hidden.astype(np.float16))]
+        shifts = sorted({int(round(i * P / self.phases)) for i in range(1, self.phases)} - {0})
+        for i, shift in enumerate(shifts):
+            progress((i + 1) / self.phases, f"CalM states, grid shifted by {shift} frames")
+            inp = dat_input(model, recording, shift)
+            out.append((inp.token_frames, encode_states(model, inp, self.window_tokens).astype(np.float16)))
+        return out
 
     def frame_features(self, recording: Recording, progress: ProgressFn | None = None) -> np.ndarray:
         """``(T, features)`` read-out states, each frame taking the latest completed token."""
-        st = self.states(recording, progress)
-        pooled = pool_neurons(st.hidden, self.pool, self.n_pcs)
-        return pooled[forward_fill(st.frames, recording.n_frames)]
+        report = progress or no_progress
+        if self.phases == 1:
+            st = self.states(recording, report)
+            feats, frames = pool_neurons(st.hidden, self.pool, k=self.n_pcs), np.asarray(st.frames)
+        else:
+            grids = self._cached(("phases", self.phases), recording, lambda: self._phase_states(recording, report))
+            basis = pcs_basis(grids[0][1].astype(np.float32), self.n_pcs) if "neuron_pcs" in self.pool else None
+            frames = np.concatenate([f for f, _ in grids])
+            feats = np.concatenate([pool_neurons(h.astype(np.float32), self.pool, basis) for _, h in grids])
+            order = np.argsort(frames, kind="stable")
+            frames, feats = frames[order], feats[order]
+        return feats[forward_fill(frames, recording.n_frames)]
 
     def neuron_embeddings(
         self, recording: Recording, progress: ProgressFn | None = None

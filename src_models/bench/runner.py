@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from src_models.bench.datasets import Source
-from src_models.bench.registry import get_model
+from src_models.bench.registry import get_model, known_models
 from src_models.bench.training import Budget
 from src_models.bench.windows import BenchData, make_windows
 from src_models.device import resolve_device
@@ -156,9 +156,10 @@ def run_benchmark(
     model_options : dict, optional
         Extra constructor arguments per model name (e.g. ``{"calm": {"checkpoint": path}}``).
     previous : sequence of dict
-        Rows of an earlier, interrupted run with the same settings: a dataset ×
-        model × seed found there is reused instead of trained again (its
-        learning rate is reused for the following seeds).
+        Rows of an earlier (interrupted or partial) run with the same settings:
+        a dataset × model × seed found there is reused instead of trained again
+        (its learning rate is reused for the following seeds); see also
+        :func:`merge_results`.
     on_progress : callable, optional
         Called with the results so far after every row (e.g. to save them).
     log : callable
@@ -193,7 +194,9 @@ def run_benchmark(
             options = (model_options or {}).get(name, {})
             why = cls.unavailable(**options)
             if why:
-                res.notes.append(f"{name}: skipped on {src.key}, {why}")
+                note = f"{name}: skipped, {why}"
+                if note not in res.notes:
+                    res.notes.append(note)
                 log(f"  {name}: skipped ({why})")
                 continue
             run_budget = budget
@@ -219,3 +222,28 @@ def run_benchmark(
                     f"ps {row['prediction_score']:+.3f}  ({row['train_time_s']:.1f} s)"
                 )
     return res
+
+
+def merge_results(
+    res: BenchResults, rows: Sequence[dict[str, Any]], datasets: Sequence[dict[str, Any]]
+) -> BenchResults:
+    """``res`` plus the ``rows`` and ``datasets`` of an earlier run that ``res`` does not redo.
+
+    Rows are ordered by dataset (this run's first), model (table order) and seed.
+    """
+    keys = {(r["dataset"], r["model"], r["seed"]) for r in res.rows}
+    names = [d["name"] for d in res.datasets]
+    extra_ds = [d for d in datasets if d["name"] not in names]
+    ds_order = {n: i for i, n in enumerate(names + [d["name"] for d in extra_ds])}
+    order = {m: i for i, m in enumerate(known_models())}
+    merged = list(res.rows) + [
+        r for r in rows if (r["dataset"], r["model"], r["seed"]) not in keys
+    ]
+    merged.sort(
+        key=lambda r: (
+            ds_order.get(r["dataset"], len(ds_order)),
+            order.get(r["model"], len(order)),
+            r["seed"],
+        )
+    )
+    return BenchResults(merged, list(res.datasets) + extra_ds, list(res.notes))

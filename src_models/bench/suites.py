@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from src_models.bench.datasets import (
     COLUMNS,

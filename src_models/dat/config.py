@@ -241,17 +241,17 @@ class FinetuneConfig:
         next ``val_fraction`` for selection; the rest is never touched.
     """
 
-    embed_steps: int = 300
+    embed_steps: int = 150
     full_steps: int = 0
     embed_lr: float = 1e-2
     full_lr: float = 2e-4
-    batch_size: int = 8
+    batch_size: int = 4
     window_tokens: int = 16
-    max_neurons: int = 128
+    max_neurons: int = 64
     reg_weight: float = 1.0
     train_head: bool = True
-    val_every: int = 50
-    val_windows: int = 32
+    val_every: int = 25
+    val_windows: int = 16
     train_fraction: float = 0.6
     val_fraction: float = 0.2
 

@@ -211,7 +211,9 @@ def rollout(
     return out
 
 
-def _per_window(cache: list[tuple[torch.Tensor, torch.Tensor]], W: int, N: int):
+def _per_window(
+    cache: list[tuple[torch.Tensor, torch.Tensor]], W: int, N: int
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Reshape cache entries ``(W*N, h, t, dh)`` to ``(W, N, h, t, dh)`` (for repeating per window)."""
     return [(k.view(W, N, *k.shape[1:]), v.view(W, N, *v.shape[1:])) for k, v in cache]
 
@@ -245,10 +247,35 @@ def forecast_windows(
     batch_rows: int = 16384,
     variants: tuple[str, ...] = VARIANTS,
 ) -> dict[str, np.ndarray]:
-    """Forecasts ``(W, H, N)`` (protocol z-space) of the windows starting at ``starts``.
+    """Forecasts of the windows starting at ``starts`` (any frames of the recording).
 
-    Returns a dict with the requested variants and, with samples, ``lower``
-    and ``upper`` (10th / 90th percentiles).
+    Parameters
+    ----------
+    model : CalM
+        The model; uses the recording's own embeddings when it knows it
+        (pretrained or adapted), the generic ones otherwise.
+    prep : PreparedRecording
+        The recording (:func:`~src_models.dat.data.prepare_recording`).
+    starts : ndarray
+        First context frame of every window; the context is
+        ``starts[w] .. starts[w] + context - 1`` and the forecast covers the
+        next ``horizon`` frames.
+    context, horizon : int
+        Window layout in recorded frames.
+    n_samples : int
+        Sampled rollouts per window for ``sample_mean`` and the band.
+    temperature, seed : float, int
+        Sampling temperature and seed.
+    batch_rows : int
+        Neuron-windows (times samples) per DAT call, bounding memory.
+    variants : tuple of str
+        Which forecasts to compute.
+
+    Returns
+    -------
+    dict
+        ``(W, H, N)`` arrays in the training split's z-space for each variant
+        and, with samples, ``lower`` and ``upper`` (10th / 90th percentiles).
     """
     entry, mean_m, std_m = _session_rows(model, prep)
     dev = model.device
@@ -272,11 +299,13 @@ def forecast_windows(
     gen = torch.Generator(device=dev).manual_seed(seed)
     want_samples = n_samples > 0 and ("sample_mean" in variants)
     reg_frames = 0 if model.dat.reg_head is None else model.dat.cfg.reg_patches * model.patch_len
+    starts = np.asarray(starts, np.int64)
     patch_cache = None
     if tok.patch_local and tok.config.fs_policy == "native" and len(starts):
-        first = int(starts.min())
-        stop = int(starts.max()) + context
-        patch_cache = (first, tok.patch_tokens(z_model[:, first:stop]))
+        # every window's patches, encoded once: patch p of window w starts at starts[w] + offsets[p]
+        offsets = context - (n_ctx - np.arange(n_ctx)) * model.patch_len
+        positions = np.unique(starts[:, None] + offsets[None, :])
+        patch_cache = (positions, tok.patch_tokens(z_model, positions))
     out: dict[str, list[np.ndarray]] = {k: [] for k in variants}
     lows, highs = [], []
     per = max(1, batch_rows // max(1, N * (1 + (n_samples if want_samples else 0))))
@@ -316,19 +345,20 @@ def forecast_windows(
 
 
 def _context_tokens(model: CalM, z: np.ndarray, fs: float, starts: np.ndarray, context: int, n_ctx: int,
-                    patch_cache: tuple[int, np.ndarray] | None = None) -> np.ndarray:
+                    patch_cache: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Tokens ``(W, N, n_ctx)`` of every window's context, from the context frames only.
 
-    ``patch_cache`` = ``(first_frame, patch_tokens)`` from
-    :meth:`FrameTokenizer.patch_tokens` lets patch-local tokens be looked up
-    instead of recomputed for overlapping windows.
+    ``patch_cache`` = ``(positions, tokens)`` from
+    :meth:`FrameTokenizer.patch_tokens` (sorted patch start frames and their
+    ``(N, n_positions)`` tokens) lets patch-local tokens be looked up instead
+    of recomputed for overlapping windows.
     """
     tok = model.tokenizer
     P = model.patch_len
     if patch_cache is not None:
-        first, table = patch_cache
-        cols = (starts[:, None] - first) + context - (n_ctx - np.arange(n_ctx))[None, :] * P  # (W, n_ctx)
-        return table[:, cols].transpose(1, 0, 2)
+        positions, table = patch_cache
+        frames = starts[:, None] + context - (n_ctx - np.arange(n_ctx))[None, :] * P  # (W, n_ctx)
+        return table[:, np.searchsorted(positions, frames)].transpose(1, 0, 2)
     N, W = z.shape[0], len(starts)
     ctx = z[:, starts[:, None] + np.arange(context)[None, :]]  # (N, W, C)
     ctx = np.ascontiguousarray(ctx.transpose(1, 0, 2)).reshape(W * N, context)
@@ -376,7 +406,7 @@ def forecast_recording(
     adapt: bool = True,
     finetune_config: FinetuneConfig | dict[str, Any] | None = None,
     stride: int = 1,
-    max_val_windows: int = 256,
+    max_val_windows: int = 128,
     seed: int = 0,
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> ForecastResult:

@@ -148,27 +148,27 @@ class FrameTokenizer:
         return tokens, zm[:, : tokens.shape[1] * self.patch_len]
 
     @torch.no_grad()
-    def patch_tokens(self, z: np.ndarray) -> np.ndarray:
-        """Patch-local tokens of every ``P``-frame patch *starting at every frame* of ``z`` ``(M, T)``.
+    def patch_tokens(self, z: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """Patch-local tokens of the ``P``-frame patches of ``z`` ``(M, T)`` starting at frames ``starts``.
 
-        Returns ``(M, T - P + 1)``: column ``f`` is the token of frames
-        ``f .. f + P - 1``. With :attr:`patch_local` tokens, every context
-        window's tokens are columns of this array, so overlapping windows are
-        tokenized once.
+        Returns ``(M, len(starts))``. With :attr:`patch_local` tokens a
+        context's tokens are those of its patches alone, so overlapping
+        forecasting windows share them and each patch is encoded once.
         """
         if not self.patch_local:
             raise ValueError("patch_tokens needs patch-local causal tokens")
-        z = np.ascontiguousarray(np.asarray(z, np.float32))
+        z = np.asarray(z, np.float32)
+        starts = np.asarray(starts, np.int64)
         P = self.patch_len
-        M, T = z.shape
-        n = T - P + 1
-        if n <= 0:
-            return np.zeros((M, 0), np.int64)
-        windows = np.lib.stride_tricks.sliding_window_view(z, P, axis=1)  # (M, n, P) view
+        M, n = z.shape[0], len(starts)
         out = np.empty((M, n), np.int64)
+        if n == 0 or M == 0:
+            return out
+        idx = starts[:, None] + np.arange(P)[None, :]  # (n, P)
         rows = max(1, self.policy.batch_windows // n)
         for i in range(0, M, rows):
-            out[i : i + rows] = self._encode(windows[i : i + rows].reshape(-1, P), last_only=True).reshape(-1, n)
+            windows = z[i : i + rows][:, idx].reshape(-1, P)
+            out[i : i + rows] = self._encode(windows, last_only=True).reshape(-1, n)
         return out
 
     @torch.no_grad()

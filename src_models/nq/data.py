@@ -51,37 +51,49 @@ def fill_gaps(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x, bad
 
 
-def zscore_stats(x: np.ndarray, bad: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-row mean, std and a constant-row flag over the finite frames of ``x`` ``(N, T)``.
+def row_stats(traces: np.ndarray, rows: slice, chunk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-row mean, std and constant flag over the finite frames, streamed over time.
 
-    Constant rows get std 1 so that z-scoring maps them to zeros.
+    Parameters
+    ----------
+    traces : array-like
+        ``(N, T)`` traces (an array or a memory-map; read ``chunk`` frames at a time).
+    rows : slice
+        The rows to summarise.
+    chunk : int
+        Frames read at once.
+
+    Returns
+    -------
+    mean, std : ndarray
+        float64 ``(n,)``; ``std`` is 1 for constant rows so z-scoring maps them to 0.
+    constant : ndarray
+        bool ``(n,)``: standard deviation below ``1e-8 × (1 + |mean|)``, or fewer
+        than two finite frames.
+
+    Notes
+    -----
+    Sums are taken about each row's first-chunk mean, so the variance stays
+    exact for traces with a large offset (raw fluorescence).
     """
-    x = np.asarray(x, np.float64)
-    if bad is not None and bad.any():
-        x = np.where(bad, np.nan, x)
-        with np.errstate(invalid="ignore"), _quiet_nan_warnings():
-            mean = np.nanmean(x, axis=1)
-            std = np.nanstd(x, axis=1)
-        mean = np.nan_to_num(mean)
-        std = np.nan_to_num(std)
-    else:
-        mean = x.mean(axis=1)
-        std = x.std(axis=1)
-    constant = ~(std > 1e-8 * (1 + np.abs(mean)))
-    std = np.where(constant, 1.0, std)
-    return mean.astype(np.float32), std.astype(np.float32), constant
-
-
-class _quiet_nan_warnings:
-    def __enter__(self) -> None:
-        import warnings
-
-        self._ctx = warnings.catch_warnings()
-        self._ctx.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc: object) -> None:
-        self._ctx.__exit__(*exc)
+    n = rows.stop - rows.start
+    cnt, s1, s2 = np.zeros(n), np.zeros(n), np.zeros(n)
+    shift = None
+    for f0 in range(0, traces.shape[1], chunk):
+        x = np.asarray(traces[rows, f0:f0 + chunk], np.float64)
+        ok = np.isfinite(x)
+        x = np.where(ok, x, 0.0)
+        if shift is None:
+            shift = np.divide(x.sum(1), ok.sum(1), out=np.zeros(n), where=ok.any(1))
+        x = np.where(ok, x - shift[:, None], 0.0)
+        cnt += ok.sum(1)
+        s1 += x.sum(1)
+        s2 += (x * x).sum(1)
+    m = np.divide(s1, cnt, out=np.zeros(n), where=cnt > 0)
+    std = np.sqrt(np.maximum(np.divide(s2, cnt, out=np.zeros(n), where=cnt > 0) - m * m, 0.0))
+    mean = m + shift
+    constant = ~(std > 1e-8 * (1 + np.abs(mean))) | (cnt < 2)
+    return mean, np.where(constant, 1.0, std), constant
 
 
 @dataclass
@@ -136,8 +148,8 @@ def prepare_source(
     if frames is not None:
         traces = traces[:, frames[0]:frames[1]]
     filled, bad = fill_gaps(traces)
-    mean, std, constant = zscore_stats(traces, bad)
-    z = (filled - mean[:, None]) / std[:, None]
+    mean, std, constant = row_stats(traces, slice(0, traces.shape[0]), max(1, traces.shape[1]))
+    z = (filled - mean.astype(np.float32)[:, None]) / std.astype(np.float32)[:, None]
     z = to_model_rate(z[~constant], fs, config)
     report = {
         "neurons": int(traces.shape[0]),

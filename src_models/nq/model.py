@@ -108,18 +108,17 @@ class NeuralQuantizer(nn.Module):
         """``(B, L)`` frames as ``(B, L/P, P)`` patches."""
         return x.view(x.shape[0], -1, self.config.patch_len)
 
-    def reconstruct(self, z: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+    def reconstruct(self, z: torch.Tensor, templates: torch.Tensor) -> torch.Tensor:
         """Frames ``(B, n·P)``: chosen templates plus the decoder's contextual correction.
 
         Parameters
         ----------
         z : Tensor
-            ``(B, n, D)`` code vectors.
-        onehot : Tensor
-            ``(B, n, K)`` code choice (selects the templates).
+            ``(B, n, D)`` code vectors of the chosen codes.
+        templates : Tensor
+            ``(B, n, P)`` templates of the chosen codes.
         """
         B, n, _ = z.shape
-        templates = onehot @ self.quantizer.templates                  # (B, n, P)
         h = self.dec_in(z) + self.dec_template(templates)
         pos = torch.arange(n, device=h.device)
         for block in self.decoder:
@@ -133,7 +132,8 @@ class NeuralQuantizer(nn.Module):
     def forward(self, x: torch.Tensor, tau: float = 1.0) -> NQOutput:
         """Training pass: encode, quantize (sampling when training), decode."""
         quant = self.quantizer(self.features(x), self.patches(x), tau)
-        return NQOutput(self.reconstruct(quant.z, quant.onehot), quant)
+        templates = quant.onehot @ self.quantizer.templates     # straight-through for Gumbel
+        return NQOutput(self.reconstruct(quant.z, templates), quant)
 
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -145,8 +145,7 @@ class NeuralQuantizer(nn.Module):
         """Frames ``(B, n·P)`` (z-scored units) decoded from token indices ``(B, n)``."""
         if idx.ndim != 2:
             raise ValueError(f"expected (B, n) token indices, got {tuple(idx.shape)}")
-        onehot = F.one_hot(idx, self.config.codebook_size).to(self.quantizer.templates.dtype)
-        return self.reconstruct(self.code_embedding(idx), onehot)
+        return self.reconstruct(self.code_embedding(idx), F.embedding(idx, self.quantizer.templates))
 
     def code_embedding(self, idx: torch.Tensor) -> torch.Tensor:
         """Code vectors ``(..., D)`` of token indices ``idx`` (any shape)."""

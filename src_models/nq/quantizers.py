@@ -1,12 +1,13 @@
 """The two codebooks NQ can use: Gumbel-Softmax (CalM's) and plain EMA VQ (the ablation).
 
-Both map encoder features ``(B, n, d_model)`` to quantized code vectors
-``(B, n, D)`` and integer indices ``(B, n)``, and return their auxiliary
-losses already weighted.
+Both map encoder features ``(B, n, d_model)`` and the raw patches ``(B, n, P)``
+to code vectors ``(B, n, D)``, one-hot choices and integer indices ``(B, n)``,
+and return their auxiliary losses already weighted. A code is a vector
+``c_k`` (D) plus a P-frame template ``w_k`` that the decoder adds.
 
 GumbelQuantizer
-    Logits over the K codes come from a linear layer. During training a code is
-    drawn with the Gumbel-Softmax trick at temperature τ; the forward pass uses
+    Logits ``−a‖x_p − w_k‖² + (W h)ᵀĉ_k``. During training a code is drawn
+    from ``softmax(logits / τ)`` with the Gumbel-max trick; the forward pass uses
     the hard one-hot sample, the backward pass the soft relaxation
     (straight-through). At inference the arg-max code is taken. Two regularisers
     keep the vocabulary used and spread out: ``λ_usage · KL(p̄ ‖ uniform)`` on

@@ -47,7 +47,7 @@ import torch
 
 from src_models.device import autocast
 from src_models.errors import CalmError
-from src_models.nq.data import fill_gaps
+from src_models.nq.data import fill_gaps, row_stats
 from src_models.nq.model import NeuralQuantizer
 from src_models.nq.rate import from_model_rate, model_frames, model_rate, to_model_rate
 
@@ -100,33 +100,6 @@ def window_plan(n_tokens: int, window_tokens: int) -> list[tuple[int, int]]:
         start = n_tokens - window_tokens
         plan.append((start, end - start))
     return plan
-
-
-def _row_stats(traces, rows: slice, chunk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean, std and constant flag of ``traces[rows]`` over finite frames, streamed over time.
-
-    Sums are taken about each row's first-chunk mean, so the variance stays
-    exact for traces with a large offset (raw fluorescence). A row with fewer
-    than two finite frames counts as constant.
-    """
-    n = rows.stop - rows.start
-    cnt, s1, s2 = np.zeros(n), np.zeros(n), np.zeros(n)
-    shift = None
-    for f0 in range(0, traces.shape[1], chunk):
-        x = np.asarray(traces[rows, f0:f0 + chunk], np.float64)
-        ok = np.isfinite(x)
-        x = np.where(ok, x, 0.0)
-        if shift is None:
-            shift = np.divide(x.sum(1), ok.sum(1), out=np.zeros(n), where=ok.any(1))
-        x = np.where(ok, x - shift[:, None], 0.0)
-        cnt += ok.sum(1)
-        s1 += x.sum(1)
-        s2 += (x * x).sum(1)
-    m = np.divide(s1, cnt, out=np.zeros(n), where=cnt > 0)
-    std = np.sqrt(np.maximum(np.divide(s2, cnt, out=np.zeros(n), where=cnt > 0) - m * m, 0.0))
-    mean = m + shift
-    constant = ~(std > 1e-8 * (1 + np.abs(mean))) | (cnt < 2)
-    return mean, np.where(constant, 1.0, std), constant
 
 
 class _Metrics:
@@ -274,7 +247,7 @@ def tokenize_traces(
     for r0 in range(0, N, rows_per_block):
         rows = slice(r0, min(N, r0 + rows_per_block))
         n = rows.stop - rows.start
-        mean, std, constant = _row_stats(traces, rows, max(L, (batch_windows * L) // n))
+        mean, std, constant = row_stats(traces, rows, max(L, (batch_windows * L) // n))
         mean32, std32 = mean.astype(np.float32), std.astype(np.float32)
         counts["constant"] += int(constant.sum())
         if not native:  # gaps filled at the recorded rate, then the whole rows resampled
