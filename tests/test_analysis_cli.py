@@ -36,22 +36,67 @@ def _fast(files):
 
 def test_decode_json_and_npz(files, capsys):
     out = files / "decoded.npz"
-    code = main(["decode", str(files / "task.npz"), "--target", "angular_velocity", "--json", "--baselines", "ridge",
-                 "--heads", "linear", "--out", str(out), *_fast(files)])
+    code = main(
+        [
+            "decode",
+            str(files / "task.npz"),
+            "--target",
+            "angular_velocity",
+            "--json",
+            "--baselines",
+            "ridge",
+            "--heads",
+            "linear",
+            "--out",
+            str(out),
+            *_fast(files),
+        ]
+    )
     assert code == 0
     js = json.loads(capsys.readouterr().out)
-    assert {"target", "metric", "calm", "baselines", "chance", "calm_model", "scores", "gap", "n_samples"} <= set(js)
+    assert {
+        "target",
+        "metric",
+        "calm",
+        "baselines",
+        "chance",
+        "calm_model",
+        "scores",
+        "gap",
+        "n_samples",
+    } <= set(js)
     assert js["target"] == "angular_velocity" and js["metric"] == "r2"
     assert set(js["baselines"]) == {"ridge"} and js["calm_model"] == "calm_frozen_neurons_linear"
     with np.load(out, allow_pickle=False) as z:
-        assert {"frames", "times", "true", "fold", "pred_ridge", "pred_calm_frozen_neurons_linear", "json"} <= set(z.files)
+        assert {
+            "frames",
+            "times",
+            "true",
+            "fold",
+            "pred_ridge",
+            "pred_calm_frozen_neurons_linear",
+            "json",
+        } <= set(z.files)
         assert z["true"].shape == z["pred_ridge"].shape
         assert json.loads(str(z["json"]))["target"] == "angular_velocity"
 
 
 def test_decode_discrete_trial_target_text_output(files, capsys):
-    code = main(["decode", str(files / "task.npz"), "--target", "choice", "--baselines", "ridge", "--heads", "linear",
-                 "--readouts", "neurons,pooled", *_fast(files)])
+    code = main(
+        [
+            "decode",
+            str(files / "task.npz"),
+            "--target",
+            "choice",
+            "--baselines",
+            "ridge",
+            "--heads",
+            "linear",
+            "--readouts",
+            "neurons,pooled",
+            *_fast(files),
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "balanced_accuracy" in out and "calm_frozen_pooled_linear" in out and "chance" in out
@@ -61,7 +106,10 @@ def test_decode_unknown_target_lists_what_exists(files, capsys):
     code = main(["decode", str(files / "task.npz"), "--target", "speed", *_fast(files)])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1
-    assert "behavior variables: angular_velocity, running_speed" in err and "trial columns: choice, cue, outcome" in err
+    assert (
+        "behavior variables: angular_velocity, running_speed" in err
+        and "trial columns: choice, cue, outcome" in err
+    )
 
 
 def test_decode_too_few_trials_per_condition(files, capsys):
@@ -71,32 +119,85 @@ def test_decode_too_few_trials_per_condition(files, capsys):
 
 
 def test_decode_refuses_unknown_readouts(files, capsys):
-    code = main(["decode", str(files / "task.npz"), "--target", "cue", "--readouts", "tokens", *_fast(files)])
+    code = main(
+        [
+            "decode",
+            str(files / "task.npz"),
+            "--target",
+            "cue",
+            "--readouts",
+            "tokens",
+            *_fast(files),
+        ]
+    )
     assert code == 2 and "unknown --readouts" in capsys.readouterr().err
 
 
 def test_decode_refuses_a_bad_output_name(files, capsys):
-    code = main(["decode", str(files / "task.npz"), "--target", "cue", "--out", str(files / "x.txt"), *_fast(files)])
+    code = main(
+        [
+            "decode",
+            str(files / "task.npz"),
+            "--target",
+            "cue",
+            "--out",
+            str(files / "x.txt"),
+            *_fast(files),
+        ]
+    )
     assert code == 2 and "must end in .npz" in capsys.readouterr().err
     assert not (files / "x.txt").exists()
 
 
 def test_embed_json_and_npz(files, capsys):
     out = files / "emb.npz"
-    code = main(["embed", str(files / "task.npz"), "--out", str(out), "--json", "--checkpoint", str(files / "ckpt"),
-                 "--no-adapt", "--perm", "50", "--shuffles", "10"])
+    code = main(
+        [
+            "embed",
+            str(files / "task.npz"),
+            "--out",
+            str(out),
+            "--json",
+            "--checkpoint",
+            str(files / "ckpt"),
+            "--no-adapt",
+            "--perm",
+            "50",
+            "--shuffles",
+            "10",
+        ]
+    )
     assert code == 0
     js = json.loads(capsys.readouterr().out)
-    assert {"n_neurons", "method", "primary", "embeddings", "selectivity", "probes", "adapted"} <= set(js)
+    assert {
+        "n_neurons",
+        "method",
+        "primary",
+        "embeddings",
+        "selectivity",
+        "probes",
+        "adapted",
+    } <= set(js)
     assert js["n_neurons"] == 30 and js["method"] == "pca" and js["adapted"] is False
     probes = js["probes"][js["primary"]]
     assert {"si_cue", "si_choice", "strength", "gradient", "separation"} <= set(probes)
     assert {"score", "shuffled_mean", "p"} <= set(probes["si_cue"])
     with np.load(out, allow_pickle=False) as z:
         assert z["coords"].shape == (30, 2)
-        assert {"si_cue", "p_cue", "q_cue", "si_choice", "p_choice", "emb_mean_state"} <= set(z.files)
+        assert {"si_cue", "p_cue", "q_cue", "si_choice", "p_choice", "emb_mean_state"} <= set(
+            z.files
+        )
 
 
 def test_embed_missing_recording(files, capsys):
-    code = main(["embed", str(files / "nope.npz"), "--out", str(files / "e.npz"), "--checkpoint", str(files / "ckpt")])
+    code = main(
+        [
+            "embed",
+            str(files / "nope.npz"),
+            "--out",
+            str(files / "e.npz"),
+            "--checkpoint",
+            str(files / "ckpt"),
+        ]
+    )
     assert code == 2 and capsys.readouterr().err.startswith("error: ")

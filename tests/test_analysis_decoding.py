@@ -11,7 +11,9 @@ from src_models.errors import CalmError
 from src_models.recording import Recording
 
 
-def make_recording(n_neurons: int = 24, n_frames: int = 1600, n_trials: int = 40, seed: int = 0) -> Recording:
+def make_recording(
+    n_neurons: int = 24, n_frames: int = 1600, n_trials: int = 40, seed: int = 0
+) -> Recording:
     """Smooth latents drive neurons and a 'speed' behaviour; a 'cue' label drives some neurons in trials."""
     rng = np.random.default_rng(seed)
     k = np.exp(-np.arange(30) / 8.0)
@@ -27,9 +29,20 @@ def make_recording(n_neurons: int = 24, n_frames: int = 1600, n_trials: int = 40
     F[:6] += 2.0 * cue_sig
     speed = lat[0] - 0.5 * lat[1] + 0.2 * rng.normal(size=n_frames)
     return Recording(
-        F=(F + 10).astype(np.float32), fs=10.0, source="synthetic", kind="traces",
-        behavior={"speed": speed.astype(np.float32), "licking": (rng.random(n_frames) < 0.5).astype(float)},
-        trials={"start_frame": start, "end_frame": end, "cue": cue, "outcome": np.r_[np.ones(n_trials - 2), 0, 0]},
+        F=(F + 10).astype(np.float32),
+        fs=10.0,
+        source="synthetic",
+        kind="traces",
+        behavior={
+            "speed": speed.astype(np.float32),
+            "licking": (rng.random(n_frames) < 0.5).astype(float),
+        },
+        trials={
+            "start_frame": start,
+            "end_frame": end,
+            "cue": cue,
+            "outcome": np.r_[np.ones(n_trials - 2), 0, 0],
+        },
     )
 
 
@@ -39,9 +52,16 @@ def rec() -> Recording:
 
 
 def test_targets_are_typed_and_laid_out(rec):
-    assert available_targets(rec) == {"behavior": ["licking", "speed"], "trials": ["cue", "outcome"]}
+    assert available_targets(rec) == {
+        "behavior": ["licking", "speed"],
+        "trials": ["cue", "outcome"],
+    }
     t = resolve_target(rec, "speed", context=48)
-    assert (t.kind, t.level) == ("continuous", "frame") and t.frames[0] == 47 and len(t) == rec.n_frames - 47
+    assert (
+        (t.kind, t.level) == ("continuous", "frame")
+        and t.frames[0] == 47
+        and len(t) == rec.n_frames - 47
+    )
     t = resolve_target(rec, "cue")
     assert (t.kind, t.level, len(t)) == ("discrete", "trial", 40) and t.classes == [0, 1]
     t = resolve_target(rec, "cue", level="frame", context=48)
@@ -50,8 +70,11 @@ def test_targets_are_typed_and_laid_out(rec):
 
 
 def test_unknown_target_lists_what_exists(rec):
-    with pytest.raises(CalmError, match=r"no decoding target 'angular_velocity'.*behavior variables: licking, speed; "
-                                        r"trial columns: cue, outcome"):
+    with pytest.raises(
+        CalmError,
+        match=r"no decoding target 'angular_velocity'.*behavior variables: licking, speed; "
+        r"trial columns: cue, outcome",
+    ):
         resolve_target(rec, "angular_velocity")
     with pytest.raises(CalmError, match="no decoding target 'start_frame'"):
         resolve_target(rec, "start_frame")
@@ -64,7 +87,9 @@ def test_too_few_trials_per_condition_lists_the_counts(rec):
 
 def test_ridge_decodes_a_continuous_target_far_above_shifted_chance(rec):
     res = decode(rec, "speed", baselines=("ridge",), n_shifts=10)
-    assert res.metric == "r2" and res.scores["ridge"]["r2"] > 0.6 and res.scores["ridge"]["r"] > 0.8
+    assert (
+        res.metric == "r2" and res.scores["ridge"]["r2"] > 0.6 and res.scores["ridge"]["r"] > 0.8
+    )
     assert res.chance["r2"] < 0.2
     assert res.predictions["ridge"].shape == res.true.shape == res.frames.shape
     assert set(np.unique(res.fold_of)) == set(range(5))
@@ -89,8 +114,15 @@ def test_calm_heads_through_the_feature_extractor_seam(rec):
     feats = ex.frame_features(rec)
     assert feats.shape[0] == rec.n_frames and np.isfinite(feats).all()
     steps = []
-    res = decode(rec, "speed", extractors=[ex], baselines=("ridge",), heads=("linear",), n_shifts=2,
-                 progress=lambda f, m: steps.append(f))
+    res = decode(
+        rec,
+        "speed",
+        extractors=[ex],
+        baselines=("ridge",),
+        heads=("linear",),
+        n_shifts=2,
+        progress=lambda f, m: steps.append(f),
+    )
     assert res.calm_models == ["calm_frozen_linear"] and res.baseline_models == ["ridge"]
     assert res.settings["gap"] >= ex.receptive_frames(rec.fs) >= 8
     js = res.to_json()
@@ -132,9 +164,14 @@ def test_finetuned_calm_decoder_trains_per_fold(rec):
     assert res.calm_models == ["calm_finetuned"]
     assert set(np.unique(res.predictions["calm_finetuned"])) <= {0, 1}
     assert res.settings["hyperparameters"]["calm_finetuned"]["epochs"] == [8, 8, 8]
-    assert all(np.array_equal(v, model.dat.state_dict()[k]) for k, v in before.items())  # model untouched
+    assert all(
+        np.array_equal(v, model.dat.state_dict()[k]) for k, v in before.items()
+    )  # model untouched
     frame = decode(rec, "speed", finetuned=[ft], baselines=(), n_folds=2, n_shifts=0)
-    assert np.isfinite(frame.predictions["calm_finetuned"]).all() and len(frame.true) == rec.n_frames - 47
+    assert (
+        np.isfinite(frame.predictions["calm_finetuned"]).all()
+        and len(frame.true) == rec.n_frames - 47
+    )
 
 
 def test_shifted_token_grids_match_neuron_states_and_stay_causal(rec):
@@ -151,10 +188,13 @@ def test_shifted_token_grids_match_neuron_states_and_stay_causal(rec):
     shifted = dat_input(model, rec, 2)
     assert shifted.token_frames[0] == st.frames[0] + 2
     a = CalmFeatures(model, window_tokens=8, phases=4).frame_features(rec)
-    assert len(np.unique(a[:, 0])) > 3 * len(np.unique(CalmFeatures(model, window_tokens=8).frame_features(rec)[:, 0]))
+    assert len(np.unique(a[:, 0])) > 3 * len(
+        np.unique(CalmFeatures(model, window_tokens=8).frame_features(rec)[:, 0])
+    )
     F = rec.F.copy()
     F[:, 1000:] += 5.0
     b = CalmFeatures(model, window_tokens=8, phases=4).frame_features(
-        Recording(F=F, fs=rec.fs, source="changed", kind="traces"))
+        Recording(F=F, fs=rec.fs, source="changed", kind="traces")
+    )
     np.testing.assert_allclose(a[:1000], b[:1000], atol=2e-2)  # float16 storage
     assert not np.allclose(a[1100:], b[1100:], atol=2e-2)

@@ -20,7 +20,9 @@ def planted(n: int = 150, d: int = 24, seed: int = 0):
     """An embedding where dim 0 carries signed SI and dim 1 carries |SI| (plus noise elsewhere)."""
     rng = np.random.default_rng(seed)
     tuned = rng.random(n) < 0.4
-    si = np.where(tuned, rng.uniform(0.3, 1.0, n) * rng.choice([-1, 1], n), 0.0) + 0.02 * rng.normal(size=n)
+    si = np.where(
+        tuned, rng.uniform(0.3, 1.0, n) * rng.choice([-1, 1], n), 0.0
+    ) + 0.02 * rng.normal(size=n)
     emb = rng.normal(size=(n, d))
     emb[:, 0] += 3 * si
     emb[:, 1] += 3 * np.abs(si)
@@ -43,7 +45,7 @@ def test_probe_on_an_unrelated_embedding_is_at_shuffled_level():
 
 
 def test_classification_probe_and_separation():
-    emb, si, tuned = planted()
+    emb, _, tuned = planted()
     c = probe_classification(emb, tuned, n_shuffles=100)
     assert c.score > 0.65 and c.shuffled_mean == pytest.approx(0.5, abs=0.05) and c.p < 0.02
     sep = cluster_separation(emb[:, :2], tuned, n_shuffles=50)
@@ -90,13 +92,25 @@ def test_analyse_neurons_end_to_end_on_a_small_task_simulation():
     from src_models.simulation import simulate
 
     rec = simulate("task", seed=2, n_neurons=40, n_frames=3000)[0].recording
-    nm = analyse_neurons(rec, CalmFeatures(tiny_calm(), window_tokens=8), n_perm=100, n_shuffles=20)
+    nm = analyse_neurons(
+        rec, CalmFeatures(tiny_calm(), window_tokens=8), n_perm=100, n_shuffles=20
+    )
     assert nm.coords.shape == (40, 2) and nm.primary == "mean_state"
     assert set(nm.selectivity) == {"cue", "choice"}
     arrays = nm.arrays()
-    assert {"coords", "emb_mean_state", "emb_activity_pcs", "si_cue", "p_choice", "strength", "selective"} <= set(arrays)
+    assert {
+        "coords",
+        "emb_mean_state",
+        "emb_activity_pcs",
+        "si_cue",
+        "p_choice",
+        "strength",
+        "selective",
+    } <= set(arrays)
     assert all(len(v) == 40 for v in arrays.values())
     js = nm.to_json()
-    assert {"si_cue", "si_choice", "strength", "gradient", "separation"} <= set(js["probes"]["mean_state"])
+    assert {"si_cue", "si_choice", "strength", "gradient", "separation"} <= set(
+        js["probes"]["mean_state"]
+    )
     assert js["probes"]["mean_state"]["gradient"]["direction_2d"] is not None
     assert js["probes"]["activity_pcs"]["gradient"]["direction_2d"] is None

@@ -33,7 +33,9 @@ def test_balanced_accuracy_on_toy_arrays():
     assert balanced_accuracy(y, y) == 1.0
     assert balanced_accuracy(y, np.zeros(6, int)) == 0.5  # majority guess is chance, not 4/6
     assert balanced_accuracy(y, np.array([0, 0, 1, 1, 1, 0])) == pytest.approx((0.5 + 0.5) / 2)
-    assert balanced_accuracy(np.array(["a", "b", "c"]), np.array(["a", "b", "b"])) == pytest.approx(2 / 3)
+    assert balanced_accuracy(
+        np.array(["a", "b", "c"]), np.array(["a", "b", "b"])
+    ) == pytest.approx(2 / 3)
     assert set(score("discrete", y, y)) == {"balanced_accuracy"}
 
 

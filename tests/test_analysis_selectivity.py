@@ -130,12 +130,16 @@ def test_too_few_trials_per_condition_lists_the_counts():
 
 def test_unknown_column_and_more_than_two_classes():
     trials = _toy_trials()
-    with pytest.raises(CalmError, match=r"no trial column 'side'; trial columns: \['choice', 'cue'\]"):
+    with pytest.raises(
+        CalmError, match=r"no trial column 'side'; trial columns: \['choice', 'cue'\]"
+    ):
         selectivity(np.zeros((3, 1300)), trials, "side")
     trials["cue"] = np.arange(40) % 3
     with pytest.raises(CalmError, match="two conditions"):
         selectivity(np.zeros((3, 1300)), trials, "cue")
-    sel = selectivity(np.random.default_rng(0).normal(size=(3, 1300)), trials, "cue", classes=(0, 2), n_perm=10)
+    sel = selectivity(
+        np.random.default_rng(0).normal(size=(3, 1300)), trials, "cue", classes=(0, 2), n_perm=10
+    )
     assert sel.classes == (0, 2) and sum(sel.n_trials.values()) == 27
 
 

@@ -31,36 +31,107 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``calm decode``."""
     parser.add_argument("path", help="recording (any readable format)")
-    parser.add_argument("--target", required=True, metavar="NAME", help="behaviour variable or trial column")
-    parser.add_argument("--checkpoint", type=Path, metavar="DIR", help="CalM checkpoint (default: the shipped model)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object with the scores")
-    parser.add_argument("--out", type=Path, metavar="FILE", help="write decoded vs true series to this .npz")
-    parser.add_argument("--level", choices=("frame", "trial"), help="per frame or per trial (trial columns)")
-    parser.add_argument("--context", type=int, default=48, metavar="C", help="decoder context in frames (default 48)")
-    parser.add_argument("--folds", type=int, default=5, metavar="K", help="cross-validation folds (default 5)")
-    parser.add_argument("--shifts", type=int, default=20, metavar="S", help="circular shifts for chance (default 20)")
-    parser.add_argument("--baselines", default="ridge,mlp,gru", metavar="LIST",
-                        help="comma-separated supervised baselines (default ridge,mlp,gru)")
-    parser.add_argument("--heads", default="linear,mlp", metavar="LIST", help="CalM heads (default linear,mlp)")
-    parser.add_argument("--steps", type=int, default=300, metavar="N",
-                        help="label-free adaptation steps of the neuron/session embeddings (default 300)")
-    parser.add_argument("--full-steps", type=int, default=0, metavar="N",
-                        help="then fine-tune the whole backbone for N steps, label-free (default 0)")
-    parser.add_argument("--no-adapt", action="store_true", help="frozen model only, no adapted variant")
-    parser.add_argument("--finetune-steps", type=int, default=0, metavar="N",
-                        help="also fine-tune the DAT with a task head on each fold's labels for N steps "
-                             "(calm_finetuned; default 0 = off)")
-    parser.add_argument("--readouts", default="neurons", metavar="LIST",
-                        help="CalM state read-outs: neurons (each neuron's state on 4 shared principal axes) "
-                             "and/or pooled (mean and std over neurons); default neurons")
-    parser.add_argument("--phases", type=int, default=1, metavar="K",
-                        help="token grids per patch: states every P/K frames instead of every P (K times the "
-                             "cost; default 1)")
-    parser.add_argument("--calm-window", type=int, metavar="TOKENS",
-                        help="tokens per DAT pass (default: the tokens covering --context, so every decoder "
-                             "reads the same window)")
-    parser.add_argument("--min-trials", type=int, default=5, metavar="N", help="minimum trials per class (default 5)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of decoders, shifts and adaptation (default 0)")
+    parser.add_argument(
+        "--target", required=True, metavar="NAME", help="behaviour variable or trial column"
+    )
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        metavar="DIR",
+        help="CalM checkpoint (default: the shipped model)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object with the scores"
+    )
+    parser.add_argument(
+        "--out", type=Path, metavar="FILE", help="write decoded vs true series to this .npz"
+    )
+    parser.add_argument(
+        "--level", choices=("frame", "trial"), help="per frame or per trial (trial columns)"
+    )
+    parser.add_argument(
+        "--context",
+        type=int,
+        default=48,
+        metavar="C",
+        help="decoder context in frames (default 48)",
+    )
+    parser.add_argument(
+        "--folds", type=int, default=5, metavar="K", help="cross-validation folds (default 5)"
+    )
+    parser.add_argument(
+        "--shifts",
+        type=int,
+        default=20,
+        metavar="S",
+        help="circular shifts for chance (default 20)",
+    )
+    parser.add_argument(
+        "--baselines",
+        default="ridge,mlp,gru",
+        metavar="LIST",
+        help="comma-separated supervised baselines (default ridge,mlp,gru)",
+    )
+    parser.add_argument(
+        "--heads", default="linear,mlp", metavar="LIST", help="CalM heads (default linear,mlp)"
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=300,
+        metavar="N",
+        help="label-free adaptation steps of the neuron/session embeddings (default 300)",
+    )
+    parser.add_argument(
+        "--full-steps",
+        type=int,
+        default=0,
+        metavar="N",
+        help="then fine-tune the whole backbone for N steps, label-free (default 0)",
+    )
+    parser.add_argument(
+        "--no-adapt", action="store_true", help="frozen model only, no adapted variant"
+    )
+    parser.add_argument(
+        "--finetune-steps",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also fine-tune the DAT with a task head on each fold's labels for N steps "
+        "(calm_finetuned; default 0 = off)",
+    )
+    parser.add_argument(
+        "--readouts",
+        default="neurons",
+        metavar="LIST",
+        help="CalM state read-outs: neurons (each neuron's state on 4 shared principal axes) "
+        "and/or pooled (mean and std over neurons); default neurons",
+    )
+    parser.add_argument(
+        "--phases",
+        type=int,
+        default=1,
+        metavar="K",
+        help="token grids per patch: states every P/K frames instead of every P (K times the "
+        "cost; default 1)",
+    )
+    parser.add_argument(
+        "--calm-window",
+        type=int,
+        metavar="TOKENS",
+        help="tokens per DAT pass (default: the tokens covering --context, so every decoder "
+        "reads the same window)",
+    )
+    parser.add_argument(
+        "--min-trials",
+        type=int,
+        default=5,
+        metavar="N",
+        help="minimum trials per class (default 5)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of decoders, shifts and adaptation (default 0)"
+    )
     parser.add_argument("--fs", type=float, metavar="HZ", help="frame rate (overrides the files)")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
 
@@ -85,12 +156,18 @@ def run(args: argparse.Namespace) -> int:
     from src_models.analysis.output import dumps, save_npz
     from src_models.analysis.targets import resolve_target
     from src_models.dat.calm import default_calm_path, load_calm
-    from src_models.nq.rate import frames_to_tokens
     from src_models.device import resolve_device
     from src_models.errors import CalmError
+    from src_models.nq.rate import frames_to_tokens
 
-    if args.folds < 2 or args.context < 1 or min(args.shifts, args.steps, args.full_steps, args.finetune_steps) < 0:
-        raise CalmError("--folds must be >= 2, --context >= 1, --shifts/--steps/--full-steps/--finetune-steps >= 0")
+    if (
+        args.folds < 2
+        or args.context < 1
+        or min(args.shifts, args.steps, args.full_steps, args.finetune_steps) < 0
+    ):
+        raise CalmError(
+            "--folds must be >= 2, --context >= 1, --shifts/--steps/--full-steps/--finetune-steps >= 0"
+        )
     readouts = _names(args.readouts)
     if not readouts or set(readouts) - set(READOUTS):
         raise CalmError(f"unknown --readouts {args.readouts!r}; use any of {', '.join(READOUTS)}")
@@ -100,17 +177,29 @@ def run(args: argparse.Namespace) -> int:
         raise CalmError("output file must end in .npz", args.out)
     t0 = time.time()
     recording = read_recording(args.path, fs=args.fs)
-    resolve_target(recording, args.target, level=args.level, context=args.context, min_per_class=args.min_trials)
+    resolve_target(
+        recording,
+        args.target,
+        level=args.level,
+        context=args.context,
+        min_per_class=args.min_trials,
+    )
     device = resolve_device(args.device)
     model = load_calm(args.checkpoint, device=device)
-    window = args.calm_window or max(2, frames_to_tokens(args.context, recording.fs, model.nq.config))
+    window = args.calm_window or max(
+        2, frames_to_tokens(args.context, recording.fs, model.nq.config)
+    )
     kw = dict(window_tokens=window, phases=args.phases, device=str(device), seed=args.seed)
     bases = [CalmFeatures(model, name="calm_frozen", **kw)]
     if not args.no_adapt and args.steps + args.full_steps > 0:
         adapt = {"embed_steps": args.steps, "full_steps": args.full_steps}
         bases.append(CalmFeatures(model, name="calm_adapted", adapt=adapt, **kw))
     extractors = [b.view(f"{b.name}_{r}", READOUTS[r]) for b in bases for r in readouts]
-    finetuned = [CalmFinetune(model, window_tokens=window, steps=args.finetune_steps)] if args.finetune_steps else []
+    finetuned = (
+        [CalmFinetune(model, window_tokens=window, steps=args.finetune_steps)]
+        if args.finetune_steps
+        else []
+    )
 
     last = [-1.0]
 
@@ -136,18 +225,28 @@ def run(args: argparse.Namespace) -> int:
         progress=progress,
     )
     report = result.to_json()
-    report.update(seconds=round(time.time() - t0, 1), checkpoint=str(args.checkpoint or default_calm_path()),
-                  path=str(recording.source))
+    report.update(
+        seconds=round(time.time() - t0, 1),
+        checkpoint=str(args.checkpoint or default_calm_path()),
+        path=str(recording.source),
+    )
     if args.out is not None:
-        arrays = {"frames": result.frames, "times": result.times, "true": result.true, "fold": result.fold_of}
+        arrays = {
+            "frames": result.frames,
+            "times": result.times,
+            "true": result.true,
+            "fold": result.fold_of,
+        }
         arrays.update({f"pred_{k}": v for k, v in result.predictions.items()})
         save_npz(args.out, arrays, report)
     if args.json:
         print(dumps(report))
         return 0
     metric = report["metric"]
-    print(f"{recording.source}: {args.target} ({result.kind}, per {result.level}, {len(result.true)} samples, "
-          f"{args.folds} folds, gap {result.settings['gap']} frames)")
+    print(
+        f"{recording.source}: {args.target} ({result.kind}, per {result.level}, {len(result.true)} samples, "
+        f"{args.folds} folds, gap {result.settings['gap']} frames)"
+    )
     for name in result.calm_models + result.baseline_models:
         s = result.scores[name]
         extra = f"  r {s['r']:.3f}" if "r" in s else ""

@@ -29,16 +29,40 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``calm embed``."""
     parser.add_argument("path", help="recording (any readable format)")
-    parser.add_argument("--out", type=Path, required=True, metavar="FILE", help="write the results to this .npz")
-    parser.add_argument("--checkpoint", type=Path, metavar="DIR", help="CalM checkpoint (default: the shipped model)")
-    parser.add_argument("--method", choices=("pca", "umap"), default="pca", help="2-D map (default pca)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object with the probe scores")
-    parser.add_argument("--steps", type=int, default=300, metavar="N",
-                        help="label-free adaptation steps that learn the neuron embeddings (default 300)")
-    parser.add_argument("--no-adapt", action="store_true", help="no adaptation: time-averaged states only")
-    parser.add_argument("--perm", type=int, default=1000, metavar="N", help="permutations of the selectivity test")
-    parser.add_argument("--shuffles", type=int, default=200, metavar="N", help="shuffles of each probe's control")
-    parser.add_argument("--min-trials", type=int, default=5, metavar="N", help="minimum trials per condition")
+    parser.add_argument(
+        "--out", type=Path, required=True, metavar="FILE", help="write the results to this .npz"
+    )
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        metavar="DIR",
+        help="CalM checkpoint (default: the shipped model)",
+    )
+    parser.add_argument(
+        "--method", choices=("pca", "umap"), default="pca", help="2-D map (default pca)"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object with the probe scores"
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=300,
+        metavar="N",
+        help="label-free adaptation steps that learn the neuron embeddings (default 300)",
+    )
+    parser.add_argument(
+        "--no-adapt", action="store_true", help="no adaptation: time-averaged states only"
+    )
+    parser.add_argument(
+        "--perm", type=int, default=1000, metavar="N", help="permutations of the selectivity test"
+    )
+    parser.add_argument(
+        "--shuffles", type=int, default=200, metavar="N", help="shuffles of each probe's control"
+    )
+    parser.add_argument(
+        "--min-trials", type=int, default=5, metavar="N", help="minimum trials per condition"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     parser.add_argument("--fs", type=float, metavar="HZ", help="frame rate (overrides the files)")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
@@ -77,24 +101,39 @@ def run(args: argparse.Namespace) -> int:
             print(f"[{100 * fraction:3.0f}%] {message}", file=sys.stderr, flush=True)
 
     result = analyse_neurons(
-        recording, extractor, method=args.method, n_perm=args.perm, n_shuffles=args.shuffles,
-        min_trials=args.min_trials, seed=args.seed, progress=progress,
+        recording,
+        extractor,
+        method=args.method,
+        n_perm=args.perm,
+        n_shuffles=args.shuffles,
+        min_trials=args.min_trials,
+        seed=args.seed,
+        progress=progress,
     )
     report = result.to_json()
-    report.update(adapted=adapt is not None, seconds=round(time.time() - t0, 1),
-                  checkpoint=str(args.checkpoint or default_calm_path()), path=str(recording.source),
-                  out=str(args.out))
+    report.update(
+        adapted=adapt is not None,
+        seconds=round(time.time() - t0, 1),
+        checkpoint=str(args.checkpoint or default_calm_path()),
+        path=str(recording.source),
+        out=str(args.out),
+    )
     save_npz(args.out, result.arrays(), report)
     if args.json:
         print(dumps(report))
         return 0
-    print(f"{recording.source}: {result.n_neurons} neurons, map: {args.method.upper()} of {result.primary}")
+    print(
+        f"{recording.source}: {result.n_neurons} neurons, map: {args.method.upper()} of {result.primary}"
+    )
     for col, s in result.selectivity.items():
         cond = f" | {s.condition_on}" if s.condition_on else ""
         print(f"  {col}{cond}: {int(s.significant.sum())} selective neurons (FDR {s.alpha})")
     for name, pr in result.probes.items():
-        parts = [f"{k} R² {v['score']:.3f} (shuffled {v['shuffled_mean']:.3f})"
-                 for k, v in pr.items() if isinstance(v, dict) and v.get("metric") == "r2"]
+        parts = [
+            f"{k} R² {v['score']:.3f} (shuffled {v['shuffled_mean']:.3f})"
+            for k, v in pr.items()
+            if isinstance(v, dict) and v.get("metric") == "r2"
+        ]
         print(f"  {name}: " + "; ".join(parts))
     if not result.selectivity:
         print("  no cue/choice trial columns: embeddings and map only")

@@ -23,7 +23,6 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from src_models.analysis.inputs import DEFAULT_LAG_EDGES
 from src_models.errors import CalmError
 from src_models.recording import Recording
 
@@ -44,7 +43,9 @@ class FeatureExtractor(Protocol):
         """Most frames before ``t`` that the features of frame ``t`` can depend on."""
         ...
 
-    def frame_features(self, recording: Recording, progress: ProgressFn | None = None) -> np.ndarray:
+    def frame_features(
+        self, recording: Recording, progress: ProgressFn | None = None
+    ) -> np.ndarray:
         """``(T, D)`` causal features per frame."""
         ...
 
@@ -112,7 +113,10 @@ POOLS = ("mean", "std", "max", "neuron_pcs")
 
 
 def pool_neurons(
-    hidden: np.ndarray, pool: tuple[str, ...], basis: tuple[np.ndarray, np.ndarray] | None = None, k: int = 4
+    hidden: np.ndarray,
+    pool: tuple[str, ...],
+    basis: tuple[np.ndarray, np.ndarray] | None = None,
+    k: int = 4,
 ) -> np.ndarray:
     """Read ``(N, n_tokens, d)`` states out as ``(n_tokens, features)``.
 
@@ -199,12 +203,18 @@ class CalmFeatures:
         self.pool, self.n_pcs, self.lag_edges = tuple(pool), int(n_pcs), tuple(lag_edges)
 
     def view(
-        self, name: str, pool: tuple[str, ...], n_pcs: int | None = None, lag_edges: tuple[int, ...] | None = None
+        self,
+        name: str,
+        pool: tuple[str, ...],
+        n_pcs: int | None = None,
+        lag_edges: tuple[int, ...] | None = None,
     ) -> CalmFeatures:
         """The same model and states (adapted once, computed once) read out another way."""
         other = copy.copy(self)
         other.name = name
-        other._set_readout(pool, n_pcs or self.n_pcs, self.lag_edges if lag_edges is None else lag_edges)
+        other._set_readout(
+            pool, n_pcs or self.n_pcs, self.lag_edges if lag_edges is None else lag_edges
+        )
         return other
 
     def receptive_frames(self, fs: float) -> int:
@@ -226,19 +236,26 @@ class CalmFeatures:
         """The model the states come from: adapted to ``recording`` (once) or the model itself."""
         if not self.adapt:
             return self.model
-        return self._cached(("model",), recording, lambda: self._adapt(recording, progress or no_progress))
+        return self._cached(
+            ("model",), recording, lambda: self._adapt(recording, progress or no_progress)
+        )
 
     def _adapt(self, recording: Recording, progress: ProgressFn) -> object:
         from src_models.dat.finetune import finetune
 
         model = copy.deepcopy(self.model)
-        gen = finetune(model, recording, config=dict(self.adapt), seed=self.seed, device=self.device)
+        gen = finetune(
+            model, recording, config=dict(self.adapt), seed=self.seed, device=self.device
+        )
         try:
             while True:
                 info = next(gen)
                 self.adapt_log.append(info)
                 if info.get("total"):
-                    progress(info["step"] / info["total"], f"adapting CalM to the recording ({info['phase']})")
+                    progress(
+                        info["step"] / info["total"],
+                        f"adapting CalM to the recording ({info['phase']})",
+                    )
         except StopIteration as done:
             return done.value if done.value is not None else model
 
@@ -258,7 +275,9 @@ class CalmFeatures:
         report(1.0, "CalM states ready")
         return st
 
-    def _phase_states(self, recording: Recording, progress: ProgressFn) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _phase_states(
+        self, recording: Recording, progress: ProgressFn
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         """``[(token_frames, hidden float16)]`` for every grid phase (phase 0 from :meth:`states`)."""
         from src_models.analysis.dat_tokens import dat_input, encode_states
 
@@ -266,24 +285,39 @@ class CalmFeatures:
         model = self.model_for(recording)
         P = int(model.patch_len)
         out = [(np.asarray(st.frames), st.hidden.astype(np.float16))]
-        shifts = sorted({int(round(i * P / self.phases)) for i in range(1, self.phases)} - {0})
+        shifts = sorted({round(i * P / self.phases) for i in range(1, self.phases)} - {0})
         for i, shift in enumerate(shifts):
             progress((i + 1) / self.phases, f"CalM states, grid shifted by {shift} frames")
             inp = dat_input(model, recording, shift)
-            out.append((inp.token_frames, encode_states(model, inp, self.window_tokens).astype(np.float16)))
+            out.append(
+                (
+                    inp.token_frames,
+                    encode_states(model, inp, self.window_tokens).astype(np.float16),
+                )
+            )
         return out
 
-    def frame_features(self, recording: Recording, progress: ProgressFn | None = None) -> np.ndarray:
+    def frame_features(
+        self, recording: Recording, progress: ProgressFn | None = None
+    ) -> np.ndarray:
         """``(T, features)`` read-out states, each frame taking the latest completed token."""
         report = progress or no_progress
         if self.phases == 1:
             st = self.states(recording, report)
             feats, frames = pool_neurons(st.hidden, self.pool, k=self.n_pcs), np.asarray(st.frames)
         else:
-            grids = self._cached(("phases", self.phases), recording, lambda: self._phase_states(recording, report))
-            basis = pcs_basis(grids[0][1].astype(np.float32), self.n_pcs) if "neuron_pcs" in self.pool else None
+            grids = self._cached(
+                ("phases", self.phases), recording, lambda: self._phase_states(recording, report)
+            )
+            basis = (
+                pcs_basis(grids[0][1].astype(np.float32), self.n_pcs)
+                if "neuron_pcs" in self.pool
+                else None
+            )
             frames = np.concatenate([f for f, _ in grids])
-            feats = np.concatenate([pool_neurons(h.astype(np.float32), self.pool, basis) for _, h in grids])
+            feats = np.concatenate(
+                [pool_neurons(h.astype(np.float32), self.pool, basis) for _, h in grids]
+            )
             order = np.argsort(frames, kind="stable")
             frames, feats = frames[order], feats[order]
         return feats[forward_fill(frames, recording.n_frames)]

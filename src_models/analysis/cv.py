@@ -38,7 +38,9 @@ def _edges(n: int, n_folds: int) -> np.ndarray:
     return np.round(np.linspace(0, n, n_folds + 1)).astype(int)
 
 
-def _far_from(sample_frames: np.ndarray, test_lo: np.ndarray, test_hi: np.ndarray, gap: int) -> np.ndarray:
+def _far_from(
+    sample_frames: np.ndarray, test_lo: np.ndarray, test_hi: np.ndarray, gap: int
+) -> np.ndarray:
     """Boolean mask of samples whose frame span ``[lo, hi]`` is > ``gap`` frames from every test span."""
     lo, hi = sample_frames
     keep = np.ones(len(lo), bool)
@@ -47,7 +49,9 @@ def _far_from(sample_frames: np.ndarray, test_lo: np.ndarray, test_hi: np.ndarra
     return keep
 
 
-def block_folds(frames: int | np.ndarray, n_folds: int = 5, gap: int = 48, min_train: int = 1) -> list[Fold]:
+def block_folds(
+    frames: int | np.ndarray, n_folds: int = 5, gap: int = 48, min_train: int = 1
+) -> list[Fold]:
     """Contiguous-block K-fold over frames with ``gap`` frames dropped on each side of the test block.
 
     Parameters
@@ -163,7 +167,9 @@ def min_distance(train_frames: np.ndarray, test_frames: np.ndarray) -> int:
     return int(min(d1.min(), d2.min()))
 
 
-def circular_shifts(n: int, n_shifts: int, rng: np.random.Generator, min_fraction: float = 0.1) -> np.ndarray:
+def circular_shifts(
+    n: int, n_shifts: int, rng: np.random.Generator, min_fraction: float = 0.1
+) -> np.ndarray:
     """Shift amounts for a circular-shift null, each at least ``min_fraction`` of ``n`` from 0 and n.
 
     Parameters

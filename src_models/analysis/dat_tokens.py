@@ -79,7 +79,9 @@ def dat_input(model: Any, recording: Recording, shift: int = 0) -> DatInput:
     tokens, _ = model.tokenize(z, prep.fs)
     n_tok = tokens.shape[1]
     if n_tok == 0:
-        raise CalmError(f"recording shorter than one token ({model.patch_len} frames)", recording.source)
+        raise CalmError(
+            f"recording shorter than one token ({model.patch_len} frames)", recording.source
+        )
     n = z.shape[1]
     ratio = n / max(1, model_frames(n, prep.fs, model.nq.config))
     ends = (np.arange(n_tok) + 1) * model.patch_len - 1

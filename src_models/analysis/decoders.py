@@ -60,7 +60,9 @@ class RidgeDecoder:
 
     name = "ridge"
 
-    def __init__(self, kind: str, n_classes: int = 0, gap: int = 0, alphas: tuple = RIDGE_ALPHAS) -> None:
+    def __init__(
+        self, kind: str, n_classes: int = 0, gap: int = 0, alphas: tuple = RIDGE_ALPHAS
+    ) -> None:
         self.kind = kind
         self.n_classes = n_classes
         self.gap = gap
@@ -75,7 +77,10 @@ class RidgeDecoder:
     @staticmethod
     def centroids(out: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
         """``(n_classes, k)`` mean output of the training samples of each class."""
-        rows = [out[y == c].mean(0) if np.any(y == c) else np.full(out.shape[1], np.inf) for c in range(n_classes)]
+        rows = [
+            out[y == c].mean(0) if np.any(y == c) else np.full(out.shape[1], np.inf)
+            for c in range(n_classes)
+        ]
         return np.stack(rows)
 
     @staticmethod
@@ -90,7 +95,9 @@ class RidgeDecoder:
         return X.mean(0), np.where(sd > 1e-8, sd, 1.0)
 
     @staticmethod
-    def solve(Xs: np.ndarray, Y: np.ndarray, alphas: np.ndarray, drop: np.ndarray | None = None) -> list:
+    def solve(
+        Xs: np.ndarray, Y: np.ndarray, alphas: np.ndarray, drop: np.ndarray | None = None
+    ) -> list:
         """Ridge for several penalties at once through one eigendecomposition of the Gram matrix.
 
         Parameters
@@ -113,7 +120,13 @@ class RidgeDecoder:
         G, B, sx, sy, n = Xs.T @ Xs, Xs.T @ Y, Xs.sum(0), Y.sum(0), len(Xs)
         if drop is not None and len(drop):
             Xd, Yd = Xs[drop], Y[drop]
-            G, B, sx, sy, n = G - Xd.T @ Xd, B - Xd.T @ Yd, sx - Xd.sum(0), sy - Yd.sum(0), n - len(drop)
+            G, B, sx, sy, n = (
+                G - Xd.T @ Xd,
+                B - Xd.T @ Yd,
+                sx - Xd.sum(0),
+                sy - Yd.sum(0),
+                n - len(drop),
+            )
         mx, my = sx / n, sy / n
         evals, V = np.linalg.eigh(G - n * np.outer(mx, mx))
         VtB = V.T @ (B - n * np.outer(mx, my))
@@ -123,7 +136,9 @@ class RidgeDecoder:
             out.append((coef, my - mx @ coef))
         return out
 
-    def fit(self, inputs: Any, train_idx: np.ndarray, y: np.ndarray, frames: np.ndarray) -> RidgeDecoder:
+    def fit(
+        self, inputs: Any, train_idx: np.ndarray, y: np.ndarray, frames: np.ndarray
+    ) -> RidgeDecoder:
         """Choose the penalty on inner folds, then fit on all of ``train_idx``."""
         X = inputs.flat(train_idx).astype(np.float64)
         self._mx, self._sx = self.standardise(X)
@@ -145,7 +160,9 @@ class RidgeDecoder:
         self.alpha = float(self.alphas[best])
         ((self._coef, self._b0),) = self.solve(Xs, Y, alphas[best : best + 1])
         if self.kind == "discrete":
-            self._centroids = self.centroids(Xs @ self._coef + self._b0, y[train_idx], self.n_classes)
+            self._centroids = self.centroids(
+                Xs @ self._coef + self._b0, y[train_idx], self.n_classes
+            )
         return self
 
     def decision(self, inputs: Any, idx: np.ndarray) -> np.ndarray:
@@ -260,21 +277,31 @@ class TorchDecoder:
             return ((out[:, 0] - yb) ** 2).mean()
         return nn.functional.cross_entropy(out, yb, weight=self._class_w)
 
-    def fit(self, inputs: Any, train_idx: np.ndarray, y: np.ndarray, frames: np.ndarray) -> TorchDecoder:
+    def fit(
+        self, inputs: Any, train_idx: np.ndarray, y: np.ndarray, frames: np.ndarray
+    ) -> TorchDecoder:
         """Train on ``train_idx`` with early stopping on its last gap-separated block."""
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         folds = _inner_folds(frames, train_idx, self.gap, 5) if len(train_idx) >= 50 else []
-        tr, va = (train_idx[folds[-1][0]], train_idx[folds[-1][1]]) if folds else (train_idx, train_idx[:0])
+        tr, va = (
+            (train_idx[folds[-1][0]], train_idx[folds[-1][1]])
+            if folds
+            else (train_idx, train_idx[:0])
+        )
         va = va[:: max(1, len(va) // self.max_val)]
         sample = inputs.seq(tr[:: max(1, len(tr) // 2000)]) if self.sequence else inputs.flat(tr)
         axes = tuple(range(sample.ndim - 1))
         self._mx = sample.mean(axis=axes).astype(np.float32)
-        self._sx = np.where(sample.std(axis=axes) > 1e-6, sample.std(axis=axes), 1.0).astype(np.float32)
+        self._sx = np.where(sample.std(axis=axes) > 1e-6, sample.std(axis=axes), 1.0).astype(
+            np.float32
+        )
         yt = np.asarray(y)
         if self.kind == "continuous":
             self._my, self._sy = float(yt[tr].mean()), float(yt[tr].std() or 1.0)
-            target = torch.as_tensor((yt - self._my) / self._sy, dtype=torch.float32, device=self.device)
+            target = torch.as_tensor(
+                (yt - self._my) / self._sy, dtype=torch.float32, device=self.device
+            )
             d_out = 1
         else:
             counts = np.bincount(yt[tr], minlength=self.n_classes)
@@ -311,7 +338,9 @@ class TorchDecoder:
         return self
 
     @torch.no_grad()
-    def _eval_loss(self, net: nn.Module, inputs: Any, idx: np.ndarray, target: torch.Tensor) -> float:
+    def _eval_loss(
+        self, net: nn.Module, inputs: Any, idx: np.ndarray, target: torch.Tensor
+    ) -> float:
         net.eval()
         total = 0.0
         for i in range(0, len(idx), 1024):
@@ -322,7 +351,10 @@ class TorchDecoder:
     @torch.no_grad()
     def decision(self, inputs: Any, idx: np.ndarray) -> np.ndarray:
         """Raw outputs: de-standardised predictions ``(n, 1)`` or class logits ``(n, n_classes)``."""
-        outs = [self._net(self._x(inputs, idx[i : i + 1024])).float().cpu().numpy() for i in range(0, len(idx), 1024)]
+        outs = [
+            self._net(self._x(inputs, idx[i : i + 1024])).float().cpu().numpy()
+            for i in range(0, len(idx), 1024)
+        ]
         out = np.concatenate(outs) if outs else np.zeros((0, 1))
         return out * self._sy + self._my if self.kind == "continuous" else out
 
@@ -348,7 +380,9 @@ class GRUDecoder(TorchDecoder):
     name = "gru"
     sequence = True
 
-    def __init__(self, kind: str, n_classes: int = 0, gap: int = 0, hidden: int = 64, **kw: Any) -> None:
+    def __init__(
+        self, kind: str, n_classes: int = 0, gap: int = 0, hidden: int = 64, **kw: Any
+    ) -> None:
         super().__init__(kind, n_classes, gap, hidden=hidden, **kw)
 
     def _build(self, d_in: int, d_out: int) -> nn.Module:

@@ -133,7 +133,7 @@ class DecodeResult:
             "scores": self.scores,
             "chance_all": self.chance,
             "classes": None if self.classes is None else [str(c) for c in self.classes],
-            "n_samples": int(len(self.true)),
+            "n_samples": len(self.true),
             **self.settings,
         }
 
@@ -161,7 +161,10 @@ def make_folds(target: Target, n_folds: int, gap: int) -> list[Fold]:
 
 
 def make_inputs(
-    series: np.ndarray, target: Target, context: int, lag_edges: tuple[int, ...] = DEFAULT_LAG_EDGES
+    series: np.ndarray,
+    target: Target,
+    context: int,
+    lag_edges: tuple[int, ...] = DEFAULT_LAG_EDGES,
 ) -> FrameInputs | TrialInputs:
     """Decoder inputs for ``target`` cut from a ``(T, d)`` feature series."""
     if target.level == "trial":
@@ -315,10 +318,16 @@ def decode(
         raise CalmError(
             f"the train/test gap ({gap} frames) must be at least the decoders' context ({reach} frames)"
         )
-    unknown = [b for b in baselines if b not in DECODERS] + [h for h in heads if h not in CALM_HEADS]
+    unknown = [b for b in baselines if b not in DECODERS] + [
+        h for h in heads if h not in CALM_HEADS
+    ]
     if unknown:
-        raise CalmError(f"unknown decoders {unknown}; baselines: {sorted(DECODERS)}, heads: {sorted(CALM_HEADS)}")
-    tgt = resolve_target(recording, target, level=level, context=context, min_per_class=min_per_class)
+        raise CalmError(
+            f"unknown decoders {unknown}; baselines: {sorted(DECODERS)}, heads: {sorted(CALM_HEADS)}"
+        )
+    tgt = resolve_target(
+        recording, target, level=level, context=context, min_per_class=min_per_class
+    )
     folds = make_folds(tgt, n_folds, gap)
     n_classes = len(tgt.classes) if tgt.classes else 0
     fold_of = np.zeros(len(tgt), np.int64)
@@ -330,14 +339,28 @@ def decode(
     trace_inputs = make_inputs(zscored_traces(recording), tgt, context)
     for b in baselines:
         cls = DECODERS[b]
-        jobs.append((b, trace_inputs, lambda cls=cls: cls(**kw) if cls is RidgeDecoder else cls(**kw, **torch_kw)))
+        jobs.append(
+            (
+                b,
+                trace_inputs,
+                lambda cls=cls: cls(**kw) if cls is RidgeDecoder else cls(**kw, **torch_kw),
+            )
+        )
     n_ext = len(extractors)
     for i, ex in enumerate(extractors):
-        feats = ex.frame_features(recording, progress=sub_progress(report, 0.5 * i / n_ext, 0.5 * (i + 1) / n_ext))
+        feats = ex.frame_features(
+            recording, progress=sub_progress(report, 0.5 * i / n_ext, 0.5 * (i + 1) / n_ext)
+        )
         inputs = make_inputs(feats, tgt, context, ex.lag_edges)
         for h in heads:
             cls = CALM_HEADS[h]
-            jobs.append((f"{ex.name}_{h}", inputs, lambda cls=cls: cls(**kw) if cls is RidgeDecoder else cls(**kw, **torch_kw)))
+            jobs.append(
+                (
+                    f"{ex.name}_{h}",
+                    inputs,
+                    lambda cls=cls: cls(**kw) if cls is RidgeDecoder else cls(**kw, **torch_kw),
+                )
+            )
     for ft in finetuned:
         ft_kw = dict(kind=tgt.kind, n_classes=n_classes, gap=gap, seed=seed, device=device)
         jobs.append((ft.name, ft.inputs(recording, tgt), lambda ft=ft, kw=ft_kw: ft.decoder(**kw)))
@@ -358,9 +381,13 @@ def decode(
             chosen[name] = {"epochs": [d.epochs_run for d in fitted]}
     report(0.95, "chance level (circularly shifted labels)")
     if ridge_alphas is None:
-        ridge_alphas = [RidgeDecoder(**kw).fit(trace_inputs, f.train, tgt.y, tgt.frames).alpha for f in folds]
+        ridge_alphas = [
+            RidgeDecoder(**kw).fit(trace_inputs, f.train, tgt.y, tgt.frames).alpha for f in folds
+        ]
     null = shift_null(trace_inputs, tgt, folds, ridge_alphas, n_shifts, seed)
-    chance = _mean_scores(null) if null else {k: float("nan") for k in score(tgt.kind, tgt.y, tgt.y)}
+    chance = (
+        _mean_scores(null) if null else {k: float("nan") for k in score(tgt.kind, tgt.y, tgt.y)}
+    )
     report(1.0, "done")
     return DecodeResult(
         target=tgt.name,

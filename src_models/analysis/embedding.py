@@ -40,7 +40,9 @@ def standardise(emb: np.ndarray) -> np.ndarray:
 def _check(emb: np.ndarray, n: int | None = None, what: str = "embedding") -> np.ndarray:
     x = np.asarray(emb, np.float64)
     if x.ndim != 2 or x.shape[0] < 3:
-        raise CalmError(f"{what} must be (neurons, dims) with at least 3 neurons, got shape {x.shape}")
+        raise CalmError(
+            f"{what} must be (neurons, dims) with at least 3 neurons, got shape {x.shape}"
+        )
     if n is not None and x.shape[0] != n:
         raise CalmError(f"{what} has {x.shape[0]} rows for {n} neurons")
     if not np.isfinite(x).all():
@@ -48,7 +50,9 @@ def _check(emb: np.ndarray, n: int | None = None, what: str = "embedding") -> np
     return x
 
 
-def reduce(emb: np.ndarray, method: str = "pca", n_components: int = 2, seed: int = 0) -> np.ndarray:
+def reduce(
+    emb: np.ndarray, method: str = "pca", n_components: int = 2, seed: int = 0
+) -> np.ndarray:
     """2-D (or ``n_components``-D) coordinates of the neurons.
 
     Parameters
@@ -87,7 +91,9 @@ def reduce(emb: np.ndarray, method: str = "pca", n_components: int = 2, seed: in
 def activity_embedding(traces: np.ndarray, n_components: int = 16) -> np.ndarray:
     """``(N, k)`` loadings of each neuron on the top ``k`` principal components of the population."""
     x = np.asarray(traces, np.float64)
-    x = (x - x.mean(1, keepdims=True)) / np.where(x.std(1, keepdims=True) > 0, x.std(1, keepdims=True), 1)
+    x = (x - x.mean(1, keepdims=True)) / np.where(
+        x.std(1, keepdims=True) > 0, x.std(1, keepdims=True), 1
+    )
     u, s, _ = np.linalg.svd(x, full_matrices=False)
     k = min(n_components, len(s))
     return (u[:, :k] * s[:k] / np.sqrt(x.shape[1])).astype(np.float32)
@@ -123,10 +129,15 @@ class ProbeScore:
     n_folds: int
 
     def to_json(self) -> dict:
-        return {k: (None if v is None else (float(v) if isinstance(v, float | np.floating) else v)) for k, v in asdict(self).items()}
+        return {
+            k: (None if v is None else (float(v) if isinstance(v, float | np.floating) else v))
+            for k, v in asdict(self).items()
+        }
 
 
-def _folds(n: int, n_folds: int, rng: np.random.Generator, labels: np.ndarray | None = None) -> np.ndarray:
+def _folds(
+    n: int, n_folds: int, rng: np.random.Generator, labels: np.ndarray | None = None
+) -> np.ndarray:
     """Fold id of each neuron (random; stratified by ``labels`` when given)."""
     fold = np.empty(n, np.int64)
     if labels is None:
@@ -218,7 +229,9 @@ def probe_regression(
     )
 
 
-def _nearest_centroid_cv(x: np.ndarray, labels: np.ndarray, fold: np.ndarray, n_classes: int) -> np.ndarray:
+def _nearest_centroid_cv(
+    x: np.ndarray, labels: np.ndarray, fold: np.ndarray, n_classes: int
+) -> np.ndarray:
     """Out-of-fold class predictions of a ridge classifier for every column of ``labels``.
 
     Each column of ``labels`` (``(N, k)`` ints) is regressed one-hot (penalty by GCV); a neuron goes
@@ -255,13 +268,18 @@ def probe_classification(
         raise CalmError("the probe needs neurons of at least two classes")
     k = int(min(n_folds, counts.min()))
     if k < 2:
-        raise CalmError(f"too few neurons per class for a probe: {dict(zip(map(str, classes), counts.tolist()))}")
+        raise CalmError(
+            f"too few neurons per class for a probe: {dict(zip(map(str, classes), counts.tolist()))}"
+        )
     rng = np.random.default_rng(seed)
     fold = _folds(len(y), k, rng, y)
     Ys = np.column_stack([y] + [rng.permutation(y) for _ in range(n_shuffles)])
     pred = _nearest_centroid_cv(x, Ys, fold, len(classes))
     ba = np.array(
-        [np.mean([np.mean(pred[Ys[:, j] == c, j] == c) for c in range(len(classes))]) for j in range(Ys.shape[1])]
+        [
+            np.mean([np.mean(pred[Ys[:, j] == c, j] == c) for c in range(len(classes))])
+            for j in range(Ys.shape[1])
+        ]
     )
     real, null = float(ba[0]), ba[1:]
     return ProbeScore(
@@ -303,7 +321,11 @@ class TuningGradient:
 
 
 def tuning_gradient(
-    emb: np.ndarray, strength: np.ndarray, coords: np.ndarray | None = None, n_folds: int = 5, seed: int = 0
+    emb: np.ndarray,
+    strength: np.ndarray,
+    coords: np.ndarray | None = None,
+    n_folds: int = 5,
+    seed: int = 0,
 ) -> TuningGradient:
     """Direction of increasing tuning strength in the embedding (and in its 2-D map)."""
     y = np.asarray(strength, np.float64)
@@ -365,11 +387,18 @@ def cluster_separation(
     x = standardise(_check(emb, len(sel)))
     n_sel, n_un = int(sel.sum()), int((~sel).sum())
     if min(n_sel, n_un) < 2:
-        raise CalmError(f"cluster separation needs >= 2 selective and >= 2 untuned neurons ({n_sel} / {n_un})")
+        raise CalmError(
+            f"cluster separation needs >= 2 selective and >= 2 untuned neurons ({n_sel} / {n_un})"
+        )
     rng = np.random.default_rng(seed)
     dist = np.sqrt(np.maximum(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1), 0.0))
     real = float(silhouette_score(dist, sel, metric="precomputed"))
-    null = np.array([silhouette_score(dist, rng.permutation(sel), metric="precomputed") for _ in range(n_shuffles)])
+    null = np.array(
+        [
+            silhouette_score(dist, rng.permutation(sel), metric="precomputed")
+            for _ in range(n_shuffles)
+        ]
+    )
     return Separation(
         silhouette=real,
         silhouette_shuffled_mean=float(null.mean()) if n_shuffles else float("nan"),

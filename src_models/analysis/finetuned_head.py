@@ -48,7 +48,9 @@ class TokenGrid:
         Tokens per DAT pass.
     """
 
-    def __init__(self, model: Any, recording: Recording, target: Target, window_tokens: int) -> None:
+    def __init__(
+        self, model: Any, recording: Recording, target: Target, window_tokens: int
+    ) -> None:
         from src_models.dat.data import prepare_recording
         from src_models.nq.rate import model_frames
 
@@ -89,8 +91,13 @@ class TokenGrid:
 class _Head(nn.Module):
     def __init__(self, d: int, d_out: int, hidden: int, dropout: float) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, hidden), nn.GELU(), nn.Dropout(dropout),
-                                 nn.Linear(hidden, d_out))
+        self.net = nn.Sequential(
+            nn.LayerNorm(d),
+            nn.Linear(d, hidden),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, d_out),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -179,8 +186,11 @@ class FinetunedCalmDecoder:
         start = np.clip(last - length + 1, 0, grid.n_tokens - length)
         pooled = self._encode(grid, start, length)
         pos = np.arange(length)[None, :] + start[:, None]
-        mask = torch.as_tensor((pos >= first[:, None]) & (pos <= last[:, None]), dtype=pooled.dtype,
-                               device=pooled.device)
+        mask = torch.as_tensor(
+            (pos >= first[:, None]) & (pos <= last[:, None]),
+            dtype=pooled.dtype,
+            device=pooled.device,
+        )
         h = (pooled * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
         return self._head(h)
 
@@ -190,17 +200,25 @@ class FinetunedCalmDecoder:
         return nn.functional.cross_entropy(out, yb, weight=self._class_w)
 
     # -- training ---------------------------------------------------------------------------------
-    def fit(self, grid: TokenGrid, train_idx: np.ndarray, y: np.ndarray, frames: np.ndarray) -> FinetunedCalmDecoder:
+    def fit(
+        self, grid: TokenGrid, train_idx: np.ndarray, y: np.ndarray, frames: np.ndarray
+    ) -> FinetunedCalmDecoder:
         """Fine-tune a copy of the DAT and a head on ``train_idx`` (early stopping on an inner block)."""
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         folds = _inner_folds(frames, train_idx, self.gap, 5) if len(train_idx) >= 50 else []
-        tr, va = (train_idx[folds[-1][0]], train_idx[folds[-1][1]]) if folds else (train_idx, train_idx[:0])
+        tr, va = (
+            (train_idx[folds[-1][0]], train_idx[folds[-1][1]])
+            if folds
+            else (train_idx, train_idx[:0])
+        )
         va = va[:: max(1, len(va) // 512)]
         yt = np.asarray(y)
         if self.kind == "continuous":
             self._my, self._sy = float(yt[tr].mean()), float(yt[tr].std() or 1.0)
-            target = torch.as_tensor((yt - self._my) / self._sy, dtype=torch.float32, device=self.device)
+            target = torch.as_tensor(
+                (yt - self._my) / self._sy, dtype=torch.float32, device=self.device
+            )
             d_out = 1
         else:
             counts = np.bincount(yt[tr], minlength=self.n_classes)
@@ -212,8 +230,13 @@ class FinetunedCalmDecoder:
         for p in self._dat.parameters():
             p.requires_grad_(True)
         self._head = _Head(self._dat.cfg.d_model, d_out, self.hidden, 0.1).to(self.device)
-        opt = torch.optim.AdamW([{"params": self._dat.parameters(), "lr": self.lr},
-                                 {"params": self._head.parameters(), "lr": self.head_lr}], weight_decay=1e-2)
+        opt = torch.optim.AdamW(
+            [
+                {"params": self._dat.parameters(), "lr": self.lr},
+                {"params": self._head.parameters(), "lr": self.head_lr},
+            ],
+            weight_decay=1e-2,
+        )
         best, best_state = np.inf, None
         for step in range(self.steps):
             self._dat.train()
@@ -222,14 +245,19 @@ class FinetunedCalmDecoder:
             loss = self._loss(self._outputs(grid, b), target[b])
             opt.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(list(self._dat.parameters()) + list(self._head.parameters()), 1.0)
+            torch.nn.utils.clip_grad_norm_(
+                list(self._dat.parameters()) + list(self._head.parameters()), 1.0
+            )
             opt.step()
             self.epochs_run = step + 1
             if len(va) and ((step + 1) % self.eval_every == 0 or step + 1 == self.steps):
                 val = self._eval_loss(grid, va, target)
                 if val < best:
                     best = val
-                    best_state = (copy.deepcopy(self._dat.state_dict()), copy.deepcopy(self._head.state_dict()))
+                    best_state = (
+                        copy.deepcopy(self._dat.state_dict()),
+                        copy.deepcopy(self._head.state_dict()),
+                    )
         if best_state is not None:
             self._dat.load_state_dict(best_state[0])
             self._head.load_state_dict(best_state[1])
@@ -250,7 +278,10 @@ class FinetunedCalmDecoder:
     @torch.no_grad()
     def decision(self, grid: TokenGrid, idx: np.ndarray) -> np.ndarray:
         """De-standardised predictions ``(n, 1)`` or class logits ``(n, n_classes)``."""
-        outs = [self._outputs(grid, idx[i : i + 64]).float().cpu().numpy() for i in range(0, len(idx), 64)]
+        outs = [
+            self._outputs(grid, idx[i : i + 64]).float().cpu().numpy()
+            for i in range(0, len(idx), 64)
+        ]
         out = np.concatenate(outs) if outs else np.zeros((0, 1))
         return out * self._sy + self._my if self.kind == "continuous" else out
 
@@ -275,7 +306,14 @@ class CalmFinetune:
         Passed to :class:`FinetunedCalmDecoder` (``steps``, ``lr``, ...).
     """
 
-    def __init__(self, model: Any, *, name: str = "calm_finetuned", window_tokens: int = 16, **decoder_kw: Any) -> None:
+    def __init__(
+        self,
+        model: Any,
+        *,
+        name: str = "calm_finetuned",
+        window_tokens: int = 16,
+        **decoder_kw: Any,
+    ) -> None:
         self.model = model
         self.name = name
         self.window_tokens = int(window_tokens)

@@ -101,7 +101,12 @@ class TrialInputs:
     """
 
     def __init__(
-        self, series: np.ndarray, start: np.ndarray, end: np.ndarray, n_bins: int = 4, seq_len: int = 16
+        self,
+        series: np.ndarray,
+        start: np.ndarray,
+        end: np.ndarray,
+        n_bins: int = 4,
+        seq_len: int = 16,
     ) -> None:
         self.series = np.asarray(series, np.float32)
         self.start = np.asarray(start, np.int64)

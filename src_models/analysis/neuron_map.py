@@ -21,7 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from src_models.analysis.calm_features import FeatureExtractor, ProgressFn, no_progress, sub_progress
+from src_models.analysis.calm_features import (
+    FeatureExtractor,
+    ProgressFn,
+    no_progress,
+    sub_progress,
+)
 from src_models.analysis.embedding import (
     activity_embedding,
     cluster_separation,
@@ -112,8 +117,13 @@ class NeuronMap:
 
 
 def _analyses(
-    emb: np.ndarray, sel: dict[str, Selectivity], strength: np.ndarray, selective: np.ndarray,
-    coords: np.ndarray | None, n_shuffles: int, seed: int,
+    emb: np.ndarray,
+    sel: dict[str, Selectivity],
+    strength: np.ndarray,
+    selective: np.ndarray,
+    coords: np.ndarray | None,
+    n_shuffles: int,
+    seed: int,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for col, s in sel.items():
@@ -121,7 +131,9 @@ def _analyses(
     out["strength"] = probe_regression(emb, strength, n_shuffles=n_shuffles, seed=seed).to_json()
     out["gradient"] = tuning_gradient(emb, strength, coords, seed=seed).to_json()
     try:
-        out["separation"] = cluster_separation(emb, selective, n_shuffles=n_shuffles, seed=seed).to_json()
+        out["separation"] = cluster_separation(
+            emb, selective, n_shuffles=n_shuffles, seed=seed
+        ).to_json()
     except CalmError as exc:
         out["separation"] = {"skipped": str(exc)}
     return out
@@ -170,21 +182,33 @@ def analyse_neurons(
     report = progress or no_progress
     if method not in ("pca", "umap"):
         raise CalmError(f"unknown embedding map {method!r} (use 'pca' or 'umap')")
-    embeddings = dict(extractor.neuron_embeddings(recording, progress=sub_progress(report, 0.0, 0.6)))
+    embeddings = dict(
+        extractor.neuron_embeddings(recording, progress=sub_progress(report, 0.0, 0.6))
+    )
     primary = "neuron_embedding" if "neuron_embedding" in embeddings else "mean_state"
     embeddings[ACTIVITY] = activity_embedding(recording.traces)
     report(0.6, "cue/choice selectivity")
     dff = delta_f_over_f(recording.traces, recording.fs)
-    sel = task_selectivity(dff, recording.trials, columns, n_perm=n_perm, min_trials=min_trials, seed=seed)
+    sel = task_selectivity(
+        dff, recording.trials, columns, n_perm=n_perm, min_trials=min_trials, seed=seed
+    )
     report(0.7, f"{method.upper()} map")
     coords = reduce(embeddings[primary], method, seed=seed)
-    result = NeuronMap(method=method, primary=primary, coords=coords, embeddings=embeddings, selectivity=sel)
+    result = NeuronMap(
+        method=method, primary=primary, coords=coords, embeddings=embeddings, selectivity=sel
+    )
     if sel:
         strength, selective = result.strength, result.selective
         for i, (name, emb) in enumerate(embeddings.items()):
             report(0.85 + 0.15 * i / len(embeddings), f"linear probes on {name}")
             result.probes[name] = _analyses(
-                emb, sel, strength, selective, coords if name == primary else None, n_shuffles, seed
+                emb,
+                sel,
+                strength,
+                selective,
+                coords if name == primary else None,
+                n_shuffles,
+                seed,
             )
     report(1.0, "done")
     return result

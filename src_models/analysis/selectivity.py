@@ -31,6 +31,7 @@ from scipy.stats import rankdata
 from src_models.analysis.targets import is_label_column
 from src_models.errors import CalmError
 
+
 @dataclass
 class Selectivity:
     """Selectivity of every neuron for one trial condition.
@@ -120,11 +121,15 @@ def trial_responses(
     e = np.clip(e, 0, T)
     if np.any(e <= s):
         bad = int(np.flatnonzero(e <= s)[0])
-        raise CalmError(f"trial {bad} has no frames inside the recording (frames {s[bad]}..{e[bad]})")
+        raise CalmError(
+            f"trial {bad} has no frames inside the recording (frames {s[bad]}..{e[bad]})"
+        )
     cs = np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(x, axis=1)], axis=1)
     if n_bins <= 1:
         return (cs[:, e] - cs[:, s]) / (e - s)
-    edges = s[None, :] + np.floor(np.linspace(0, 1, n_bins + 1)[:, None] * (e - s)[None, :]).astype(np.int64)
+    edges = s[None, :] + np.floor(
+        np.linspace(0, 1, n_bins + 1)[:, None] * (e - s)[None, :]
+    ).astype(np.int64)
     lo, hi = edges[:-1], np.maximum(edges[1:], edges[:-1] + 1)
     return (cs[:, hi] - cs[:, lo]) / (hi - lo)[None]
 
@@ -210,7 +215,9 @@ def auc_test(
     shape = r.shape[:-1]
     r = r.reshape(-1, r.shape[-1])
     y = np.asarray(labels, bool)
-    groups = [np.ones(len(y), bool)] if strata is None else [strata == s for s in np.unique(strata)]
+    groups = (
+        [np.ones(len(y), bool)] if strata is None else [strata == s for s in np.unique(strata)]
+    )
     parts = []
     for g in groups:
         n1 = int(y[g].sum())
@@ -245,7 +252,11 @@ def d_prime(responses: np.ndarray, labels: np.ndarray) -> np.ndarray:
     r = np.asarray(responses, np.float64)
     y = np.asarray(labels, bool)
     a, b = r[:, y], r[:, ~y]
-    den = np.sqrt((a.var(1, ddof=1) + b.var(1, ddof=1)) / 2) if min(a.shape[1], b.shape[1]) > 1 else 0
+    den = (
+        np.sqrt((a.var(1, ddof=1) + b.var(1, ddof=1)) / 2)
+        if min(a.shape[1], b.shape[1]) > 1
+        else 0
+    )
     diff = a.mean(1) - b.mean(1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(np.asarray(den) > 0, diff / den, 0.0)
@@ -263,7 +274,9 @@ def _two_classes(trials: dict, column: str, classes: tuple | None, ok: np.ndarra
         return found
     missing = [c for c in classes if c not in found]
     if missing:
-        raise CalmError(f"trial column {column!r} has no trials of {missing}; it has {list(found)}")
+        raise CalmError(
+            f"trial column {column!r} has no trials of {missing}; it has {list(found)}"
+        )
     return tuple(classes)
 
 
@@ -331,7 +344,10 @@ def selectivity(
     counts = _counts(y[ok], sel_strata, classes)
     _check_counts(counts, column, condition_on, min_trials)
     resp = trial_responses(
-        traces, np.asarray(trials["start_frame"])[ok], np.asarray(trials["end_frame"])[ok], window,
+        traces,
+        np.asarray(trials["start_frame"])[ok],
+        np.asarray(trials["end_frame"])[ok],
+        window,
         max(1, n_bins),
     ).reshape(len(traces), max(1, n_bins), -1)
     auc_bins, p = auc_test(resp, y[ok], sel_strata, n_perm=n_perm, seed=seed)

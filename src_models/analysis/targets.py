@@ -24,6 +24,8 @@ from src_models.recording import Recording
 
 #: an integer variable with at most this many distinct values is treated as discrete
 MAX_CLASSES = 10
+
+
 def is_label_column(name: str) -> bool:
     """Trial columns that are labels (not bounds or event frames such as ``choice_start_frame``)."""
     return not name.endswith("_frame")
@@ -146,14 +148,18 @@ def resolve_target(
     -------
     Target
     """
-    if name not in recording.behavior and (name not in recording.trials or not is_label_column(name)):
+    if name not in recording.behavior and (
+        name not in recording.trials or not is_label_column(name)
+    ):
         raise CalmError(f"no decoding target {name!r}; {_listing(recording)}", recording.source)
     source = "behavior" if name in recording.behavior else "trials"
     level = level or ("frame" if source == "behavior" else "trial")
     if level not in ("frame", "trial"):
         raise CalmError(f"decoding level must be 'frame' or 'trial', got {level!r}")
     if source == "behavior" and level == "trial":
-        raise CalmError(f"{name!r} is a behaviour variable, decoded per frame only", recording.source)
+        raise CalmError(
+            f"{name!r} is a behaviour variable, decoded per frame only", recording.source
+        )
     T = recording.n_frames
     first = max(0, context - 1)
     if source == "behavior":
@@ -227,7 +233,9 @@ def _check_classes(
     what = "stretches" if name in recording.behavior else "trials"
     listing = ", ".join(f"{c}: {n}" for c, n in zip(classes, counts))
     if len(classes) < 2:
-        raise CalmError(f"target {name!r} has a single class ({listing}); nothing to decode", recording.source)
+        raise CalmError(
+            f"target {name!r} has a single class ({listing}); nothing to decode", recording.source
+        )
     if counts.min() < min_per_class:
         raise CalmError(
             f"too few {what} per condition of {name!r} to cross-validate "
