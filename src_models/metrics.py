@@ -19,6 +19,16 @@ def _pearson(a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray:
     return np.where(den > 0, r, np.nan)
 
 
+def _mean_defined(x: np.ndarray, reduce=np.nanmean) -> float:
+    """``reduce`` over the finite values of ``x``; NaN (no warning) when there are none.
+
+    A neuron whose forecast or truth is constant has no correlation; with a single test window
+    every per-step correlation is undefined, and the metric says so with NaN.
+    """
+    x = np.asarray(x, np.float64)
+    return float(reduce(x)) if np.isfinite(x).any() else float("nan")
+
+
 def pooled_corr_per_neuron(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
     """Per-neuron Pearson r pooled over windows and horizon steps, ``(N,)``."""
     W, H, N = true.shape
@@ -27,7 +37,7 @@ def pooled_corr_per_neuron(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
 
 def per_step_corr(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
     """``(H,)``: for each horizon step, the mean over neurons of r across windows."""
-    return np.array([np.nanmean(_pearson(pred[:, h], true[:, h], axis=0)) for h in range(true.shape[1])])
+    return np.array([_mean_defined(_pearson(pred[:, h], true[:, h], axis=0)) for h in range(true.shape[1])])
 
 
 def forecast_metrics(pred: np.ndarray, true: np.ndarray, last: np.ndarray) -> dict[str, float | list[float]]:
@@ -60,12 +70,12 @@ def forecast_metrics(pred: np.ndarray, true: np.ndarray, last: np.ndarray) -> di
     with np.errstate(invalid="ignore", divide="ignore"):
         r2 = np.where(sst > 0, 1 - sse / sst, np.nan)
     return {
-        "corr": float(np.nanmean(r)),
-        "corr_median": float(np.nanmedian(r)),
+        "corr": _mean_defined(r),
+        "corr_median": _mean_defined(r, np.nanmedian),
         "corr_per_step": [float(v) for v in per_step_corr(pred, true)],
         "mse": mse,
         "mae": float(np.mean(np.abs(pred - true))),
-        "r2": float(np.nanmean(r2)),
+        "r2": _mean_defined(r2),
         "prediction_score": float(1 - mse / mse_copy) if mse_copy > 0 else float("nan"),
     }
 

@@ -96,6 +96,15 @@ def test_constant_neuron_is_left_out_of_the_mean():
     assert m["corr"] == pytest.approx(1.0)
 
 
+@pytest.mark.filterwarnings("error")
+def test_single_window_gives_undefined_per_step_r_without_warnings():
+    rng = np.random.default_rng(4)
+    true = rng.standard_normal((1, 4, 3))
+    m = forecast_metrics(true + 0.1, true, true[:, 0])
+    assert np.isnan(m["corr_per_step"]).all()
+    assert m["corr"] == pytest.approx(1.0)
+
+
 def test_window_starts_stay_inside_the_range():
     s = window_starts(4, 2, 10, 20)
     assert s.tolist() == [10, 11, 12, 13, 14]

@@ -3,7 +3,9 @@
 The public entry points are imported lazily so ``import src_models.dat`` stays cheap:
 
 * :func:`load_calm` / :func:`save_calm` and :class:`CalM` (``calm.py``),
-* :func:`pretrain` (``pretrain.py``), :func:`finetune` (``finetune.py``),
+* the training loops live in their submodules, imported as modules
+  (``from src_models.dat.pretrain import pretrain``, ``from src_models.dat.finetune
+  import finetune``): re-exporting them here would clash with the submodule names,
 * :func:`forecast_recording` / :class:`ForecastResult` (``forecast.py``),
 * :func:`neuron_states` (``states.py``).
 """
@@ -21,8 +23,6 @@ _EXPORTS = {
     "DATConfig": "config",
     "TrainConfig": "config",
     "DualAxisTransformer": "model",
-    "pretrain": "pretrain",
-    "finetune": "finetune",
     "FinetuneConfig": "config",
     "forecast_recording": "forecast",
     "ForecastResult": "forecast",

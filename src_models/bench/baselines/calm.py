@@ -1,10 +1,10 @@
-"""CalM in the benchmark, through helper DAT's API (no Transformer of our own).
+"""CalM in the benchmark, through the DAT package's own API (no Transformer of our own).
 
 Two rows:
 
 ``calm`` — **CalM (pretrained → adapted)**
     The shipped model (or ``checkpoint``) is adapted to the recording with
-    :func:`src_models.dat.finetune`: new neuron and session embeddings with the
+    :func:`src_models.dat.finetune.finetune`: new neuron and session embeddings with the
     backbone frozen for the first quarter of the step budget, then the whole
     DAT at the learning rate chosen from the budget's grid.
 ``calm_scratch`` — **CalM (scratch)**
