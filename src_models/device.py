@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import torch
 
+from src_models.errors import CalmError
+
 
 def default_device() -> torch.device:
     """``cuda`` when a GPU is visible, otherwise ``cpu``."""
@@ -17,7 +19,13 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """Turn ``None``/``"auto"``/a name into a :class:`torch.device`."""
     if device is None or device == "auto":
         return default_device()
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise CalmError(f"unknown device {str(device)!r} (use auto, cpu or cuda)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise CalmError(f"device {str(device)!r} requested but torch sees no CUDA GPU")
+    return dev
 
 
 @contextlib.contextmanager

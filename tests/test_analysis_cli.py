@@ -149,6 +149,23 @@ def test_decode_refuses_a_bad_output_name(files, capsys):
     assert not (files / "x.txt").exists()
 
 
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--out", "no/such/folder/d.npz"], "output folder does not exist"),
+        (["--device", "gpu9"], "unknown device"),
+        (["--context", "2"], "at least one token"),
+    ],
+)
+def test_decode_refuses_a_missing_output_folder_and_an_unknown_device(files, capsys, extra, message):
+    if extra[0] == "--out":
+        extra = ["--out", str(files / extra[1])]
+    code = main(["decode", str(files / "task.npz"), "--target", "cue", *extra, *_fast(files)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error:") and message in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_embed_json_and_npz(files, capsys):
     out = files / "emb.npz"
     code = main(

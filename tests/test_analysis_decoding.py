@@ -124,7 +124,9 @@ def test_calm_heads_through_the_feature_extractor_seam(rec):
         progress=lambda f, m: steps.append(f),
     )
     assert res.calm_models == ["calm_frozen_linear"] and res.baseline_models == ["ridge"]
-    assert res.settings["gap"] >= ex.receptive_frames(rec.fs) >= 8
+    # the linear head reads the states of the whole context window, each reaching further back
+    assert res.settings["gap"] >= res.settings["context"] - 1 + ex.receptive_frames(rec.fs)
+    assert ex.receptive_frames(rec.fs) >= 8
     js = res.to_json()
     assert {"target", "metric", "calm", "baselines", "chance"} <= set(js)
     assert js["calm_model"] == "calm_frozen_linear" and np.isfinite(js["calm"])
@@ -198,3 +200,12 @@ def test_shifted_token_grids_match_neuron_states_and_stay_causal(rec):
     )
     np.testing.assert_allclose(a[:1000], b[:1000], atol=2e-2)  # float16 storage
     assert not np.allclose(a[1100:], b[1100:], atol=2e-2)
+
+
+def test_inner_folds_fall_back_to_none_when_the_samples_cannot_be_split():
+    from src_models.analysis.decoders import _inner_folds
+
+    shared_frame = np.array([5, 5, 10, 20, 30, 40, 50, 60, 70, 80])  # two trials start together
+    assert _inner_folds(shared_frame, np.arange(10), gap=2, n_folds=3) == []
+    assert _inner_folds(np.arange(0, 60, 10), np.arange(6), gap=100, n_folds=3) == []
+    assert len(_inner_folds(np.arange(0, 1000, 10), np.arange(100), gap=2, n_folds=3)) == 3

@@ -55,6 +55,15 @@ def test_classification_probe_and_separation():
         cluster_separation(emb, np.r_[True, np.zeros(149, bool)])
 
 
+def test_classification_shuffles_stay_at_chance_when_a_class_is_rare():
+    # two positives in 40 neurons: most shuffled training folds lack a class entirely
+    rng = np.random.default_rng(0)
+    labels = np.zeros(40, int)
+    labels[:2] = 1
+    p = probe_classification(rng.standard_normal((40, 8)), labels, n_shuffles=200, seed=0)
+    assert 0.4 < p.shuffled_mean < 0.55
+
+
 def test_tuning_gradient_points_along_the_strength_axis():
     emb, si, _ = planted()
     coords = np.c_[np.abs(si) * 5 + np.random.default_rng(1).normal(size=150) * 0.1, np.zeros(150)]

@@ -149,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import time
 
+    import numpy as np
+
     from napari_calm.readers import read_recording
     from src_models.analysis.calm_features import CalmFeatures
     from src_models.analysis.decoding import decode
@@ -158,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
     from src_models.dat.calm import default_calm_path, load_calm
     from src_models.device import resolve_device
     from src_models.errors import CalmError
-    from src_models.nq.rate import frames_to_tokens
+    from src_models.nq.rate import frames_to_tokens, tokens_to_frames
 
     if (
         args.folds < 2
@@ -175,6 +177,8 @@ def run(args: argparse.Namespace) -> int:
         raise CalmError("--phases must be >= 1")
     if args.out is not None and args.out.suffix != ".npz":
         raise CalmError("output file must end in .npz", args.out)
+    if args.out is not None and not args.out.parent.is_dir():
+        raise CalmError("output folder does not exist", args.out.parent)
     t0 = time.time()
     recording = read_recording(args.path, fs=args.fs)
     resolve_target(
@@ -186,6 +190,11 @@ def run(args: argparse.Namespace) -> int:
     )
     device = resolve_device(args.device)
     model = load_calm(args.checkpoint, device=device)
+    token_frames = int(np.ceil(tokens_to_frames(1, recording.fs, model.nq.config)))
+    if args.context < token_frames:
+        raise CalmError(
+            f"--context must be at least one token ({token_frames} frames) for the CalM heads"
+        )
     window = args.calm_window or max(
         2, frames_to_tokens(args.context, recording.fs, model.nq.config)
     )

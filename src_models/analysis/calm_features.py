@@ -69,8 +69,9 @@ def sub_progress(progress: ProgressFn | None, lo: float, hi: float) -> ProgressF
 def forward_fill(token_frames: np.ndarray, n_frames: int) -> np.ndarray:
     """For every frame, the index of the latest token whose last frame is ≤ that frame.
 
-    Frames before the first token's last frame get token 0 (they are never decoded: decoding
-    samples start after a full context window).
+    Frames before the first token's last frame get token 0; they are never decoded (decoding
+    samples start after a context window, and ``calm decode`` refuses a context shorter than a
+    token).
     """
     idx = np.searchsorted(np.asarray(token_frames), np.arange(n_frames), side="right") - 1
     return np.maximum(idx, 0)
@@ -158,8 +159,9 @@ class CalmFeatures:
     n_pcs : int
         Components per neuron of the ``neuron_pcs`` read-out.
     lag_edges : tuple of int
-        Lag bins of the frame-level heads (:class:`~src_models.analysis.inputs.FrameInputs`). States
-        already summarise their causal window, so the default reads the current state only.
+        Lag bins of the frame-level heads (:class:`~src_models.analysis.inputs.FrameInputs`, which
+        always closes the last bin at ``context``): the default ``(0, 1)`` reads the current state
+        and the mean of the states over the rest of the context window.
     phases : int
         Token grids per patch: ``k > 1`` also encodes the recording shifted by ``P/k, 2P/k, ...``
         frames, so the features change every ``P/k`` frames instead of every ``P`` (``k`` times the
@@ -195,42 +197,39 @@ class CalmFeatures:
         self.seed = seed
         self.phases = max(1, int(phases))
         self._set_readout(pool, n_pcs, lag_edges)
-        self._cache: dict[tuple, object] = {}
+        self._cache: dict[object, object] = {}
         self.adapt_log: list[dict] = []
 
     def _set_readout(self, pool: tuple[str, ...], n_pcs: int, lag_edges: tuple[int, ...]) -> None:
         pool_neurons(np.zeros((1, 2, 2), np.float32), tuple(pool), k=int(n_pcs))
         self.pool, self.n_pcs, self.lag_edges = tuple(pool), int(n_pcs), tuple(lag_edges)
 
-    def view(
-        self,
-        name: str,
-        pool: tuple[str, ...],
-        n_pcs: int | None = None,
-        lag_edges: tuple[int, ...] | None = None,
-    ) -> CalmFeatures:
-        """The same model and states (adapted once, computed once) read out another way."""
+    def view(self, name: str, pool: tuple[str, ...]) -> CalmFeatures:
+        """The same model and states (adapted once, computed once) pooled another way."""
         other = copy.copy(self)
         other.name = name
-        other._set_readout(
-            pool, n_pcs or self.n_pcs, self.lag_edges if lag_edges is None else lag_edges
-        )
+        other._set_readout(pool, self.n_pcs, self.lag_edges)
         return other
 
     def receptive_frames(self, fs: float) -> int:
         """Most recorded frames before ``t`` that a state at ``t`` can depend on."""
         from src_models.nq.rate import tokens_to_frames
 
-        return int(np.ceil(tokens_to_frames(self.window_tokens, fs, self.model.nq.config)))
+        # the state at t is the latest token ending at or before t: up to one token older than t
+        return int(np.ceil(tokens_to_frames(self.window_tokens + 1, fs, self.model.nq.config)))
 
     def _cached(self, key: tuple, recording: Recording, make: Callable[[], object]) -> object:
-        """Cache per recording (a new recording drops everything cached for the previous one)."""
-        if any(k[1] != id(recording) for k in self._cache):
+        """Cache per recording (a new recording drops everything cached for the previous one).
+
+        The recording itself is kept in the cache, so a new recording can never be mistaken for a
+        freed one that had the same ``id``.
+        """
+        if self._cache.get("recording") is not recording:
             self._cache.clear()
-        full = (key[0], id(recording), *key[1:])
-        if full not in self._cache:
-            self._cache[full] = make()
-        return self._cache[full]
+            self._cache["recording"] = recording
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
 
     def model_for(self, recording: Recording, progress: ProgressFn | None = None) -> object:
         """The model the states come from: adapted to ``recording`` (once) or the model itself."""

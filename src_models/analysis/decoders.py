@@ -24,22 +24,30 @@ from torch import nn
 
 from src_models.analysis.cv import block_folds
 from src_models.device import resolve_device
+from src_models.errors import CalmError
 
 #: ridge penalties tried, relative to the number of training samples
 RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-5, 2, 8))
 
 
-def _one_hot(y: np.ndarray, n_classes: int) -> np.ndarray:
+def one_hot(y: np.ndarray, n_classes: int) -> np.ndarray:
     out = -np.ones((len(y), n_classes))
     out[np.arange(len(y)), y] = 1.0
     return out
 
 
 def _inner_folds(frames: np.ndarray, train_idx: np.ndarray, gap: int, n_folds: int) -> list:
-    """Inner contiguous folds over the training samples (indices into ``train_idx``)."""
+    """Inner contiguous folds over the training samples (indices into ``train_idx``).
+
+    Empty when the training samples cannot be split that way (too few for the gap, or samples
+    sharing a frame); the caller then falls back to its defaults.
+    """
     f = frames[train_idx]
     order = np.argsort(f, kind="stable")
-    folds = block_folds(f[order], n_folds=n_folds, gap=gap)
+    try:
+        folds = block_folds(f[order], n_folds=n_folds, gap=gap, min_train=0)
+    except CalmError:
+        return []
     return [(order[fo.train], order[fo.test]) for fo in folds if len(fo.train) and len(fo.test)]
 
 
@@ -72,7 +80,7 @@ class RidgeDecoder:
     def _targets(self, y: np.ndarray) -> np.ndarray:
         if self.kind == "continuous":
             return np.asarray(y, np.float64)[:, None]
-        return _one_hot(y, self.n_classes)
+        return one_hot(y, self.n_classes)
 
     @staticmethod
     def centroids(out: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:

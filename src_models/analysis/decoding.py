@@ -31,7 +31,7 @@ import numpy as np
 
 from src_models.analysis.calm_features import FeatureExtractor, ProgressFn, sub_progress
 from src_models.analysis.cv import Fold, block_folds, circular_shifts, trial_folds
-from src_models.analysis.decoders import DECODERS, MLPDecoder, RidgeDecoder
+from src_models.analysis.decoders import DECODERS, MLPDecoder, RidgeDecoder, one_hot
 from src_models.analysis.inputs import DEFAULT_LAG_EDGES, FrameInputs, TrialInputs
 from src_models.analysis.scores import headline_metric, score
 from src_models.analysis.targets import Target, resolve_target
@@ -218,7 +218,7 @@ def shift_null(
         X = inputs.flat(fold.train).astype(np.float64)
         Ytr = ys[fold.train]
         if target.kind == "discrete":
-            Y = np.concatenate([_one_hot_cols(Ytr[:, j], K) for j in range(len(shifts))], axis=1)
+            Y = np.concatenate([one_hot(Ytr[:, j], K) for j in range(len(shifts))], axis=1)
         else:
             Y = Ytr.astype(np.float64)
         mx, sx = RidgeDecoder.standardise(X)
@@ -237,12 +237,6 @@ def shift_null(
         _mean_scores([score(target.kind, ys[f.test, j], preds[f.test, j]) for f in folds])
         for j in range(len(shifts))
     ]
-
-
-def _one_hot_cols(y: np.ndarray, K: int) -> np.ndarray:
-    out = -np.ones((len(y), K))
-    out[np.arange(len(y)), y] = 1.0
-    return out
 
 
 def zscored_traces(recording: Recording) -> np.ndarray:
@@ -293,7 +287,8 @@ def decode(
         Causal window of frame-level decoders in frames.
     gap : int, optional
         Frames between training and test samples (default and minimum: the longest causal reach of
-        any decoder — ``context`` or an extractor's ``receptive_frames``).
+        any decoder — ``context``, ``context − 1`` plus an extractor's ``receptive_frames``, or a
+        fine-tuned model's ``receptive_frames``).
     n_folds : int
         Cross-validation folds.
     n_shifts : int
@@ -312,7 +307,13 @@ def decode(
     DecodeResult
     """
     report = progress or (lambda f, m: None)
-    reach = max([context] + [m.receptive_frames(recording.fs) for m in (*extractors, *finetuned)])
+    # a CalM head at frame t reads states of frames t - context + 1 .. t (its lag bins), and each of
+    # those states depends on receptive_frames earlier frames; a fine-tuned DAT reads one state
+    reach = max(
+        [context]
+        + [context - 1 + m.receptive_frames(recording.fs) for m in extractors]
+        + [m.receptive_frames(recording.fs) for m in finetuned]
+    )
     gap = reach if gap is None else int(gap)
     if gap < reach:
         raise CalmError(

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from src_models.analysis.decoders import RidgeDecoder
 from src_models.errors import CalmError
 
 #: ridge penalties of the probes (on standardised embeddings)
@@ -246,9 +247,9 @@ def _nearest_centroid_cv(
         out_tr, out_te = x[tr] @ coef + b0, x[te] @ coef + b0
         for j in range(k):
             cols = slice(j * n_classes, (j + 1) * n_classes)
-            lab = labels[tr, j]
-            cent = np.stack([out_tr[lab == c, cols].mean(0) for c in range(n_classes)])
-            pred[te, j] = ((out_te[:, None, cols] - cent[None]) ** 2).sum(-1).argmin(1)
+            # a class absent from this training fold (possible in a shuffled column) is never chosen
+            cent = RidgeDecoder.centroids(out_tr[:, cols], labels[tr, j], n_classes)
+            pred[te, j] = RidgeDecoder.nearest(out_te[:, cols], cent)
     return pred
 
 

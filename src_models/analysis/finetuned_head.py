@@ -51,28 +51,11 @@ class TokenGrid:
     def __init__(
         self, model: Any, recording: Recording, target: Target, window_tokens: int
     ) -> None:
-        from src_models.dat.data import prepare_recording
-        from src_models.nq.rate import model_frames
+        from src_models.analysis.dat_tokens import dat_input
 
-        prep = prepare_recording(recording)
-        entry = model.find_session(prep.fingerprint)
-        if entry is not None and entry["n_neurons"] != prep.n_neurons:
-            entry = None
-        if entry is None:
-            mean, std = prep.mean, prep.std
-            self.neuron_ids = torch.zeros(prep.n_neurons, dtype=torch.long)
-            self.session_id = 0
-        else:
-            mean, std = model.session_norm(entry)
-            first = entry["neuron_offset"]
-            self.neuron_ids = torch.arange(first, first + prep.n_neurons)
-            self.session_id = int(entry["session_row"])
-        tokens, _ = model.tokenize((prep.traces - mean) / std, prep.fs)
-        self.tokens = torch.from_numpy(tokens)
-        n_tok = tokens.shape[1]
-        ratio = prep.n_frames / max(1, model_frames(prep.n_frames, prep.fs, model.nq.config))
-        ends = (np.arange(n_tok) + 1) * model.patch_len - 1
-        self.token_frames = np.minimum(np.floor(ends * ratio).astype(int), prep.n_frames - 1)
+        inp = dat_input(model, recording)
+        self.tokens, self.token_frames = inp.tokens, inp.token_frames
+        self.neuron_ids, self.session_id = inp.neuron_ids, inp.session_id
         self.window = max(2, int(window_tokens))
         self.half = self.window // 2
         self.level = target.level
@@ -183,7 +166,9 @@ class FinetunedCalmDecoder:
             return self._head(h)[torch.as_tensor(back.ravel())]
         first, last = grid.trial_tokens[idx, 0], grid.trial_tokens[idx, 1]
         length = int(min(grid.n_tokens, (last - first).max() + 1 + grid.half))
-        start = np.clip(last - length + 1, 0, grid.n_tokens - length)
+        # every trial's window starts ``half`` tokens before its first token whatever else is in
+        # the batch (the DAT is causal in time, so the tokens after ``last`` change nothing)
+        start = np.clip(first - grid.half, 0, grid.n_tokens - length)
         pooled = self._encode(grid, start, length)
         pos = np.arange(length)[None, :] + start[:, None]
         mask = torch.as_tensor(
@@ -323,7 +308,8 @@ class CalmFinetune:
         """Most recorded frames before ``t`` that a prediction at ``t`` can depend on."""
         from src_models.nq.rate import tokens_to_frames
 
-        return int(np.ceil(tokens_to_frames(self.window_tokens, fs, self.model.nq.config)))
+        # the state at t is the latest token ending at or before t: up to one token older than t
+        return int(np.ceil(tokens_to_frames(self.window_tokens + 1, fs, self.model.nq.config)))
 
     def inputs(self, recording: Recording, target: Target) -> TokenGrid:
         """The token grid of ``recording`` with ``target``'s samples mapped onto it."""

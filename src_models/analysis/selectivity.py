@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import rankdata
 
-from src_models.analysis.targets import is_label_column
+from src_models.analysis.targets import is_label_column, usable_labels
 from src_models.errors import CalmError
 
 
@@ -132,19 +132,6 @@ def trial_responses(
     ).astype(np.int64)
     lo, hi = edges[:-1], np.maximum(edges[1:], edges[:-1] + 1)
     return (cs[:, hi] - cs[:, lo]) / (hi - lo)[None]
-
-
-def _label_array(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Labels as an array plus a mask of usable (non-missing) trials."""
-    v = np.asarray(values)
-    if v.dtype.kind in "fc":
-        ok = np.isfinite(v)
-    elif v.dtype.kind in "OUS":
-        ok = np.array([str(x).strip().lower() not in ("", "nan", "none") for x in v], bool)
-        v = v.astype(str)
-    else:
-        ok = np.ones(len(v), bool)
-    return v, ok
 
 
 def _rank_sum_auc(ranks: np.ndarray, pos: np.ndarray) -> np.ndarray:
@@ -263,7 +250,7 @@ def d_prime(responses: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def _two_classes(trials: dict, column: str, classes: tuple | None, ok: np.ndarray) -> tuple:
-    v, _ = _label_array(trials[column])
+    v, _ = usable_labels(trials[column])
     found = tuple(np.unique(v[ok]).tolist())
     if classes is None:
         if len(found) != 2:
@@ -332,10 +319,10 @@ def selectivity(
             raise CalmError(f"no trial column {name!r}; trial columns: {have or 'none'}")
     if not {"start_frame", "end_frame"} <= set(trials):
         raise CalmError("the recording has no trial table (start_frame/end_frame)")
-    values, ok = _label_array(trials[column])
+    values, ok = usable_labels(trials[column])
     strata = None
     if condition_on is not None:
-        strata, ok_s = _label_array(trials[condition_on])
+        strata, ok_s = usable_labels(trials[condition_on])
         ok &= ok_s
     classes = _two_classes(trials, column, classes, ok)
     ok &= np.isin(values, classes)

@@ -92,8 +92,8 @@ def _listing(recording: Recording) -> str:
     )
 
 
-def _usable(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Values and a mask of non-missing entries."""
+def usable_labels(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Values (text stripped) and a mask of non-missing entries (NaN, empty, "nan", "none")."""
     v = np.asarray(v)
     if v.dtype.kind in "fc":
         return v, np.isfinite(v)
@@ -139,7 +139,8 @@ def resolve_target(
     level : {'frame', 'trial'}, optional
         Default: ``frame`` for behaviour, ``trial`` for trial columns.
     context : int
-        Frame-level samples start at frame ``context − 1`` (decoders need a full causal window).
+        Samples start at frame ``context − 1`` (decoders need a full causal window): frames before
+        it are not decoded, and neither are trials that start before it.
     min_per_class : int
         Discrete targets need at least this many trials (trial level) or trials' worth of frames
         (frame level) per class.
@@ -163,13 +164,13 @@ def resolve_target(
     T = recording.n_frames
     first = max(0, context - 1)
     if source == "behavior":
-        values, ok = _usable(recording.behavior[name])
+        values, ok = usable_labels(recording.behavior[name])
         frames = np.arange(T)
         ok &= frames >= first
         start = end = None
         n_units = None
     else:
-        raw, ok_t = _usable(recording.trials[name])
+        raw, ok_t = usable_labels(recording.trials[name])
         start = np.asarray(recording.trials["start_frame"], np.int64)
         end = np.minimum(np.asarray(recording.trials["end_frame"], np.int64), T)
         ok_t &= (start >= first) & (end > start)
