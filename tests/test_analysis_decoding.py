@@ -178,7 +178,7 @@ def test_finetuned_calm_decoder_trains_per_fold(rec):
 
 def test_shifted_token_grids_match_neuron_states_and_stay_causal(rec):
     from src_models.analysis.calm_features import CalmFeatures
-    from src_models.analysis.dat_tokens import dat_input, encode_states
+    from src_models.dat.states import dat_input, encode_states
     from src_models.dat.states import neuron_states
     from src_models.dat.tiny import tiny_calm
 

@@ -278,7 +278,7 @@ class CalmFeatures:
         self, recording: Recording, progress: ProgressFn
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """``[(token_frames, hidden float16)]`` for every grid phase (phase 0 from :meth:`states`)."""
-        from src_models.analysis.dat_tokens import dat_input, encode_states
+        from src_models.dat.states import dat_input, encode_states
 
         st = self.states(recording, sub_progress(progress, 0.0, 1.0 / self.phases))
         model = self.model_for(recording)

@@ -51,6 +51,68 @@ def _inner_folds(frames: np.ndarray, train_idx: np.ndarray, gap: int, n_folds: i
     return [(order[fo.train], order[fo.test]) for fo in folds if len(fo.train) and len(fo.test)]
 
 
+def early_stopping_split(
+    frames: np.ndarray, train_idx: np.ndarray, gap: int, max_val: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Training and early-stopping samples: the last gap-separated inner block of ``train_idx``.
+
+    At most ``max_val`` early-stopping samples (evenly subsampled); none when the training samples
+    are fewer than 50 or cannot be split.
+    """
+    folds = _inner_folds(frames, train_idx, gap, 5) if len(train_idx) >= 50 else []
+    if not folds:
+        return train_idx, train_idx[:0]
+    tr, va = train_idx[folds[-1][0]], train_idx[folds[-1][1]]
+    return tr, va[:: max(1, len(va) // max_val)]
+
+
+class TaskTarget:
+    """What a torch decoder is trained on: standardised values, or classes with balanced weights.
+
+    Parameters
+    ----------
+    kind : {'continuous', 'discrete'}
+        Target kind.
+    y : ndarray
+        ``(n_samples,)`` values or class indices.
+    train_idx : ndarray
+        Samples whose statistics (mean and SD, class counts) are used.
+    n_classes : int
+        Classes of a discrete target.
+    device : torch.device
+        Where the target tensor lives.
+    """
+
+    def __init__(
+        self, kind: str, y: np.ndarray, train_idx: np.ndarray, n_classes: int, device: Any
+    ) -> None:
+        yt = np.asarray(y)
+        self.kind = kind
+        if kind == "continuous":
+            self.mean, self.std = float(yt[train_idx].mean()), float(yt[train_idx].std() or 1.0)
+            self.values = torch.as_tensor(
+                (yt - self.mean) / self.std, dtype=torch.float32, device=device
+            )
+            self.d_out, self.class_weight = 1, None
+        else:
+            counts = np.bincount(yt[train_idx], minlength=n_classes)
+            w = np.where(counts > 0, len(train_idx) / (n_classes * np.maximum(counts, 1)), 0.0)
+            self.class_weight = torch.as_tensor(w, dtype=torch.float32, device=device)
+            self.values = torch.as_tensor(yt, dtype=torch.long, device=device)
+            self.d_out = n_classes
+
+    def loss(self, out: torch.Tensor, idx: np.ndarray) -> torch.Tensor:
+        """Mean squared error or class-weighted cross-entropy of outputs for samples ``idx``."""
+        yb = self.values[idx]
+        if self.kind == "continuous":
+            return ((out[:, 0] - yb) ** 2).mean()
+        return nn.functional.cross_entropy(out, yb, weight=self.class_weight)
+
+    def outputs(self, out: np.ndarray) -> np.ndarray:
+        """Raw network outputs in the target's units (de-standardised) or as class logits."""
+        return out * self.std + self.mean if self.kind == "continuous" else out
+
+
 class RidgeDecoder:
     """Ridge regression / ridge classifier on flat inputs, penalty by inner contiguous CV.
 
@@ -280,44 +342,22 @@ class TorchDecoder:
         x = inputs.seq(idx) if self.sequence else inputs.flat(idx)
         return torch.as_tensor((x - self._mx) / self._sx, dtype=torch.float32, device=self.device)
 
-    def _loss(self, out: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-        if self.kind == "continuous":
-            return ((out[:, 0] - yb) ** 2).mean()
-        return nn.functional.cross_entropy(out, yb, weight=self._class_w)
-
     def fit(
         self, inputs: Any, train_idx: np.ndarray, y: np.ndarray, frames: np.ndarray
     ) -> TorchDecoder:
         """Train on ``train_idx`` with early stopping on its last gap-separated block."""
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
-        folds = _inner_folds(frames, train_idx, self.gap, 5) if len(train_idx) >= 50 else []
-        tr, va = (
-            (train_idx[folds[-1][0]], train_idx[folds[-1][1]])
-            if folds
-            else (train_idx, train_idx[:0])
-        )
-        va = va[:: max(1, len(va) // self.max_val)]
+        tr, va = early_stopping_split(frames, train_idx, self.gap, self.max_val)
         sample = inputs.seq(tr[:: max(1, len(tr) // 2000)]) if self.sequence else inputs.flat(tr)
         axes = tuple(range(sample.ndim - 1))
         self._mx = sample.mean(axis=axes).astype(np.float32)
         self._sx = np.where(sample.std(axis=axes) > 1e-6, sample.std(axis=axes), 1.0).astype(
             np.float32
         )
-        yt = np.asarray(y)
-        if self.kind == "continuous":
-            self._my, self._sy = float(yt[tr].mean()), float(yt[tr].std() or 1.0)
-            target = torch.as_tensor(
-                (yt - self._my) / self._sy, dtype=torch.float32, device=self.device
-            )
-            d_out = 1
-        else:
-            counts = np.bincount(yt[tr], minlength=self.n_classes)
-            w = np.where(counts > 0, len(tr) / (self.n_classes * np.maximum(counts, 1)), 0.0)
-            self._class_w = torch.as_tensor(w, dtype=torch.float32, device=self.device)
-            target = torch.as_tensor(yt, dtype=torch.long, device=self.device)
-            d_out = self.n_classes
-        net = self._build(inputs.dim if self.sequence else sample.shape[-1], d_out).to(self.device)
+        self._target = target = TaskTarget(self.kind, y, tr, self.n_classes, self.device)
+        net = self._build(inputs.dim if self.sequence else sample.shape[-1], target.d_out)
+        net = net.to(self.device)
         opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         best, best_state, bad = np.inf, None, 0
         for epoch in range(self.max_epochs):
@@ -325,7 +365,7 @@ class TorchDecoder:
             order = rng.permutation(tr)[: self.batch_size * self.max_steps_per_epoch]
             for i in range(0, len(order), self.batch_size):
                 b = order[i : i + self.batch_size]
-                loss = self._loss(net(self._x(inputs, b)), target[b])
+                loss = target.loss(net(self._x(inputs, b)), b)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -346,14 +386,12 @@ class TorchDecoder:
         return self
 
     @torch.no_grad()
-    def _eval_loss(
-        self, net: nn.Module, inputs: Any, idx: np.ndarray, target: torch.Tensor
-    ) -> float:
+    def _eval_loss(self, net: nn.Module, inputs: Any, idx: np.ndarray, target: TaskTarget) -> float:
         net.eval()
         total = 0.0
         for i in range(0, len(idx), 1024):
             b = idx[i : i + 1024]
-            total += float(self._loss(net(self._x(inputs, b)), target[b])) * len(b)
+            total += float(target.loss(net(self._x(inputs, b)), b)) * len(b)
         return total / len(idx)
 
     @torch.no_grad()
@@ -363,8 +401,7 @@ class TorchDecoder:
             self._net(self._x(inputs, idx[i : i + 1024])).float().cpu().numpy()
             for i in range(0, len(idx), 1024)
         ]
-        out = np.concatenate(outs) if outs else np.zeros((0, 1))
-        return out * self._sy + self._my if self.kind == "continuous" else out
+        return self._target.outputs(np.concatenate(outs) if outs else np.zeros((0, 1)))
 
     def predict(self, inputs: Any, idx: np.ndarray) -> np.ndarray:
         """Predicted values (continuous) or class indices (discrete)."""

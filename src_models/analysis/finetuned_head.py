@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from src_models.analysis.calm_features import forward_fill
-from src_models.analysis.decoders import _inner_folds
+from src_models.analysis.decoders import TaskTarget, early_stopping_split
 from src_models.analysis.targets import Target
 from src_models.device import resolve_device
 from src_models.recording import Recording
@@ -51,7 +51,7 @@ class TokenGrid:
     def __init__(
         self, model: Any, recording: Recording, target: Target, window_tokens: int
     ) -> None:
-        from src_models.analysis.dat_tokens import dat_input
+        from src_models.dat.states import dat_input
 
         inp = dat_input(model, recording)
         self.tokens, self.token_frames = inp.tokens, inp.token_frames
@@ -179,11 +179,6 @@ class FinetunedCalmDecoder:
         h = (pooled * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
         return self._head(h)
 
-    def _loss(self, out: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-        if self.kind == "continuous":
-            return ((out[:, 0] - yb) ** 2).mean()
-        return nn.functional.cross_entropy(out, yb, weight=self._class_w)
-
     # -- training ---------------------------------------------------------------------------------
     def fit(
         self, grid: TokenGrid, train_idx: np.ndarray, y: np.ndarray, frames: np.ndarray
@@ -191,30 +186,12 @@ class FinetunedCalmDecoder:
         """Fine-tune a copy of the DAT and a head on ``train_idx`` (early stopping on an inner block)."""
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
-        folds = _inner_folds(frames, train_idx, self.gap, 5) if len(train_idx) >= 50 else []
-        tr, va = (
-            (train_idx[folds[-1][0]], train_idx[folds[-1][1]])
-            if folds
-            else (train_idx, train_idx[:0])
-        )
-        va = va[:: max(1, len(va) // 512)]
-        yt = np.asarray(y)
-        if self.kind == "continuous":
-            self._my, self._sy = float(yt[tr].mean()), float(yt[tr].std() or 1.0)
-            target = torch.as_tensor(
-                (yt - self._my) / self._sy, dtype=torch.float32, device=self.device
-            )
-            d_out = 1
-        else:
-            counts = np.bincount(yt[tr], minlength=self.n_classes)
-            w = np.where(counts > 0, len(tr) / (self.n_classes * np.maximum(counts, 1)), 0.0)
-            self._class_w = torch.as_tensor(w, dtype=torch.float32, device=self.device)
-            target = torch.as_tensor(yt, dtype=torch.long, device=self.device)
-            d_out = self.n_classes
+        tr, va = early_stopping_split(frames, train_idx, self.gap, 512)
+        self._target = target = TaskTarget(self.kind, y, tr, self.n_classes, self.device)
         self._dat = copy.deepcopy(self.model.dat).to(self.device)
         for p in self._dat.parameters():
             p.requires_grad_(True)
-        self._head = _Head(self._dat.cfg.d_model, d_out, self.hidden, 0.1).to(self.device)
+        self._head = _Head(self._dat.cfg.d_model, target.d_out, self.hidden, 0.1).to(self.device)
         opt = torch.optim.AdamW(
             [
                 {"params": self._dat.parameters(), "lr": self.lr},
@@ -227,7 +204,7 @@ class FinetunedCalmDecoder:
             self._dat.train()
             self._head.train()
             b = rng.choice(tr, size=min(self.batch_size, len(tr)), replace=False)
-            loss = self._loss(self._outputs(grid, b), target[b])
+            loss = target.loss(self._outputs(grid, b), b)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(
@@ -251,13 +228,13 @@ class FinetunedCalmDecoder:
         return self
 
     @torch.no_grad()
-    def _eval_loss(self, grid: TokenGrid, idx: np.ndarray, target: torch.Tensor) -> float:
+    def _eval_loss(self, grid: TokenGrid, idx: np.ndarray, target: TaskTarget) -> float:
         self._dat.eval()
         self._head.eval()
         total = 0.0
         for i in range(0, len(idx), 64):
             b = idx[i : i + 64]
-            total += float(self._loss(self._outputs(grid, b), target[b])) * len(b)
+            total += float(target.loss(self._outputs(grid, b), b)) * len(b)
         return total / len(idx)
 
     @torch.no_grad()
@@ -267,8 +244,7 @@ class FinetunedCalmDecoder:
             self._outputs(grid, idx[i : i + 64]).float().cpu().numpy()
             for i in range(0, len(idx), 64)
         ]
-        out = np.concatenate(outs) if outs else np.zeros((0, 1))
-        return out * self._sy + self._my if self.kind == "continuous" else out
+        return self._target.outputs(np.concatenate(outs) if outs else np.zeros((0, 1)))
 
     def predict(self, grid: TokenGrid, idx: np.ndarray) -> np.ndarray:
         """Predicted values (continuous) or class indices (discrete)."""

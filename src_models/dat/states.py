@@ -18,6 +18,7 @@ import torch
 
 from src_models.dat.calm import CalM
 from src_models.dat.data import prepare_recording
+from src_models.nq.rate import model_frames
 from src_models.errors import CalmError
 from src_models.recording import Recording
 
@@ -79,49 +80,119 @@ def neuron_states(
     """
     if window_tokens < 2:
         raise CalmError("window_tokens must be >= 2")
-    prep = prepare_recording(traces, fs)
+    inp = dat_input(model, traces, fs=fs)
+    hidden = encode_states(model, inp, window_tokens)
+    emb = sess = None
+    if inp.known:
+        dat = model.dat
+        emb = dat.neuron_emb.weight[inp.neuron_ids].float().cpu().numpy()
+        sess = dat.session_emb.weight[inp.session_id].float().cpu().numpy()
+    return NeuronStates(hidden, hidden.mean(axis=1), inp.token_frames, emb, sess, inp.fs)
+
+
+@dataclass
+class DatInput:
+    """One token grid.
+
+    Attributes
+    ----------
+    tokens : Tensor
+        ``(N, n_tokens)`` NQ codes.
+    token_frames : ndarray
+        ``(n_tokens,)`` last recorded frame covered by each token.
+    neuron_ids : Tensor
+        ``(N,)`` rows of the neuron embedding table.
+    session_id : int
+        Row of the session embedding table.
+    fs : float
+        Frame rate of the recording.
+    known : bool
+        Whether the model knows the recording (its own statistics and embedding rows are used).
+    """
+
+    tokens: torch.Tensor
+    token_frames: np.ndarray
+    neuron_ids: torch.Tensor
+    session_id: int
+    fs: float
+    known: bool
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.tokens.shape[1])
+
+
+def dat_input(
+    model: CalM, recording: Recording | np.ndarray, shift: int = 0, *, fs: float | None = None
+) -> DatInput:
+    """Tokens of ``recording`` from frame ``shift`` on, with the model's rows for it.
+
+    Z-scored with the model's own statistics and given its embedding rows when it knows (has been
+    pretrained on or adapted to) the recording, else with the first 60 % of frames and the generic
+    rows. A token spans ``P`` frames, so states on the plain grid change every ``P`` frames; grids
+    shifted by ``0, P/k, 2P/k, ...`` frames give states every ``P/k`` frames, still causal.
+
+    Parameters
+    ----------
+    model : CalM
+        The model.
+    recording : Recording or ndarray
+        A recording, or raw ``(N, T)`` traces with ``fs``.
+    shift : int
+        Frames skipped at the start (the grid's phase).
+    fs : float, optional
+        Frame rate of raw traces.
+    """
+    prep = prepare_recording(recording, fs)
     entry = model.find_session(prep.fingerprint)
     if entry is not None and entry["n_neurons"] != prep.n_neurons:
         entry = None
     if entry is None:
         mean, std = prep.mean, prep.std
-        nids = torch.zeros(prep.n_neurons, dtype=torch.long)
-        sid = 0
+        neuron_ids = torch.zeros(prep.n_neurons, dtype=torch.long)
+        session_id = 0
     else:
         mean, std = model.session_norm(entry)
-        nids = torch.arange(entry["neuron_offset"], entry["neuron_offset"] + prep.n_neurons)
-        sid = int(entry["session_row"])
-    z = (prep.traces - mean) / std
+        first = entry["neuron_offset"]
+        neuron_ids = torch.arange(first, first + prep.n_neurons)
+        session_id = int(entry["session_row"])
+    z = ((prep.traces - mean) / std)[:, shift:]
     tokens, _ = model.tokenize(z, prep.fs)
-    N, n_tok = tokens.shape
+    n_tok = tokens.shape[1]
     if n_tok == 0:
-        raise CalmError(f"recording shorter than one token ({model.patch_len} frames)", prep.source)
-    dev = model.device
+        raise CalmError(
+            f"recording shorter than one token ({model.patch_len} frames)", prep.source
+        )
+    n = z.shape[1]
+    ratio = n / max(1, model_frames(n, prep.fs, model.nq.config))
+    ends = (np.arange(n_tok) + 1) * model.patch_len - 1
+    frames = shift + np.minimum(np.floor(ends * ratio).astype(int), n - 1)
+    return DatInput(
+        torch.from_numpy(tokens), frames, neuron_ids, session_id, prep.fs, entry is not None
+    )
+
+
+@torch.no_grad()
+def encode_states(model: CalM, inp: DatInput, window_tokens: int) -> np.ndarray:
+    """``(N, n_tokens, d)`` final DAT states in half-overlapping causal windows.
+
+    Every state after the first window comes from a window position with at least
+    ``window_tokens // 2`` tokens of context, the rule of :func:`neuron_states`.
+    """
     dat = model.dat.eval()
-    d = dat.cfg.d_model
-    hidden = np.zeros((N, n_tok, d), np.float32)
+    dev = model.device
+    N, n_tok = inp.tokens.shape
+    hidden = np.zeros((N, n_tok, dat.cfg.d_model), np.float32)
     half = max(1, window_tokens // 2)
-    tok_t = torch.from_numpy(tokens).to(dev)
-    nid = nids.to(dev)[None]
-    sid_t = torch.tensor([sid], device=dev)
+    tok = inp.tokens.to(dev)[None]
+    nid = inp.neuron_ids.to(dev)[None]
+    sid = torch.tensor([inp.session_id], device=dev)
     start = 0
     while True:
         stop = min(n_tok, start + window_tokens)
-        h = dat.encode(tok_t[None, :, start:stop], nid, sid_t)[0].float().cpu().numpy()
-        keep_from = 0 if start == 0 else half
-        hidden[:, start + keep_from : stop] = h[:, keep_from:]
+        h = dat.encode(tok[:, :, start:stop], nid, sid)[0].float().cpu().numpy()
+        keep = 0 if start == 0 else half
+        hidden[:, start + keep : stop] = h[:, keep:]
         if stop >= n_tok:
-            break
+            return hidden
         start = stop - half
-    P = model.patch_len
-    ends_model = (np.arange(n_tok) + 1) * P - 1
-    from src_models.nq.rate import model_frames
-
-    ratio = prep.n_frames / max(1, model_frames(prep.n_frames, prep.fs, model.nq.config))
-    frames = np.minimum(np.floor(ends_model * ratio).astype(int), prep.n_frames - 1)
-    emb = sess = None
-    if entry is not None:
-        a = entry["neuron_offset"]
-        emb = dat.neuron_emb.weight[a : a + N].float().cpu().numpy()
-        sess = dat.session_emb.weight[sid].float().cpu().numpy()
-    return NeuronStates(hidden, hidden.mean(axis=1), frames, emb, sess, prep.fs)
