@@ -33,11 +33,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-TRIPLETT = REPO.parent / "shared" / "real-data" / "triplett-zebrafish-tectum" / "zf_20151104-f1.mat"
 
 
 def recordings(sim_ids: list[int]):
     """(name, Recording) pairs: unseen simulations, then Triplett when present."""
+    from src_models.bench.datasets import TRIPLETT, TRIPLETT_FS, real_data_dir
     from src_models.simulation import simulate
 
     sessions = simulate("corpus", seed=1000, n_sessions=max(sim_ids) + 1)
@@ -46,10 +46,11 @@ def recordings(sim_ids: list[int]):
         yield f"sim-corpus-{i} ({r.metadata.get('indicator')}, {r.fs:g} Hz)", r
     r = simulate("task", seed=1000)[0].recording
     yield f"sim-task ({r.metadata.get('indicator')}, {r.fs:g} Hz)", r
-    if TRIPLETT.is_file():
+    root = real_data_dir()
+    if root is not None and (root / TRIPLETT).is_file():
         from napari_calm.readers import read_recording
 
-        yield "Triplett tectum (real, 2.2 Hz)", read_recording(TRIPLETT, fs=2.2)
+        yield "Triplett tectum (real, 2.2 Hz)", read_recording(root / TRIPLETT, fs=TRIPLETT_FS)
 
 
 def main() -> None:

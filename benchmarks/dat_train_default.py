@@ -37,19 +37,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SESSIONS = 24
-TRIPLETT = Path("triplett-zebrafish-tectum") / "zf_20151104-f1.mat"
-
-
-def real_data_dir() -> Path:
-    """``$CALM_REAL_DATA`` or ``../shared/real-data`` next to the repository."""
-    env = os.environ.get("CALM_REAL_DATA")
-    return Path(env) if env else REPO.parent / "shared" / "real-data"
 
 
 def main(argv: list[str] | None = None) -> int:
     """Simulate the corpus if needed, pretrain, copy the best checkpoint; returns the exit status."""
     from napari_calm.cli.main import main as calm
     from napari_calm.resources import cache_dir
+    from src_models.bench.datasets import TRIPLETT, real_data_file
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=cache_dir() / "dat-corpus-seed0")
@@ -68,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         print("calm " + " ".join(cmd), flush=True)
         if calm(cmd):
             return 1
-    cmd = ["pretrain", "--data", *map(str, sessions), f"{real_data_dir() / TRIPLETT}@0:0.6",
+    cmd = ["pretrain", "--data", *map(str, sessions), f"{real_data_file(TRIPLETT)}@0:0.6",
            "--out", str(args.run), "--config", str(REPO / "resources" / "configs" / "dat_default.json"),
            "--seed", "0", "--nq", str(REPO / "resources" / "weights" / "nq"), "--device", "cpu"]
     if args.max_steps:

@@ -41,7 +41,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from train_default_nq import CORPUS_SESSIONS, TRIPLETT, real_data_dir  # noqa: E402
+from train_default_nq import CORPUS_SESSIONS  # noqa: E402
+
+from src_models.bench.datasets import TRIPLETT, real_data_file  # noqa: E402
 
 SIM_RATES = (2.0, 7.5, 30.0, 100.0)
 SIM_INDICATORS = ("GCaMP6s", "GCaMP6f")
@@ -58,7 +60,7 @@ def training_sources(config, corpus: Path):
         write_sessions(simulate("corpus", seed=0, n_sessions=CORPUS_SESSIONS), corpus, overwrite=True)
     sources = [prepare_source(f"{s.parent.name}/{s.name}", read_recording(s).traces, read_recording(s).fs, config)
                for s in sessions]
-    trip = read_recording(real_data_dir() / TRIPLETT)
+    trip = read_recording(real_data_file(TRIPLETT))
     sources.append(prepare_source("triplett@0:0.6", trip.traces, trip.fs, config,
                                   (0, int(round(0.6 * trip.n_frames)))))
     return [s for s in sources if s is not None]
@@ -69,9 +71,9 @@ def eval_sets() -> dict[str, tuple[np.ndarray, float]]:
     from napari_calm.readers import read_recording
     from src_models.simulation import simulate
 
-    trip = read_recording(real_data_dir() / TRIPLETT)
+    trip = read_recording(real_data_file(TRIPLETT))
     cut = int(round(0.6 * trip.n_frames))
-    hip = read_recording(real_data_dir() / "hippocampy-suite2p")
+    hip = read_recording(real_data_file("hippocampy-suite2p"))
     sets = {"Triplett last 40% (2.2 Hz)": (trip.traces[:, cut:], 2.2),
             f"hippocampy suite2p ({hip.fs:g} Hz assumed)": (hip.traces, hip.fs)}
     for i, ind in enumerate(SIM_INDICATORS):

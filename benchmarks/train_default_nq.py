@@ -23,26 +23,19 @@ Re-running resumes from the last checkpoint in ``--out``.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS_SESSIONS = 16
-TRIPLETT = Path("triplett-zebrafish-tectum") / "zf_20151104-f1.mat"
-
-
-def real_data_dir() -> Path:
-    """``$CALM_REAL_DATA`` or ``../shared/real-data`` next to the repository."""
-    env = os.environ.get("CALM_REAL_DATA")
-    return Path(env) if env else REPO.parent / "shared" / "real-data"
 
 
 def main(argv: list[str] | None = None) -> int:
     """Simulate the corpus if needed, then train; returns the exit status."""
     from napari_calm.cli.main import main as calm
     from napari_calm.resources import cache_dir
+    from src_models.bench.datasets import TRIPLETT, real_data_file
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=cache_dir() / "nq-corpus-seed0",
@@ -57,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         print("calm " + " ".join(cmd), flush=True)
         if calm(cmd):
             return 1
-    cmd = ["train-nq", "--data", *map(str, sessions), f"{real_data_dir() / TRIPLETT}@0:0.6",
+    cmd = ["train-nq", "--data", *map(str, sessions), f"{real_data_file(TRIPLETT)}@0:0.6",
            "--out", str(args.out), "--config", str(REPO / "resources" / "configs" / "nq_default.json"),
            "--seed", "0", "--threads", str(args.threads)]
     print("calm " + " ".join(cmd), flush=True)

@@ -108,3 +108,14 @@ def test_every_model_sees_identical_windows(monkeypatch):
     assert np.array_equal(preds[0][1], preds[1][1])
     assert res.rows[0]["corr"] == pytest.approx(res.rows[1]["corr"])
     assert res.rows[0]["prediction_score"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_real_data_file_names_what_is_missing(tmp_path, monkeypatch):
+    from src_models.bench.datasets import real_data_file
+    from src_models.errors import CalmError
+
+    monkeypatch.setenv("CALM_REAL_DATA", str(tmp_path))
+    (tmp_path / "rec.mat").write_bytes(b"x")
+    assert real_data_file("rec.mat") == tmp_path / "rec.mat"
+    with pytest.raises(CalmError, match="missing.mat not found in the real-data folder"):
+        real_data_file("missing.mat")

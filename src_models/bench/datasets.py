@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from src_models.errors import CalmError
 from src_models.preprocessing import delta_f_over_f
 from src_models.recording import Recording
 
@@ -78,6 +79,15 @@ def real_data_dir() -> Path | None:
     candidates = [Path(env)] if env else []
     candidates.append(Path(__file__).resolve().parents[2].parent / "shared" / "real-data")
     return next((c for c in candidates if c.is_dir()), None)
+
+
+def real_data_file(relative: Path | str) -> Path:
+    """``relative`` inside :func:`real_data_dir`; a :class:`CalmError` when it is not there."""
+    root = real_data_dir()
+    path = None if root is None else root / relative
+    if path is None or not path.exists():
+        raise CalmError(f"{relative} not found in the real-data folder (set CALM_REAL_DATA)")
+    return path
 
 
 def simulation_source(
