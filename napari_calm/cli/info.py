@@ -14,6 +14,8 @@ import argparse
 import json
 from typing import Any
 
+from napari_calm.cli.recording_options import add_recording_options, read_with_options
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``calm info``."""
@@ -23,16 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object instead of text"
     )
-    parser.add_argument(
-        "--var", metavar="NAME", help="variable holding the traces (.mat) or series name (.nwb)"
-    )
-    parser.add_argument(
-        "--fs", type=float, metavar="HZ", help="frame rate in Hz (overrides the files)"
-    )
-    parser.add_argument(
-        "--all-rois", action="store_true", help="suite2p: keep ROIs not classified as cells"
-    )
-    parser.add_argument("--rois", metavar="FILE", help="TIFF: ImageJ ROI set (.zip/.roi) to use")
+    add_recording_options(parser, rois=True)
 
 
 def info_dict(rec: Any) -> dict[str, Any]:
@@ -90,11 +83,7 @@ def _text(d: dict[str, Any], rec: Any) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Read the recording and print its summary."""
-    from napari_calm.readers import read_recording
-
-    rec = read_recording(
-        args.path, var=args.var, only_cells=not args.all_rois, fs=args.fs, rois=args.rois
-    )
+    rec = read_with_options(args.path, args)
     d = info_dict(rec)
     print(json.dumps(d) if args.json else _text(d, rec))
     return 0

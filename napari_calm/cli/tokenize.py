@@ -18,6 +18,8 @@ import os
 import sys
 from pathlib import Path
 
+from napari_calm.cli.recording_options import add_recording_options, read_with_options
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``calm tokenize``."""
@@ -25,8 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", metavar="DIR", help="NQ checkpoint folder (default: the shipped tokenizer)")
     parser.add_argument("--out", required=True, metavar="FILE", help="output .npz")
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
-    parser.add_argument("--fs", type=float, metavar="HZ", help="frame rate (overrides the file's)")
-    parser.add_argument("--var", metavar="NAME", help=".mat variable / NWB series holding the traces")
+    add_recording_options(parser)
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
 
 
@@ -41,13 +42,12 @@ def run(args: argparse.Namespace) -> int:
     """Tokenize and write the outputs; returns the exit status."""
     import numpy as np
 
-    from napari_calm.readers import read_recording
     from src_models.errors import CalmError
     from src_models.nq.io import load_nq
     from src_models.nq.tokenize import tokenize_traces
 
     model = load_nq(args.checkpoint, device=args.device)
-    rec = read_recording(args.path, var=args.var, fs=args.fs)
+    rec = read_with_options(args.path, args)
     result = tokenize_traces(model, rec.traces, rec.fs)
     metrics = {k: _clean(v) for k, v in result.metrics.items()}
     out = Path(args.out)

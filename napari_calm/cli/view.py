@@ -11,6 +11,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from napari_calm.cli.recording_options import add_recording_options, read_with_options
+
 if TYPE_CHECKING:
     import napari
 
@@ -33,20 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint", metavar="DIR", help="CalM checkpoint folder (default: the shipped model)"
     )
-    parser.add_argument(
-        "--var", metavar="NAME", help="variable holding the traces (.mat) or series name (.nwb)"
-    )
-    parser.add_argument(
-        "--fs", type=float, metavar="HZ", help="frame rate in Hz (overrides the files)"
-    )
-    parser.add_argument(
-        "--all-rois", action="store_true", help="suite2p: keep ROIs not classified as cells"
-    )
+    add_recording_options(parser)
 
 
 def read_for_view(args: argparse.Namespace) -> Recording:
     """The recording ``calm view`` shows (the demo when no path is given); raises CalmError."""
-    from napari_calm.readers import read_recording
     from src_models.errors import CalmError
 
     if args.path is None:
@@ -57,7 +50,7 @@ def read_for_view(args: argparse.Namespace) -> Recording:
         path = Path(args.path)
     if args.checkpoint is not None and not Path(args.checkpoint).is_dir():
         raise CalmError("checkpoint folder not found", args.checkpoint)
-    return read_recording(path, var=args.var, fs=args.fs, only_cells=not args.all_rois)
+    return read_with_options(path, args)
 
 
 def open_docks(viewer: napari.Viewer) -> dict[str, Any]:
