@@ -230,7 +230,7 @@ def part_decode(
 def part_thunder(
     model: Any, seed: int, context: int, work: Path, finetune_steps: int, phases: int
 ) -> dict:
-    from napari_calm.readers import read_recording
+    from src_models.readers import read_recording
     from src_models.analysis.finetuned_head import CalmFinetune
     from src_models.nq.rate import frames_to_tokens
 

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     from dataclasses import replace
 
-    from napari_calm.readers import read_recording
+    from src_models.readers import read_recording
 
     models = parse_models(args.models)
     budget = SUITE_BUDGETS[args.suite]

@@ -47,7 +47,7 @@ def oracle_forecast(model, context: np.ndarray, target: np.ndarray, fs: float) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    from napari_calm.readers import read_recording
+    from src_models.readers import read_recording
     from src_models.bench.suites import builtin_sources
     from src_models.bench.windows import make_windows
     from src_models.dat.calm import load_calm

@@ -48,7 +48,7 @@ def recordings(sim_ids: list[int]):
     yield f"sim-task ({r.metadata.get('indicator')}, {r.fs:g} Hz)", r
     root = real_data_dir()
     if root is not None and (root / TRIPLETT).is_file():
-        from napari_calm.readers import read_recording
+        from src_models.readers import read_recording
 
         yield "Triplett tectum (real, 2.2 Hz)", read_recording(root / TRIPLETT, fs=TRIPLETT_FS)
 

@@ -37,7 +37,7 @@ def run_session(
     """Simulate, extract and score one session; returns one result row."""
     from napari_calm.extraction import ExtractionSettings, run_extraction
     from napari_calm.extraction.quality import extraction_quality
-    from napari_calm.readers import read_recording
+    from src_models.readers import read_recording
     from src_models.simulation import simulate, write_session
 
     session = simulate(preset, seed=seed, n_frames=n_frames, movie=True)[0]

@@ -33,7 +33,7 @@ FRAME = (512, 512)
 PROBE = r"""
 import json, sys, time
 t0 = time.perf_counter()
-from napari_calm.readers import read_recording
+from src_models.readers import read_recording
 t_import = time.perf_counter() - t0
 t0 = time.perf_counter()
 rec = read_recording(sys.argv[1], fs=30.0)

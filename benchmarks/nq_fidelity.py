@@ -51,7 +51,7 @@ SIM_INDICATORS = ("GCaMP6s", "GCaMP6f")
 
 def training_sources(config, corpus: Path):
     """The shipped tokenizer's training data, prepared with ``config``."""
-    from napari_calm.readers import read_recording
+    from src_models.readers import read_recording
     from src_models.nq.data import prepare_source
     from src_models.simulation import simulate, write_sessions
 
@@ -68,7 +68,7 @@ def training_sources(config, corpus: Path):
 
 def eval_sets() -> dict[str, tuple[np.ndarray, float]]:
     """Held-out ``name -> (traces, fs)``."""
-    from napari_calm.readers import read_recording
+    from src_models.readers import read_recording
     from src_models.simulation import simulate
 
     trip = read_recording(real_data_file(TRIPLETT))

@@ -23,14 +23,14 @@ def _single(path: Any) -> str | None:
 
 
 def _accepts(path: Path) -> bool:
-    from napari_calm.readers import detect_format
+    from src_models.readers import detect_format
 
     kind = detect_format(path)
     if kind is None:
         return False
     if kind == "imagej_rois":
-        from napari_calm.readers.imagej_rois import is_imagej_roi_zip
-        from napari_calm.readers.tiff import find_tiff_for_rois
+        from src_models.readers.imagej_rois import is_imagej_roi_zip
+        from src_models.readers.tiff import find_tiff_for_rois
 
         if path.suffix.lower() == ".zip" and not is_imagej_roi_zip(path):
             return False
@@ -55,7 +55,7 @@ def napari_get_reader(path: str | list[str]) -> Callable[[Any], LayerData] | Non
 def read_layers(path: str | list[str]) -> LayerData:
     """Read a recording and return its napari layers (see :mod:`napari_calm.layers`)."""
     from napari_calm.layers import recording_layers
-    from napari_calm.readers import read_recording
+    from src_models.readers import read_recording
 
     single = _single(path)
     if single is None:

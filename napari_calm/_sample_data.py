@@ -19,6 +19,6 @@ def make_demo() -> list[tuple[Any, dict[str, Any], str]]:
     """
     from napari_calm.demo import demo_path
     from napari_calm.layers import recording_layers
-    from napari_calm.readers import read_recording
+    from src_models.readers import read_recording
 
     return recording_layers(read_recording(demo_path()), name=DEMO_LAYER_NAME)

@@ -181,7 +181,7 @@ def add_recording(viewer: Any, source: Recording | str | Path, **read_kwargs: An
     viewer : napari.Viewer
         The viewer.
     source : Recording or path
-        A recording, or anything :func:`napari_calm.readers.read_recording` opens.
+        A recording, or anything :func:`src_models.readers.read_recording` opens.
     **read_kwargs
         Passed to ``read_recording`` (``var``, ``only_cells``, ``fs``, ``rois``).
 
@@ -190,7 +190,7 @@ def add_recording(viewer: Any, source: Recording | str | Path, **read_kwargs: An
     list of napari layers
     """
     if not isinstance(source, Recording):
-        from napari_calm.readers import read_recording
+        from src_models.readers import read_recording
 
         source = read_recording(source, **read_kwargs)
     return [

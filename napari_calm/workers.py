@@ -269,7 +269,7 @@ def _worker(
 
 # -- jobs ------------------------------------------------------------------------------------
 def open_job(path: str | Path) -> Generator[Progress, None, Recording]:
-    """Read a recording with :func:`napari_calm.readers.read_recording`.
+    """Read a recording with :func:`src_models.readers.read_recording`.
 
     Parameters
     ----------
@@ -280,7 +280,7 @@ def open_job(path: str | Path) -> Generator[Progress, None, Recording]:
     -------
     Recording
     """
-    from napari_calm.readers import read_recording
+    from src_models.readers import read_recording
 
     yield Progress(0, 1, f"reading {Path(path).name}")
     recording = read_recording(path)
@@ -523,7 +523,7 @@ def finetune_job(
     Parameters
     ----------
     recording : Recording or str or Path
-        Data to adapt to (a path is read with :func:`napari_calm.readers.read_recording`).
+        Data to adapt to (a path is read with :func:`src_models.readers.read_recording`).
     checkpoint : str
         Base CalM checkpoint.
     out : str or Path

@@ -100,7 +100,7 @@ def shoot(out: Path, checkpoint: str | None) -> None:
 
     from napari_calm.cli.view import show
     from napari_calm.demo import demo_path
-    from napari_calm.readers import read_recording
+    from src_models.readers import read_recording
     from napari_calm.resources import resource
     from napari_calm.state import get_state
 

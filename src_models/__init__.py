@@ -5,3 +5,7 @@ Imports torch and numpy, never Qt or napari.
 """
 
 from __future__ import annotations
+
+from src_models.readers import read_recording
+
+__all__ = ["read_recording"]

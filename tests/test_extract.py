@@ -189,7 +189,7 @@ def test_mask_iou_and_matching():
 
 # -- the real thing --------------------------------------------------------------------------
 def test_extract_finds_planted_neurons(sim, tmp_path, capsys):
-    from napari_calm.readers import read_recording
+    from src_models.readers import read_recording
 
     folder, session = sim
     out = tmp_path / "nested" / "s2p"

@@ -23,7 +23,7 @@ def _open_movie(viewer, path):
     from napari.layers import Layer
 
     from napari_calm.layers import recording_layers
-    from napari_calm.readers import read_recording
+    from src_models.readers import read_recording
 
     rec = read_recording(path)
     for data, kwargs, layer_type in recording_layers(rec):
@@ -81,7 +81,7 @@ def test_panel_cancel_then_extract_adds_rois(make_napari_viewer, qtbot, sim_fold
 
 
 def test_movie_named_by_a_recording(sim_folder):
-    from napari_calm.readers import read_recording
+    from src_models.readers import read_recording
     from napari_calm.widgets.extract_panel import recording_movie
 
     assert recording_movie(read_recording(sim_folder)) == sim_folder / "movie.tif"

@@ -48,7 +48,7 @@ def calm_window(
     import napari
 
     from napari_calm.cli.view import show
-    from napari_calm.readers import read_recording
+    from src_models.readers import read_recording
     from napari_calm.state import get_state
 
     viewer = napari.Viewer(show=True)

@@ -11,7 +11,7 @@ import tifffile
 
 from napari_calm._reader import napari_get_reader
 from napari_calm.layers import RECORDING_KEY, add_recording, recording_layers
-from napari_calm.readers import read_recording
+from src_models.readers import read_recording
 
 
 def _suite2p(folder, n=4, T=30):

@@ -10,7 +10,7 @@ import pickle
 import numpy as np
 import pytest
 
-from napari_calm.readers.npy import RestrictedUnpickler, load_npy, load_npy_dict
+from src_models.readers.npy import RestrictedUnpickler, load_npy, load_npy_dict
 from src_models.errors import CalmError
 
 

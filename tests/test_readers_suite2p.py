@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from napari_calm.readers import read_recording
-from napari_calm.readers.lazy import PlaneStack
-from napari_calm.readers.sidecars import DEFAULT_FS
+from src_models.readers import read_recording
+from src_models.readers.lazy import PlaneStack
+from src_models.readers.sidecars import DEFAULT_FS
 from src_models.errors import CalmError
 
 LY, LX = 24, 30

@@ -9,9 +9,9 @@ import pytest
 import roifile
 import tifffile
 
-from napari_calm.readers import read_recording
-from napari_calm.readers.lazy import TiffPageArray
-from napari_calm.readers.sidecars import DEFAULT_FS
+from src_models.readers import read_recording
+from src_models.readers.lazy import TiffPageArray
+from src_models.readers.sidecars import DEFAULT_FS
 from src_models.errors import CalmError
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from napari_calm.readers import detect_format, read_recording
+from src_models.readers import detect_format, read_recording
 from src_models.errors import CalmError
 
 

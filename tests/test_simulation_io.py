@@ -144,7 +144,7 @@ def test_cli_unknown_preset(tmp_path, capsys):
 
 
 def test_round_trip_through_read_recording(tmp_path, small_task):
-    from napari_calm.readers import read_recording
+    from src_models.readers import read_recording
 
     out = write_session(small_task, tmp_path / "rec")
     sim, rec = small_task.recording, read_recording(out)
@@ -169,7 +169,7 @@ def test_round_trip_through_read_recording(tmp_path, small_task):
 
 
 def test_corpus_sessions_read_back(tmp_path):
-    from napari_calm.readers import read_recording
+    from src_models.readers import read_recording
 
     sessions = simulate("corpus", n_sessions=2, n_neurons=10, n_frames=80)
     for s, folder in zip(sessions, write_sessions(sessions, tmp_path / "c")):
@@ -179,7 +179,7 @@ def test_corpus_sessions_read_back(tmp_path):
 
 
 def test_poco_reads_back_without_correction(tmp_path):
-    from napari_calm.readers import read_recording
+    from src_models.readers import read_recording
 
     (s,) = simulate("poco", n_neurons=6, n_frames=64)
     rec = read_recording(write_session(s, tmp_path / "p"))

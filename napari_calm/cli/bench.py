@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the benchmark; returns the exit status."""
     from dataclasses import replace
 
-    from napari_calm.readers import read_recording
+    from src_models.readers import read_recording
     from src_models.bench.datasets import COLUMNS, file_source
     from src_models.bench.registry import parse_models
     from src_models.bench.report import machine_description, markdown_tables, write_results

@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from napari_calm.readers import read_recording
+    from src_models.readers import read_recording
     from src_models.analysis.calm_features import CalmFeatures
     from src_models.analysis.decoding import decode
     from src_models.analysis.finetuned_head import CalmFinetune

@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import time
 
-    from napari_calm.readers import read_recording
+    from src_models.readers import read_recording
     from src_models.analysis.calm_features import CalmFeatures
     from src_models.analysis.neuron_map import analyse_neurons
     from src_models.analysis.output import dumps, save_npz

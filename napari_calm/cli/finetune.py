@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import threading
 
-    from napari_calm.readers import read_recording
+    from src_models.readers import read_recording
     from src_models.dat.calm import load_calm
     from src_models.dat.finetune import finetune
     from src_models.device import resolve_device

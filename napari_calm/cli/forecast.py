@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from napari_calm.readers import read_recording
+    from src_models.readers import read_recording
     from src_models.dat.calm import default_calm_path, load_calm
     from src_models.dat.config import FinetuneConfig
     from src_models.dat.forecast import check_length, forecast_recording

@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Pretrain and print the best checkpoint's folder."""
-    from napari_calm.readers import read_recording
+    from src_models.readers import read_recording
     from src_models.dat.config import read_config_file
     from src_models.dat.data import parse_source
     from src_models.dat.pretrain import pretrain

@@ -28,8 +28,8 @@ def add_recording_options(parser: argparse.ArgumentParser, *, rois: bool = False
 
 
 def read_with_options(path: str | Path, args: argparse.Namespace) -> Recording:
-    """:func:`~napari_calm.readers.read_recording` of ``path`` with the options above."""
-    from napari_calm.readers import read_recording
+    """:func:`~src_models.readers.read_recording` of ``path`` with the options above."""
+    from src_models.readers import read_recording
 
     return read_recording(
         path,

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from napari_calm.readers import read_recording
+    from src_models.readers import read_recording
     from src_models.errors import CalmError
     from src_models.nq.config import NQConfig
     from src_models.nq.data import prepare_source

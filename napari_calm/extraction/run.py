@@ -290,7 +290,7 @@ def _rescale_to_int16(info: MovieInfo, dst: Path, report: ProgressCallback) -> d
     """
     import tifffile
 
-    from napari_calm.readers.lazy import quiet_tifffile
+    from src_models.readers.lazy import quiet_tifffile
 
     a, b = SPANS["convert"]
     n = info.n_pages
@@ -349,7 +349,7 @@ def _rewrite_paths(folder: Path, out: Path, info: MovieInfo) -> None:
 
     suite2p's convention ``save_path0 / save_folder`` then names ``out`` again.
     """
-    from napari_calm.readers.npy import load_npy_dict
+    from src_models.readers.npy import load_npy_dict
 
     old, new = str(folder), str(out)
     work, parent = str(folder.parent), str(out.parent)
@@ -377,7 +377,7 @@ def _rewrite_paths(folder: Path, out: Path, info: MovieInfo) -> None:
 
 def _copy_side_files(info: MovieInfo, results: Path) -> list[str]:
     """Copy behaviour/trial side files that fit the movie; return the names copied."""
-    from napari_calm.readers.sidecars import find_sidecars, read_sidecars
+    from src_models.readers.sidecars import find_sidecars, read_sidecars
 
     found = {k: v for k, v in find_sidecars([info.path.parent]).items() if k in COPIED_SIDE_FILES}
     if not found:

@@ -216,7 +216,7 @@ def _tiff_layout(path: Path) -> tuple[str, tuple[int, ...], str]:
     """Axes, shape and dtype of the first series (CalmError for anything unreadable)."""
     import tifffile
 
-    from napari_calm.readers.lazy import quiet_tifffile
+    from src_models.readers.lazy import quiet_tifffile
 
     try:
         with quiet_tifffile(), tifffile.TiffFile(path) as tif:
@@ -284,8 +284,8 @@ def probe_movie(path: str | Path, settings: ExtractionSettings | None = None) ->
         than :data:`MIN_FRAMES` frames or a field smaller than :data:`MIN_SIDE`
         pixels, or invalid settings.
     """
-    from napari_calm.readers.sidecars import find_sidecars, read_meta_json, resolve_fs
-    from napari_calm.readers.tiff import open_tiff_movie
+    from src_models.readers.sidecars import find_sidecars, read_meta_json, resolve_fs
+    from src_models.readers.tiff import open_tiff_movie
 
     settings = settings or ExtractionSettings()
     settings.check()

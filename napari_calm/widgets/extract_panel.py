@@ -7,7 +7,7 @@ results go to ``<movie>_suite2p`` next to it unless another folder is given.
 in a separate process — and follows its progress from a thread worker in the
 panel's progress bar; *Cancel* kills the process and removes its temporary
 folder. When suite2p is done, the results folder is read with
-:func:`~napari_calm.readers.read_recording`, its ROI Labels layer is added on
+:func:`~src_models.readers.read_recording`, its ROI Labels layer is added on
 top of the movie and the recording (traces, ROIs, cell flags) becomes the
 viewer's current recording, ready for tokenization.
 """
@@ -119,7 +119,7 @@ def follow_job(
     CalmError
         The extraction failed (the job's one-line reason).
     """
-    from napari_calm.readers import read_recording
+    from src_models.readers import read_recording
 
     while not job.finished:
         news = job.progress(timeout=POLL_S)

@@ -1,7 +1,7 @@
 """Recording & model dock: open a recording, choose a checkpoint, tokenize and embed it.
 
 * **Recording**: a path field with *File…* / *Folder…* dialogs; every reader
-  of :func:`napari_calm.readers.read_recording` works (TIFF, suite2p folder,
+  of :func:`src_models.readers.read_recording` works (TIFF, suite2p folder,
   traces folder, ``.npz``, ``.mat``, ``.nwb``). Reading runs in a thread
   worker; the layers (movie, ROI labels, ...) are added on the GUI thread. A
   bad file shows a one-line error and leaves the viewer as it was.

@@ -3,7 +3,7 @@
 A :class:`Source` names a dataset (``key``), the table column it fills and a
 ``load()`` callable returning a :class:`~src_models.recording.Recording`.
 Simulations come from :mod:`src_models.simulation`; recordings on disk are
-read by the caller (the CLI passes ``napari_calm.readers.read_recording``,
+read by the caller (the CLI passes ``src_models.readers.read_recording``,
 which ``src_models`` must not import).
 """
 
@@ -113,7 +113,7 @@ def file_source(
     column: str | None = None,
     max_frames: int | None = None,
 ) -> Source:
-    """A source reading ``path`` with ``reader`` (e.g. ``napari_calm.readers.read_recording``)."""
+    """A source reading ``path`` with ``reader`` (e.g. ``src_models.readers.read_recording``)."""
     path = Path(path)
     name = key or (path.stem if path.suffix else path.name)
     return Source(

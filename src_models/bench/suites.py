@@ -75,7 +75,7 @@ def builtin_sources(
         Builtin dataset names (:data:`~src_models.bench.datasets.COLUMNS`).
     reader : callable or None
         ``reader(path, fs=...) -> Recording`` for the real recording
-        (``napari_calm.readers.read_recording``); without one it is skipped.
+        (``src_models.readers.read_recording``); without one it is skipped.
 
     Returns
     -------

@@ -2,8 +2,7 @@
 
 A source spec on the command line or in a config is ``PATH`` or
 ``PATH@START:STOP`` with ``START``/``STOP`` fractions of the recording's frames,
-e.g. ``zf_20151104-f1.mat@0:0.6`` for the first 60 %. ``src_models`` never
-imports the readers (they live in ``napari_calm``), so a source that is a path
+e.g. ``zf_20151104-f1.mat@0:0.6`` for the first 60 %. A source that is a path
 carries the reader function the caller hands in.
 """
 

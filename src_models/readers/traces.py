@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from napari_calm.readers.npy import load_npy
-from napari_calm.readers.sidecars import check_trials, read_sidecars, resolve_fs
+from src_models.readers.npy import load_npy
+from src_models.readers.sidecars import check_trials, read_sidecars, resolve_fs
 from src_models.errors import CalmError
 from src_models.recording import Recording
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from napari_calm.readers.tiff import TIFF_SUFFIXES
+from src_models.readers.tiff import TIFF_SUFFIXES
 from src_models.errors import CalmError
 from src_models.recording import Recording
 
@@ -47,7 +47,7 @@ def detect_format(path: str | Path) -> str | None:
         ``suite2p``, ``traces_folder``, ``tiff_folder``, ``npz``, ``npy``, ``tiff``,
         ``imagej_rois``, ``mat``, ``nwb``, or ``None`` when nothing applies.
     """
-    from napari_calm.readers.suite2p import find_plane_folders
+    from src_models.readers.suite2p import find_plane_folders
 
     path = Path(path)
     if path.is_dir():
@@ -116,37 +116,37 @@ def read_recording(
         what = "folder" if path.is_dir() else "file type"
         raise CalmError(f"unknown {what}; napari-calm reads {SUPPORTED}", path)
     if kind == "suite2p":
-        from napari_calm.readers.suite2p import read_suite2p
+        from src_models.readers.suite2p import read_suite2p
 
         return read_suite2p(path, only_cells=only_cells, fs=fs)
     if kind == "traces_folder":
-        from napari_calm.readers.traces import read_traces_folder
+        from src_models.readers.traces import read_traces_folder
 
         return read_traces_folder(path, fs=fs)
     if kind == "npz":
-        from napari_calm.readers.traces import read_npz
+        from src_models.readers.traces import read_npz
 
         return read_npz(path, fs=fs)
     if kind == "npy":
-        from napari_calm.readers.traces import read_npy_traces
+        from src_models.readers.traces import read_npy_traces
 
         return read_npy_traces(path, fs=fs)
     if kind == "tiff":
-        from napari_calm.readers.tiff import read_tiff
+        from src_models.readers.tiff import read_tiff
 
         return read_tiff(path, fs=fs, rois=rois)
     if kind == "tiff_folder":
-        from napari_calm.readers.tiff import read_tiff
+        from src_models.readers.tiff import read_tiff
 
         return read_tiff(_single_tiff(path), fs=fs, rois=rois)
     if kind == "imagej_rois":
-        from napari_calm.readers.tiff import find_tiff_for_rois, read_tiff
+        from src_models.readers.tiff import find_tiff_for_rois, read_tiff
 
         return read_tiff(find_tiff_for_rois(path), fs=fs, rois=path)
     if kind == "mat":
-        from napari_calm.readers.matlab import read_mat
+        from src_models.readers.matlab import read_mat
 
         return read_mat(path, var=var, fs=fs)
-    from napari_calm.readers.nwb import read_nwb
+    from src_models.readers.nwb import read_nwb
 
     return read_nwb(path, var=var, fs=fs)

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_calm.readers.sidecars import read_sidecars, resolve_fs
+from src_models.readers.sidecars import read_sidecars, resolve_fs
 from src_models.errors import CalmError
 from src_models.recording import Recording
 

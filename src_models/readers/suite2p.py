@@ -47,9 +47,9 @@ from typing import Any
 
 import numpy as np
 
-from napari_calm.readers.lazy import PlaneStack
-from napari_calm.readers.npy import load_npy, load_npy_dict
-from napari_calm.readers.sidecars import read_sidecars, resolve_fs
+from src_models.readers.lazy import PlaneStack
+from src_models.readers.npy import load_npy, load_npy_dict
+from src_models.readers.sidecars import read_sidecars, resolve_fs
 from src_models.errors import CalmError
 from src_models.recording import Recording, RoiSet
 
@@ -235,7 +235,7 @@ def _session_movie(
     folders: list[Path], meta: dict[str, Any], fov: tuple[int, int] | None, n_frames: int
 ) -> tuple[Any, dict[str, Any]] | None:
     """A session's movie TIFF: ``meta.json``'s ``movie`` entry, else ``movie.tif``."""
-    from napari_calm.readers.tiff import open_tiff_movie
+    from src_models.readers.tiff import open_tiff_movie
 
     names = [meta["movie"]] if isinstance(meta.get("movie"), str) else []
     names.append("movie.tif")

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_calm.readers.sidecars import resolve_fs
+from src_models.readers.sidecars import resolve_fs
 from src_models.errors import CalmError
 from src_models.recording import Recording, RoiSet
 

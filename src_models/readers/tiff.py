@@ -38,10 +38,10 @@ from typing import Any
 
 import numpy as np
 
-from napari_calm.readers.imagej_rois import is_imagej_roi_zip, read_imagej_rois
-from napari_calm.readers.lazy import TiffPageArray, quiet_tifffile
-from napari_calm.readers.roi_traces import roi_traces
-from napari_calm.readers.sidecars import read_sidecars, resolve_fs
+from src_models.readers.imagej_rois import is_imagej_roi_zip, read_imagej_rois
+from src_models.readers.lazy import TiffPageArray, quiet_tifffile
+from src_models.readers.roi_traces import roi_traces
+from src_models.readers.sidecars import read_sidecars, resolve_fs
 from src_models.errors import CalmError
 from src_models.recording import Recording
 
