@@ -55,9 +55,10 @@ def napari_get_reader(path: str | list[str]) -> Callable[[Any], LayerData] | Non
 def read_layers(path: str | list[str]) -> LayerData:
     """Read a recording and return its napari layers (see :mod:`napari_calm.layers`)."""
     from napari_calm.layers import recording_layers
+    from src_models.errors import CalmError
     from src_models.readers import read_recording
 
     single = _single(path)
     if single is None:
-        raise ValueError("napari-calm opens one recording at a time")
+        raise CalmError("napari-calm opens one recording at a time")
     return recording_layers(read_recording(single))

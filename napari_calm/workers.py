@@ -515,6 +515,8 @@ def finetune_job(
 ) -> Generator[Progress, None, FinetuneOutcome]:
     """Adapt the checkpoint to ``recording`` into the run folder ``out`` (resumes when it exists).
 
+    ``out`` follows the output policy (:func:`src_models.outputs.claim_output`): a new folder, or
+    a fine-tune run folder this project wrote (resumed); locked while the job runs.
     The base checkpoint is loaded fresh (never the cached, shared model) and
     is never written; the engine writes ``out/last`` and ``out/best``
     atomically. Setting ``cancel`` stops between steps, saving a resumable
@@ -541,16 +543,21 @@ def finetune_job(
     """
     from src_models.dat.calm import load_calm
     from src_models.dat.finetune import finetune
+    from src_models.outputs import claim_output
 
-    prepare_torch()
-    if not hasattr(recording, "traces"):
-        recording = yield from open_job(recording)
-    yield Progress(0, 0, "loading model")
-    model = load_calm(checkpoint, device=device)
-    last: dict[str, Any] = {}
-    for info in finetune(model, recording, config=config, out=out, stop=cancel, device=device):
-        last = info
-        yield step_progress(info)
+    claim = claim_output(out, "finetune", folder=True, resume=True)
+    try:
+        prepare_torch()
+        if not hasattr(recording, "traces"):
+            recording = yield from open_job(recording)
+        yield Progress(0, 0, "loading model")
+        model = load_calm(checkpoint, device=device)
+        last: dict[str, Any] = {}
+        for info in finetune(model, recording, config=config, out=out, stop=cancel, device=device):
+            last = info
+            yield step_progress(info)
+    finally:
+        claim.release()
     return FinetuneOutcome(
         checkpoint=last.get("checkpoint"),
         run_dir=str(out),

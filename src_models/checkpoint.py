@@ -24,6 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from src_models.errors import CalmError
+from src_models.outputs import MARKER, dumps
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -55,24 +56,57 @@ def save_checkpoint(
         The checkpoint folder.
     """
     directory = Path(directory)
+    check_replaceable(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-{os.getpid()}-", dir=directory.parent))
+    old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
     try:
         flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
         save_file(flat, str(tmp / WEIGHTS_NAME))
-        (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True))
+        (tmp / CONFIG_NAME).write_text(dumps(meta, indent=2))
+        if (directory / MARKER).is_file():
+            shutil.copyfile(directory / MARKER, tmp / MARKER)
         _set_default_permissions(tmp)
-        old = None
         if directory.exists():
-            old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
             os.replace(directory, old)
         os.replace(tmp, directory)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        recover_checkpoint(directory)
         raise
+    shutil.rmtree(old, ignore_errors=True)
     return directory
+
+
+def check_replaceable(directory: str | Path) -> None:
+    """Refuse (with :class:`CalmError`) a ``directory`` that :func:`save_checkpoint` did not write.
+
+    Only an absent folder, or one holding nothing but a checkpoint's files, may be replaced.
+    """
+    directory = Path(directory)
+    recover_checkpoint(directory)
+    if directory.exists() and not (
+        directory.is_dir() and set(os.listdir(directory)) <= {CONFIG_NAME, WEIGHTS_NAME, MARKER}
+    ):
+        raise CalmError("exists and is not a checkpoint folder; refusing to replace it", directory)
+
+
+def recover_checkpoint(directory: str | Path) -> bool:
+    """Repair what an interrupted :func:`save_checkpoint` left; returns whether a checkpoint exists.
+
+    A save writes a complete copy under ``.NAME.tmp-PID-*``, moves the previous checkpoint to
+    ``.NAME.old-PID`` and the copy into place. Interrupted between those two moves, ``NAME``
+    is missing: the previous checkpoint is moved back. Leftover copies are removed.
+    """
+    directory = Path(directory)
+    parent = directory.parent
+    if not parent.is_dir():
+        return False
+    olds = sorted(parent.glob(f".{directory.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    if not directory.exists() and olds and (olds[-1] / CONFIG_NAME).is_file():
+        os.replace(olds.pop(), directory)
+    for leftover in [*olds, *parent.glob(f".{directory.name}.tmp-*")]:
+        shutil.rmtree(leftover, ignore_errors=True)
+    return (directory / CONFIG_NAME).is_file()
 
 
 def _set_default_permissions(folder: Path) -> None:
@@ -87,7 +121,7 @@ def _set_default_permissions(folder: Path) -> None:
 def read_meta(directory: str | Path) -> dict[str, Any]:
     """Read and return ``config.json`` of a checkpoint folder."""
     path = Path(directory) / CONFIG_NAME
-    if not path.is_file():
+    if not path.is_file() and not recover_checkpoint(directory):
         raise CalmError("not a checkpoint folder (no config.json)", directory)
     try:
         meta = json.loads(path.read_text())
@@ -122,6 +156,9 @@ def load_checkpoint(
         tensors = load_file(str(weights))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CalmError(f"corrupt weights file ({str(exc).splitlines()[0][:120]})", weights) from None
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CalmError(f"weights contain NaN or Inf ({bad[0]})", weights)
     return tensors, meta
 
 

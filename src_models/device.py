@@ -25,6 +25,8 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
         raise CalmError(f"unknown device {str(device)!r} (use auto, cpu or cuda)") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise CalmError(f"device {str(device)!r} requested but torch sees no CUDA GPU")
+    if dev.type not in ("cpu", "cuda"):
+        raise CalmError(f"device {str(device)!r} is not supported (use auto, cpu or cuda)")
     return dev
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from src_models.errors import CalmError
+from src_models.validation import finite_array
 
 
 @dataclass
@@ -184,6 +185,8 @@ class Recording:
             raise CalmError(f"frame rate must be a positive number, got {self.fs}", self.source)
         if self.Fneu is not None and self.Fneu.shape != F.shape:
             raise CalmError(f"neuropil shape {self.Fneu.shape} differs from F shape {F.shape}", self.source)
+        if self.Fneu is not None:
+            finite_array(self.Fneu, "neuropil traces (Fneu)", self.source)
         if self.rois is not None and len(self.rois) != F.shape[0]:
             raise CalmError(
                 f"{F.shape[0]} trace rows but {len(self.rois)} ROIs", self.source

@@ -77,6 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="reuse the rows of an earlier run in --out (same settings) instead of retraining; "
         "its rows this run does not redo are kept",
     )
+    parser.add_argument("--overwrite", action="store_true", help="start afresh in an --out calm bench wrote")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -116,7 +117,9 @@ def run(args: argparse.Namespace) -> int:
     from src_models.bench.runner import BenchResults, merge_results, run_benchmark
     from src_models.bench.suites import SUITE_BUDGETS, SUITE_SEEDS, builtin_sources
     from src_models.errors import CalmError
+    from src_models.outputs import claim_output
 
+    claim_output(args.out, "bench", folder=True, overwrite=args.overwrite, resume=args.resume)
     models = parse_models(args.models)
     seeds = SUITE_SEEDS[args.suite] if args.seeds is None else args.seeds
     if seeds < 1:

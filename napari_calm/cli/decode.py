@@ -46,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=Path, metavar="FILE", help="write decoded vs true series to this .npz"
     )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument(
         "--level", choices=("frame", "trial"), help="per frame or per trial (trial columns)"
     )
@@ -161,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
     from src_models.device import resolve_device
     from src_models.errors import CalmError
     from src_models.nq.rate import frames_to_tokens, tokens_to_frames
+    from src_models.outputs import claim_output
 
     if (
         args.folds < 2
@@ -177,8 +179,8 @@ def run(args: argparse.Namespace) -> int:
         raise CalmError("--phases must be >= 1")
     if args.out is not None and args.out.suffix != ".npz":
         raise CalmError("output file must end in .npz", args.out)
-    if args.out is not None and not args.out.parent.is_dir():
-        raise CalmError("output folder does not exist", args.out.parent)
+    if args.out is not None:
+        claim_output(args.out, "decode", folder=False, overwrite=args.overwrite)
     t0 = time.time()
     recording = read_recording(args.path, fs=args.fs)
     resolve_target(

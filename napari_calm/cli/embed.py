@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=Path, required=True, metavar="FILE", help="write the results to this .npz"
     )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument(
         "--checkpoint",
         type=Path,
@@ -80,11 +81,11 @@ def run(args: argparse.Namespace) -> int:
     from src_models.dat.calm import default_calm_path, load_calm
     from src_models.device import resolve_device
     from src_models.errors import CalmError
+    from src_models.outputs import claim_output
 
     if args.out.suffix != ".npz":
         raise CalmError("output file must end in .npz", args.out)
-    if not args.out.parent.is_dir():
-        raise CalmError("output folder does not exist", args.out.parent)
+    claim_output(args.out, "embed", folder=False, overwrite=args.overwrite)
     if args.steps < 0 or args.perm < 0 or args.shuffles < 0:
         raise CalmError("--steps, --perm and --shuffles must be >= 0")
     t0 = time.time()

@@ -18,8 +18,9 @@ output folder that already holds results without ``--overwrite`` — is one
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+
+from src_models.outputs import dumps
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``calm extract``; returns the exit status."""
     from napari_calm.extraction import ExtractionJob, ExtractionSettings
+    from src_models.outputs import claim_output
+
+    claim_output(args.out, "extract", folder=True, overwrite=args.overwrite, create=False, check=False)
 
     settings = ExtractionSettings(
         fs=args.fs,
@@ -84,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         job.cancel()
         raise
     if args.json:
-        print(json.dumps(result.to_dict()))
+        print(dumps(result.to_dict()))
     else:
         s = result.summary
         print(

@@ -28,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="pretrained CalM (default: the shipped model)")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (best/, last/)")
     parser.add_argument("--steps", type=int, metavar="N", help="total optimizer steps (default: 150 embedding + 200 full)")
+    parser.add_argument("--overwrite", action="store_true", help="start afresh in an --out calm wrote")
     parser.add_argument("--freeze-backbone", action="store_true",
                         help="only fit the new embeddings and the regression head")
     parser.add_argument("--config", type=Path, metavar="FILE", help="JSON config with a finetune section")
@@ -67,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
     from src_models.dat.calm import load_calm
     from src_models.dat.finetune import finetune
     from src_models.device import resolve_device
+    from src_models.outputs import claim_output
 
+    claim_output(args.out, "finetune", folder=True, overwrite=args.overwrite, resume=True)
     recording = read_recording(args.path, fs=args.fs)
     model = load_calm(args.checkpoint, device=resolve_device(args.device))
     stop = threading.Event()

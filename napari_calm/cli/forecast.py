@@ -37,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--horizon", type=int, default=16, metavar="H", help="forecast frames (default 16)")
     parser.add_argument("--out", type=Path, metavar="FILE", help="write forecasts to this .npz")
     parser.add_argument("--json", action="store_true", help="print one JSON object with the metrics")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--samples", type=int, default=8, metavar="S",
                         help="sampled rollouts per window for the band and sample_mean (default 8; 0 = none)")
     parser.add_argument("--steps", type=int, metavar="N", help="adaptation steps (default 150)")
@@ -49,18 +50,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Forecast and report."""
-    import json
     import sys
 
+    from src_models.outputs import dumps
     from src_models.readers import read_recording
     from src_models.dat.calm import default_calm_path, load_calm
     from src_models.dat.config import FinetuneConfig
     from src_models.dat.forecast import check_length, forecast_recording
     from src_models.device import resolve_device
     from src_models.errors import CalmError
+    from src_models.outputs import claim_output
 
     if args.samples < 0 or args.stride < 1:
         raise CalmError("--samples must be >= 0 and --stride >= 1")
+    if args.out is not None:
+        claim_output(args.out, "forecast", folder=False, overwrite=args.overwrite)
     recording = read_recording(args.path, fs=args.fs)
     check_length(recording.n_frames, args.context, args.horizon, recording.source)
     model = load_calm(args.checkpoint, device=resolve_device(args.device))
@@ -81,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     report["checkpoint"] = str(args.checkpoint or default_calm_path())
     report["path"] = str(recording.source)
     if args.json:
-        print(json.dumps(report, default=float))
+        print(dumps(report))
         return 0
     m, b = result.metrics, result.baseline
     print(f"{recording.source}: {len(result.starts)} windows x {result.true.shape[2]} neurons, "

@@ -11,10 +11,10 @@ reference images) and ``side_files``.
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from napari_calm.cli.recording_options import add_recording_options, read_with_options
+from src_models.outputs import dumps
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,5 +85,5 @@ def run(args: argparse.Namespace) -> int:
     """Read the recording and print its summary."""
     rec = read_with_options(args.path, args)
     d = info_dict(rec)
-    print(json.dumps(d) if args.json else _text(d, rec))
+    print(dumps(d) if args.json else _text(d, rec))
     return 0

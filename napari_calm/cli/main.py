@@ -14,6 +14,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -33,7 +34,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports usage errors as ``error: ...`` with status 2 (its default)."""
+    """argparse that reports usage errors as one line ``error: ...`` with status 2 (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``error: <message>`` on stderr and exit with status 2."""
+        self.exit(2, f"error: {' '.join(message.split())}\n")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -52,8 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     name = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(only=name if name in COMMANDS else None)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:   # usage errors (one line, status 2) and --help (status 0)
+        return exc.code if isinstance(exc.code, int) else 2
     from src_models.errors import CalmError
+    from src_models.outputs import release_outputs
 
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
@@ -64,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    finally:
+        release_outputs()
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, metavar="FILE",
                         help="JSON config with model / tokenizer / train / data sections (resources/configs/dat_*.json)")
     parser.add_argument("--max-steps", type=int, metavar="N", help="optimizer steps (overrides the config)")
+    parser.add_argument("--overwrite", action="store_true", help="start afresh in an --out calm wrote")
     parser.add_argument("--seed", type=int, default=0, help="initialisation and sampling seed (default 0)")
     parser.add_argument("--nq", type=Path, metavar="DIR", help="tokenizer checkpoint (default: the shipped NQ)")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
@@ -41,7 +42,14 @@ def run(args: argparse.Namespace) -> int:
     from src_models.dat.pretrain import pretrain
     from src_models.errors import CalmError
     from src_models.nq.io import load_nq
+    from src_models.outputs import claim_output
+    from src_models.validation import MAX_FS, number
 
+    if args.fs is not None:
+        number(args.fs, "--fs", positive=True, maximum=MAX_FS)
+    if args.max_steps is not None and args.max_steps < 1:
+        raise CalmError(f"--max-steps must be at least 1, got {args.max_steps} (0 would save an untrained model)")
+    claim_output(args.out, "pretrain", folder=True, overwrite=args.overwrite, resume=True)
     cfg = read_config_file(args.config) if args.config else {}
 
     def reader(path: str):

@@ -43,12 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Simulate, write, and print one line per session written."""
-    from src_models.errors import CalmError
+    from src_models.outputs import claim_output
     from src_models.simulation import simulate, write_sessions
 
     out = Path(args.out).expanduser()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
-        raise CalmError("output exists and is not empty (pass --overwrite to replace it)", out)
+    claim_output(out, "simulate", folder=True, overwrite=args.overwrite, create=False)
     sessions = simulate(
         args.preset,
         seed=args.seed,

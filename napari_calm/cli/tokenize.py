@@ -12,8 +12,6 @@ Without ``--checkpoint`` the shipped default tokenizer is used.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -27,15 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", metavar="DIR", help="NQ checkpoint folder (default: the shipped tokenizer)")
     parser.add_argument("--out", required=True, metavar="FILE", help="output .npz")
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     add_recording_options(parser)
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
-
-
-def _clean(value: object) -> object:
-    """JSON-safe value (NaN/Inf -> null)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,28 +37,27 @@ def run(args: argparse.Namespace) -> int:
     from src_models.errors import CalmError
     from src_models.nq.io import load_nq
     from src_models.nq.tokenize import tokenize_traces
+    from src_models.outputs import claim_output, dumps, json_safe
 
+    claim_output(args.out, "tokenize", folder=False, overwrite=args.overwrite)
     model = load_nq(args.checkpoint, device=args.device)
     rec = read_with_options(args.path, args)
     result = tokenize_traces(model, rec.traces, rec.fs)
-    metrics = {k: _clean(v) for k, v in result.metrics.items()}
+    metrics = json_safe(result.metrics)
     out = Path(args.out)
-    if out.is_dir():
-        raise CalmError("--out is a folder; give a file name such as tokens.npz", out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, tokens=result.tokens, recon=result.recon, mask=result.mask,
                                 token_mask=result.token_mask, fs=np.float64(rec.fs),
-                                metrics=np.array(json.dumps(metrics)))
+                                metrics=np.array(dumps(metrics)))
         os.replace(tmp, out)
     except OSError as exc:
         raise CalmError(f"cannot write tokens ({exc.strerror or exc})", out) from None
     finally:
         tmp.unlink(missing_ok=True)
     if args.json:
-        print(json.dumps({**metrics, "out": str(out)}))
+        print(dumps({**metrics, "out": str(out)}))
     else:
         print(f"{out}: {result.tokens.shape[0]} neurons x {result.tokens.shape[1]} tokens; "
               f"recon r (median) {metrics['recon_r_median']}, perplexity {metrics['codebook_perplexity']}, "

@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="recordings to train on; PATH@A:B keeps the frames between fractions A and B")
     parser.add_argument("--out", required=True, metavar="DIR", help="checkpoint folder (resumed when it exists)")
     parser.add_argument("--config", metavar="FILE", help="NQ config JSON (default: built-in defaults)")
+    parser.add_argument("--overwrite", action="store_true", help="start afresh in an --out calm wrote")
     parser.add_argument("--max-steps", type=int, metavar="N", help="training steps (overrides the config)")
     parser.add_argument("--seed", type=int, metavar="N", help="random seed (overrides the config)")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
@@ -57,7 +58,9 @@ def run(args: argparse.Namespace) -> int:
     from src_models.nq.config import NQConfig
     from src_models.nq.data import prepare_source
     from src_models.nq.train import train_nq
+    from src_models.outputs import claim_output
 
+    claim_output(args.out, "train-nq", folder=True, overwrite=args.overwrite, resume=True)
     if args.threads is not None:
         if args.threads < 1:
             raise CalmError(f"--threads must be at least 1, got {args.threads}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -11,28 +10,7 @@ from typing import Any
 import numpy as np
 
 from src_models.errors import CalmError
-
-
-def json_safe(obj: Any) -> Any:
-    """Numpy scalars/arrays to Python, NaN/Inf to None, recursively (valid strict JSON)."""
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return json_safe(obj.tolist())
-    if isinstance(obj, np.bool_ | bool):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, float | np.floating):
-        return float(obj) if np.isfinite(obj) else None
-    return obj
-
-
-def dumps(obj: Any) -> str:
-    """One line of strict JSON."""
-    return json.dumps(json_safe(obj), allow_nan=False)
+from src_models.outputs import dumps
 
 
 def save_npz(path: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from src_models.errors import CalmError
+from src_models.validation import config_fields
 
 T = TypeVar("T")
 
@@ -24,6 +25,7 @@ def _from_dict(cls: type[T], data: dict[str, Any] | None, source: str | Path | N
     unknown = sorted(set(data) - names)
     if unknown:
         raise CalmError(f"unknown {cls.__name__} keys {unknown}", source)
+    config_fields(cls, data, source)
     try:
         return cls(**data)
     except (TypeError, ValueError) as exc:
@@ -293,4 +295,10 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     unknown = sorted(set(data) - {"model", "tokenizer", "train", "finetune", "data", "comment"})
     if unknown:
         raise CalmError(f"unknown config sections {unknown} (use model, tokenizer, train, finetune, data)", path)
+    sections = {"model": DATConfig, "tokenizer": TokenizerPolicy, "train": TrainConfig, "finetune": FinetuneConfig}
+    for name, cls in sections.items():
+        if name in data:   # every value checked here, so errors name this file
+            if not isinstance(data[name], dict):
+                raise CalmError(f"section {name!r} must be a JSON object", path)
+            cls.from_dict(data[name], path)
     return data

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from src_models.checkpoint import recover_checkpoint
 from src_models.dat.calm import CalM, load_calm, save_calm
 from src_models.dat.config import FinetuneConfig
 from src_models.dat.corpus import ArrayCorpus, Batch, SessionEntry, WindowSampler
@@ -152,7 +153,7 @@ def finetune(
     out = None if out is None else Path(out)
     state: dict[str, Any] = {}
     extra: dict[str, torch.Tensor] = {}
-    if out is not None and (out / "last" / "config.json").is_file():
+    if out is not None and recover_checkpoint(out / "last"):
         model, extra, meta = load_calm(out / "last", device=dev, with_extra=True)
         state = dict(meta.get("state", {}))
         if state.get("fingerprint") != prep.fingerprint:

@@ -124,9 +124,10 @@ class ForecastResult:
 
     def save(self, path: str | Path) -> Path:
         """Write forecasts, truth, band and metrics to an ``.npz`` (atomically)."""
-        import json
         import os
         import tempfile
+
+        from src_models.outputs import dumps
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -135,7 +136,7 @@ class ForecastResult:
         arrays.update({f"pred_{k}": v for k, v in self.variants.items()})
         if self.lower is not None:
             arrays.update(lower=self.lower, upper=self.upper)
-        arrays["metrics_json"] = np.array(json.dumps(self.to_json()))
+        arrays["metrics_json"] = np.array(dumps(self.to_json()))
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
         os.close(fd)
         try:

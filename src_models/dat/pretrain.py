@@ -21,7 +21,6 @@ One entry point for one CPU, one GPU or many (``torchrun``):
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -33,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from src_models.checkpoint import recover_checkpoint
 from src_models.dat.calm import CalM, load_calm, save_calm
 from src_models.dat.config import DATConfig, TokenizerPolicy, TrainConfig
 from src_models.dat.corpus import Batch, TokenCorpus, WindowSampler, tokenize_sessions
@@ -41,6 +41,7 @@ from src_models.dat.model import next_token_loss, patch_anchors, regression_loss
 from src_models.dat.optim import cosine_lr, load_optimizer_tensors, optimizer_tensors, param_groups, set_lr
 from src_models.device import autocast, resolve_device
 from src_models.errors import CalmError
+from src_models.outputs import dumps
 
 
 def _stderr(msg: str) -> None:
@@ -285,7 +286,7 @@ def _run(
     device = dist.device
     out.mkdir(parents=True, exist_ok=True)
     last_dir, best_dir = out / "last", out / "best"
-    resume = (last_dir / "config.json").is_file()
+    resume = recover_checkpoint(last_dir)
     extra: dict[str, torch.Tensor] = {}
     state: dict[str, Any] = {}
     nq = nq.to("cpu").eval()
@@ -395,7 +396,7 @@ def _run(
                     best_val = val
                     save(best_dir, False, last_metrics)
             with history.open("a") as fh:
-                fh.write(json.dumps({"step": step, **last_metrics}) + "\n")
+                fh.write(dumps({"step": step, **last_metrics}) + "\n")
         if dist.main and checkpoint:
             save(last_dir, True, last_metrics)
             if not val_batches:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from src_models.errors import CalmError
+from src_models.validation import config_fields
 
 QUANTIZERS = ("gumbel", "vq_ema")
 FS_POLICIES = ("native", "resample")
@@ -179,6 +180,7 @@ class NQConfig:
         unknown = sorted(set(data) - {f.name for f in fields(cls)})
         if unknown:
             raise CalmError(f"unknown NQ config keys {unknown}", source)
+        config_fields(cls, data, source)
         try:
             return cls(**data)
         except (TypeError, ValueError) as exc:

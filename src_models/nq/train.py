@@ -27,7 +27,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from src_models.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
+from src_models.checkpoint import (
+    check_replaceable,
+    load_checkpoint,
+    load_state_strict,
+    recover_checkpoint,
+    save_checkpoint,
+)
 from src_models.device import autocast, resolve_device
 from src_models.errors import CalmError
 from src_models.nq.config import NQConfig
@@ -150,7 +156,8 @@ def train_nq(
         lr=config.lr,
     )
     start, history = 0, []
-    if resume and (out_dir / "config.json").exists():
+    check_replaceable(out_dir)
+    if resume and recover_checkpoint(out_dir):
         tensors, meta = load_checkpoint(out_dir, expected_kind=KIND)
         if meta.get("config") != config.to_dict():
             raise CalmError("holds a run with a different config; choose another --out folder", out_dir)

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from src_models.errors import CalmError
+
 
 def normalize_key(key: Any, ndim: int) -> tuple[Any, ...]:
     """Expand ``key`` to one entry per axis (``...`` and missing axes become ``slice(None)``)."""
@@ -82,8 +84,14 @@ class TiffPageArray:
         return int(np.prod(self.shape, dtype=np.int64))
 
     def _read_pages(self, pages: Sequence[int]) -> np.ndarray:
-        with self._lock, quiet_tifffile():
-            data = self._tif.asarray(key=list(pages), series=self._series, maxworkers=1)
+        try:
+            with self._lock, quiet_tifffile():
+                data = self._tif.asarray(key=list(pages), series=self._series, maxworkers=1)
+        except Exception as exc:  # tifffile raises many types for a corrupt page
+            raise CalmError(
+                f"corrupt TIFF page among frames {pages[0]}..{pages[-1]} ({type(exc).__name__})",
+                self._tif.filehandle.path,
+            ) from None
         data = np.asarray(data).reshape((len(pages),) + self._page_shape)
         if len(self._page_shape) == 3:  # samples per pixel: first sample
             data = data[..., 0]

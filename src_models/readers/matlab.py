@@ -166,8 +166,8 @@ def _choose_traces(cat: dict[str, _Var], var: str | None, path: Path) -> str:
 def _scalar(v: _Var) -> float | None:
     if v.size != 1:
         return None
-    value = float(np.asarray(v.load()).ravel()[0])
-    return value if np.isfinite(value) and value > 0 else None
+    value = np.asarray(v.load()).ravel()[0]
+    return value if np.asarray(value).dtype.kind in "iuf" else None
 
 
 def _frame_rate(cat: dict[str, _Var]) -> tuple[float, str] | None:
@@ -176,7 +176,7 @@ def _frame_rate(cat: dict[str, _Var]) -> tuple[float, str] | None:
         if leaf in RATE_NAMES and (value := _scalar(v)) is not None:
             return value, name
         if leaf in PERIOD_NAMES and (value := _scalar(v)) is not None:
-            return 1.0 / value, name
+            return (1.0 / value if value else float("inf")), name
     return None
 
 

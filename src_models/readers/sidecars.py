@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from src_models.errors import CalmError
+from src_models.validation import MAX_FS, frame_numbers, number
 
 #: Frame rate (Hz) used when neither the user nor the file gives one (suite2p's default).
 DEFAULT_FS = 10.0
@@ -88,14 +89,7 @@ def resolve_fs(
     for value, source in ((explicit, "argument"), (meta_fs, "meta.json"), (file_fs, "file")):
         if value is None:
             continue
-        try:
-            fs = float(value)
-        except (TypeError, ValueError):
-            raise CalmError(f"frame rate from {source} is not a number: {value!r}", path) from None
-        if not (math.isfinite(fs) and fs > 0):
-            raise CalmError(
-                f"frame rate from {source} must be a positive number, got {value!r}", path
-            )
+        fs = number(value, f"frame rate from {source}", path, positive=True, maximum=MAX_FS)
         return fs, {"fs_source": source, "fs_assumed": False}
     return DEFAULT_FS, {"fs_source": "default", "fs_assumed": True}
 
@@ -145,6 +139,8 @@ def read_meta_json(path: Path) -> dict[str, Any]:
         raise CalmError(f"not valid JSON ({exc})", path) from None
     if not isinstance(meta, dict):
         raise CalmError('must hold a JSON object such as {"fs": 30.0}', path)
+    if meta.get("fs") is not None:
+        meta["fs"] = number(meta["fs"], "fs", path, positive=True, maximum=MAX_FS)
     return meta
 
 
@@ -189,7 +185,7 @@ def _label_column(cells: list[str]) -> np.ndarray:
     stripped = [c.strip() for c in cells]
     try:
         return np.array([int(c) for c in stripped], np.int64)
-    except ValueError:
+    except (ValueError, OverflowError):
         pass
     try:
         return np.array([_to_float(c) for c in stripped], np.float64)
@@ -207,9 +203,7 @@ def read_trials_csv(path: Path, n_frames: int) -> dict[str, np.ndarray]:
     for name, cells in cols.items():
         out[name] = _label_column(cells)
     for name in ("start_frame", "end_frame"):
-        if len(body) and out[name].dtype.kind != "i":
-            raise CalmError(f"column {name} must hold whole frame numbers", path)
-        out[name] = out[name].astype(np.int64)
+        out[name] = frame_numbers(out[name] if len(body) else np.zeros(0, np.int64), f"column {name}", path)
     check_trials(out, n_frames, path)
     return out
 

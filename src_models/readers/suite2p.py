@@ -50,6 +50,7 @@ import numpy as np
 from src_models.readers.lazy import PlaneStack
 from src_models.readers.npy import load_npy, load_npy_dict
 from src_models.readers.sidecars import read_sidecars, resolve_fs
+from src_models.validation import MAX_SIDE, finite_array, number
 from src_models.errors import CalmError
 from src_models.recording import Recording, RoiSet
 
@@ -125,6 +126,7 @@ def _numeric_2d(path: Path, n_rows: int | None = None) -> np.ndarray:
         raise CalmError(f"expected a 2-D numeric array, found shape {arr.shape} {arr.dtype}", path)
     if n_rows is not None and arr.shape[0] != n_rows:
         raise CalmError(f"has {arr.shape[0]} rows but F.npy has {n_rows}", path)
+    finite_array(arr, "traces", path)
     return arr
 
 
@@ -144,15 +146,21 @@ def _read_stat(folder: Path, n_rois: int) -> list[dict] | None:
     stat = list(stat) if isinstance(stat, (np.ndarray, list, tuple)) else None
     if stat is None or not all(isinstance(s, dict) and "ypix" in s and "xpix" in s for s in stat):
         raise CalmError("stat.npy must hold one dict with 'ypix' and 'xpix' per ROI", path)
+    for i, s in enumerate(stat):
+        for key in ("ypix", "xpix"):
+            pix = np.asarray(s[key])
+            if pix.size and (pix.dtype.kind not in "iu" or pix.max() >= MAX_SIDE):
+                raise CalmError(f"ROI {i}: {key} must hold pixel indices below {MAX_SIDE}", path)
     if len(stat) != n_rois:
         raise CalmError(f"F.npy has {n_rois} rows but stat.npy has {len(stat)} ROIs", folder)
     return stat
 
 
 def _paste(img: Any, fov: tuple[int, int], ops: dict[str, Any]) -> np.ndarray | None:
-    img = np.asarray(img, np.float32)
-    if img.ndim != 2:
+    img = np.asarray(img)
+    if img.ndim != 2 or img.dtype.kind not in "biuf":   # an optional image: ignore what is not one
         return None
+    img = img.astype(np.float32)
     if img.shape == fov:
         return img
     try:
@@ -160,7 +168,7 @@ def _paste(img: Any, fov: tuple[int, int], ops: dict[str, Any]) -> np.ndarray | 
         x0, x1 = (int(v) for v in ops["xrange"][:2])
     except (KeyError, TypeError, ValueError):
         return None
-    if img.shape != (y1 - y0, x1 - x0) or y1 > fov[0] or x1 > fov[1]:
+    if img.shape != (y1 - y0, x1 - x0) or min(y0, x0) < 0 or y1 > fov[0] or x1 > fov[1]:
         return None
     full = np.zeros(fov, np.float32)
     full[y0:y1, x0:x1] = img
@@ -204,7 +212,7 @@ def _read_plane(folder: Path) -> _Plane:
     if (folder / "iscell.npy").is_file():
         isc = load_npy(folder / "iscell.npy")
         isc = isc.reshape(-1, 1) if isc.ndim == 1 else isc
-        if isc.ndim != 2 or isc.shape[0] != n or isc.dtype.kind not in "fiub":
+        if isc.ndim != 2 or isc.shape[0] != n or isc.shape[1] == 0 or isc.dtype.kind not in "fiub":
             raise CalmError(
                 f"iscell.npy has shape {isc.shape} for {n} ROIs in F.npy", folder / "iscell.npy"
             )
@@ -214,7 +222,8 @@ def _read_plane(folder: Path) -> _Plane:
     plane.ops = _read_options(folder)
     ops = plane.ops
     if "Ly" in ops and "Lx" in ops:
-        plane.fov = (int(ops["Ly"]), int(ops["Lx"]))
+        plane.fov = tuple(int(number(ops[k], k, folder / "ops.npy", integer=True, positive=True,
+                                     maximum=MAX_SIDE)) for k in ("Ly", "Lx"))
     elif np.ndim(ops.get("meanImg")) == 2:
         plane.fov = tuple(int(s) for s in np.shape(ops["meanImg"]))
     elif plane.stat:
@@ -371,6 +380,8 @@ def read_suite2p(
     ext = ops0.get("extraction")
     coef = ext.get("neuropil_coefficient") if isinstance(ext, dict) else None
     coef = ops0.get("neucoeff") if coef is None else coef
+    if coef is not None:
+        coef = number(coef, "neuropil coefficient", planes_dirs[0], minimum=0.0)
     metadata: dict[str, Any] = {
         "planes": [str(p.folder) for p in planes],
         "n_rois_total": int(n_total),

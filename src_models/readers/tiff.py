@@ -183,6 +183,10 @@ def open_tiff_movie(path: str | Path) -> tuple[Any, dict[str, Any]]:
         shape, axes = tuple(int(s) for s in series.shape), series.axes
         rgb = axes.endswith("S")
         n_spatial = 3 if rgb else 2
+        if len(shape) == n_spatial and len(tif.pages) > 1:
+            raise CalmError(
+                f"corrupt or truncated TIFF: {len(tif.pages)} pages but they do not form a movie", path
+            )
         key, order, n_channels = _axis_plan(axes[:-n_spatial], shape[:-n_spatial], path)
         if rgb:
             n_channels = max(n_channels, shape[-1])

@@ -30,6 +30,7 @@ import numpy as np
 from src_models.readers.npy import load_npy
 from src_models.readers.sidecars import check_trials, read_sidecars, resolve_fs
 from src_models.errors import CalmError
+from src_models.validation import frame_numbers
 from src_models.recording import Recording
 
 
@@ -125,9 +126,7 @@ def read_npz(path: str | Path, *, fs: float | None = None) -> Recording:
         if not {"start_frame", "end_frame"} <= set(trials):
             raise CalmError("trial columns need trials_start_frame and trials_end_frame", path)
         for col in ("start_frame", "end_frame"):
-            if trials[col].dtype.kind not in "iu" and not np.all(np.mod(trials[col], 1) == 0):
-                raise CalmError(f"trials_{col} must hold whole frame numbers", path)
-            trials[col] = trials[col].astype(np.int64)
+            trials[col] = frame_numbers(trials[col], f"trials_{col}", path)
         lengths = {len(v) for v in trials.values()}
         if len(lengths) != 1:
             raise CalmError(

@@ -18,7 +18,8 @@ from src_models.simulation import calcium, rate_network, spatial, task_network
 from src_models.simulation.movie import render_movie
 from src_models.simulation.presets import CORPUS_DURATION_S, CORPUS_FRAME_RATES, PRESETS, Preset
 from src_models.simulation.session import SimulatedSession
-from src_models.simulation.timebase import Timebase
+from src_models.simulation.timebase import POCO_DT, Timebase
+from src_models.validation import MAX_FS, check_memory, number
 
 _PRESET_CODE = {"poco": 1, "task": 2, "corpus": 3, "demo": 4}
 _STREAMS = {
@@ -70,14 +71,9 @@ class _Streams:
         return _rng(self.seed, self.preset, self.session, _STREAMS[purpose])
 
 
-def _positive(value: float | None, name: str, integer: bool = True) -> None:
-    if value is None:
-        return
-    ok = value > 0 and (not integer or float(value).is_integer())
-    if not ok:
-        raise CalmError(
-            f"{name} must be a positive {'integer' if integer else 'number'}, got {value}"
-        )
+def _positive(value: float | None, name: str) -> None:
+    if value is not None and not (value > 0 and float(value).is_integer()):
+        raise CalmError(f"{name} must be a positive integer, got {value}")
 
 
 def _plans(
@@ -183,7 +179,8 @@ def simulate(
         (n_sessions, "n_sessions"),
     ):
         _positive(value, name)
-    _positive(fs, "fs", integer=False)
+    if fs is not None:
+        number(fs, "fs", positive=True, maximum=MAX_FS)
     if p.dynamics == "rate" and indicator is not None:
         raise CalmError(
             "preset 'poco' simulates network rates without calcium; it takes no indicator"
@@ -193,6 +190,7 @@ def simulate(
     if n_frames is not None and n_frames < 2:
         raise CalmError(f"n_frames must be at least 2, got {n_frames}")
     plans = _plans(p, seed, n_neurons, n_frames, n_sessions, fs, indicator)
+    check_memory(sum(_session_bytes(pl, p.latent_units) for pl in plans), "this simulation")
     latent_n = {pl.n_neurons for pl in plans} if p.dynamics == "rate" else {p.latent_units}
     templates = {
         n: rate_network.template_connectivity(n, _rng(seed, preset, _TEMPLATE, n))
@@ -212,6 +210,15 @@ def simulate(
         else:
             out.append(_task_session(p, seed, plan, J, stream, movie or p.movie))
     return out
+
+
+def _session_bytes(plan: _Plan, latent: int) -> float:
+    """Rough peak memory of simulating one session: float64 per-frame arrays and the
+    indicator kernel, which spans five decay times at the integration step (``1/fs`` at high rates)."""
+    dt = min(POCO_DT, 1.0 / plan.fs)
+    kernel = 0.0 if plan.indicator is None else 5 * plan.indicator.tau_decay / dt
+    bins = plan.n_frames / (plan.fs * dt)
+    return 8.0 * (10 * plan.n_frames * (plan.n_neurons + latent) + 2 * bins * latent + 2 * kernel)
 
 
 def _metadata(p: Preset, seed: int, plan: _Plan) -> dict[str, Any]:
