@@ -41,15 +41,17 @@ class TokenCache:
     checkpoint : str
         Checkpoint whose tokenizer produced the tokens.
     tokens : ndarray
-        ``(N, n_tok)`` integer code ids.
+        ``(N, n_tok)`` integer code ids: the causal tokens the DAT reads.
     recon : ndarray
-        ``(N, T)`` NQ reconstruction of each (normalised) trace.
+        ``(N, T)`` NQ reconstruction in the space of ``z`` (NaN after the last token).
     patch_len : int
         Frames per token P (token ``j`` covers frames ``j*P .. (j+1)*P``).
     codebook : ndarray
         ``(K, P)`` decoded waveform of every code (the codebook atlas).
     metrics : dict
-        Reconstruction metrics reported by the tokenizer.
+        Reconstruction metrics (``recon_r_median``, ``recon_r_mean``).
+    z : ndarray, optional
+        ``(N, T)`` the prepared, z-scored traces the tokens come from.
     """
 
     checkpoint: str
@@ -58,6 +60,7 @@ class TokenCache:
     patch_len: int
     codebook: np.ndarray
     metrics: dict[str, Any] = field(default_factory=dict)
+    z: np.ndarray | None = None
 
     @property
     def codebook_size(self) -> int:

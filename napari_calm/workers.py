@@ -1,25 +1,19 @@
-"""Background jobs of the CalM docks, as napari ``thread_worker`` generator factories.
+"""Background jobs of the CalM docks: engine :class:`~src_models.jobs.Job` objects in napari thread workers.
 
-Every job is a plain generator (``*_job``) that yields :class:`Progress`
-items between units of work and returns numpy arrays or dataclasses; the
-matching ``*_worker`` factory runs it in a napari :func:`thread_worker` and
-attaches a ``cancel_event`` to the worker. Setting that event cancels the
-job at its next yield: the job's own clean-up runs in the worker thread and
-the worker ends with :class:`JobCancelled` (a fine-tune instead stops through
-the engine's stop flag, saving a checkpoint to resume from, and returns
-normally). Jobs never touch napari layers or Qt objects: the docks update
-the GUI from the worker's ``returned`` and ``yielded`` signals.
+Every ``*_job`` here is a generator of :class:`~src_models.jobs.Progress` records returning numpy
+arrays or dataclasses; the matching ``*_worker`` factory wraps it in a
+:class:`~src_models.jobs.Job` (torch threads and the ``triton`` switch set for that job only) and
+runs it in a napari :func:`thread_worker` — no thread inside the worker — with the job's
+``cancel_event`` attached to the worker. Setting that event cancels the job at its next record:
+the worker ends with :class:`JobCancelled` (a fine-tune instead stops through the engine's stop
+flag, saving a checkpoint to resume from, and returns normally). Jobs never touch napari layers
+or Qt objects: the docks update the GUI from the worker's ``returned`` and ``yielded`` signals.
 
-Models are loaded inside the jobs (torch is imported there, never at module
-import) and cached by checkpoint folder, its ``config.json`` modification time
-and device. torch's intra-op thread pool is capped to leave a core to the GUI.
-
-Every job first makes sure ``triton`` is never imported into the napari
-process (:func:`prepare_torch`): torch imports it lazily through
-``torch._dynamo`` (the first optimizer does), and loading triton's bundled
-LLVM into a process whose OpenGL driver already loaded Mesa's LLVM (llvmpipe,
-radeonsi) crashes it with a segmentation fault. napari-calm never compiles
-with triton, so torch simply sees it as absent.
+Forecast, decode, embed and the inspector's tokens all go through one
+:class:`~src_models.engine.Adapted` per recording (:meth:`src_models.engine.CalM.adapt_job`,
+cached in memory and on disk), with the same :class:`~src_models.settings.AdaptSettings` defaults
+as the command line. Models are loaded inside the jobs (torch is imported there, never at module
+import) and cached by checkpoint folder, its ``config.json`` modification time and device.
 """
 
 from __future__ import annotations
@@ -28,46 +22,26 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from napari_calm.state import EmbeddingCache, TokenCache
+from src_models.jobs import Job, JobCancelled, Progress
+from src_models.settings import AdaptSettings
 
 if TYPE_CHECKING:
+    from src_models.engine import Adapted
     from src_models.recording import Recording
 
 #: Models kept loaded, keyed by (checkpoint, mtime, device).
 MODEL_CACHE_SIZE = 2
-#: Validation windows a forecast uses to choose its variant (evenly spaced).
-FORECAST_VAL_WINDOWS = 64
+#: torch threads of a dock's job: one core is left to the GUI.
+JOB_THREADS = max(1, (os.cpu_count() or 2) - 1)
 
-
-@dataclass(frozen=True)
-class Progress:
-    """One progress report of a job.
-
-    Attributes
-    ----------
-    done, total : int
-        Units finished and expected (``total == 0``: unknown). ``done < 0``
-        marks a heartbeat with no news, yielded only so the job can be cancelled.
-    message : str
-        Short status line.
-    data : dict
-        Job-specific values (a fine-tune reports ``step``, ``loss``, ``val_loss``, ``phase``).
-    """
-
-    done: int
-    total: int
-    message: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-class JobCancelled(Exception):
-    """A job stopped because its ``cancel_event`` was set (not an error)."""
+__all__ = ["FinetuneOutcome", "JobCancelled", "Progress"]
 
 
 @dataclass(frozen=True)
@@ -101,37 +75,14 @@ _MODELS: OrderedDict[tuple[str, float, str], Any] = OrderedDict()
 _MODELS_LOCK = threading.Lock()
 
 
-def prepare_torch() -> None:
-    """Keep triton out of the GUI process, then leave one core to the GUI thread.
-
-    ``sys.modules['triton'] = None`` (unless triton is already loaded) makes
-    torch treat triton as not installed; then
-    ``torch.set_num_threads(max(1, cpu_count - 1))``.
-    """
-    import sys
-
-    sys.modules.setdefault("triton", None)
-    import torch
-
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
-
-
 def load_model(checkpoint: str | Path, device: str) -> Any:
-    """The CalM bundle in ``checkpoint`` on ``device``, loaded once and cached (read-only use).
+    """The :class:`src_models.engine.CalM` of ``checkpoint`` on ``device``, loaded once and cached.
 
-    Parameters
-    ----------
-    checkpoint : str or Path
-        A CalM checkpoint folder (or a training output folder with ``best/``).
-    device : str
-        ``'cpu'`` or ``'cuda'``.
-
-    Returns
-    -------
-    CalM
-        The model in eval mode. Callers must not modify it (fine-tunes load their own copy).
+    The engine object never modifies its model (adaptations and fine-tunes work on copies), so
+    every dock can share it.
     """
-    from src_models.dat.calm import load_calm, resolve_checkpoint
+    from src_models.dat.calm import resolve_checkpoint
+    from src_models.engine import CalM
 
     folder = resolve_checkpoint(checkpoint)
     key = (str(folder.resolve()), (folder / "config.json").stat().st_mtime, str(device))
@@ -139,8 +90,7 @@ def load_model(checkpoint: str | Path, device: str) -> Any:
         if key in _MODELS:
             _MODELS.move_to_end(key)
             return _MODELS[key]
-    model = load_calm(folder, device=device)
-    model.eval()
+    model = CalM.load(folder, device=device)
     with _MODELS_LOCK:
         _MODELS[key] = model
         while len(_MODELS) > MODEL_CACHE_SIZE:
@@ -148,122 +98,28 @@ def load_model(checkpoint: str | Path, device: str) -> Any:
     return model
 
 
-# -- plumbing ------------------------------------------------------------------------------------
-def cancellable(
-    job: Generator[Progress, None, Any], cancel: threading.Event
-) -> Generator[Progress, None, Any]:
-    """Run ``job``; once ``cancel`` is set, close it (clean-up runs here) and stop.
-
-    Raises
-    ------
-    JobCancelled
-        At the first yield after ``cancel`` was set.
-    """
-    try:
-        while True:
-            if cancel.is_set():
-                raise JobCancelled("cancelled")
-            try:
-                item = next(job)
-            except StopIteration as done:
-                return done.value
-            yield item
-    finally:
-        job.close()
+def adapted_job(
+    recording: Recording, checkpoint: str, device: str, steps: int = AdaptSettings.steps
+) -> Generator[Progress, None, Adapted]:
+    """The recording's shared adaptation (``CalM.adapt_job``; from the cache when adapted before)."""
+    yield Progress(0, 0, "loading model")
+    return (yield from load_model(checkpoint, device).adapt_job(recording, steps=steps))
 
 
-def run_with_progress(
-    function: Callable[..., Any],
-    *args: Any,
-    convert: Callable[..., Progress],
-    **kwargs: Any,
-) -> Generator[Progress, None, Any]:
-    """Run an engine function that reports through a ``progress=`` callback as a yielding job.
-
-    The function runs in an inner thread; this generator yields what it
-    reports and returns its result (or raises its exception). Once the job is
-    closed (cancelled), the function's next report raises :class:`JobCancelled`
-    inside it, which ends the inner thread.
-
-    Parameters
-    ----------
-    function : callable
-        Called as ``function(*args, progress=callback, **kwargs)``.
-    *args, **kwargs
-        Passed on to ``function``.
-    convert : callable
-        Turns the callback's arguments into a :class:`Progress`.
-    """
-    import queue
-
-    reports: queue.Queue[tuple[str, Any]] = queue.Queue()
-    closed = threading.Event()
-
-    def progress(*report: Any) -> None:
-        if closed.is_set():
-            raise JobCancelled("cancelled")
-        reports.put(("progress", convert(*report)))
-
-    def target() -> None:
-        try:
-            reports.put(("result", function(*args, progress=progress, **kwargs)))
-        except BaseException as exc:  # handed over to the job's thread and re-raised there
-            reports.put(("error", exc))
-
-    thread = threading.Thread(
-        target=target, name=f"calm-{getattr(function, '__name__', 'job')}", daemon=True
-    )
-    thread.start()
-    try:
-        while True:
-            try:
-                kind, value = reports.get(timeout=0.1)
-            except queue.Empty:
-                yield Progress(-1, 0)  # no news: a cancellation point only
-                continue
-            if kind == "progress":
-                yield value
-            elif kind == "error":
-                raise value
-            else:
-                return value
-    finally:
-        closed.set()
-
-
-def fraction_progress(fraction: float, message: str) -> Progress:
-    """An analysis ``progress(fraction, message)`` report as a :class:`Progress` (per mille)."""
-    return Progress(int(round(min(max(fraction, 0.0), 1.0) * 1000)), 1000, message)
-
-
-def step_progress(info: dict[str, Any]) -> Progress:
-    """A DAT progress dict (``step``, ``total``, ``loss``, ``phase``) as a :class:`Progress`."""
-    phase = info.get("phase", "")
-    step, total = int(info.get("step") or 0), int(info.get("total") or 0)
-    loss = info.get("loss")
-    text = f"{phase}: step {step}/{total}" + ("" if loss is None else f", loss {loss:.3f}")
-    return Progress(step, total, text, dict(info))
-
-
-def _worker(
-    job: Callable[..., Generator[Progress, None, Any]],
-    *args: Any,
-    wrap: bool = True,
-    **kwargs: Any,
-) -> Any:
-    """A not-yet-started napari generator worker running ``job``, with ``worker.cancel_event``."""
+def _worker(job: Callable[..., Generator[Progress, None, Any]], *args: Any, handles_cancel: bool = False,
+            **kwargs: Any) -> Any:
+    """A not-yet-started napari generator worker running ``job`` as a Job, with ``worker.cancel_event``."""
     from napari.qt.threading import thread_worker
 
-    cancel = threading.Event()
+    engine_job = Job(lambda cancel: job(*args, **({"cancel": cancel} if handles_cancel else {}), **kwargs),
+                     threads=JOB_THREADS, handles_cancel=handles_cancel, name=job.__name__)
 
     @thread_worker(start_thread=False, ignore_errors=True)
     def run() -> Generator[Progress, None, Any]:
-        if wrap:
-            return (yield from cancellable(job(*args, **kwargs), cancel))
-        return (yield from job(*args, cancel=cancel, **kwargs))
+        return (yield from engine_job)
 
     worker = run()
-    worker.cancel_event = cancel
+    worker.cancel_event = engine_job.cancel_event
     return worker
 
 
@@ -291,64 +147,39 @@ def open_job(path: str | Path) -> Generator[Progress, None, Recording]:
 def tokenize_job(
     recording: Recording, checkpoint: str, device: str
 ) -> Generator[Progress, None, TokenCache]:
-    """Tokenize every neuron of ``recording`` with the checkpoint's NQ tokenizer.
+    """The causal tokens the DAT reads for every neuron, their reconstruction and the codebook.
 
-    Parameters
-    ----------
-    recording : Recording
-        The recording (its neuropil-corrected traces are tokenized).
-    checkpoint : str
-        CalM checkpoint folder.
-    device : str
-        Torch device.
+    Tokens come from the recording's shared adaptation (:meth:`Adapted.tokens`): exactly the
+    grid the model reads (the adaptation does not change them; it is only looked up).
 
     Returns
     -------
     TokenCache
-        Tokens, reconstruction (in the traces' units), codebook waveforms and
-        the tokenizer's metrics.
+        Tokens, the z-scored traces they come from, the reconstruction in that space, codebook
+        waveforms and ``recon_r_median``.
     """
-    from src_models.nq import tokenize_traces
-
-    prepare_torch()
-    yield Progress(0, 0, "loading model")
-    model = load_model(checkpoint, device)
-    result = yield from run_with_progress(
-        tokenize_traces,
-        model.nq,
-        recording.traces,
-        recording.fs,
-        convert=lambda fraction: fraction_progress(fraction, "tokenizing"),
-    )
+    adapted = yield from adapted_job(recording, checkpoint, device, steps=0)
+    yield Progress(0, 1, "tokenizing")
+    z, recon = adapted.zscored(), adapted.reconstruction()
+    r = adapted.reconstruction_r()
     return TokenCache(
         checkpoint=str(checkpoint),
-        tokens=np.asarray(result.tokens),
-        recon=np.asarray(result.recon, np.float32),
-        patch_len=int(model.nq.config.patch_len),
-        codebook=np.asarray(model.nq.code_waveforms(), np.float32),
-        metrics=dict(result.metrics),
+        tokens=adapted.tokens(),
+        recon=recon,
+        patch_len=int(adapted.model.patch_len),
+        codebook=np.asarray(adapted.model.tokenizer.waveforms().cpu().numpy(), np.float32),
+        metrics={"recon_r_median": float(np.nanmedian(r)), "recon_r_mean": float(np.nanmean(r))},
+        z=z,
     )
 
 
 def embed_job(
-    recording: Recording, checkpoint: str, device: str, umap: bool = False
+    recording: Recording, checkpoint: str, device: str, umap: bool = False, *,
+    adapt_steps: int = AdaptSettings.steps,
 ) -> Generator[Progress, None, EmbeddingCache]:
     """Per-neuron CalM embeddings, their PCA (and UMAP) maps, and cue/choice selectivity.
 
-    Runs :func:`src_models.analysis.neuron_map.analyse_neurons` with the
-    checkpoint as a :class:`~src_models.analysis.calm_features.CalmFeatures`
-    extractor (the model as it is, no adaptation).
-
-    Parameters
-    ----------
-    recording : Recording
-        The recording.
-    checkpoint : str
-        CalM checkpoint folder.
-    device : str
-        Torch device.
-    umap : bool
-        Also compute the UMAP map.
+    :meth:`Adapted.embed` of the recording's shared adaptation (as ``calm embed``).
 
     Returns
     -------
@@ -356,15 +187,9 @@ def embed_job(
         Primary embedding, maps, per-neuron features (``<column>_si``, ``<column>_p``,
         ``<column>_significant``, ``tuning_strength``) and the :class:`NeuronMap`.
     """
-    from src_models.analysis.calm_features import CalmFeatures
-    from src_models.analysis.neuron_map import analyse_neurons
-
-    prepare_torch()
-    yield Progress(0, 0, "loading model")
-    extractor = CalmFeatures(load_model(checkpoint, device), device=device)
-    result = yield from run_with_progress(
-        analyse_neurons, recording, extractor, method="pca", convert=fraction_progress
-    )
+    adapted = yield from adapted_job(recording, checkpoint, device, adapt_steps)
+    yield Progress(0, 1, "embedding")
+    result = adapted.embed(method="pca")
     vectors = np.asarray(result.embeddings[result.primary], np.float32)
     coords = {"PCA": np.asarray(result.coords, np.float32)}
     if umap:
@@ -397,52 +222,20 @@ def forecast_job(
     horizon: int,
     *,
     n_samples: int = 8,
-    adapt_steps: int = 100,
+    adapt_steps: int = AdaptSettings.steps,
     stride: int | None = None,
 ) -> Generator[Progress, None, Any]:
-    """Forecast every test window of ``recording`` (:func:`src_models.dat.forecast_recording`).
+    """:meth:`Adapted.forecast` of the recording's shared adaptation (as ``calm forecast``).
 
-    Parameters
-    ----------
-    recording : Recording
-        The recording.
-    checkpoint : str
-        CalM checkpoint folder.
-    device : str
-        Torch device.
-    context, horizon : int
-        Window layout in frames.
-    n_samples : int
-        Sampled rollouts (uncertainty band).
-    adapt_steps : int
-        Embedding-adaptation steps when the model does not know the recording.
-    stride : int, optional
-        Frames between test windows (default: ``horizon``).
+    ``stride`` is the step between test windows (default: ``horizon``).
 
     Returns
     -------
     ForecastResult
     """
-    from src_models.dat.forecast import forecast_recording
-
-    prepare_torch()
-    yield Progress(0, 0, "loading model")
-    model = load_model(checkpoint, device)
-    return (
-        yield from run_with_progress(
-            forecast_recording,
-            model,
-            recording,
-            context,
-            horizon,
-            convert=step_progress,
-            n_samples=n_samples,
-            adapt=adapt_steps > 0,
-            finetune_config={"embed_steps": max(adapt_steps, 1)},
-            stride=stride or horizon,
-            max_val_windows=FORECAST_VAL_WINDOWS,
-        )
-    )
+    adapted = yield from adapted_job(recording, checkpoint, device, adapt_steps)
+    yield Progress(0, 1, "forecasting")
+    return adapted.forecast(context, horizon, samples=n_samples, stride=stride or horizon)
 
 
 def decode_job(
@@ -455,25 +248,11 @@ def decode_job(
     n_folds: int = 5,
     context: int = 48,
     n_shifts: int = 20,
+    adapt_steps: int = AdaptSettings.steps,
 ) -> Generator[Progress, None, Any]:
-    """Decode ``target`` with CalM heads and baselines (``src_models.analysis.decoding.decode``).
+    """Decode ``target`` with CalM heads and baselines (:meth:`Adapted.decode`).
 
-    Parameters
-    ----------
-    recording : Recording
-        Traces plus behaviour / trials.
-    target : str
-        Behaviour variable or trial column.
-    checkpoint : str or None
-        CalM checkpoint for the CalM heads (None: baselines only).
-    device : str
-        Torch device.
-    baselines : tuple of str
-        Supervised decoders on the traces.
-    n_folds, context : int
-        Cross-validation folds; causal window in frames.
-    n_shifts : int
-        Circular shifts of the chance level.
+    Without ``checkpoint`` only the baselines run (``src_models.analysis.decoding.decode``).
 
     Returns
     -------
@@ -481,27 +260,13 @@ def decode_job(
     """
     from src_models.analysis.decoding import decode
 
-    prepare_torch()
-    extractors = []
-    if checkpoint is not None:
-        from src_models.analysis.calm_features import CalmFeatures
-
-        yield Progress(0, 0, "loading model")
-        extractors.append(CalmFeatures(load_model(checkpoint, device), device=device))
-    return (
-        yield from run_with_progress(
-            decode,
-            recording,
-            target,
-            convert=fraction_progress,
-            extractors=extractors,
-            baselines=baselines,
-            n_folds=n_folds,
-            context=context,
-            n_shifts=n_shifts,
-            device=device,
-        )
-    )
+    kwargs = dict(baselines=baselines, n_folds=n_folds, context=context, n_shifts=n_shifts, device=device)
+    if checkpoint is None:
+        yield Progress(0, 1, "decoding")
+        return decode(recording, target, **kwargs)
+    adapted = yield from adapted_job(recording, checkpoint, device, adapt_steps)
+    yield Progress(0, 1, "decoding")
+    return adapted.decode(target, **kwargs)
 
 
 def finetune_job(
@@ -513,51 +278,32 @@ def finetune_job(
     *,
     cancel: threading.Event,
 ) -> Generator[Progress, None, FinetuneOutcome]:
-    """Adapt the checkpoint to ``recording`` into the run folder ``out`` (resumes when it exists).
+    """Fine-tune the checkpoint on ``recording`` into the run folder ``out`` (resumes when it exists).
 
-    ``out`` follows the output policy (:func:`src_models.outputs.claim_output`): a new folder, or
-    a fine-tune run folder this project wrote (resumed); locked while the job runs.
-    The base checkpoint is loaded fresh (never the cached, shared model) and
-    is never written; the engine writes ``out/last`` and ``out/best``
-    atomically. Setting ``cancel`` stops between steps, saving a resumable
-    checkpoint.
+    :meth:`src_models.engine.CalM.finetune` (the shared model is copied, never written); the
+    engine writes ``out/last`` and ``out/best`` atomically. ``out`` follows the output policy
+    (:func:`src_models.outputs.claim_output`): a new folder, or a fine-tune run folder this
+    project wrote (resumed); locked while the job runs. Setting ``cancel`` stops between
+    steps, saving a resumable checkpoint.
 
     Parameters
     ----------
     recording : Recording or str or Path
         Data to adapt to (a path is read with :func:`src_models.readers.read_recording`).
-    checkpoint : str
-        Base CalM checkpoint.
-    out : str or Path
-        Run folder.
     config : dict
         :class:`src_models.dat.FinetuneConfig` fields.
-    device : str
-        Torch device.
     cancel : threading.Event
         The stop flag.
-
-    Returns
-    -------
-    FinetuneOutcome
     """
-    from src_models.dat.calm import load_calm
-    from src_models.dat.finetune import finetune
     from src_models.outputs import claim_output
 
-    claim = claim_output(out, "finetune", folder=True, resume=True)
-    try:
-        prepare_torch()
+    with claim_output(out, "finetune", folder=True, resume=True):
         if not hasattr(recording, "traces"):
             recording = yield from open_job(recording)
         yield Progress(0, 0, "loading model")
-        model = load_calm(checkpoint, device=device)
-        last: dict[str, Any] = {}
-        for info in finetune(model, recording, config=config, out=out, stop=cancel, device=device):
-            last = info
-            yield step_progress(info)
-    finally:
-        claim.release()
+        job = load_model(checkpoint, device).finetune(recording, out, config, device=device)
+        job.cancel_event = cancel
+        last = yield from job
     return FinetuneOutcome(
         checkpoint=last.get("checkpoint"),
         run_dir=str(out),
@@ -609,4 +355,4 @@ def finetune_worker(
     device: str,
 ) -> Any:
     """Worker for :func:`finetune_job` (cancelling stops through the engine's stop flag)."""
-    return _worker(finetune_job, recording, checkpoint, out, config, device, wrap=False)
+    return _worker(finetune_job, recording, checkpoint, out, config, device, handles_cancel=True)

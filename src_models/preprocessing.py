@@ -21,7 +21,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d, maximum_filter1d, minimum_filter1d, percentile_filter
+from scipy.ndimage import (
+    gaussian_filter1d,
+    maximum_filter1d,
+    minimum_filter1d,
+    percentile_filter,
+    uniform_filter1d,
+)
 
 from src_models.errors import CalmError
 
@@ -34,6 +40,8 @@ def delta_f_over_f(
     sigma_frames: float = 10.0,
     percentile: float = 8.0,
     f0_floor: float = 0.1,
+    causal: bool = False,
+    fit_frames: int | None = None,
 ) -> np.ndarray:
     """ΔF/F of ``(N, T)`` traces.
 
@@ -53,6 +61,12 @@ def delta_f_over_f(
         Percentile for the ``prctile`` baseline.
     f0_floor : float
         Lower bound of F0 as a fraction of each trace's median absolute value.
+    causal : bool
+        Trailing windows only (the smoothing becomes a trailing mean over ``2σ + 1`` frames), so
+        ΔF/F at frame ``t`` never depends on later frames (what the models read).
+    fit_frames : int, optional
+        The median setting the floor comes from the first ``fit_frames`` frames only (the
+        training split) instead of the whole trace.
 
     Returns
     -------
@@ -61,15 +75,20 @@ def delta_f_over_f(
     """
     F = np.asarray(F, np.float64)
     win = int(max(3, min(F.shape[1], round(window_s * fs))))
+    back = (win - 1) // 2 if causal else 0  # shifts a window to end at the current frame
     if method == "maximin":
-        f0 = gaussian_filter1d(F, sigma_frames, axis=1, mode="nearest")
-        f0 = minimum_filter1d(f0, win, axis=1, mode="nearest")
-        f0 = maximum_filter1d(f0, win, axis=1, mode="nearest")
+        if causal:
+            size = 2 * int(round(sigma_frames)) + 1
+            f0 = uniform_filter1d(F, size, axis=1, mode="nearest", origin=(size - 1) // 2)
+        else:
+            f0 = gaussian_filter1d(F, sigma_frames, axis=1, mode="nearest")
+        f0 = minimum_filter1d(f0, win, axis=1, mode="nearest", origin=back)
+        f0 = maximum_filter1d(f0, win, axis=1, mode="nearest", origin=back)
     elif method == "prctile":
-        f0 = percentile_filter(F, percentile, size=(1, win), mode="nearest")
+        f0 = percentile_filter(F, percentile, size=(1, win), mode="nearest", origin=(0, back))
     else:
         raise CalmError(f"unknown ΔF/F baseline {method!r} (use 'maximin' or 'prctile')")
-    floor = f0_floor * np.median(np.abs(F), axis=1, keepdims=True)
+    floor = f0_floor * np.median(np.abs(F[:, :fit_frames]), axis=1, keepdims=True)
     floor = np.where(floor > 0, floor, 1.0)
     f0 = np.where(np.abs(f0) < floor, np.sign(f0 + 1e-12) * floor, f0)
     return ((F - f0) / np.abs(f0)).astype(np.float32)

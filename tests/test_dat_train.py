@@ -17,6 +17,7 @@ from src_models.dat.pretrain import pretrain
 from src_models.dat.states import neuron_states
 from src_models.dat.tiny import TINY_DAT, tiny_calm, tiny_nq, tiny_recording
 from src_models.errors import CalmError
+from src_models.preparation import apply_dff
 
 TRAIN = dict(batch_size=3, window_tokens=6, max_neurons=5, val_every=2, checkpoint_every=2, log_every=100,
              val_windows=4, warmup_steps=2)
@@ -137,8 +138,9 @@ def test_forecast_recording_shapes_metrics_and_band(pretrained):
     assert res.selected in res.variants and res.metrics == res.variant_metrics[res.selected]
     assert res.baseline["prediction_score"] == 0.0
     assert res.info["adapted"] and len(model.sessions) == 3  # the caller's model is left unchanged
-    # truth really is the z-scored recording
-    z = (rec.traces - res.mean) / res.std
+    # truth really is the prepared recording (raw fluorescence -> ΔF/F), z-scored on the training split
+    assert res.info["preparation"]["dff"].startswith("ΔF/F")
+    z = (apply_dff(rec.traces, rec.fs)[0] - res.mean) / res.std
     np.testing.assert_allclose(res.true[0, :, 0], z[0, res.starts[0] + 16 : res.starts[0] + 24], rtol=1e-5)
 
 
@@ -159,7 +161,8 @@ def test_neuron_states_cover_every_token(pretrained):
     assert st.neuron_embedding is None
     known = neuron_states(model, _sources()[0].recording, window_tokens=6)
     assert known.neuron_embedding.shape == (8, TINY_DAT["d_model"])
-    # causal: a state never depends on later frames (frames >= 72 changed, after the training split)
+    # causal: a state never depends on later frames (frames >= 72 changed, after the training split;
+    # the ΔF/F baseline of raw fluorescence is causal too)
     rec2 = tiny_recording(5, 103, seed=4)
     rec2.F[:, 72:] += 5.0
     st2 = neuron_states(model, rec2, window_tokens=6)

@@ -3,67 +3,39 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pytest
 
 from napari_calm.state import CalmState
 from napari_calm.widgets.plot_data import envelope
-from napari_calm.workers import JobCancelled, Progress, cancellable, run_with_progress
+from src_models.jobs import Job, JobCancelled, Progress
 from src_models.errors import CalmError
 
 
-def _drain(job):
-    items = []
-    while True:
-        try:
-            items.append(next(job))
-        except StopIteration as done:
-            return items, done.value
+def test_a_job_relays_progress_reraises_errors_and_stops_when_cancelled():
+    closed = threading.Event()
 
-
-def _engine(n: int, *, progress, fail: bool = False):
-    for i in range(n):
-        progress((i + 1) / n, f"step {i + 1}")
-        time.sleep(0.01)
-    if fail:
-        raise CalmError("bad input", "rec.npz")
-    return "result"
-
-
-def test_run_with_progress_relays_reports_and_the_result():
-    items, value = _drain(
-        run_with_progress(_engine, 4, convert=lambda f, m: Progress(int(f * 4), 4, m))
-    )
-    reports = [p for p in items if p.done >= 0]
-    assert value == "result"
-    assert [p.done for p in reports] == [1, 2, 3, 4] and reports[-1].message == "step 4"
-
-
-def test_run_with_progress_reraises_the_engine_error():
-    with pytest.raises(CalmError, match="rec.npz: bad input"):
-        _drain(run_with_progress(_engine, 2, fail=True, convert=lambda f, m: Progress(0, 0, m)))
-
-
-def test_cancelling_stops_the_job_and_its_engine_thread():
-    cancel = threading.Event()
-    finished = threading.Event()
-
-    def engine(*, progress):
+    def run(cancel, fail=False):
         try:
             for i in range(1000):
-                progress(i / 1000, "working")
-                time.sleep(0.005)
+                yield Progress(i, 1000, "working")
+                if fail:
+                    raise CalmError("bad input", "rec.npz")
+            return "result"
         finally:
-            finished.set()
+            closed.set()
 
-    job = cancellable(run_with_progress(engine, convert=lambda f, m: Progress(0, 0, m)), cancel)
-    next(job)
-    cancel.set()
+    assert Job(lambda c: run(c)).run() == "result"
+    with pytest.raises(CalmError, match="rec.npz: bad input"):
+        Job(lambda c: run(c, fail=True)).run()
+    job = Job(run)
+    closed.clear()
     with pytest.raises(JobCancelled):
-        _drain(job)
-    assert finished.wait(2.0), "the engine thread kept running after the job was cancelled"
+        for p in job:
+            assert p.step == 0 and p.message == "working"
+            job.cancel()
+    assert closed.is_set(), "the job's generator was not closed when it was cancelled"
 
 
 def test_envelope_keeps_every_peak_with_few_points():

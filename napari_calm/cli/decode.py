@@ -7,8 +7,9 @@ by at least the decoders' context — with R² (continuous) or balanced accuracy
 comes from circularly shifted labels. CalM's heads (linear and MLP) read DAT states — each
 neuron's state on 4 shared principal axes (``--readouts neurons``) and/or their mean and std over
 neurons (``pooled``) — of the model as shipped (``calm_frozen_*``) and, unless ``--no-adapt``, of a
-copy adapted to the recording without labels (``calm_adapted_*``: new neuron/session embeddings, backbone frozen; ``--full-steps``
-also fine-tunes the backbone). ``--finetune-steps N`` adds ``calm_finetuned``: the DAT and a head
+copy adapted to the recording without labels (``calm_adapted_*``: ``CalM.adapt``, shared and cached with
+``calm forecast`` and the docks, default 150 steps of new neuron/session embeddings, backbone frozen;
+``--full-steps`` also fine-tunes the backbone). ``--finetune-steps N`` adds ``calm_finetuned``: the DAT and a head
 trained end to end on each fold's training labels.
 
 ``--json`` prints one object::
@@ -30,15 +31,16 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``calm decode``."""
+    from napari_calm.cli.options import add_model_options, add_settings
+    from napari_calm.cli.recording_options import add_recording_options
+    from src_models.settings import AdaptSettings
+
     parser.add_argument("path", help="recording (any readable format)")
+    add_recording_options(parser)
+    add_model_options(parser)
+    add_settings(parser, AdaptSettings)
     parser.add_argument(
         "--target", required=True, metavar="NAME", help="behaviour variable or trial column"
-    )
-    parser.add_argument(
-        "--checkpoint",
-        type=Path,
-        metavar="DIR",
-        help="CalM checkpoint (default: the shipped model)",
     )
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object with the scores"
@@ -75,20 +77,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--heads", default="linear,mlp", metavar="LIST", help="CalM heads (default linear,mlp)"
-    )
-    parser.add_argument(
-        "--steps",
-        type=int,
-        default=300,
-        metavar="N",
-        help="label-free adaptation steps of the neuron/session embeddings (default 300)",
-    )
-    parser.add_argument(
-        "--full-steps",
-        type=int,
-        default=0,
-        metavar="N",
-        help="then fine-tune the whole backbone for N steps, label-free (default 0)",
     )
     parser.add_argument(
         "--no-adapt", action="store_true", help="frozen model only, no adapted variant"
@@ -130,11 +118,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="minimum trials per class (default 5)",
     )
-    parser.add_argument(
-        "--seed", type=int, default=0, help="seed of decoders, shifts and adaptation (default 0)"
-    )
-    parser.add_argument("--fs", type=float, metavar="HZ", help="frame rate (overrides the files)")
-    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
 
 
 #: CalM read-outs offered on the command line
@@ -152,26 +135,26 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from src_models.readers import read_recording
+    from napari_calm.cli.options import settings_from
+    from napari_calm.cli.recording_options import read_with_options
     from src_models.analysis.calm_features import CalmFeatures
     from src_models.analysis.decoding import decode
     from src_models.analysis.finetuned_head import CalmFinetune
     from src_models.analysis.output import dumps, save_npz
     from src_models.analysis.targets import resolve_target
-    from src_models.dat.calm import default_calm_path, load_calm
-    from src_models.device import resolve_device
+    from src_models.engine import CalM
     from src_models.errors import CalmError
     from src_models.nq.rate import frames_to_tokens, tokens_to_frames
     from src_models.outputs import claim_output
+    from src_models.settings import AdaptSettings
 
     if (
         args.folds < 2
         or args.context < 1
-        or min(args.shifts, args.steps, args.full_steps, args.finetune_steps) < 0
+        or min(args.shifts, args.finetune_steps) < 0
     ):
-        raise CalmError(
-            "--folds must be >= 2, --context >= 1, --shifts/--steps/--full-steps/--finetune-steps >= 0"
-        )
+        raise CalmError("--folds must be >= 2, --context >= 1, --shifts/--finetune-steps >= 0")
+    settings = settings_from(args, AdaptSettings)
     readouts = _names(args.readouts)
     if not readouts or set(readouts) - set(READOUTS):
         raise CalmError(f"unknown --readouts {args.readouts!r}; use any of {', '.join(READOUTS)}")
@@ -182,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         claim_output(args.out, "decode", folder=False, overwrite=args.overwrite)
     t0 = time.time()
-    recording = read_recording(args.path, fs=args.fs)
+    recording = read_with_options(args.path, args)
     resolve_target(
         recording,
         args.target,
@@ -190,8 +173,8 @@ def run(args: argparse.Namespace) -> int:
         context=args.context,
         min_per_class=args.min_trials,
     )
-    device = resolve_device(args.device)
-    model = load_calm(args.checkpoint, device=device)
+    engine = CalM.load(args.checkpoint, device=args.device)
+    model, device = engine.bundle, engine.bundle.device
     token_frames = int(np.ceil(tokens_to_frames(1, recording.fs, model.nq.config)))
     if args.context < token_frames:
         raise CalmError(
@@ -202,9 +185,10 @@ def run(args: argparse.Namespace) -> int:
     )
     kw = dict(window_tokens=window, phases=args.phases, device=str(device), seed=args.seed)
     bases = [CalmFeatures(model, name="calm_frozen", **kw)]
-    if not args.no_adapt and args.steps + args.full_steps > 0:
-        adapt = {"embed_steps": args.steps, "full_steps": args.full_steps}
-        bases.append(CalmFeatures(model, name="calm_adapted", adapt=adapt, **kw))
+    if not args.no_adapt and settings.steps + settings.full_steps > 0:
+        # the recording's shared adaptation (cached; the one calm forecast and the docks use)
+        adapted = engine.adapt_job(recording, settings).run(bar=not args.json)
+        bases.append(CalmFeatures(adapted.model, name="calm_adapted", **kw))
     extractors = [b.view(f"{b.name}_{r}", READOUTS[r]) for b in bases for r in readouts]
     finetuned = (
         [CalmFinetune(model, window_tokens=window, steps=args.finetune_steps)]
@@ -238,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
     report = result.to_json()
     report.update(
         seconds=round(time.time() - t0, 1),
-        checkpoint=str(args.checkpoint or default_calm_path()),
+        checkpoint=str(args.checkpoint or engine.checkpoint),
         path=str(recording.source),
     )
     if args.out is not None:

@@ -1,7 +1,8 @@
 """``calm embed PATH --out emb.npz``: neuron embeddings, a 2-D map, cue/choice tuning and probes.
 
 Embeddings come from CalM: time-averaged DAT states of every neuron (``mean_state``) and, after a
-label-free adaptation to the recording (default 300 steps; ``--no-adapt`` skips it), the learned
+label-free adaptation to the recording (``CalM.adapt``: the steps and cache ``calm forecast`` and
+the docks use, default 150; ``--no-adapt`` skips it), the learned
 neuron embeddings (``neuron_embedding``, the primary one when present). ``activity_pcs`` (loadings
 on the population's principal components) is added as a reference. The primary embedding is
 mapped to 2-D with PCA or UMAP. With a trial table holding ``cue``/``choice``, each neuron gets ROC
@@ -14,7 +15,7 @@ AUC, SI = 2(AUC − 0.5), permutation p-values and FDR q-values, and every embed
      "selectivity": {column: {"classes", "condition_on", "n_trials", "n_significant", ...}},
      "probes": {embedding: {"si_cue", "si_choice", "strength": {"score", "r", "shuffled_mean",
                 "shuffled_p95", "p", ...}, "gradient": {...}, "separation": {...}}},
-     "adapted", "seconds", "checkpoint", "path", "out"}
+     "adapted", "preparation", "seconds", "checkpoint", "path", "out"}
 
 The .npz holds ``coords``, ``emb_<name>``, ``auc_/si_/p_/q_/significant_<column>``, ``strength``,
 ``selective`` and the same JSON (under ``json``).
@@ -28,29 +29,23 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``calm embed``."""
+    from napari_calm.cli.options import add_model_options, add_settings
+    from napari_calm.cli.recording_options import add_recording_options
+    from src_models.settings import AdaptSettings
+
     parser.add_argument("path", help="recording (any readable format)")
     parser.add_argument(
         "--out", type=Path, required=True, metavar="FILE", help="write the results to this .npz"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    parser.add_argument(
-        "--checkpoint",
-        type=Path,
-        metavar="DIR",
-        help="CalM checkpoint (default: the shipped model)",
-    )
+    add_recording_options(parser)
+    add_model_options(parser)
+    add_settings(parser, AdaptSettings)
     parser.add_argument(
         "--method", choices=("pca", "umap"), default="pca", help="2-D map (default pca)"
     )
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object with the probe scores"
-    )
-    parser.add_argument(
-        "--steps",
-        type=int,
-        default=300,
-        metavar="N",
-        help="label-free adaptation steps that learn the neuron embeddings (default 300)",
     )
     parser.add_argument(
         "--no-adapt", action="store_true", help="no adaptation: time-averaged states only"
@@ -64,58 +59,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--min-trials", type=int, default=5, metavar="N", help="minimum trials per condition"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    parser.add_argument("--fs", type=float, metavar="HZ", help="frame rate (overrides the files)")
-    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Embed, test tuning, probe and write."""
-    import sys
     import time
 
-    from src_models.readers import read_recording
-    from src_models.analysis.calm_features import CalmFeatures
-    from src_models.analysis.neuron_map import analyse_neurons
+    from napari_calm.cli.options import settings_from
+    from napari_calm.cli.recording_options import read_with_options
     from src_models.analysis.output import dumps, save_npz
-    from src_models.dat.calm import default_calm_path, load_calm
-    from src_models.device import resolve_device
+    from src_models.engine import CalM
     from src_models.errors import CalmError
     from src_models.outputs import claim_output
+    from src_models.settings import AdaptSettings
 
     if args.out.suffix != ".npz":
         raise CalmError("output file must end in .npz", args.out)
     claim_output(args.out, "embed", folder=False, overwrite=args.overwrite)
-    if args.steps < 0 or args.perm < 0 or args.shuffles < 0:
-        raise CalmError("--steps, --perm and --shuffles must be >= 0")
+    if args.perm < 0 or args.shuffles < 0:
+        raise CalmError("--perm and --shuffles must be >= 0")
     t0 = time.time()
-    recording = read_recording(args.path, fs=args.fs)
-    device = resolve_device(args.device)
-    model = load_calm(args.checkpoint, device=device)
-    adapt = None if args.no_adapt or args.steps == 0 else {"embed_steps": args.steps}
-    extractor = CalmFeatures(model, name="calm", adapt=adapt, device=str(device), seed=args.seed)
-    last = [-1.0]
-
-    def progress(fraction: float, message: str) -> None:
-        if not args.json and fraction - last[0] >= 0.05:
-            last[0] = fraction
-            print(f"[{100 * fraction:3.0f}%] {message}", file=sys.stderr, flush=True)
-
-    result = analyse_neurons(
-        recording,
-        extractor,
-        method=args.method,
-        n_perm=args.perm,
-        n_shuffles=args.shuffles,
-        min_trials=args.min_trials,
-        seed=args.seed,
-        progress=progress,
+    settings = settings_from(args, AdaptSettings, **({"steps": 0, "full_steps": 0} if args.no_adapt else {}))
+    recording = read_with_options(args.path, args)
+    model = CalM.load(args.checkpoint, device=args.device)
+    adapted = model.adapt_job(recording, settings).run(bar=not args.json)
+    result = adapted.embed(
+        method=args.method, n_perm=args.perm, n_shuffles=args.shuffles, min_trials=args.min_trials
     )
     report = result.to_json()
     report.update(
-        adapted=adapt is not None,
+        adapted=settings.steps + settings.full_steps > 0,
+        preparation=adapted.prep.report,
         seconds=round(time.time() - t0, 1),
-        checkpoint=str(args.checkpoint or default_calm_path()),
+        checkpoint=str(args.checkpoint or model.checkpoint),
         path=str(recording.source),
         out=str(args.out),
     )

@@ -23,9 +23,12 @@ DEFAULT_FULL_STEPS = 200
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``calm finetune``."""
+    from napari_calm.cli.options import add_model_options
+    from napari_calm.cli.recording_options import add_recording_options
+
     parser.add_argument("path", help="recording (any readable format)")
-    parser.add_argument("--checkpoint", type=Path, metavar="DIR",
-                        help="pretrained CalM (default: the shipped model)")
+    add_recording_options(parser)
+    add_model_options(parser)
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (best/, last/)")
     parser.add_argument("--steps", type=int, metavar="N", help="total optimizer steps (default: 150 embedding + 200 full)")
     parser.add_argument("--overwrite", action="store_true", help="start afresh in an --out calm wrote")
@@ -33,8 +36,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only fit the new embeddings and the regression head")
     parser.add_argument("--config", type=Path, metavar="FILE", help="JSON config with a finetune section")
     parser.add_argument("--seed", type=int, default=0, help="window sampling seed (default 0)")
-    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    parser.add_argument("--fs", type=float, metavar="HZ", help="frame rate (overrides the files)")
 
 
 def finetune_config(args: argparse.Namespace):
@@ -62,18 +63,16 @@ def run(args: argparse.Namespace) -> int:
     """Fine-tune, printing progress to stderr and the checkpoint folder on stdout."""
     import signal
     import sys
-    import threading
 
-    from src_models.readers import read_recording
-    from src_models.dat.calm import load_calm
-    from src_models.dat.finetune import finetune
-    from src_models.device import resolve_device
+    from napari_calm.cli.recording_options import read_with_options
+    from src_models.engine import CalM
     from src_models.outputs import claim_output
 
     claim_output(args.out, "finetune", folder=True, overwrite=args.overwrite, resume=True)
-    recording = read_recording(args.path, fs=args.fs)
-    model = load_calm(args.checkpoint, device=resolve_device(args.device))
-    stop = threading.Event()
+    recording = read_with_options(args.path, args)
+    job = CalM.load(args.checkpoint, device=args.device).finetune(
+        recording, args.out, finetune_config(args), seed=args.seed)
+    stop = job.cancel_event
 
     def on_sigint(signum, frame):
         if stop.is_set():
@@ -83,10 +82,8 @@ def run(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        last = {}
-        for info in finetune(model, recording, config=finetune_config(args), out=args.out, stop=stop,
-                             seed=args.seed, device=args.device):
-            last = info
+        for p in job:
+            info = p.metrics
             if info["phase"] in ("done", "stopped") or info["step"] % 10 == 0:
                 val = "-" if info.get("val_loss") is None else f"{info['val_loss']:.4f}"
                 loss = "-" if info.get("loss") is None else f"{info['loss']:.4f}"
@@ -94,5 +91,5 @@ def run(args: argparse.Namespace) -> int:
                       file=sys.stderr, flush=True)
     finally:
         signal.signal(signal.SIGINT, previous)
-    print(last.get("checkpoint") or args.out)
-    return 130 if last.get("phase") == "stopped" else 0
+    print(job.result.get("checkpoint") or args.out)
+    return 130 if job.result.get("phase") == "stopped" else 0

@@ -291,7 +291,7 @@ class FinetuneDock(CalmDock):
         steps, losses, val_steps, vals = self._history
         total = items[-1].total if items else 0
         for item in items:
-            info = item.data
+            info = item.metrics
             if info.get("loss") is None:
                 continue
             steps.append(int(info["step"]))

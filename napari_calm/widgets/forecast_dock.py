@@ -1,6 +1,6 @@
 """Forecast dock: CalM's forecasts of the selected neurons, their uncertainty and the metrics.
 
-*Forecast* runs :func:`src_models.dat.forecast_recording` in a worker: the
+*Forecast* runs :meth:`src_models.engine.Adapted.forecast` in a worker: the
 model is adapted to the first 60 % of the recording (new neuron and session
 embeddings, a few steps), the forecast variant is chosen on the next 20 %,
 and every test window of the last 20 % is forecast. Then pick the time point
@@ -35,7 +35,7 @@ from napari_calm import workers
 from napari_calm.widgets.dock_base import CalmDock
 from napari_calm.widgets.job_panel import JobPanel
 from napari_calm.widgets.plot_canvas import PALETTE, PlotCanvas
-from napari_calm.widgets.plot_data import neuron_trace
+from src_models.settings import AdaptSettings
 
 if TYPE_CHECKING:
     import napari
@@ -197,7 +197,7 @@ class ForecastDock(CalmDock):
         self.samples_spin.setToolTip("Sampled rollouts for the uncertainty band (0: none)")
         self.adapt_spin = QSpinBox()
         self.adapt_spin.setRange(0, 10000)
-        self.adapt_spin.setValue(100)
+        self.adapt_spin.setValue(AdaptSettings.steps)
         self.adapt_spin.setToolTip(
             "Steps adapting the neuron/session embeddings to this recording (0: generic)"
         )
@@ -235,7 +235,6 @@ class ForecastDock(CalmDock):
         layout.addWidget(self.metrics_label)
         layout.addWidget(self.canvas, 1)
 
-        self._zcache: tuple[Any, np.ndarray] | None = None
         self.listen(self.state.events.recording, self._on_recording)
         self.listen(self.state.events.forecast, self._on_result)
         self.listen(self.state.events.selected, self._plot_window)
@@ -266,7 +265,6 @@ class ForecastDock(CalmDock):
 
     # -- display ---------------------------------------------------------------------------
     def _on_recording(self, *_: Any) -> None:
-        self._zcache = None
         self.run_button.setEnabled(self.state.n_neurons > 0)
         self._on_result()
 
@@ -307,14 +305,6 @@ class ForecastDock(CalmDock):
         points = np.asarray(result.starts) + result.context
         self.time_slider.setValue(int(np.argmin(np.abs(points - frame))))
 
-    def _z(self) -> np.ndarray:
-        """The recording in the forecast's z-space, ``(N, T)`` (cached per recording/result)."""
-        rec, result = self.state.recording, self.state.forecast
-        if self._zcache is None or self._zcache[0] is not result:
-            traces = np.stack([neuron_trace(rec, i) for i in range(rec.n_neurons)])
-            self._zcache = (result, (traces - result.mean) / result.std)
-        return self._zcache[1]
-
     def _plot_window(self, *_: Any) -> None:
         result, rec = self.state.forecast, self.state.recording
         if result is None or rec is None:
@@ -322,24 +312,16 @@ class ForecastDock(CalmDock):
         w = self.time_slider.value()
         start = int(result.starts[w])
         C, H = result.context, result.horizon
-        z = self._z()
+        z = result.z
         context = z[:, start : start + C].T
         truth, pred = result.true[w], result.pred[w]
         band = None if result.lower is None else (result.lower[w], result.upper[w])
         t = (start + np.arange(C + H)) / float(result.fs)
         neurons = [i for i in self.state.selected if i < truth.shape[1]][:MAX_PANELS]
-        corr = _columnwise_corr(pred, truth)
+        corr = result.window_corr(w)
         self.time_label.setText(
             f"time point {t[C]:.2f} s (frame {start + C}) · window {w + 1}/{len(result.starts)} · "
             f"mean r this window {np.nanmean(corr):.2f}"
         )
         self.canvas.show_window(t, context, truth, pred, band, neurons, corr)
 
-
-def _columnwise_corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson r of every column of ``a`` and ``b`` ``(H, N)`` (NaN for constant columns)."""
-    a = a - a.mean(axis=0)
-    b = b - b.mean(axis=0)
-    den = np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, (a * b).sum(axis=0) / den, np.nan)

@@ -351,6 +351,8 @@ class InspectorDock(CalmDock):
         recon = tokens = None
         token_seconds = 1.0
         if cache is not None and cache.tokens.shape[0] == rec.n_neurons:
+            if cache.z is not None:  # the prepared trace the DAT reads, and its reconstruction
+                z, mu, sd = cache.z[i], 0.0, 1.0
             recon = (cache.recon[i] - mu) / sd
             tokens = cache.tokens[i]
             token_seconds = rec.n_frames / float(rec.fs) / max(cache.tokens.shape[1], 1)

@@ -176,7 +176,7 @@ class JobPanel(QWidget):
 
     # -- slots -----------------------------------------------------------------------------
     def _queue(self, item: Any) -> None:
-        if isinstance(item, Progress) and item.done >= 0:
+        if isinstance(item, Progress) and item.step >= 0:
             self._pending.append(item)
             if not self._flush_timer.isActive():
                 self._flush_timer.start()
@@ -188,7 +188,7 @@ class JobPanel(QWidget):
         last = items[-1]
         if last.total > 0:
             self.bar.setRange(0, last.total)
-            self.bar.setValue(min(last.done, last.total))
+            self.bar.setValue(min(last.step, last.total))
         if last.message:
             self.status.setText(last.message)
         if self._on_progress is not None:

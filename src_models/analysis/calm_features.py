@@ -11,8 +11,8 @@ Analyses never call the DAT directly; they ask a :class:`FeatureExtractor` for
 :class:`CalmFeatures` implements it with CalM: the DAT hidden states of every neuron at every token,
 read out per neuron (each neuron's state on a few shared principal axes) or pooled across neurons
 (mean, std, max) for frame features, and the learned neuron embeddings plus time-averaged hidden
-states for neuron embeddings. Its ``adapt`` option first adapts a copy of the model to the
-recording without labels (DAT's ``finetune``); without it the pretrained model is used frozen.
+states for neuron embeddings. The model is read as it is: an adapted one comes from
+``src_models.engine.CalM.adapt`` (``Adapted.features()``), the one adaptation every command shares.
 """
 
 from __future__ import annotations
@@ -144,15 +144,9 @@ class CalmFeatures:
     Parameters
     ----------
     model : CalM
-        A loaded model (``src_models.dat.load_calm``). Not modified: adaptation works on a copy.
+        A loaded model (``src_models.dat.load_calm``, or ``Adapted.model``). Not modified.
     name : str
         Prefix of the result keys (``calm_frozen``, ``calm_adapted``...).
-    adapt : dict, optional
-        ``FinetuneConfig`` fields for a label-free adaptation to the recording before the states
-        are read (``{'embed_steps': 300}`` learns the recording's neuron and session embeddings
-        with the backbone frozen; ``full_steps > 0`` then fine-tunes the backbone as well).
-        ``None`` uses the model as it is (frozen; a model adapted beforehand, e.g. by
-        ``calm finetune``, uses its own rows for the recording).
     pool : tuple of str
         Read-out of the states for frame features (see :func:`pool_neurons`); the default
         ``neuron_pcs`` keeps every neuron.
@@ -172,7 +166,7 @@ class CalmFeatures:
     device : str, optional
         Torch device.
     seed : int
-        Seed of the adaptation.
+        Seed recorded with the extractor (the adaptation's, for an adapted model).
     """
 
     def __init__(
@@ -180,7 +174,6 @@ class CalmFeatures:
         model: object,
         *,
         name: str = "calm_frozen",
-        adapt: dict | None = None,
         pool: tuple[str, ...] = ("neuron_pcs",),
         n_pcs: int = 4,
         lag_edges: tuple[int, ...] = (0, 1),
@@ -191,14 +184,12 @@ class CalmFeatures:
     ) -> None:
         self.model = model
         self.name = name
-        self.adapt = adapt
         self.window_tokens = int(window_tokens)
         self.device = device
         self.seed = seed
         self.phases = max(1, int(phases))
         self._set_readout(pool, n_pcs, lag_edges)
         self._cache: dict[object, object] = {}
-        self.adapt_log: list[dict] = []
 
     def _set_readout(self, pool: tuple[str, ...], n_pcs: int, lag_edges: tuple[int, ...]) -> None:
         pool_neurons(np.zeros((1, 2, 2), np.float32), tuple(pool), k=int(n_pcs))
@@ -231,44 +222,15 @@ class CalmFeatures:
             self._cache[key] = make()
         return self._cache[key]
 
-    def model_for(self, recording: Recording, progress: ProgressFn | None = None) -> object:
-        """The model the states come from: adapted to ``recording`` (once) or the model itself."""
-        if not self.adapt:
-            return self.model
-        return self._cached(
-            ("model",), recording, lambda: self._adapt(recording, progress or no_progress)
-        )
-
-    def _adapt(self, recording: Recording, progress: ProgressFn) -> object:
-        from src_models.dat.finetune import finetune
-
-        model = copy.deepcopy(self.model)
-        gen = finetune(
-            model, recording, config=dict(self.adapt), seed=self.seed, device=self.device
-        )
-        try:
-            while True:
-                info = next(gen)
-                self.adapt_log.append(info)
-                if info.get("total"):
-                    progress(
-                        info["step"] / info["total"],
-                        f"adapting CalM to the recording ({info['phase']})",
-                    )
-        except StopIteration as done:
-            return done.value if done.value is not None else model
-
     def states(self, recording: Recording, progress: ProgressFn | None = None) -> object:
         """DAT states of every neuron (``src_models.dat.NeuronStates``), cached per recording."""
         from src_models.dat.states import neuron_states
 
         report = progress or no_progress
-        split = 0.8 if self.adapt else 0.0
 
         def make() -> object:
-            model = self.model_for(recording, sub_progress(report, 0.0, split))
-            report(split, "computing CalM states")
-            return neuron_states(model, recording, window_tokens=self.window_tokens)
+            report(0.0, "computing CalM states")
+            return neuron_states(self.model, recording, window_tokens=self.window_tokens)
 
         st = self._cached(("states",), recording, make)
         report(1.0, "CalM states ready")
@@ -281,7 +243,7 @@ class CalmFeatures:
         from src_models.dat.states import dat_input, encode_states
 
         st = self.states(recording, sub_progress(progress, 0.0, 1.0 / self.phases))
-        model = self.model_for(recording)
+        model = self.model
         P = int(model.patch_len)
         out = [(np.asarray(st.frames), st.hidden.astype(np.float16))]
         shifts = sorted({round(i * P / self.phases) for i in range(1, self.phases)} - {0})

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from src_models.errors import CalmError
-from src_models.preprocessing import delta_f_over_f
+from src_models.preparation import DFF_TEXT, apply_dff
 from src_models.recording import Recording
 
 #: builtin dataset key → table column label, in table order
@@ -49,9 +49,8 @@ class Source:
     max_frames : int or None
         Keep only the first ``max_frames`` frames (quick suite).
     dff : {'auto', 'yes', 'no'}
-        Convert to ΔF/F (:func:`~src_models.preprocessing.delta_f_over_f`)
-        before z-scoring: ``auto`` does it for raw fluorescence, recognised as
-        traces that are strictly positive (ΔF/F and z-scores are not).
+        ΔF/F policy before z-scoring (:func:`~src_models.preparation.apply_dff`):
+        ``auto`` converts raw fluorescence (strictly positive traces) only.
     info : dict
         Provenance copied into ``results.json``.
     """
@@ -64,12 +63,16 @@ class Source:
     info: dict[str, Any] = field(default_factory=dict)
 
     def traces(self, rec: Recording) -> np.ndarray:
-        """The ``(N, T)`` activity benchmarked: cropped, and ΔF/F where ``dff`` says so."""
+        """The ``(N, T)`` activity benchmarked: cropped, and ΔF/F where ``dff`` says so.
+
+        The ΔF/F policy is :func:`src_models.preparation.apply_dff`, the one ``calm forecast``
+        applies; ``info`` records it (``preprocessing``, ``preparation``).
+        """
         x = rec.traces if self.max_frames is None else rec.traces[:, : self.max_frames]
-        if self.dff == "yes" or (self.dff == "auto" and x.size and float(x.min()) > 0):
-            self.info["preprocessing"] = "ΔF/F (maximin baseline, 60 s), then z-score"
-            return delta_f_over_f(x, rec.fs)
-        self.info["preprocessing"] = "z-score"
+        x, converted = apply_dff(x, rec.fs, self.dff)
+        self.info["preprocessing"] = f"{DFF_TEXT}, then z-score" if converted else "z-score"
+        self.info["preparation"] = {"dff": DFF_TEXT if converted else None, "dff_policy": self.dff,
+                                    "zscore": "training split"}
         return x
 
 

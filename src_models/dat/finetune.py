@@ -23,7 +23,6 @@ trains, other recordings' rows excepted.
 
 from __future__ import annotations
 
-import copy
 import math
 import threading
 import time
@@ -38,7 +37,7 @@ from src_models.checkpoint import recover_checkpoint
 from src_models.dat.calm import CalM, load_calm, save_calm
 from src_models.dat.config import FinetuneConfig
 from src_models.dat.corpus import ArrayCorpus, Batch, SessionEntry, WindowSampler
-from src_models.dat.data import PreparedRecording, prepare_recording
+from src_models.preparation import PreparedRecording, prepare_recording
 from src_models.dat.optim import cosine_lr, load_optimizer_tensors, optimizer_tensors, param_groups, set_lr
 from src_models.dat.pretrain import batch_loss, evaluate
 from src_models.device import resolve_device
@@ -110,7 +109,7 @@ def _trainable(model: CalM, phase: str, train_head: bool) -> list[str]:
 
 def finetune(
     model: CalM,
-    recording: Recording | np.ndarray,
+    recording: Recording | np.ndarray | PreparedRecording,
     *,
     fs: float | None = None,
     config: FinetuneConfig | dict[str, Any] | None = None,
@@ -128,8 +127,9 @@ def finetune(
         The pretrained model; adapted **in place** (new rows are appended)
         unless ``OUT/last`` exists, in which case that run is resumed and the
         returned model is the resumed one.
-    recording : Recording or ndarray
-        The recording, or ``(N, T)`` traces with ``fs``.
+    recording : Recording or ndarray or PreparedRecording
+        The recording, ``(N, T)`` traces with ``fs``, or a recording already prepared
+        (:func:`src_models.preparation.prepare_recording`).
     config : FinetuneConfig or dict, optional
         Steps, learning rates, window sampling (defaults: the ``calm forecast`` budget).
     out : str or Path, optional
@@ -264,19 +264,3 @@ def finetune(
             p.requires_grad_(True)
         dat.eval()
 
-
-def run_finetune(
-    model: CalM,
-    recording: Recording | np.ndarray,
-    progress: Callable[[dict[str, Any]], None] | None = None,
-    **kwargs: Any,
-) -> CalM:
-    """Run :func:`finetune` to the end on a *copy* of ``model`` and return the adapted copy."""
-    gen = finetune(copy.deepcopy(model), recording, **kwargs)
-    while True:
-        try:
-            info = next(gen)
-        except StopIteration as done:
-            return done.value
-        if progress is not None:
-            progress(info)

@@ -34,9 +34,9 @@ import torch
 
 from src_models.dat.calm import CalM
 from src_models.dat.config import FinetuneConfig
-from src_models.dat.data import PreparedRecording, prepare_recording
+from src_models.preparation import PreparedRecording, prepare_recording
 from src_models.errors import CalmError
-from src_models.metrics import forecast_metrics, window_starts
+from src_models.metrics import forecast_metrics, pooled_corr_per_neuron, window_starts
 from src_models.recording import Recording
 
 VARIANTS = ("greedy", "sample_mean", "regression")
@@ -81,6 +81,8 @@ class ForecastResult:
         ``(N, 1)`` training-split statistics (``raw = z * std + mean``).
     info : dict
         Adaptation, timings, sizes.
+    z : ndarray, optional
+        ``(N, T)`` the whole recording in the training split's z-space (what the windows show).
     """
 
     pred: np.ndarray
@@ -101,6 +103,11 @@ class ForecastResult:
     mean: np.ndarray
     std: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
+    z: np.ndarray | None = None
+
+    def window_corr(self, w: int) -> np.ndarray:
+        """``(N,)`` Pearson r of every neuron's forecast and truth over test window ``w``'s horizon."""
+        return pooled_corr_per_neuron(self.pred[w : w + 1], self.true[w : w + 1])
 
     def to_json(self) -> dict[str, Any]:
         """The object ``calm forecast --json`` prints."""
@@ -435,14 +442,17 @@ def forecast_recording(
     max_val_windows : int
         Validation windows (evenly spaced) used to select the variant.
     progress : callable, optional
-        Receives the adaptation's progress dicts and ``{"phase": "forecast", ...}``.
+        Receives the adaptation's progress dicts.
 
     Raises
     ------
     CalmError
         Recording shorter than ``context + horizon`` (or whose last 20 % is).
     """
-    from src_models.dat.finetune import run_finetune
+    import copy
+
+    from src_models.dat.finetune import finetune
+    from src_models.jobs import Job
 
     t0 = time.time()
     source = recording_or_traces.source if isinstance(recording_or_traces, Recording) else None
@@ -457,34 +467,75 @@ def forecast_recording(
     elif adapt:
         cfg = finetune_config if isinstance(finetune_config, FinetuneConfig) else FinetuneConfig.from_dict(finetune_config)
         t1 = time.time()
-        model = run_finetune(model, recording_or_traces, fs=fs, config=cfg, seed=seed, progress=progress,
-                             device=model.device)
+        job = Job(lambda cancel: finetune(copy.deepcopy(model), prep, config=cfg, seed=seed, device=model.device))
+        for report in job:
+            if progress is not None:
+                progress(report)
+        model = job.result
         info.update(adapted=True, adapt_steps=cfg.total_steps, adapt_seconds=round(time.time() - t1, 2))
-    model.eval()
+    return forecast_prepared(model, prep, context, horizon, n_samples=n_samples, temperature=temperature,
+                             stride=stride, max_val_windows=max_val_windows, seed=seed, info=info, t0=t0)
 
-    (_, _), (va, vb), (ta, tb) = prep.bounds
-    val_starts = window_starts(context, horizon, va, vb, 1)
+
+def _truth(prep: PreparedRecording, starts: np.ndarray, context: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(W, H, N)`` targets and ``(W, N)`` last context frames of the windows at ``starts``."""
+    rows = starts[:, None] + context + np.arange(horizon)[None, :]
+    return prep.z[:, rows].transpose(1, 2, 0), prep.z[:, starts + context - 1].T
+
+
+def validation_mse(
+    model: CalM, prep: PreparedRecording, context: int, horizon: int, *, n_samples: int = 8,
+    temperature: float = 1.0, max_val_windows: int = 128, seed: int = 0,
+) -> dict[str, float]:
+    """Forecast MSE of every variant on (at most ``max_val_windows``, evenly spaced) validation windows.
+
+    The variant with the lowest one is what :func:`forecast_prepared` (and ``calm bench``'s CalM
+    row) reports.
+    """
+    val_starts = window_starts(context, horizon, *prep.bounds[1], 1)
     if len(val_starts) > max_val_windows:
         val_starts = val_starts[np.unique(np.linspace(0, len(val_starts) - 1, max_val_windows).round().astype(int))]
-    test_starts = window_starts(context, horizon, ta, tb, stride)
+    if not len(val_starts):
+        return {}
+    v = forecast_windows(model, prep, val_starts, context, horizon, n_samples=n_samples,
+                         temperature=temperature, seed=seed)
+    y, _ = _truth(prep, val_starts, context, horizon)
+    return {k: float(np.mean((v[k] - y) ** 2)) for k in VARIANTS if k in v}
 
-    def truth(starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        rows = starts[:, None] + context + np.arange(horizon)[None, :]
-        return prep.z[:, rows].transpose(1, 2, 0), prep.z[:, starts + context - 1].T
 
-    val_mse: dict[str, float] = {}
-    if len(val_starts):
-        v = forecast_windows(model, prep, val_starts, context, horizon, n_samples=n_samples,
-                             temperature=temperature, seed=seed)
-        y, _ = truth(val_starts)
-        val_mse = {k: float(np.mean((v[k] - y) ** 2)) for k in VARIANTS if k in v}
-    if progress is not None:
-        progress({"phase": "forecast", "step": 0, "total": len(test_starts), "loss": None, "val_loss": None})
+def forecast_prepared(
+    model: CalM,
+    prep: PreparedRecording,
+    context: int = 48,
+    horizon: int = 16,
+    *,
+    n_samples: int = 8,
+    temperature: float = 1.0,
+    stride: int = 1,
+    max_val_windows: int = 128,
+    seed: int = 0,
+    info: dict[str, Any] | None = None,
+    t0: float | None = None,
+) -> ForecastResult:
+    """Select the variant on the validation part and forecast every window of the test part.
+
+    ``model`` is used as it is (already adapted to ``prep``, or generic); ``info`` (adaptation
+    report) and ``t0`` (start time) go into the result's ``info``. Other parameters as in
+    :func:`forecast_recording`.
+    """
+    t0 = time.time() if t0 is None else t0
+    info = dict(info or {})
+    check_length(prep.n_frames, context, horizon, prep.source)
+    model.eval()
+
+    val_mse = validation_mse(model, prep, context, horizon, n_samples=n_samples, temperature=temperature,
+                             max_val_windows=max_val_windows, seed=seed)
+    test_starts = window_starts(context, horizon, *prep.bounds[2], stride)
     t2 = time.time()
     f = forecast_windows(model, prep, test_starts, context, horizon, n_samples=n_samples,
                          temperature=temperature, seed=seed + 1)
     forecast_s = time.time() - t2
-    y, last = truth(test_starts)
+    y, last = _truth(prep, test_starts, context, horizon)
     variants = {k: f[k] for k in VARIANTS if k in f}
     selected = min(val_mse, key=val_mse.get) if val_mse else ("greedy" if "greedy" in variants else next(iter(variants)))
     variant_metrics = {k: forecast_metrics(p, y, last) for k, p in variants.items()}
@@ -494,6 +545,7 @@ def forecast_recording(
         forecast_seconds=round(forecast_s, 2),
         n_samples=n_samples,
         splits={"train": list(prep.bounds[0]), "val": list(prep.bounds[1]), "test": list(prep.bounds[2])},
+        preparation=prep.report,
     )
     return ForecastResult(
         pred=variants[selected],
@@ -514,4 +566,5 @@ def forecast_recording(
         mean=prep.mean,
         std=prep.std,
         info=info,
+        z=prep.z,
     )

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from src_models.dat.calm import CalM
-from src_models.dat.data import prepare_recording
+from src_models.preparation import prepare_recording
 from src_models.nq.rate import model_frames
 from src_models.errors import CalmError
 from src_models.recording import Recording

@@ -3,10 +3,12 @@
 Two rows:
 
 ``calm`` — **CalM (pretrained → adapted)**
-    The shipped model (or ``checkpoint``) is adapted to the recording with
-    :func:`src_models.dat.finetune.finetune`: new neuron and session embeddings with the
-    backbone frozen for the first quarter of the step budget, then the whole
-    DAT at the learning rate chosen from the budget's grid.
+    Exactly what ``calm forecast`` does (:mod:`src_models.engine`): the shipped model (or
+    ``checkpoint``) adapted to the recording's training split with :class:`AdaptSettings`
+    (``adapt_steps``, default 150 embedding steps, backbone frozen; the seed is the run's), the
+    forecast variant chosen by :func:`~src_models.dat.forecast.validation_mse` and the test
+    windows sampled with seed + 1, so on the same recording with the same settings this row
+    equals ``calm forecast``'s metrics.
 ``calm_scratch`` — **CalM (scratch)**
     The same architecture (DAT configuration and NQ tokenizer of that
     checkpoint) with a freshly initialised DAT, trained only on the
@@ -14,12 +16,11 @@ Two rows:
 
 Both see exactly the benchmark's windows: fitting gets the z-scored training
 and validation frames only (as an ``(N, T_train + T_val)`` array whose split
-point is the benchmark's), forecasting gets the test contexts only. The
-budget rule is the shared one (AdamW inside DAT's loop, fixed step budget,
-learning rate from the grid by validation loss, early stop after ``patience``
-validation checks without gain, best-validation weights kept); the forecast
-variant (greedy rollout, mean of sampled rollouts, regression head) is chosen
-by forecast MSE on the validation windows, as ``forecast_recording`` does.
+point is the benchmark's, already prepared: ΔF/F policy and training z-score of
+:mod:`src_models.preparation`), forecasting gets the test contexts only. The
+scratch row follows the shared budget rule (AdamW inside DAT's loop, fixed step
+budget, learning rate from the grid by validation loss, early stop after
+``patience`` validation checks without gain, best-validation weights kept).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from src_models.bench.registry import register
 from src_models.bench.training import Budget
 from src_models.bench.windows import WindowSet
 from src_models.errors import CalmError
+from src_models.preparation import prepare_recording
+from src_models.settings import AdaptSettings, ForecastSettings
 
 
 def _shipped_checkpoint() -> Path | None:
@@ -56,22 +59,25 @@ class _CalMForecaster(Forecaster):
     checkpoint : str or Path, optional
         CalM bundle to start from (default: the shipped model).
     n_samples : int
-        Sampled rollouts per window for the ``sample_mean`` variant (0: off).
+        Sampled rollouts per window for the ``sample_mean`` variant (0: off; default as ``calm forecast``).
+    adapt_steps : int
+        Adaptation steps of the ``calm`` row (default as ``calm forecast``).
     """
 
     family = "foundation"
-    #: DAT phases: fraction of the step budget spent on embeddings only
-    embed_fraction: float = 0.0
 
     def __init__(
-        self, *, checkpoint: str | Path | None = None, n_samples: int = 4, **kwargs: Any
+        self, *, checkpoint: str | Path | None = None, n_samples: int = ForecastSettings.samples,
+        adapt_steps: int = AdaptSettings.steps, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.checkpoint = None if checkpoint is None else Path(checkpoint)
         self.n_samples = int(n_samples)
+        self.adapt_steps = int(adapt_steps)
         self.model = None
         self.prep = None
         self.variant = "greedy"
+        self.seed = 0
 
     @classmethod
     def unavailable(cls, checkpoint: str | Path | None = None, **options: Any) -> str | None:
@@ -95,92 +101,26 @@ class _CalMForecaster(Forecaster):
         """The CalM the fit starts from."""
 
     # -- fitting --------------------------------------------------------------------------
-    def _finetune_config(self, budget: Budget, lr: float, n_window: int, train_frac: float):
-        from src_models.dat.config import FinetuneConfig
-
-        embed = round(self.embed_fraction * budget.steps)
-        return FinetuneConfig(
-            embed_steps=embed,
-            full_steps=budget.steps - embed,
-            full_lr=lr,
-            batch_size=budget.batch_size,
-            window_tokens=n_window,
-            max_neurons=budget.max_neurons,
-            val_every=budget.eval_every,
-            val_windows=min(budget.max_val_windows, 64),
-            train_fraction=train_frac,
-            val_fraction=1.0 - train_frac,
-        )
-
-    def _run(self, traces: np.ndarray, cfg, budget: Budget, seed: int):
-        """One DAT fine-tune run with early stopping; returns (model, best val loss, steps)."""
-        from src_models.dat.finetune import finetune
-
-        model = self.initial_model(seed).to(self.device)
-        torch.manual_seed(seed)
-        gen = finetune(
-            model, traces, fs=self.fs, config=cfg, seed=seed, device=self.device, name=self.name
-        )
-        best, best_state, bad, step = math.inf, None, 0, 0
-        try:
-            for info in gen:
-                step = info["step"]
-                if info["phase"] in ("done", "stopped"):
-                    break
-                checked = step % cfg.val_every == 0 or step in (cfg.embed_steps, cfg.total_steps)
-                if info["val_loss"] is None or not checked:
-                    continue
-                if info["val_loss"] < best:
-                    best, bad = info["val_loss"], 0
-                    best_state = copy.deepcopy(model.dat.state_dict())
-                else:
-                    bad += 1
-                    if bad >= budget.patience:
-                        break
-        finally:
-            gen.close()
-        if best_state is not None:
-            model.dat.load_state_dict(best_state)
-        model.eval()
-        return model, best, step
+    @abstractmethod
+    def fit_model(self, budget: Budget, seed: int) -> tuple[Any, float | None, float | None, int]:
+        """Train on :attr:`prep`; ``(model, learning rate, best validation loss, steps)``."""
 
     def fit(self, train: WindowSet, val: WindowSet, budget: Budget, seed: int) -> FitReport:
-        from src_models.dat.data import prepare_recording
+        from src_models.dat.forecast import validation_mse
 
         traces = np.ascontiguousarray(np.concatenate([train.series, val.series]).T)
         frac = len(train.series) / traces.shape[1]
-        tok = self._load().tokenizer
-        n_window = max(
-            2,
-            tok.context_tokens(self.context, self.fs) + tok.horizon_tokens(self.horizon, self.fs),
-        )
-        best = None
-        for lr in budget.lr_grid:
-            cfg = self._finetune_config(budget, lr, n_window, frac)
-            model, val_loss, steps = self._run(traces, cfg, budget, seed)
-            if best is None or val_loss < best[1]:
-                best = (model, val_loss, steps, lr)
-        self.model, val_loss, steps, lr = best
-        self.prep = prepare_recording(
-            traces, self.fs, train_fraction=frac, val_fraction=1.0 - frac, name=self.name
-        )
-        # forecast variant chosen by forecast MSE on the validation windows
-        sub = val.subsample(budget.max_val_windows)
-        names = (
-            ("greedy", "sample_mean", "regression")
-            if self.n_samples > 0
-            else ("greedy", "regression")
-        )
-        variants = self._forecast(sub.contexts(), names, seed)
-        y = sub.targets()
-        mse = {k: float(np.mean((variants[k] - y) ** 2)) for k in names if k in variants}
+        # the benchmark's windows are already prepared (ΔF/F policy, training z-score)
+        self.prep = prepare_recording(traces, self.fs, train_fraction=frac, val_fraction=1.0 - frac,
+                                      name=self.name, dff="no", zscore=False)
+        self.seed = seed
+        self.model, lr, val_loss, steps = self.fit_model(budget, seed)
+        # forecast variant chosen by forecast MSE on the validation windows, as calm forecast does
+        mse = validation_mse(self.model, self.prep, self.context, self.horizon, n_samples=self.n_samples,
+                             max_val_windows=ForecastSettings.max_val_windows, seed=seed)
         self.variant = min(mse, key=mse.get)
-        return FitReport(
-            lr=lr,
-            val_mse=mse[self.variant],
-            steps=steps,
-            selected={"variant": self.variant, "val_loss": val_loss, "variant_val_mse": mse},
-        )
+        return FitReport(lr=lr, val_mse=mse[self.variant], steps=steps,
+                         selected={"variant": self.variant, "val_loss": val_loss, "variant_val_mse": mse})
 
     # -- forecasting ----------------------------------------------------------------------
     def _forecast(
@@ -215,7 +155,7 @@ class _CalMForecaster(Forecaster):
     def predict(self, context: np.ndarray) -> np.ndarray:
         if self.model is None:
             raise RuntimeError(f"{self.name}: predict() before fit()")
-        return self._forecast(context, (self.variant,), 1)[self.variant]
+        return self._forecast(context, (self.variant,), self.seed + 1)[self.variant]
 
     @property
     def n_params(self) -> int:
@@ -229,13 +169,19 @@ class _CalMForecaster(Forecaster):
 
 @register("calm")
 class CalMAdapted(_CalMForecaster):
-    """The pretrained CalM adapted to the recording (embeddings first, then everything)."""
+    """The pretrained CalM adapted to the recording as ``calm forecast`` adapts it."""
 
     label = "CalM (pretrained → adapted)"
-    embed_fraction = 0.25
 
     def initial_model(self, seed: int):
         return self._load()
+
+    def fit_model(self, budget: Budget, seed: int) -> tuple[Any, float | None, float | None, int]:
+        from src_models.engine import CalM
+
+        settings = AdaptSettings(steps=self.adapt_steps, seed=seed)
+        adapted = CalM(self.initial_model(seed)).adapt_job(self.prep, settings, cache=False).run()
+        return adapted.model, None, None, self.adapt_steps
 
 
 @register("calm_scratch")
@@ -243,7 +189,6 @@ class CalMScratch(_CalMForecaster):
     """The same architecture, DAT freshly initialised, trained on the training split only."""
 
     label = "CalM (scratch)"
-    embed_fraction = 0.0
 
     def initial_model(self, seed: int):
         from src_models.dat.calm import CalM
@@ -253,3 +198,47 @@ class CalMScratch(_CalMForecaster):
         cfg = DATConfig.from_dict({**ref.dat.cfg.to_dict(), "n_neurons": 1, "n_sessions": 1})
         torch.manual_seed(seed)
         return CalM.build(ref.nq, cfg, ref.policy)
+
+    def fit_model(self, budget: Budget, seed: int) -> tuple[Any, float | None, float | None, int]:
+        from src_models.dat.config import FinetuneConfig
+
+        best = None
+        for lr in budget.lr_grid:
+            model = self.initial_model(seed).to(self.device)
+            tok = model.tokenizer
+            n_window = max(2, tok.context_tokens(self.context, self.fs) + tok.horizon_tokens(self.horizon, self.fs))
+            ft = FinetuneConfig(embed_steps=0, full_steps=budget.steps, full_lr=lr, batch_size=budget.batch_size,
+                                window_tokens=n_window, max_neurons=budget.max_neurons, val_every=budget.eval_every,
+                                val_windows=min(budget.max_val_windows, 64))
+            val_loss, steps = self._run(model, ft, budget, seed)
+            if best is None or val_loss < best[2]:
+                best = (model, lr, val_loss, steps)
+        return best
+
+    def _run(self, model: Any, cfg: Any, budget: Budget, seed: int) -> tuple[float, int]:
+        """Train ``model`` in place with early stopping (best validation weights kept); ``(best val loss, steps)``."""
+        from src_models.dat.finetune import finetune
+
+        gen = finetune(model, self.prep, config=cfg, seed=seed, device=self.device)
+        best, best_state, bad, step = math.inf, None, 0, 0
+        try:
+            for info in gen:
+                step = info["step"]
+                if info["phase"] in ("done", "stopped"):
+                    break
+                checked = step % cfg.val_every == 0 or step == cfg.total_steps
+                if info["val_loss"] is None or not checked:
+                    continue
+                if info["val_loss"] < best:
+                    best, bad = info["val_loss"], 0
+                    best_state = copy.deepcopy(model.dat.state_dict())
+                else:
+                    bad += 1
+                    if bad >= budget.patience:
+                        break
+        finally:
+            gen.close()
+        if best_state is not None:
+            model.dat.load_state_dict(best_state)
+        model.eval()
+        return best, step
