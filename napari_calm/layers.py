@@ -5,7 +5,7 @@ Layers, in order:
 * the movie (``image``; lazy data as read, ``T×Y×X`` or ``T×Z×Y×X`` — a
   multi-plane movie gets a time and a plane slider), or when there is no
   movie the reference images a suite2p folder holds (mean image first, the
-  others hidden);
+  others hidden), else the ROI footprints (:func:`footprint_image`);
 * the ROIs (``labels``; ROI ``i`` painted as ``i + 1``) with a per-ROI
   ``features`` table whose ``index`` column is the label value;
 * for files that give cell positions but no masks (``.mat``), the positions
@@ -29,9 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from src_models.recording import Recording
+from src_models.recording import Recording, RoiSet
 
 RECORDING_KEY = "calm_recording"
+#: Point size (data pixels) of the cells of a recording with positions but no masks.
+CELL_SIZE = 6.0
 
 
 def _contrast_limits(movie: Any) -> list[float]:
@@ -87,6 +89,20 @@ def roi_features(rec: Recording) -> dict[str, np.ndarray]:
     return feats
 
 
+def footprint_image(rois: RoiSet) -> np.ndarray:
+    """Every ROI's pixel weights (suite2p ``lam``), each ROI scaled to a peak of 1.
+
+    The background for ROIs whose recording has neither a movie nor a mean
+    image.
+    """
+    img = np.zeros(rois.shape, np.float32)
+    for px, w in zip(rois.pixels, rois.weights, strict=True):
+        w = np.asarray(w, np.float32)
+        if len(px) and w.max() > 0:
+            np.maximum.at(img, tuple(px.T), w / w.max())
+    return img
+
+
 def recording_layers(
     rec: Recording, name: str | None = None
 ) -> list[tuple[Any, dict[str, Any], str]]:
@@ -122,6 +138,8 @@ def recording_layers(
         )
     else:
         images = rec.metadata.get("images") or {}
+        if not images and rec.rois is not None and len(rec.rois):
+            images = {"footprints": footprint_image(rec.rois)}  # not ROIs on black
         for k, (key, img) in enumerate(images.items()):
             layers.append(
                 (
@@ -149,7 +167,7 @@ def recording_layers(
         layers.append(
             (
                 xy[:, [1, 0]].astype(np.float64),
-                {"name": f"{stem} cells", "metadata": dict(meta), "features": feats, "size": 6},
+                dict(name=f"{stem} cells", metadata=dict(meta), features=feats, size=CELL_SIZE),
                 "points",
             )
         )

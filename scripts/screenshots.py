@@ -34,6 +34,8 @@ FILES = {
     "Decoding": "decoding_dock",
     "Fine-tune": "finetune_dock",
 }
+#: Screen and window size (pixels).
+SCREEN = (1920, 1080)
 #: Size every dock is grabbed at (pixels).
 DOCK_SIZE = (520, 760)
 
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     if not os.environ.get("DISPLAY"):
         from pyvirtualdisplay import Display
 
-        display = Display(visible=False, size=(1700, 1100), color_depth=24)
+        display = Display(visible=False, size=SCREEN, color_depth=24)
         display.start()
     try:
         shoot(Path(args.out), args.checkpoint)
@@ -113,7 +115,7 @@ def shoot(out: Path, checkpoint: str | None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     recording = read_recording(demo_path())
     viewer = napari.Viewer(show=True, title="CalM · demo")
-    viewer.window._qt_window.resize(1600, 1000)
+    viewer.window._qt_window.resize(*SCREEN)
     with tempfile.TemporaryDirectory() as runs:
         get_state(viewer).runs_dir = runs
         docks = show(viewer, recording, checkpoint)
@@ -145,7 +147,7 @@ def shoot(out: Path, checkpoint: str | None) -> None:
             dock.setFloating(True)
             dock.resize(*DOCK_SIZE)
             pump(1.5)
-            save_png(widget, out / f"{FILES[name]}.png")
+            save_png(widget.body, out / f"{FILES[name]}.png")  # all of it, not the scrolled view
             dock.setFloating(False)
         docks["Neuron inspector"].parent().raise_()
         pump(1.0)

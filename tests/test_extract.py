@@ -252,3 +252,18 @@ def test_worker_crash_is_one_error_and_cleans_up(sim, tmp_path):
         job.wait(timeout=60)
     assert job.state == "failed"
     assert not out.exists() and not job.workdir.exists() and _leftovers(tmp_path) == []
+
+
+def test_guessed_frame_rate_stays_assumed(sim, tmp_path, capsys):
+    """An extraction without a known rate writes ``fs_assumed`` (ops.npy holds the guess)."""
+    import shutil
+
+    folder, _ = sim
+    out = tmp_path / "session"
+    shutil.copytree(folder, out)
+    meta = json.loads((out / "meta.json").read_text())
+    meta.pop("fs")
+    (out / "meta.json").write_text(json.dumps({**meta, "fs_assumed": True}))
+    assert main(["info", str(out / "suite2p"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["fs_assumed"] is True and info["fs"] == 10.0

@@ -58,6 +58,7 @@ def test_panel_cancel_then_extract_adds_rois(make_napari_viewer, qtbot, sim_fold
     panel.jobs.cancel_button.click()
     qtbot.waitUntil(lambda: not panel.busy, timeout=30_000)
     assert job.state == "cancelled"
+    assert panel.jobs.cancelled and panel.jobs.status.text().endswith(": cancelled")
     assert not out.exists() and not job.workdir.exists()
     assert [p for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     assert not [layer for layer in viewer.layers if layer._type_string == "labels"]
@@ -87,3 +88,28 @@ def test_movie_named_by_a_recording(sim_folder):
     assert recording_movie(read_recording(sim_folder)) == sim_folder / "movie.tif"
     assert recording_movie(read_recording(sim_folder / "movie.tif")) == sim_folder / "movie.tif"
     assert recording_movie(None) is None
+
+
+def test_no_rois_is_one_error_line_without_traceback(make_napari_viewer, qtbot, tmp_path, capfd):
+    import numpy as np
+    import tifffile
+
+    from napari_calm.state import get_state
+    from napari_calm.widgets.extract_panel import ExtractPanel
+
+    movie = tmp_path / "noise.tif"
+    rng = np.random.default_rng(0)
+    tifffile.imwrite(movie, (1000 + rng.normal(0, 5, (200, 64, 64))).astype(np.int16))
+    viewer = make_napari_viewer()
+    panel = ExtractPanel(viewer, get_state(viewer))
+    qtbot.addWidget(panel)
+    _open_movie(viewer, movie)
+    panel.out_edit.setText(str(tmp_path / "out"))
+    job = panel.start()
+    qtbot.waitUntil(lambda: not panel.busy, timeout=300_000)
+    assert job.state == "failed"
+    status = panel.jobs.status.text()
+    assert status.startswith("failed:") and "found no ROIs" in status and "done" not in status
+    captured = capfd.readouterr()
+    assert "Traceback" not in captured.out + captured.err, captured.err[-3000:]
+    assert not (tmp_path / "out").exists()

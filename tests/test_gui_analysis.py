@@ -79,9 +79,11 @@ def test_a_failing_job_shows_one_line_and_the_dock_stays_usable(calm_viewer, qtb
     dock = widgets["Forecast"]
     shown = []
     monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
-    dock.context_spin.setValue(4000)  # longer than the recording
-    qtbot.mouseClick(dock.run_button, Qt.MouseButton.LeftButton)
+    dock.context_spin.setValue(4000)  # longer than the recording: the dock says so
+    assert not dock.run_button.isEnabled()
+    dock.run()  # the job refuses it too
     wait_idle(qtbot, dock.jobs)
     assert len(shown) == 1 and "\n" not in shown[0] and "frames" in shown[0]
-    assert dock.run_button.isEnabled() and not dock.jobs.busy
-    assert dock.jobs.status.text().startswith("failed:")
+    assert dock.jobs.status.text().startswith("failed:") and not dock.jobs.busy
+    dock.context_spin.setValue(48)
+    assert dock.run_button.isEnabled()

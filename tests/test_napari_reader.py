@@ -68,6 +68,17 @@ def test_layer_tuples_suite2p(tmp_path):
     assert {"mean_F", "centroid_y", "centroid_x", "iscell_prob", "roi_id"} <= set(feats)
 
 
+def test_suite2p_without_images_shows_the_roi_footprints(tmp_path):
+    folder = _suite2p(tmp_path / "s")
+    ops = folder / "suite2p" / "plane0" / "ops.npy"
+    np.save(ops, np.array({"fs": 5.0, "Ly": 12, "Lx": 10}, dtype=object), allow_pickle=True)
+    layers = recording_layers(read_recording(folder))
+    assert [t for _, _, t in layers] == ["image", "labels"]
+    image, kw, _ = layers[0]
+    assert kw["name"].endswith("footprints") and image.shape == (12, 10)
+    assert image.max() == 1.0 and (image > 0).sum() == (layers[1][0] > 0).sum()
+
+
 def test_traces_only_become_a_raster(tmp_path):
     np.savez(tmp_path / "r.npz", traces=np.arange(40.0).reshape(4, 10), fs=2.0)
     ((data, kw, kind),) = recording_layers(read_recording(tmp_path / "r.npz"))

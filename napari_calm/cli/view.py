@@ -2,7 +2,8 @@
 
 Without PATH the demo recording (:func:`napari_calm.demo.demo_path`) is
 opened. The recording is read *before* any window is created, so a bad PATH
-ends with ``error: ...`` and exit status 2 without opening napari.
+ends with ``error: ...`` and exit status 2 without opening napari; so does a
+missing Qt binding (the line says what to install).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def read_for_view(args: argparse.Namespace) -> Recording:
 
 
 def open_docks(viewer: napari.Viewer) -> dict[str, Any]:
-    """Add the six CalM docks to ``viewer`` (recording dock on top, the others tabbed below).
+    """Add the six CalM docks to ``viewer``, tabbed together, the neuron inspector in front.
 
     Returns
     -------
@@ -63,12 +64,20 @@ def open_docks(viewer: napari.Viewer) -> dict[str, Any]:
     """
     import importlib
 
+    from qtpy.QtCore import QTimer
+
     widgets: dict[str, Any] = {}
-    for k, (name, module, cls) in enumerate(DOCKS):
+    window = viewer.window._qt_window
+    docks = []
+    for name, module, cls in DOCKS:
         widget = getattr(importlib.import_module(f"napari_calm.widgets.{module}"), cls)(viewer)
-        viewer.window.add_dock_widget(widget, name=name, area="right", tabify=k > 1)
+        docks.append(viewer.window.add_dock_widget(widget, name=name, area="right"))
+        if len(docks) > 1:
+            window.tabifyDockWidget(docks[0], docks[-1])
+        widget.grouped = True
         widgets[name] = widget
-    widgets["Neuron inspector"].parent().raise_()
+    # Qt builds the tab bar on the next event-loop turn; raising before that does nothing
+    QTimer.singleShot(0, widgets["Neuron inspector"].parent().raise_)
     return widgets
 
 
@@ -85,8 +94,22 @@ def show(
     return widgets
 
 
+def require_qt() -> None:
+    """Raise CalmError, saying what to install, when no Qt binding can be imported."""
+    from src_models.errors import CalmError
+
+    try:
+        import qtpy  # noqa: F401 (raises QtBindingsNotFoundError, an ImportError, without one)
+    except ImportError as exc:
+        raise CalmError(
+            "no Qt binding found for napari's window: "
+            'pip install "napari-calm[all]" (PyQt6), or install PyQt6 or PySide6'
+        ) from exc
+
+
 def run(args: argparse.Namespace) -> int:
     """Read the recording, then open napari with the docks (blocks until the window closes)."""
+    require_qt()
     recording = read_for_view(args)
     import napari
 

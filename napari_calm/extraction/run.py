@@ -14,7 +14,7 @@ The destination is a normal suite2p folder::
                          db.npy settings.npy reg_outputs.npy detect_outputs.npy data.bin
       plane1/ ...        (multi-plane movies; plus combined/)
       db.npy settings.npy
-      meta.json          fs, tau, indicator, the movie and every setting chosen ("extraction")
+      meta.json          fs (or fs_assumed), tau, indicator, the movie, every setting ("extraction")
       behavior.csv ...   side files copied from the movie's folder when they fit the movie
 
 Movies whose pixels suite2p cannot convert to its int16 binary without loss
@@ -516,10 +516,12 @@ def run_extraction(
             n_rois=n_rois,
             n_cells=n_cells,
         )
+        # a guessed frame rate is never written as known: the readers then still say "assumed"
+        known = {"fs_assumed": True} if info.fs_source == "default" else {"fs": info.fs}
         meta = {
             **info.meta,
             "movie": str(info.path),
-            "fs": info.fs,
+            **known,
             "tau": info.tau,
             "indicator": info.indicator,
             "extraction": summary,

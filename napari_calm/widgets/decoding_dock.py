@@ -180,7 +180,7 @@ class DecodingDock(CalmDock):
         form.addRow("Folds", self.folds_spin)
         form.addRow("Context", self.context_spin)
         form.addRow("Chance shifts", self.shifts_spin)
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(self.body)
         layout.addLayout(form)
         layout.addWidget(self.run_button)
         layout.addWidget(self.jobs)

@@ -226,7 +226,7 @@ class EmbeddingDock(CalmDock):
         buttons = QHBoxLayout()
         buttons.addWidget(self.color_rois_button)
         buttons.addWidget(self.reset_button)
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(self.body)
         layout.addLayout(form)
         layout.addWidget(self.hint)
         layout.addWidget(self.canvas, 1)

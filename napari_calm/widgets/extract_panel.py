@@ -32,6 +32,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_calm.widgets.dock_base import disconnect_all
 from napari_calm.widgets.job_panel import JobPanel, notify_error
 from napari_calm.workers import Progress
 
@@ -226,7 +227,7 @@ class ExtractPanel(QWidget):
         self._listen(viewer.layers.events.removed, self.suggest_movie)
         self._listen(self.state.events.recording, self.suggest_movie)
         connections = self._connections
-        self.destroyed.connect(lambda *_: _disconnect(connections))
+        self.destroyed.connect(lambda *_: disconnect_all(connections))
         self.suggest_movie()
         if self.movie_path() is None:
             self.describe()
@@ -290,14 +291,19 @@ class ExtractPanel(QWidget):
         return default_output(movie) if movie is not None else None
 
     def settings(self) -> ExtractionSettings:
-        """The settings the fields ask for (``auto`` fields are ``None``)."""
+        """The settings the fields ask for (``auto`` fields are ``None``).
+
+        An ``auto`` frame rate is the one set in the Recording dock, if it was.
+        """
         from napari_calm.extraction import ExtractionSettings
 
         def value(spin: QDoubleSpinBox) -> float | None:
             return float(spin.value()) if spin.value() > spin.minimum() else None
 
+        rec = self.state.recording
+        set_here = rec is not None and rec.metadata.get("fs_source") == "napari"
         return ExtractionSettings(
-            fs=value(self.fs_spin),
+            fs=value(self.fs_spin) or (rec.fs if set_here else None),
             tau=value(self.tau_spin),
             diameter=value(self.diameter_spin),
             threads=max(1, (os.cpu_count() or 2) - 1),  # leave a core to the viewer
@@ -370,7 +376,7 @@ class ExtractPanel(QWidget):
             return None
         self.job = job
         self.extract_button.setEnabled(False)
-        worker = thread_worker(follow_job)(job)
+        worker = thread_worker(follow_job, start_thread=False, ignore_errors=True)(job)
         self.jobs.start(
             worker,
             on_result=self.show_recording,
@@ -426,12 +432,3 @@ class ExtractPanel(QWidget):
                 return layer
         return None
 
-
-def _disconnect(connections: list[tuple[Any, Callable[..., Any]]]) -> None:
-    """Disconnect every recorded (signal, slot) pair (the panel's C++ side is gone)."""
-    for signal, slot in connections:
-        try:
-            signal.disconnect(slot)
-        except (ValueError, RuntimeError, TypeError):
-            pass
-    connections.clear()

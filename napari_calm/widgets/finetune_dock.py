@@ -204,7 +204,7 @@ class FinetuneDock(CalmDock):
         self.result_label.setWordWrap(True)
         self.canvas = LossCanvas(viewer, self)
 
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(self.body)
         layout.addWidget(self.settings.native)
         layout.addWidget(self.start_button)
         resume_row = QHBoxLayout()

@@ -191,6 +191,8 @@ class ForecastDock(CalmDock):
         self.horizon_spin.setRange(1, 1024)
         self.horizon_spin.setValue(16)
         self.horizon_spin.setToolTip("Frames forecast after the time point")
+        for spin in (self.context_spin, self.horizon_spin):
+            spin.valueChanged.connect(self._on_result)
         self.samples_spin = QSpinBox()
         self.samples_spin.setRange(0, 64)
         self.samples_spin.setValue(8)
@@ -226,7 +228,7 @@ class ForecastDock(CalmDock):
         time_row = QHBoxLayout()
         time_row.addWidget(self.time_slider, 1)
         time_row.addWidget(self.viewer_time_button)
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(self.body)
         layout.addLayout(form)
         layout.addWidget(self.run_button)
         layout.addWidget(self.jobs)
@@ -265,22 +267,36 @@ class ForecastDock(CalmDock):
 
     # -- display ---------------------------------------------------------------------------
     def _on_recording(self, *_: Any) -> None:
-        self.run_button.setEnabled(self.state.n_neurons > 0)
         self._on_result()
+
+    def _too_short(self) -> str:
+        """Why the recording cannot be forecast with this context and horizon ('' if it can)."""
+        from src_models.dat.forecast import check_length
+        from src_models.errors import CalmError
+
+        rec = self.state.recording
+        try:
+            if rec is not None:
+                check_length(rec.n_frames, self.context_spin.value(), self.horizon_spin.value())
+        except CalmError as exc:
+            return f"too short to forecast: {exc}"
+        return ""
 
     def _on_result(self, *_: Any) -> None:
         result = self.state.forecast
         has = result is not None
+        why = self._too_short()
+        self.run_button.setEnabled(self.state.n_neurons > 0 and not why)
         self.time_slider.setEnabled(has)
         self.viewer_time_button.setEnabled(
             has and self.state.recording is not None and self.state.recording.movie is not None
         )
         if not has:
-            self.metrics_label.setText("")
+            self.metrics_label.setText(why)
             self.time_label.setText("")
-            self.canvas.show_message(
-                "press Forecast" if self.state.recording is not None else "open a recording"
-            )
+            rec = self.state.recording
+            hint = "too short to forecast" if why else "press Forecast"
+            self.canvas.show_message("open a recording" if rec is None else hint)
             return
         m, b = result.metrics, result.baseline
         keys = [k for k in ("corr", "mse", "prediction_score") if k in m]

@@ -271,7 +271,7 @@ class InspectorDock(CalmDock):
         top.addWidget(self.spin, 1)
         top.addWidget(self.prev_button)
         top.addWidget(self.next_button)
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(self.body)
         layout.addLayout(top)
         layout.addWidget(self.neuron_list)
         layout.addWidget(self.info)

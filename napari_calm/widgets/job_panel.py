@@ -3,14 +3,18 @@
 Every dock that runs background work owns a :class:`JobPanel`. The panel
 starts the worker, shows its :class:`~napari_calm.workers.Progress` yields
 (coalesced to at most four GUI updates a second, so a fast training loop
-cannot flood the event loop), cancels it through its ``cancel_event``, and turns
-an error into a one-line napari notification while the dock stays usable.
+cannot flood the event loop), counts the seconds of a step that reports
+nothing for over :data:`QUIET_S` (a first UMAP map compiles for about a minute),
+cancels it through its ``cancel_event``, and turns an error into a one-line
+napari notification while the dock stays usable. The status line ends with
+what happened: done, cancelled or failed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +27,8 @@ log = logging.getLogger("napari_calm")
 
 #: Minimum interval between two GUI updates from a worker's yields (ms).
 THROTTLE_MS = 250
+#: Seconds a step may run without news before the status line counts its seconds.
+QUIET_S = 2.0
 
 
 def error_message(exc: BaseException) -> str:
@@ -61,7 +67,8 @@ class JobPanel(QWidget):
     last_error : str
         One-line message of the last failed job ('' after a success).
     cancelled : bool
-        Whether the last job was cancelled.
+        Whether the last job was cancelled: it raised ``JobCancelled``, or it was asked
+        to stop and returned None or a result whose ``stopped`` is true.
     """
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -69,6 +76,7 @@ class JobPanel(QWidget):
         self.worker: Any = None
         self.last_error = ""
         self.cancelled = False
+        self._cancel_asked = False
         self._label = ""
         self._pending: list[Progress] = []
         self._on_progress: Callable[[list[Progress]], None] | None = None
@@ -79,9 +87,6 @@ class JobPanel(QWidget):
         self.status = QLabel("idle")
         self.status.setWordWrap(True)
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setMinimumWidth(
-            self.cancel_button.fontMetrics().horizontalAdvance("Cancel") + 24
-        )
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
         column = QVBoxLayout(self)
@@ -95,6 +100,10 @@ class JobPanel(QWidget):
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(THROTTLE_MS)
         self._flush_timer.timeout.connect(self._flush)
+        self._step = ("", 0.0)  # the current step's message and when it began
+        self._clock = QTimer(self)
+        self._clock.setInterval(1000)
+        self._clock.timeout.connect(self._tick)
 
     @property
     def busy(self) -> bool:
@@ -136,6 +145,7 @@ class JobPanel(QWidget):
         self.worker = worker
         self.last_error = ""
         self.cancelled = False
+        self._cancel_asked = False
         self._label = label
         self._on_progress = on_progress
         self._pending = []
@@ -143,7 +153,8 @@ class JobPanel(QWidget):
         # animation repaints the window continuously (costly with software OpenGL)
         self.bar.setRange(0, 1)
         self.bar.setValue(0)
-        self.status.setText(f"{label}…")
+        self._show_step(f"{label}…")
+        self._clock.start()
         self.cancel_button.setEnabled(True)
         if hasattr(worker, "_relay_error"):
             # one-line notifications instead of napari's traceback relay (where it is connected)
@@ -153,6 +164,8 @@ class JobPanel(QWidget):
         worker.returned.connect(self._succeeded)
         worker.returned.connect(on_result)
         worker.errored.connect(self._failed)
+        if hasattr(worker, "aborted"):  # a generator worker stopped by quit()
+            worker.aborted.connect(self._cancelled)
         worker.finished.connect(self._done)
         if on_finished is not None:
             worker.finished.connect(on_finished)
@@ -166,6 +179,7 @@ class JobPanel(QWidget):
     def cancel(self) -> None:
         """Ask the running job to stop at its next progress point (its ``cancel_event``)."""
         if self.worker is not None:
+            self._cancel_asked = True
             self.status.setText("cancelling…")
             self.cancel_button.setEnabled(False)
             event = getattr(self.worker, "cancel_event", None)
@@ -189,27 +203,45 @@ class JobPanel(QWidget):
         if last.total > 0:
             self.bar.setRange(0, last.total)
             self.bar.setValue(min(last.step, last.total))
-        if last.message:
-            self.status.setText(last.message)
+        self._show_step(last.message or self._step[0])
         if self._on_progress is not None:
             self._on_progress(items)
 
-    def _succeeded(self, _result: Any) -> None:
+    def _show_step(self, message: str) -> None:
+        """Show ``message``; news from the job restarts the count of quiet seconds."""
+        self._step = (message, time.monotonic())
+        self.status.setText(message)
+
+    def _tick(self) -> None:
+        """Count the seconds of a step that has reported nothing for a while."""
+        message, since = self._step
+        quiet = time.monotonic() - since
+        if self.busy and quiet > QUIET_S and not self._cancel_asked:
+            self.status.setText(f"{message} ({quiet:.0f} s)")
+
+    def _succeeded(self, result: Any) -> None:
         self._flush()
-        self.status.setText(f"{self._label}: done")
+        stopped = result is None or bool(getattr(result, "stopped", False))
+        self.cancelled = self._cancel_asked and stopped
+        self.status.setText(f"{self._label}: {'cancelled' if self.cancelled else 'done'}")
+
+    def _cancelled(self, *_: Any) -> None:
+        self._flush()
+        self.cancelled = True
+        self.status.setText(f"{self._label}: cancelled")
 
     def _failed(self, exc: BaseException) -> None:
-        self._flush()
         if isinstance(exc, JobCancelled):
-            self.status.setText(f"{self._label}: cancelled")
-            self.cancelled = True
+            self._cancelled()
             return
+        self._flush()
         self.last_error = error_message(exc)
         self.status.setText(f"failed: {self.last_error}")
         notify_error(exc)
 
     def _done(self) -> None:
         self._flush_timer.stop()
+        self._clock.stop()
         self._flush()
         self.worker = None
         self._on_progress = None

@@ -4,7 +4,9 @@
   of :func:`src_models.readers.read_recording` works (TIFF, suite2p folder,
   traces folder, ``.npz``, ``.mat``, ``.nwb``). Reading runs in a thread
   worker; the layers (movie, ROI labels, ...) are added on the GUI thread. A
-  bad file shows a one-line error and leaves the viewer as it was.
+  bad file shows a one-line error and leaves the viewer as it was. The frame
+  rate field says *assumed* until the rate is known or set; setting it
+  re-prepares the recording (every result of the old rate is dropped).
 * **Model**: the shipped CalM checkpoint is preselected; fine-tuned checkpoints
   found under the runs folder (and any announced by the fine-tune dock) are
   listed. The device (CPU or GPU) is shown.
@@ -22,6 +24,7 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -35,6 +38,7 @@ from qtpy.QtWidgets import (
 
 from napari_calm import workers
 from napari_calm.widgets.dock_base import CalmDock
+from napari_calm.widgets.extract_panel import ExtractPanel
 from napari_calm.widgets.job_panel import JobPanel
 
 if TYPE_CHECKING:
@@ -48,6 +52,8 @@ OPEN_FILTER = (
     "TIFF movies (*.tif *.tiff);;suite2p stat.npy (stat.npy);;NumPy archives (*.npz);;"
     "MATLAB (*.mat);;NWB (*.nwb);;All files (*)"
 )
+#: Where a known frame rate came from (``metadata["fs_source"]``), as the dock says it.
+FS_SOURCES = {"argument": "--fs", "file": "the file", "meta.json": "meta.json", "napari": "you"}
 #: Display name of the shipped checkpoint in the list.
 SHIPPED_NAME = "CalM (shipped default)"
 
@@ -113,6 +119,14 @@ class RecordingDock(CalmDock):
         self.open_button.clicked.connect(self.open_clicked)
         self.summary = QLabel("No recording.")
         self.summary.setWordWrap(True)
+        self.fs_spin = QDoubleSpinBox()
+        self.fs_spin.setRange(0.01, 10000.0)
+        self.fs_spin.setDecimals(3)
+        self.fs_spin.setSuffix(" Hz")
+        self.fs_spin.setKeyboardTracking(False)  # one change per entry, not per keystroke
+        self.fs_spin.setToolTip("Frame rate of the recording; changing it drops every result")
+        self.fs_spin.valueChanged.connect(self.set_frame_rate)
+        self.fs_note = QLabel()
         rec_box = QGroupBox("Recording")
         rec_layout = QVBoxLayout(rec_box)
         row = QHBoxLayout()
@@ -122,6 +136,11 @@ class RecordingDock(CalmDock):
         row.addWidget(self.open_button)
         rec_layout.addLayout(row)
         rec_layout.addWidget(self.summary)
+        fs_row = QHBoxLayout()
+        fs_row.addWidget(QLabel("Frame rate"))
+        fs_row.addWidget(self.fs_spin, 1)
+        fs_row.addWidget(self.fs_note, 1)
+        rec_layout.addLayout(fs_row)
 
         # model
         self.checkpoint_combo = QComboBox()
@@ -169,20 +188,18 @@ class RecordingDock(CalmDock):
         compute.addWidget(self.jobs)
         compute.addWidget(self.cache_label)
 
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(self.body)
         layout.addWidget(rec_box)
         layout.addWidget(model_box)
         layout.addWidget(compute_box)
-        self.extract_panel = self._make_extract_panel()
-        if self.extract_panel is not None:
-            extract_box = QGroupBox("Extract ROIs")
-            extract_box.setCheckable(True)
-            extract_box.setChecked(False)
-            inner = QVBoxLayout(extract_box)
-            inner.addWidget(self.extract_panel)
-            self.extract_panel.setVisible(False)
-            extract_box.toggled.connect(self.extract_panel.setVisible)
-            layout.addWidget(extract_box)
+        self.extract_panel = ExtractPanel(self.viewer, self.state)
+        extract_box = QGroupBox("Extract ROIs")
+        extract_box.setCheckable(True)
+        extract_box.setChecked(False)
+        QVBoxLayout(extract_box).addWidget(self.extract_panel)
+        self.extract_panel.setVisible(False)
+        extract_box.toggled.connect(self.extract_panel.setVisible)
+        layout.addWidget(extract_box)
         layout.addStretch(1)
 
         self.listen(self.state.events.recording, self._on_recording)
@@ -271,11 +288,46 @@ class RecordingDock(CalmDock):
             if name and layer.name != name and name not in taken:
                 layer.name = name
 
+    def set_frame_rate(self, fs: float) -> None:
+        """Re-prepare the current recording at ``fs`` Hz (every result computed before is dropped).
+
+        Parameters
+        ----------
+        fs : float
+            The recording's true frame rate.
+        """
+        import dataclasses
+
+        from napari_calm.state import RECORDING_KEY
+
+        old = self.state.recording
+        if old is None or fs == old.fs:
+            return
+        known = {"fs_source": "napari", "fs_assumed": False}
+        new = dataclasses.replace(old, fs=float(fs), metadata={**old.metadata, **known})
+        for layer in self.viewer.layers:
+            if layer.metadata.get(RECORDING_KEY) is old:
+                layer.metadata[RECORDING_KEY] = new
+        self.state.set_recording(new)
+
     def _on_recording(self, *_: Any) -> None:
         rec = self.state.recording
         has = rec is not None and rec.n_neurons > 0
         for b in (self.tokenize_button, self.embed_button):
             b.setEnabled(has)
+        self.fs_spin.setEnabled(rec is not None)
+        note = ""
+        if rec is not None:
+            self.fs_spin.blockSignals(True)
+            self.fs_spin.setValue(rec.fs)
+            self.fs_spin.blockSignals(False)
+            md = rec.metadata
+            note = (
+                "<b>assumed</b>: set the real rate"
+                if md.get("fs_assumed")
+                else f"from {FS_SOURCES.get(md.get('fs_source'), 'the file')}"
+            )
+        self.fs_note.setText(note)
         if rec is None:
             self.summary.setText("No recording.")
         elif rec.n_neurons == 0:
@@ -287,7 +339,7 @@ class RecordingDock(CalmDock):
             s = rec.summary()
             bits = [
                 f"<b>{Path(s['path']).name}</b> ({s['kind']})",
-                f"{s['n_neurons']} neurons × {s['n_frames']} frames at {s['fs']:g} Hz",
+                f"{s['n_neurons']} neurons × {s['n_frames']} frames",
             ]
             if s["movie_shape"]:
                 bits.append("movie " + "×".join(str(v) for v in s["movie_shape"]))
@@ -435,14 +487,3 @@ class RecordingDock(CalmDock):
             + ("decoding ✓" if s.decoding is not None else "decoding —")
         )
         self.cache_label.setText("<br>".join(lines))
-
-    # -- extraction ------------------------------------------------------------------------
-    def _make_extract_panel(self) -> QWidget | None:
-        """The Extract ROIs panel of ``extract_panel`` (None while that module is absent)."""
-        import importlib.util
-
-        if importlib.util.find_spec("napari_calm.widgets.extract_panel") is None:
-            return None
-        from napari_calm.widgets.extract_panel import ExtractPanel
-
-        return ExtractPanel(self.viewer, self.state)

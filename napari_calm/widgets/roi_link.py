@@ -11,7 +11,9 @@ One :class:`RoiLink` per viewer (:func:`attach`) connects the image and the
 * ``Alt+Right`` / ``Alt+Left`` step to the next / previous neuron;
 * the selected ROIs are outlined in a separate ``CalM selection`` Labels layer
   (contours only), repainted incrementally from the ROI pixels
-  :data:`OUTLINE_DELAY_MS` later, so the docks answer a click first.
+  :data:`OUTLINE_DELAY_MS` later, so the docks answer a click first; the
+  selected cells of a recording with positions only are drawn larger, ringed
+  in :data:`SELECTED_COLOR`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 
 #: Name of the outline layer that shows the selected ROIs.
 SELECTION_LAYER = "CalM selection"
+#: Ring colour of selected cells (the outline layer's colour).
+SELECTED_COLOR = "#ffd400"
 #: Pixels the pointer may move between press and release and still count as a click.
 CLICK_SLOP_PX = 4.0
 #: Delay of the image update after a selection change. The docks repaint first:
@@ -214,7 +218,7 @@ class RoiLink:
             scale=labels.scale,
             translate=labels.translate,
             metadata={"calm_selection": True},
-            colormap=DirectLabelColormap(color_dict={None: "#ffd400", 0: "transparent"}),
+            colormap=DirectLabelColormap(color_dict={None: SELECTED_COLOR, 0: "transparent"}),
         )
         layer.contour = 2
         layer.editable = False
@@ -243,6 +247,7 @@ class RoiLink:
                 self._syncing = False
         rois = state.recording.rois
         if rois is None:
+            self._ring_cells(state)
             return
         outline = self._outline_layer(create=bool(state.selected))
         if outline is None:
@@ -258,3 +263,16 @@ class RoiLink:
                 data[tuple(px.T)] = 1
         self._painted = list(state.selected)
         outline.refresh()
+
+    def _ring_cells(self, state: CalmState) -> None:
+        """Enlarge and ring the selected points of the cell-position layer (no ROI masks)."""
+        from napari_calm.layers import CELL_SIZE
+
+        cells = state.find_cells(self._viewer())
+        if cells is None or not len(cells.data):
+            return
+        chosen = np.zeros(len(cells.data), bool)
+        chosen[[i for i in state.selected if 0 <= i < len(chosen)]] = True
+        cells.size = np.where(chosen, 2 * CELL_SIZE, CELL_SIZE)
+        cells.border_width = np.where(chosen, 0.3, 0.05)
+        cells.border_color = [SELECTED_COLOR if c else "dimgray" for c in chosen]

@@ -405,7 +405,8 @@ def read_suite2p(
         if found is not None:
             movie, info = found
             metadata.update(movie_access=info["access"], movie_dtype=str(movie.dtype))
-    file_fs = ops0.get("fs")
+    # ops.npy of an extraction that guessed the rate holds the guess; meta.json says so
+    file_fs = None if side.meta.get("fs_assumed") else ops0.get("fs")
     fs_value, fs_info = resolve_fs(fs, side.fs, file_fs, planes_dirs[0])
     metadata = side.merged_metadata({**metadata, **fs_info})
     source = path if path.is_dir() else path.parent
