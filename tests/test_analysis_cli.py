@@ -178,6 +178,8 @@ def test_embed_json_and_npz(files, capsys):
             "--checkpoint",
             str(files / "ckpt"),
             "--no-adapt",
+            "--method",
+            "pca",
             "--perm",
             "50",
             "--shuffles",
@@ -196,12 +198,13 @@ def test_embed_json_and_npz(files, capsys):
         "adapted",
     } <= set(js)
     assert js["n_neurons"] == 30 and js["method"] == "pca" and js["adapted"] is False
+    assert js["primary"] == "state_loadings"
     probes = js["probes"][js["primary"]]
     assert {"si_cue", "si_choice", "strength", "gradient", "separation"} <= set(probes)
     assert {"score", "shuffled_mean", "p"} <= set(probes["si_cue"])
     with np.load(out, allow_pickle=False) as z:
         assert z["coords"].shape == (30, 2)
-        assert {"si_cue", "p_cue", "q_cue", "si_choice", "p_choice", "emb_mean_state"} <= set(
+        assert {"si_cue", "p_cue", "q_cue", "si_choice", "p_choice", "emb_state_loadings"} <= set(
             z.files
         )
 

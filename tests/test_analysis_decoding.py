@@ -209,3 +209,17 @@ def test_inner_folds_fall_back_to_none_when_the_samples_cannot_be_split():
     assert _inner_folds(shared_frame, np.arange(10), gap=2, n_folds=3) == []
     assert _inner_folds(np.arange(0, 60, 10), np.arange(6), gap=100, n_folds=3) == []
     assert len(_inner_folds(np.arange(0, 1000, 10), np.arange(100), gap=2, n_folds=3)) == 3
+
+
+@pytest.mark.parametrize("n, d", [(50, 200), (300, 40)])
+def test_ridge_solve_matches_the_closed_form_with_dropped_rows(n, d):
+    """Both paths (Gram eigendecomposition, SVD when features outnumber samples) agree."""
+    from src_models.analysis.decoders import RidgeDecoder
+
+    rng = np.random.default_rng(0)
+    X, Y, drop = rng.normal(size=(n, d)), rng.normal(size=(n, 2)), np.arange(10, 20)
+    keep = np.setdiff1d(np.arange(n), drop)
+    Xk, Yk = X[keep] - X[keep].mean(0), Y[keep] - Y[keep].mean(0)
+    ((coef, b0),) = RidgeDecoder.solve(X, Y, np.array([5.0]), drop)
+    np.testing.assert_allclose(coef, np.linalg.solve(Xk.T @ Xk + 5 * np.eye(d), Xk.T @ Yk))
+    np.testing.assert_allclose((X[keep] @ coef + b0).mean(0), Y[keep].mean(0))

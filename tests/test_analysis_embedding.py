@@ -104,12 +104,14 @@ def test_analyse_neurons_end_to_end_on_a_small_task_simulation():
     nm = analyse_neurons(
         rec, CalmFeatures(tiny_calm(), window_tokens=8), n_perm=100, n_shuffles=20
     )
-    assert nm.coords.shape == (40, 2) and nm.primary == "mean_state"
+    assert nm.coords.shape == (40, 2) and nm.primary == "state_loadings"
+    assert nm.embeddings["state_loadings"].shape == (40, 16)
     assert set(nm.selectivity) == {"cue", "choice"}
     arrays = nm.arrays()
     assert {
         "coords",
         "emb_mean_state",
+        "emb_state_loadings",
         "emb_activity_pcs",
         "si_cue",
         "p_choice",
@@ -121,5 +123,29 @@ def test_analyse_neurons_end_to_end_on_a_small_task_simulation():
     assert {"si_cue", "si_choice", "strength", "gradient", "separation"} <= set(
         js["probes"]["mean_state"]
     )
-    assert js["probes"]["mean_state"]["gradient"]["direction_2d"] is not None
+    assert js["probes"]["state_loadings"]["gradient"]["direction_2d"] is not None
     assert js["probes"]["activity_pcs"]["gradient"]["direction_2d"] is None
+
+
+def test_state_loadings_use_trial_timing_not_labels():
+    from src_models.analysis.calm_features import state_loadings
+
+    rng = np.random.default_rng(0)
+    N, n_tok, d = 30, 200, 8
+    # neurons 0..14 follow one latent signal, 15..29 its opposite: the loadings must split them
+    latent = rng.normal(size=n_tok)
+    sign = np.r_[np.ones(15), -np.ones(15)]
+    hidden = (sign[:, None, None] * latent[None, :, None] * rng.normal(size=d)) + 0.3 * rng.normal(
+        size=(N, n_tok, d)
+    )
+    frames = np.arange(n_tok) * 8 + 7
+    trials = {"start_frame": np.arange(0, 1500, 60), "end_frame": np.arange(40, 1540, 60)}
+    emb = state_loadings(hidden.astype(np.float32), frames, trials, n_components=6)
+    assert emb.shape == (N, 6) and np.isfinite(emb).all()
+    assert abs(np.corrcoef(emb[:, 0], sign)[0, 1]) > 0.9
+    labelled = dict(trials, cue=rng.integers(0, 2, 25), choice=rng.integers(0, 2, 25))
+    np.testing.assert_array_equal(
+        emb, state_loadings(hidden.astype(np.float32), frames, labelled, n_components=6)
+    )
+    per_token = state_loadings(hidden.astype(np.float32), frames, None, n_components=6)
+    assert per_token.shape == (N, 6) and not np.allclose(per_token, emb)

@@ -129,7 +129,7 @@ def test_dock_workers_and_cli_commands_give_identical_numbers(tiny, tmp_path, ca
     assert json.loads(capsys.readouterr().out)["metrics"] == json.loads(json.dumps(fc.metrics))
 
     emb = Job(lambda c: embed_job(rec, str(ckpt), "cpu", adapt_steps=STEPS)).run()
-    assert main(["embed", str(path), "--out", str(tmp_path / "e.npz"), *common]) == 0
+    assert main(["embed", str(path), "--out", str(tmp_path / "e.npz"), "--method", "pca", *common]) == 0
     capsys.readouterr()
     with np.load(tmp_path / "e.npz") as z:
         np.testing.assert_array_equal(z["coords"], emb.coords["PCA"])

@@ -1,11 +1,12 @@
 """``calm embed PATH --out emb.npz``: neuron embeddings, a 2-D map, cue/choice tuning and probes.
 
-Embeddings come from CalM: time-averaged DAT states of every neuron (``mean_state``) and, after a
-label-free adaptation to the recording (``CalM.adapt``: the steps and cache ``calm forecast`` and
-the docks use, default 150; ``--no-adapt`` skips it), the learned
-neuron embeddings (``neuron_embedding``, the primary one when present). ``activity_pcs`` (loadings
-on the population's principal components) is added as a reference. The primary embedding is
-mapped to 2-D with PCA or UMAP. With a trial table holding ``cue``/``choice``, each neuron gets ROC
+Embeddings come from CalM, after a label-free adaptation to the recording (``CalM.adapt``: the steps and
+cache ``calm forecast`` and the docks use, default 150; ``--no-adapt`` uses the model as shipped): ``state_loadings`` (the primary one: each neuron's
+loadings on the principal components of the DAT states averaged in 4 time bins of every trial —
+trial timing only, no labels), time-averaged states (``mean_state``) and the learned neuron
+embeddings (``neuron_embedding``). ``activity_pcs`` (loadings on the population's principal
+components) is added as a reference. The primary embedding is mapped to 2-D with UMAP (default)
+or PCA. With a trial table holding ``cue``/``choice``, each neuron gets ROC
 AUC, SI = 2(AUC − 0.5), permutation p-values and FDR q-values, and every embedding is probed
 (cross-validated over neurons, against shuffles).
 
@@ -42,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_options(parser)
     add_settings(parser, AdaptSettings)
     parser.add_argument(
-        "--method", choices=("pca", "umap"), default="pca", help="2-D map (default pca)"
+        "--method", choices=("pca", "umap"), default="umap", help="2-D map (default umap)"
     )
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object with the probe scores"

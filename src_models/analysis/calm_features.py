@@ -10,9 +10,11 @@ Analyses never call the DAT directly; they ask a :class:`FeatureExtractor` for
 
 :class:`CalmFeatures` implements it with CalM: the DAT hidden states of every neuron at every token,
 read out per neuron (each neuron's state on a few shared principal axes) or pooled across neurons
-(mean, std, max) for frame features, and the learned neuron embeddings plus time-averaged hidden
-states for neuron embeddings. The model is read as it is: an adapted one comes from
-``src_models.engine.CalM.adapt`` (``Adapted.features()``), the one adaptation every command shares.
+(mean, std, max) for frame features; for neuron embeddings, :func:`state_loadings` (each neuron's
+loadings on the principal components of the population's trial-aligned states — label-free, the
+primary embedding), the learned neuron embeddings and the time-averaged hidden states. The model is read
+as it is: an adapted one comes from ``src_models.engine.CalM.adapt`` (``Adapted.features()``),
+the one adaptation every command shares.
 """
 
 from __future__ import annotations
@@ -136,6 +138,52 @@ def pool_neurons(
         "neuron_pcs": lambda h: neuron_pcs(h, basis if basis is not None else pcs_basis(h, k)),
     }
     return np.concatenate([ops[p](hidden) for p in pool], axis=1).astype(np.float32)
+
+
+def state_loadings(
+    hidden: np.ndarray,
+    frames: np.ndarray,
+    trials: dict[str, np.ndarray] | None = None,
+    k: int = 4,
+    n_bins: int = 4,
+    n_components: int = 16,
+) -> np.ndarray:
+    """``(N, n_components)`` loadings of every neuron on the top components of its DAT states.
+
+    Each neuron's states are projected on ``k`` shared principal axes (:func:`pcs_basis`); with
+    trial bounds (``start_frame``/``end_frame``, timing only — never the trial's labels) they are
+    averaged in ``n_bins`` equal time bins (of tokens) of every trial, otherwise taken per token.
+    The resulting ``(N, features)`` matrix is reduced like the activity reference
+    (:func:`~src_models.analysis.embedding.activity_embedding`): rows z-scored, loadings on the top
+    principal components. Neurons that co-vary with the same trial-to-trial population signals
+    (e.g. the cue) land together, which is what makes tuning linearly readable.
+
+    Parameters
+    ----------
+    hidden : ndarray
+        ``(N, n_tokens, d)`` DAT states.
+    frames : ndarray
+        ``(n_tokens,)`` last frame of every token.
+    trials : dict, optional
+        Trial table; only ``start_frame`` and ``end_frame`` (exclusive) are read.
+    k, n_bins, n_components : int
+        Shared state axes, time bins per trial, loadings kept.
+    """
+    from src_models.analysis.embedding import activity_embedding
+    from src_models.analysis.selectivity import trial_responses
+
+    mu, axes = pcs_basis(hidden, k)
+    proj = (hidden.astype(np.float64) - mu) @ axes.T  # (N, n_tokens, k)
+    if trials and {"start_frame", "end_frame"} <= set(trials):
+        # trial bounds in tokens: the first token ending at or after the trial's first frame, up
+        # to (excluding) the first ending at or after its end; at least one token per trial
+        n_tok = proj.shape[1]
+        start = np.minimum(np.searchsorted(frames, trials["start_frame"]), n_tok - 1)
+        end = np.clip(np.searchsorted(frames, trials["end_frame"]), start + 1, n_tok)
+        proj = np.stack(
+            [trial_responses(proj[..., j], start, end, n_bins=n_bins) for j in range(k)], -1
+        )
+    return activity_embedding(proj.reshape(len(proj), -1), n_components)
 
 
 class CalmFeatures:
@@ -286,9 +334,15 @@ class CalmFeatures:
     def neuron_embeddings(
         self, recording: Recording, progress: ProgressFn | None = None
     ) -> dict[str, np.ndarray]:
-        """``mean_state`` (time-averaged states) and, when learned, ``neuron_embedding``."""
+        """``state_loadings`` (:func:`state_loadings`, trial-aligned when the recording has trials),
+        ``mean_state`` (time-averaged states) and, when learned, ``neuron_embedding``."""
         st = self.states(recording, progress)
-        out = {"mean_state": np.asarray(st.mean, np.float32)}
+        out = {
+            "state_loadings": state_loadings(
+                st.hidden, np.asarray(st.frames), recording.trials, self.n_pcs
+            ),
+            "mean_state": np.asarray(st.mean, np.float32),
+        }
         if st.neuron_embedding is not None:
             out["neuron_embedding"] = np.asarray(st.neuron_embedding, np.float32)
         return out

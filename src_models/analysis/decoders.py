@@ -168,7 +168,8 @@ class RidgeDecoder:
     def solve(
         Xs: np.ndarray, Y: np.ndarray, alphas: np.ndarray, drop: np.ndarray | None = None
     ) -> list:
-        """Ridge for several penalties at once through one eigendecomposition of the Gram matrix.
+        """Ridge for several penalties at once through one eigendecomposition of the Gram matrix
+        (or, with more features than samples, one SVD of the inputs).
 
         Parameters
         ----------
@@ -187,6 +188,13 @@ class RidgeDecoder:
         list of (coef, intercept)
             ``(d, k)`` and ``(k,)`` per penalty; predictions are ``Xs @ coef + intercept``.
         """
+        if Xs.shape[1] > len(Xs):  # more features than samples: the SVD of the kept rows
+            keep = np.ones(len(Xs), bool) if drop is None else ~np.isin(np.arange(len(Xs)), drop)
+            mx, my = Xs[keep].mean(0), Y[keep].mean(0)
+            u, sv, vt = np.linalg.svd(Xs[keep] - mx, full_matrices=False)
+            uty = u.T @ (Y[keep] - my)
+            coefs = [vt.T @ ((sv / (sv**2 + a))[:, None] * uty) for a in alphas]
+            return [(c, my - mx @ c) for c in coefs]
         G, B, sx, sy, n = Xs.T @ Xs, Xs.T @ Y, Xs.sum(0), Y.sum(0), len(Xs)
         if drop is not None and len(drop):
             Xd, Yd = Xs[drop], Y[drop]

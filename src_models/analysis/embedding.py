@@ -1,11 +1,11 @@
 """Per-neuron embeddings: 2-D maps and linear analyses of how they relate to tuning.
 
-* :func:`reduce` — PCA (numpy) or UMAP (``umap-learn``, imported only when asked: it is slow to
-  import) of an ``(N, D)`` embedding to 2-D coordinates.
+* :func:`reduce` — PCA (numpy, centred) or UMAP (``umap-learn``, imported only when asked: it is
+  slow to import) of an ``(N, D)`` embedding to 2-D coordinates.
 * :func:`probe_regression` — does the embedding predict a per-neuron value (e.g. cue SI)? Ridge
-  regression cross-validated over neurons (R², Pearson r), compared with the same probe fitted to
-  shuffled values (the neurons' values permuted): ``p`` is the fraction of shuffles that reach the
-  real R².
+  regression (scikit-learn ``RidgeCV``, penalty by leave-one-out) cross-validated over neurons
+  (R², Pearson r), compared with the same probe fitted to shuffled values (the neurons' values
+  permuted): ``p`` is the fraction of shuffles that reach the real R².
 * :func:`probe_classification` — balanced accuracy of a linear probe (ridge classifier) for a
   per-neuron class (selective vs untuned, or planted type), against shuffled labels.
 * :func:`tuning_gradient` — the direction in embedding space along which tuning strength |SI|
@@ -21,10 +21,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
 from src_models.analysis.decoders import RidgeDecoder
+from src_models.analysis.scores import balanced_accuracy, pearson_r, r2_score
 from src_models.errors import CalmError
 
 #: ridge penalties of the probes (on standardised embeddings)
@@ -34,8 +36,8 @@ PROBE_ALPHAS = tuple(float(a) for a in np.logspace(-2, 4, 13))
 def standardise(emb: np.ndarray) -> np.ndarray:
     """Columns to zero mean and unit variance (constant columns to zero)."""
     x = np.asarray(emb, np.float64)
-    sd = x.std(0)
-    return (x - x.mean(0)) / np.where(sd > 1e-12, sd, 1.0)
+    mean, sd = RidgeDecoder.standardise(x)
+    return (x - mean) / sd
 
 
 def _check(emb: np.ndarray, n: int | None = None, what: str = "embedding") -> np.ndarray:
@@ -61,7 +63,10 @@ def reduce(
     emb : ndarray
         ``(N, D)`` embedding.
     method : {'pca', 'umap'}
-        PCA of the standardised embedding, or UMAP (``n_neighbors = min(15, N - 1)``).
+        PCA of the centred embedding (not standardised: loadings such as ``state_loadings`` or
+        ``activity_pcs`` have uncorrelated columns, which standardising would make equally
+        important, leaving the map's axes arbitrary), or UMAP of the standardised embedding
+        (``n_neighbors = min(15, N - 1)``).
     n_components : int
         Output dimensions.
     seed : int
@@ -72,9 +77,9 @@ def reduce(
     ndarray
         ``(N, n_components)`` float32.
     """
-    x = standardise(_check(emb))
+    x = _check(emb)
     if method == "pca":
-        u, s, _ = np.linalg.svd(x, full_matrices=False)
+        u, s, _ = np.linalg.svd(x - x.mean(0), full_matrices=False)
         out = u[:, :n_components] * s[:n_components]
         if out.shape[1] < n_components:
             out = np.pad(out, ((0, 0), (0, n_components - out.shape[1])))
@@ -85,7 +90,7 @@ def reduce(
         reducer = umap.UMAP(
             n_components=n_components, n_neighbors=min(15, len(x) - 1), random_state=seed, n_jobs=1
         )
-        return np.asarray(reducer.fit_transform(x), np.float32)
+        return np.asarray(reducer.fit_transform(standardise(x)), np.float32)
     raise CalmError(f"unknown embedding map {method!r} (use 'pca' or 'umap')")
 
 
@@ -135,6 +140,24 @@ class ProbeScore:
             for k, v in asdict(self).items()
         }
 
+    @classmethod
+    def against_shuffles(
+        cls, metric: str, scores: np.ndarray, r: float | None, n_folds: int
+    ) -> ProbeScore:
+        """The real score (``scores[0]``) against the shuffled ones (``scores[1:]``)."""
+        real, null = float(scores[0]), scores[1:]
+        nan = float("nan")
+        return cls(
+            metric=metric,
+            score=real,
+            r=r,
+            shuffled_mean=float(null.mean()) if len(null) else nan,
+            shuffled_p95=float(np.percentile(null, 95)) if len(null) else nan,
+            p=float((1 + np.sum(null >= real)) / (1 + len(null))),
+            n_shuffles=len(null),
+            n_folds=n_folds,
+        )
+
 
 def _folds(
     n: int, n_folds: int, rng: np.random.Generator, labels: np.ndarray | None = None
@@ -150,42 +173,21 @@ def _folds(
     return fold
 
 
-def _ridge_gcv(x: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Ridge fit of every column of ``Y`` on ``x``, each with its penalty chosen by GCV.
+def _ridge(x: np.ndarray, Y: np.ndarray) -> Any:
+    """scikit-learn ridge of every column of ``Y`` on ``x``, each with its own penalty (efficient
+    leave-one-out over :data:`PROBE_ALPHAS`)."""
+    from sklearn.linear_model import RidgeCV
 
-    Returns ``(coef (D, k), intercept (k,))``.
-    """
-    xm, ym = x.mean(0), Y.mean(0)
-    u, s, vt = np.linalg.svd(x - xm, full_matrices=False)
-    uty = u.T @ (Y - ym)
-    best_err = np.full(Y.shape[1], np.inf)
-    best_coef = np.zeros((x.shape[1], Y.shape[1]))
-    n = len(x)
-    for a in PROBE_ALPHAS:
-        shrink = s**2 / (s**2 + a)
-        resid = Y - ym - u @ (shrink[:, None] * uty)
-        gcv = (resid**2).mean(0) / max(1e-12, 1 - shrink.sum() / n) ** 2
-        better = gcv < best_err
-        if better.any():
-            coef = vt.T @ ((s / (s**2 + a))[:, None] * uty)
-            best_coef[:, better] = coef[:, better]
-            best_err[better] = gcv[better]
-    return best_coef, ym - xm @ best_coef
+    return RidgeCV(alphas=PROBE_ALPHAS, alpha_per_target=Y.shape[1] > 1).fit(x, Y)
 
 
 def _ridge_cv_predict(x: np.ndarray, Y: np.ndarray, fold: np.ndarray) -> np.ndarray:
-    """Out-of-fold ridge predictions of every column of ``Y`` (penalty by GCV inside each fold)."""
+    """Out-of-fold ridge predictions of every column of ``Y`` (penalties chosen in each fold)."""
     pred = np.zeros_like(Y)
     for f in np.unique(fold):
-        tr, te = fold != f, fold == f
-        coef, b0 = _ridge_gcv(x[tr], Y[tr])
-        pred[te] = x[te] @ coef + b0
+        ridge = _ridge(x[fold != f], Y[fold != f])
+        pred[fold == f] = ridge.predict(x[fold == f]).reshape(-1, Y.shape[1])
     return pred
-
-
-def _r2(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-    sst = ((y - y.mean(0)) ** 2).sum(0)
-    return np.where(sst > 0, 1 - ((y - p) ** 2).sum(0) / np.where(sst > 0, sst, 1), np.nan)
 
 
 def probe_regression(
@@ -214,20 +216,9 @@ def probe_regression(
     fold = _folds(len(y), min(n_folds, len(y)), rng)
     Y = np.column_stack([y] + [rng.permutation(y) for _ in range(n_shuffles)])
     P = _ridge_cv_predict(x, Y, fold)
-    r2 = _r2(Y, P)
-    real = float(r2[0])
-    null = r2[1:]
-    r = float(np.corrcoef(P[:, 0], y)[0, 1]) if np.ptp(P[:, 0]) > 0 else 0.0
-    return ProbeScore(
-        metric="r2",
-        score=real,
-        r=r,
-        shuffled_mean=float(np.mean(null)) if n_shuffles else float("nan"),
-        shuffled_p95=float(np.percentile(null, 95)) if n_shuffles else float("nan"),
-        p=float((1 + np.sum(null >= real)) / (1 + n_shuffles)),
-        n_shuffles=n_shuffles,
-        n_folds=int(fold.max() + 1),
-    )
+    r2 = np.array([r2_score(Y[:, j], P[:, j]) for j in range(Y.shape[1])])
+    r = float(np.nan_to_num(pearson_r(y, P[:, 0])))
+    return ProbeScore.against_shuffles("r2", r2, r, int(fold.max() + 1))
 
 
 def _nearest_centroid_cv(
@@ -235,16 +226,17 @@ def _nearest_centroid_cv(
 ) -> np.ndarray:
     """Out-of-fold class predictions of a ridge classifier for every column of ``labels``.
 
-    Each column of ``labels`` (``(N, k)`` ints) is regressed one-hot (penalty by GCV); a neuron goes
-    to the class whose mean training output is nearest to its output (robust to unbalanced classes).
+    Each column of ``labels`` (``(N, k)`` ints) is regressed one-hot (penalty by leave-one-out); a
+    neuron goes to the class whose mean training output is nearest to its output (robust to
+    unbalanced classes).
     """
     N, k = labels.shape
     Y = np.concatenate([np.eye(n_classes)[labels[:, j]] for j in range(k)], axis=1)
     pred = np.zeros((N, k), np.int64)
     for f in np.unique(fold):
         tr, te = fold != f, fold == f
-        coef, b0 = _ridge_gcv(x[tr], Y[tr])
-        out_tr, out_te = x[tr] @ coef + b0, x[te] @ coef + b0
+        ridge = _ridge(x[tr], Y[tr])
+        out_tr, out_te = ridge.predict(x[tr]), ridge.predict(x[te])
         for j in range(k):
             cols = slice(j * n_classes, (j + 1) * n_classes)
             # a class absent from this training fold (possible in a shuffled column) is never chosen
@@ -276,23 +268,8 @@ def probe_classification(
     fold = _folds(len(y), k, rng, y)
     Ys = np.column_stack([y] + [rng.permutation(y) for _ in range(n_shuffles)])
     pred = _nearest_centroid_cv(x, Ys, fold, len(classes))
-    ba = np.array(
-        [
-            np.mean([np.mean(pred[Ys[:, j] == c, j] == c) for c in range(len(classes))])
-            for j in range(Ys.shape[1])
-        ]
-    )
-    real, null = float(ba[0]), ba[1:]
-    return ProbeScore(
-        metric="balanced_accuracy",
-        score=real,
-        r=None,
-        shuffled_mean=float(null.mean()) if n_shuffles else float("nan"),
-        shuffled_p95=float(np.percentile(null, 95)) if n_shuffles else float("nan"),
-        p=float((1 + np.sum(null >= real)) / (1 + n_shuffles)),
-        n_shuffles=n_shuffles,
-        n_folds=k,
-    )
+    ba = np.array([balanced_accuracy(Ys[:, j], pred[:, j]) for j in range(Ys.shape[1])])
+    return ProbeScore.against_shuffles("balanced_accuracy", ba, None, k)
 
 
 @dataclass
@@ -332,9 +309,8 @@ def tuning_gradient(
     y = np.asarray(strength, np.float64)
     x = standardise(_check(emb, len(y)))
     fold = _folds(len(y), min(n_folds, len(y)), np.random.default_rng(seed))
-    pred = _ridge_cv_predict(x, y[:, None], fold)[:, 0]
-    r_cv = float(np.corrcoef(pred, y)[0, 1]) if np.ptp(pred) > 0 and np.ptp(y) > 0 else 0.0
-    coef = _ridge_gcv(x, y[:, None])[0][:, 0]
+    r_cv = float(np.nan_to_num(pearson_r(y, _ridge_cv_predict(x, y[:, None], fold)[:, 0])))
+    coef = np.ravel(_ridge(x, y[:, None]).coef_)
     direction = coef / (np.linalg.norm(coef) or 1.0)
     d2 = r2d = None
     if coords is not None:
@@ -342,7 +318,7 @@ def tuning_gradient(
         beta = np.linalg.lstsq(np.c_[c - c.mean(0), np.ones(len(y))], y, rcond=None)[0][:2]
         d2 = beta / (np.linalg.norm(beta) or 1.0)
         fit = (c - c.mean(0)) @ beta
-        r2d = float(np.corrcoef(fit, y)[0, 1]) if np.ptp(fit) > 0 and np.ptp(y) > 0 else 0.0
+        r2d = float(np.nan_to_num(pearson_r(y, fit)))
     return TuningGradient(direction=direction, r_cv=r_cv, direction_2d=d2, r_2d=r2d)
 
 
@@ -382,7 +358,7 @@ def cluster_separation(
     emb: np.ndarray, selective: np.ndarray, n_shuffles: int = 100, seed: int = 0
 ) -> Separation:
     """Silhouette and probe accuracy of selective vs untuned neurons, against shuffled labels."""
-    from sklearn.metrics import silhouette_score
+    from sklearn.metrics import pairwise_distances, silhouette_score
 
     sel = np.asarray(selective, bool)
     x = standardise(_check(emb, len(sel)))
@@ -392,14 +368,10 @@ def cluster_separation(
             f"cluster separation needs >= 2 selective and >= 2 untuned neurons ({n_sel} / {n_un})"
         )
     rng = np.random.default_rng(seed)
-    dist = np.sqrt(np.maximum(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1), 0.0))
+    dist = pairwise_distances(x)
     real = float(silhouette_score(dist, sel, metric="precomputed"))
-    null = np.array(
-        [
-            silhouette_score(dist, rng.permutation(sel), metric="precomputed")
-            for _ in range(n_shuffles)
-        ]
-    )
+    shuffled = (rng.permutation(sel) for _ in range(n_shuffles))
+    null = np.array([silhouette_score(dist, s, metric="precomputed") for s in shuffled])
     return Separation(
         silhouette=real,
         silhouette_shuffled_mean=float(null.mean()) if n_shuffles else float("nan"),

@@ -1,8 +1,9 @@
 """One call for the embedding dock and ``calm embed``: embeddings, a 2-D map, tuning and probes.
 
 :func:`analyse_neurons` asks a :class:`~src_models.analysis.calm_features.FeatureExtractor` for
-per-neuron embeddings (CalM: time-averaged DAT states, plus learned neuron embeddings when the
-model knows or has adapted to the recording), adds the activity reference embedding, maps the
+per-neuron embeddings (CalM: loadings on the principal components of the trial-aligned DAT states —
+the primary one —, time-averaged DAT states, and learned neuron embeddings when the model knows or
+has adapted to the recording), adds the activity reference embedding, maps the
 primary embedding to 2-D, computes cue/choice selectivity from the ΔF/F traces and runs the linear
 analyses of :mod:`~src_models.analysis.embedding` for every embedding:
 
@@ -41,6 +42,8 @@ from src_models.recording import Recording
 
 #: name of the activity reference embedding
 ACTIVITY = "activity_pcs"
+#: embeddings mapped to 2-D, in order of preference (else the extractor's first)
+PRIMARY = ("state_loadings", "neuron_embedding", "mean_state")
 
 
 @dataclass
@@ -56,7 +59,8 @@ class NeuronMap:
     coords : ndarray
         ``(N, 2)`` map coordinates.
     embeddings : dict of str to ndarray
-        ``(N, D)`` per embedding (``neuron_embedding``, ``mean_state``, ``activity_pcs``).
+        ``(N, D)`` per embedding (``state_loadings``, ``neuron_embedding``, ``mean_state``,
+        ``activity_pcs``).
     selectivity : dict of str to Selectivity
         Per trial column (``cue``, ``choice``).
     probes : dict
@@ -160,8 +164,7 @@ def analyse_neurons(
     extractor : FeatureExtractor
         Source of the model embeddings (e.g. :class:`~src_models.analysis.calm_features.CalmFeatures`).
     method : {'pca', 'umap'}
-        2-D map of the primary embedding (learned neuron embeddings when available, else
-        time-averaged states).
+        2-D map of the primary embedding (the first of :data:`PRIMARY` the extractor gives).
     columns : tuple of str
         Trial columns to test for selectivity (those present are used).
     n_perm : int
@@ -185,7 +188,7 @@ def analyse_neurons(
     embeddings = dict(
         extractor.neuron_embeddings(recording, progress=sub_progress(report, 0.0, 0.6))
     )
-    primary = "neuron_embedding" if "neuron_embedding" in embeddings else "mean_state"
+    primary = next(n for n in (*PRIMARY, *embeddings) if n in embeddings)
     embeddings[ACTIVITY] = activity_embedding(recording.traces)
     report(0.6, "cue/choice selectivity")
     dff = delta_f_over_f(recording.traces, recording.fs)

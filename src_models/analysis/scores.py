@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from src_models.metrics import _pearson
+
 
 def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Coefficient of determination around the test mean (NaN for a constant target)."""
@@ -22,13 +24,8 @@ def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 
 def pearson_r(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Pearson correlation (NaN when either side is constant)."""
-    y = np.asarray(y_true, np.float64).ravel()
-    p = np.asarray(y_pred, np.float64).ravel()
-    y = y - y.mean()
-    p = p - p.mean()
-    den = float(np.sqrt((y * y).sum() * (p * p).sum()))
-    return float((y * p).sum() / den) if den > 0 else float("nan")
+    """Pearson correlation (NaN when either side is constant); the forecasting metrics' definition."""
+    return float(_pearson(np.ravel(y_true).astype(np.float64), np.ravel(y_pred), axis=0))
 
 
 def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
