@@ -33,7 +33,7 @@ import torch
 def main(argv: list[str] | None = None) -> int:
     from src_models.bench.registry import parse_models
     from src_models.bench.runner import run_benchmark
-    from src_models.bench.suites import SUITE_BUDGETS, builtin_sources
+    from src_models.bench.suites import builtin_sources, suite_budgets
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--suite", default="full", choices=("quick", "full"))
@@ -48,14 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     torch.set_num_threads(1)
-    from dataclasses import replace
 
     from src_models.readers import read_recording
 
     models = parse_models(args.models)
-    budget = SUITE_BUDGETS[args.suite]
-    if args.steps:
-        budget = replace(budget, steps=args.steps, eval_every=min(budget.eval_every, args.steps))
+    budget, foundation_budget = suite_budgets(args.suite, args.steps)
     sources, notes = builtin_sources(args.suite, [args.dataset], read_recording)
     if not sources:
         print("; ".join(notes), file=sys.stderr)
@@ -68,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             use = models if ck_dir is None or len(ckpts) == 1 else [m for m in models if m.startswith("calm")]
             t0 = time.perf_counter()
             res = run_benchmark(
-                sources, use, seeds=args.seeds, budget=budget, context=context,
+                sources, use, seeds=args.seeds, budget=budget,
+                foundation_budget=foundation_budget, context=context,
                 horizon=args.horizon, model_options={"calm": opts, "calm_scratch": opts},
                 log=lambda s: print(s, file=sys.stderr, flush=True),
             )

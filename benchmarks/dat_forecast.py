@@ -88,15 +88,16 @@ def main() -> None:
         rows.append(report)
     print()
     print("| recording | N | windows (stride) | CalM (selected) corr | MSE | pred. score | greedy corr | sample-mean corr "
-          "| regression corr | copy-last corr | copy-last MSE | adapted |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| regression corr | copy-last corr | copy-last MSE | adapted | 80 % band coverage |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         m, b, v = r["metrics"], r["baseline_copy_last"], r["variants"]
         cell = lambda k: f"{v[k]['corr']:.3f}" if k in v else "-"  # noqa: E731
         print(f"| {r['name']} | {r['n_neurons']} | {r['n_windows']} ({r['stride']}) | {m['corr']:.3f} ({r['selected']}) | "
               f"{m['mse']:.3f} | {m['prediction_score']:.3f} | {cell('greedy')} | {cell('sample_mean')} | "
               f"{cell('regression')} | {b['corr']:.3f} | {b['mse']:.3f} | "
-              f"{'yes' if r['adapted'] else 'known' if r['known_recording'] else 'no'} |")
+              f"{'yes' if r['adapted'] else 'known' if r['known_recording'] else 'no'} | "
+              f"{'-' if r['band'] is None else format(r['band']['coverage'], '.2f')} |")
 
 
 if __name__ == "__main__":

@@ -199,7 +199,7 @@ def test_resume_reuses_finished_rows_and_refuses_other_settings(tmp_path, capsys
     capsys.readouterr()
     args = [a if a != "2" else "3" for a in common]  # another step budget
     assert main([*args, "--models", "mlp", "--resume"]) == 2
-    assert "cannot resume: written with other settings (budget)" in capsys.readouterr().err
+    assert "cannot resume: written with other settings (budget, foundation_budget)" in capsys.readouterr().err
 
 
 def test_triplett_recording_is_a_builtin_dataset(real_data, monkeypatch, tmp_path):

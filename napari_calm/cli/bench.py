@@ -23,16 +23,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``calm bench``."""
     parser.add_argument(
         "--suite",
-        choices=("quick", "full"),
+        choices=("quick", "full", "transfer"),
         default="quick",
-        help="dataset sizes, training budget and default seeds (default: quick)",
+        help="dataset sizes, training budget and default seeds (default: quick); "
+        "transfer: recordings the pretrained CalM never saw, leave-one-recording-out",
     )
     parser.add_argument(
         "--datasets",
         default=None,
         metavar="A,B",
-        help="builtin datasets to run: sim-poco, sim-task, triplett, or 'none' "
-        "(default: all three)",
+        help="builtin datasets to run: sim-poco, sim-task, triplett (transfer suite: triplett, "
+        "worm, hippocampy, sim-chaos, sim-assembly), or 'none' (default: all of the suite's)",
     )
     parser.add_argument(
         "--data",
@@ -46,7 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--models",
         default=None,
         metavar="A,B",
-        help="comma-separated model names (default: every registered model)",
+        help="comma-separated model names (default: every registered model; "
+        "transfer suite: its eight rows)",
     )
     parser.add_argument(
         "--seeds", type=int, default=None, help="seeds per model (quick: 1, full: 3)"
@@ -111,15 +113,18 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from src_models.readers import read_recording
-    from src_models.bench.datasets import COLUMNS, file_source
+    from src_models.bench.datasets import file_source
     from src_models.bench.registry import parse_models
     from src_models.bench.report import machine_description, markdown_tables, write_results
     from src_models.bench.runner import BenchResults, merge_results, run_benchmark
-    from src_models.bench.suites import SUITE_BUDGETS, SUITE_SEEDS, builtin_sources
+    from src_models.bench.suites import SUITE_SEEDS, builtin_sources, suite_budgets, suite_datasets
+    from src_models.bench.transfer import TRANSFER_MODELS
     from src_models.errors import CalmError
     from src_models.outputs import claim_output
 
     claim_output(args.out, "bench", folder=True, overwrite=args.overwrite, resume=args.resume)
+    if args.suite == "transfer" and not args.models:
+        args.models = ",".join(TRANSFER_MODELS)
     models = parse_models(args.models)
     seeds = SUITE_SEEDS[args.suite] if args.seeds is None else args.seeds
     if seeds < 1:
@@ -128,13 +133,9 @@ def run(args: argparse.Namespace) -> int:
         raise CalmError(
             f"--context and --horizon must be positive, got {args.context} and {args.horizon}"
         )
-    budget = SUITE_BUDGETS[args.suite]
-    if args.steps is not None:
-        if args.steps < 1:
-            raise CalmError(f"--steps must be at least 1, got {args.steps}")
-        budget = replace(budget, steps=args.steps, eval_every=min(budget.eval_every, args.steps))
+    budget, foundation_budget = suite_budgets(args.suite, args.steps)
     if args.datasets is None:
-        keys = list(COLUMNS)
+        keys = suite_datasets(args.suite)
     elif args.datasets.strip().lower() == "none":
         keys = []
     else:
@@ -153,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
         "context": args.context,
         "horizon": args.horizon,
         "budget": budget.describe(),
+        "foundation_budget": foundation_budget.describe(),
         "calm_checkpoint": args.calm_checkpoint,
     }
     previous, previous_datasets = (
@@ -181,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
         models,
         seeds=seeds,
         budget=budget,
+        foundation_budget=foundation_budget,
         context=args.context,
         horizon=args.horizon,
         device=args.device,

@@ -3,7 +3,7 @@
 The markdown has one table per metric — correlation ×100 (the paper's
 headline), MSE and the prediction score — with one row per model and one
 column per dataset (Simulation | Task sim | Single-session (Triplett) | user
-data), cells ``mean ± SEM`` over seeds, the best model of each column in bold.
+data), cells ``mean ± sd`` over seeds, the best model of each column in bold.
 """
 
 from __future__ import annotations
@@ -85,12 +85,12 @@ def results_json(results: BenchResults, meta: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def _fmt(mean: float | None, sem: float | None, scale: float, digits: int, n: int) -> str:
+def _fmt(mean: float | None, sd: float | None, scale: float, digits: int, n: int) -> str:
     if mean is None or not math.isfinite(mean):
         return "—"
     text = f"{mean * scale:.{digits}f}"
-    if n > 1 and sem is not None and math.isfinite(sem):
-        text += f" ± {sem * scale:.{digits}f}"
+    if n > 1 and sd is not None and math.isfinite(sd):
+        text += f" ± {sd * scale:.{digits}f}"
     return text
 
 
@@ -127,12 +127,22 @@ def markdown_tables(summary: list[dict[str, Any]], columns: list[str]) -> str:
                 text = (
                     "—"
                     if s is None
-                    else _fmt(s.get(key), s.get(f"{key}_sem"), scale, digits, s["n_seeds"])
+                    else _fmt(s.get(key), s.get(f"{key}_sd"), scale, digits, s["n_seeds"])
                 )
                 cells.append(f"**{text}**" if best.get(col) == model else text)
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
+
+
+def _budget_line(b: dict[str, Any]) -> str:
+    """One sentence describing a :meth:`Budget.describe` dict."""
+    return (
+        f"AdamW, {b.get('steps')} steps max, batch {b.get('batch_size')} windows "
+        f"(≤ {b.get('max_neurons')} neurons), lr grid {b.get('lr_grid')} chosen on validation "
+        f"(first seed), validation every {b.get('eval_every')} steps, early stop after "
+        f"{b.get('patience')} checks without gain"
+    )
 
 
 def results_markdown(results: BenchResults, meta: dict[str, Any]) -> str:
@@ -148,14 +158,10 @@ def results_markdown(results: BenchResults, meta: dict[str, Any]) -> str:
         (
             "- protocol: per recording 60/20/20 split in time, z-scored with training statistics, "
             f"context {meta.get('context')} → horizon {meta.get('horizon')}, windows at stride 1 "
-            f"inside each split; seeds: {meta.get('seeds')}"
+            f"inside each split; seeds: {meta.get('seeds')} (cells: mean ± sd)"
         ),
-        (
-            f"- deep models: AdamW, {b.get('steps')} steps max, batch {b.get('batch_size')} windows "
-            f"(≤ {b.get('max_neurons')} neurons), lr grid {b.get('lr_grid')} chosen on validation "
-            f"(first seed), validation every {b.get('eval_every')} steps, early stop after "
-            f"{b.get('patience')} checks without gain"
-        ),
+        f"- deep models: {_budget_line(b)}",
+        f"- CalM fine-tuning: {_budget_line(meta.get('foundation_budget') or b)}",
         "",
         "Datasets: "
         + "; ".join(

@@ -25,7 +25,7 @@ from src_models.bench.windows import BenchData, make_windows
 from src_models.device import resolve_device
 from src_models.metrics import forecast_metrics
 
-#: metrics summarised as mean ± SEM over seeds
+#: metrics summarised as mean, SEM and standard deviation over seeds
 SUMMARY_METRICS = ("corr", "corr_median", "mse", "mae", "r2", "prediction_score")
 
 
@@ -48,7 +48,7 @@ class BenchResults:
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> list[dict[str, Any]]:
-        """Mean ± SEM over seeds of every metric, per dataset × model (row order kept)."""
+        """Mean, SEM and sd over seeds of every metric, per dataset × model (row order kept)."""
         groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for r in self.rows:
             groups.setdefault((r["dataset"], r["model"]), []).append(r)
@@ -67,9 +67,8 @@ class BenchResults:
             for m in SUMMARY_METRICS:
                 v = np.array([r[m] for r in rows], float)
                 entry[m] = float(np.mean(v))
-                entry[f"{m}_sem"] = (
-                    float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
-                )
+                entry[f"{m}_sd"] = float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
+                entry[f"{m}_sem"] = entry[f"{m}_sd"] / np.sqrt(len(v))
             steps = np.array([r["corr_per_step"] for r in rows], float)
             entry["corr_per_step"] = [float(x) for x in steps.mean(0)]
             out.append(entry)
@@ -129,6 +128,7 @@ def run_benchmark(
     *,
     seeds: int = 3,
     budget: Budget,
+    foundation_budget: Budget | None = None,
     context: int = 48,
     horizon: int = 16,
     device: str | None = None,
@@ -149,6 +149,8 @@ def run_benchmark(
         Seeds per model (deterministic models are fitted once and reported per seed).
     budget : Budget
         Training budget of every gradient-trained model.
+    foundation_budget : Budget, optional
+        Budget of the ``foundation`` family (CalM fine-tuning) instead of ``budget``.
     context, horizon : int
         Window layout.
     device : str, optional
@@ -199,19 +201,22 @@ def run_benchmark(
                     res.notes.append(note)
                 log(f"  {name}: skipped ({why})")
                 continue
-            run_budget = budget
+            base = budget
+            if foundation_budget is not None and cls.family == "foundation":
+                base = foundation_budget
+            run_budget = base
             first: dict[str, Any] | None = None
             for seed in range(seeds):
                 if (src.key, name, seed) in done:
                     row = dict(done[(src.key, name, seed)])
                     if row.get("lr") is not None:
-                        run_budget = budget.with_lr(row["lr"])
+                        run_budget = base.with_lr(row["lr"])
                 elif cls.deterministic and first is not None:
                     row = dict(first, seed=seed)
                 else:
                     row, report = run_model(name, data, run_budget, seed, dev, options)
                     if report.lr is not None:
-                        run_budget = budget.with_lr(report.lr)
+                        run_budget = base.with_lr(report.lr)
                 row["column"] = src.column
                 first = first or row
                 res.rows.append(row)

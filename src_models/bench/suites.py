@@ -1,4 +1,4 @@
-"""The two suites: which builtin datasets, at which size, with which training budget.
+"""The suites: which builtin datasets, at which size, with which training budget.
 
 ``quick``
     Small simulations (48 neurons, 1 200 frames), the first 1 500 frames of
@@ -9,11 +9,25 @@
     size (150 neurons, 4 096 frames), the task simulation (128 neurons, 4 096
     frames), the whole Triplett recording (114 neurons, 4 245 frames), the
     full budget and three seeds.
+``transfer``
+    Recordings the pretrained CalM never saw, leave-one-recording-out
+    (:mod:`~src_models.bench.transfer`), the transfer budget and three seeds.
+
+Budgets: the trained baselines train to convergence on validation: up to
+5 000 steps (POCO's ``max_batch``) of 16 windows with every neuron, validation
+every 100 steps, early stop after 1 000 steps without gain, best weights kept,
+learning rate from {3e-4, 1e-3} (POCO uses 1e-3 and batch 64, too slow for
+POCO on a 2-core CPU). The ``transfer`` suite keeps this rule with POCO's
+learning rate 1e-3 only, at most 3 000 steps and a patience of 500 steps, so
+that five recordings finish on this CPU. CalM's fine-tuning has its own, smaller budget
+(:data:`SUITE_FOUNDATION_BUDGETS`): each of its steps costs a DAT forward and
+backward pass over ≤ 64 neurons × 16 tokens per window.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from src_models.bench.datasets import (
     COLUMNS,
@@ -25,10 +39,11 @@ from src_models.bench.datasets import (
     simulation_source,
 )
 from src_models.bench.training import Budget
+from src_models.bench.transfer import TRANSFER_COLUMNS, transfer_sources
 from src_models.errors import CalmError
 from src_models.recording import Recording
 
-SUITES = ("quick", "full")
+SUITES = ("quick", "full", "transfer")
 
 #: per suite: builtin key → (n_neurons, n_frames) for simulations, max frames for files
 SUITE_SIZES: dict[str, dict[str, tuple[int | None, int | None]]] = {
@@ -36,7 +51,7 @@ SUITE_SIZES: dict[str, dict[str, tuple[int | None, int | None]]] = {
     "full": {"sim-poco": (150, 4096), "sim-task": (128, 4096), "triplett": (None, None)},
 }
 
-#: per suite: training budget of every gradient-trained model
+#: per suite: training budget of every gradient-trained baseline
 SUITE_BUDGETS: dict[str, Budget] = {
     "quick": Budget(
         steps=40,
@@ -48,6 +63,21 @@ SUITE_BUDGETS: dict[str, Budget] = {
         max_neurons=32,
     ),
     "full": Budget(
+        steps=5000,
+        batch_size=16,
+        lr_grid=(3e-4, 1e-3),
+        eval_every=100,
+        patience=10,
+        max_val_windows=1024,
+        max_neurons=512,
+    ),
+}
+SUITE_BUDGETS["transfer"] = replace(SUITE_BUDGETS["full"], steps=3000, lr_grid=(1e-3,), patience=5)
+
+#: per suite: budget of CalM's fine-tuning (the ``foundation`` rows)
+SUITE_FOUNDATION_BUDGETS: dict[str, Budget] = {
+    "quick": SUITE_BUDGETS["quick"],
+    "full": Budget(
         steps=300,
         batch_size=8,
         lr_grid=(1e-3, 3e-3),
@@ -57,9 +87,40 @@ SUITE_BUDGETS: dict[str, Budget] = {
         max_neurons=64,
     ),
 }
+SUITE_FOUNDATION_BUDGETS["transfer"] = SUITE_FOUNDATION_BUDGETS["full"].with_lr(1e-3)
 
 #: per suite: default number of seeds
-SUITE_SEEDS: dict[str, int] = {"quick": 1, "full": 3}
+SUITE_SEEDS: dict[str, int] = {"quick": 1, "full": 3, "transfer": 3}
+
+
+def suite_datasets(suite: str) -> list[str]:
+    """Default dataset keys of ``suite``."""
+    return list(TRANSFER_COLUMNS if suite == "transfer" else COLUMNS)
+
+
+def suite_budgets(suite: str, steps: int | None = None) -> tuple[Budget, Budget]:
+    """Budgets of ``suite``: (trained baselines, CalM fine-tuning).
+
+    Parameters
+    ----------
+    suite : str
+        One of :data:`SUITES`.
+    steps : int, optional
+        Overrides the maximum optimiser steps of both (``calm bench --steps``).
+
+    Raises
+    ------
+    CalmError
+        Unknown suite or ``steps`` < 1.
+    """
+    if suite not in SUITES:
+        raise CalmError(f"unknown suite {suite!r} (use {', '.join(SUITES)})")
+    budgets = SUITE_BUDGETS[suite], SUITE_FOUNDATION_BUDGETS[suite]
+    if steps is None:
+        return budgets
+    if steps < 1:
+        raise CalmError(f"--steps must be at least 1, got {steps}")
+    return tuple(replace(b, steps=steps, eval_every=min(b.eval_every, steps)) for b in budgets)
 
 
 def builtin_sources(
@@ -69,10 +130,11 @@ def builtin_sources(
 
     Parameters
     ----------
-    suite : {'quick', 'full'}
-        Sizes of the simulations and frames kept of the real recording.
+    suite : {'quick', 'full', 'transfer'}
+        Sizes of the simulations and frames kept of the real recording;
+        ``transfer`` hands over to :func:`~src_models.bench.transfer.transfer_sources`.
     keys : list of str
-        Builtin dataset names (:data:`~src_models.bench.datasets.COLUMNS`).
+        Dataset names (:func:`suite_datasets`).
     reader : callable or None
         ``reader(path, fs=...) -> Recording`` for the real recording
         (``src_models.readers.read_recording``); without one it is skipped.
@@ -84,7 +146,9 @@ def builtin_sources(
         Why a dataset was skipped (e.g. the Triplett file is absent).
     """
     if suite not in SUITES:
-        raise CalmError(f"unknown suite {suite!r} (use {' or '.join(SUITE_SIZES)})")
+        raise CalmError(f"unknown suite {suite!r} (use {', '.join(SUITES)})")
+    if suite == "transfer":
+        return transfer_sources(keys, reader)
     sizes = SUITE_SIZES[suite]
     sources, notes = [], []
     for key in keys:

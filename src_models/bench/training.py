@@ -1,17 +1,19 @@
-"""The one optimiser budget rule shared by every gradient-trained model.
+"""The one optimiser budget rule shared by every gradient-trained model: train to convergence on validation.
 
-Rule (identical for NLinear, DLinear, MLP, TCN, PatchTST, iTransformer, POCO
-and CalM-from-scratch; CalM fine-tuning follows it through its own loop):
+Rule (identical for NLinear, DLinear, MLP, TCN, PatchTST, iTransformer and
+POCO; CalM fine-tuning and CalM-from-scratch follow it through DAT's own loop
+with a budget of their own, see :mod:`src_models.bench.suites`):
 
 * AdamW, betas (0.9, 0.999), weight decay ``1e-4``, gradient-norm clip 5
   (POCO's settings), constant learning rate;
 * mini-batches of ``batch_size`` training windows drawn uniformly with
   replacement (every neuron of the window, or a random subset of
   ``max_neurons`` when the recording has more), MSE loss on the horizon;
-* a fixed budget of ``steps`` optimiser steps; every ``eval_every`` steps the
-  MSE on (at most ``max_val_windows`` evenly spaced) validation windows is
-  measured and the best weights so far are kept; training stops early after
-  ``patience`` evaluations without improvement;
+* at most ``steps`` optimiser steps, set high enough that training stops on
+  validation, not on the cap: every ``eval_every`` steps the MSE on (at most
+  ``max_val_windows`` evenly spaced) validation windows is measured and the
+  best weights so far are kept; training stops after ``patience``
+  evaluations without improvement;
 * the learning rate is chosen from ``lr_grid`` by the best validation MSE
   (the runner selects it on the first seed and reuses it for the others);
 * the test windows are used once, after selection.

@@ -1,0 +1,133 @@
+"""The ``transfer`` suite: recordings the pretrained model never saw, one at a time.
+
+Leave-one-recording-out: every row is a recording that is not in the
+pretraining corpus of the CalM being evaluated, so CalM (pretrained → adapted)
+brings only what it learned elsewhere, while every other model (and CalM
+scratch) is trained on that recording's training split alone. The datasets:
+
+``triplett``
+    Zebrafish tectum, 114 neurons × 4,245 frames at 2.2 Hz, ΔF/F (real).
+    **Not held out for the shipped model**: its pretraining (and the NQ
+    tokenizer's) used frames 0–60 % (``docs/model-card.md``); the tables mark it.
+``worm``
+    C. elegans whole brain (WormWideWeb), 98 identified neurons × 1,600 frames
+    at 1.67 Hz, z-scored by the source (real; never seen).
+``hippocampy``
+    Mouse two-photon suite2p output, 20 ROIs × 18,000 frames, frame rate
+    unknown (10 Hz assumed; tokens do not depend on it), ``F − 0.7·Fneu`` (real;
+    never seen).
+``sim-chaos``
+    POCO's chaotic rate network (g = 2), 150 units × 4,096 frames, simulation
+    seed 1000: dynamics the task-network pretraining corpus never had.
+``sim-assembly``
+    Spontaneous assemblies (:mod:`src_models.simulation.assemblies`), 120
+    neurons × 4,096 frames at 5 Hz, GCaMP6s, seed 1000: no task, no corpus
+    counterpart.
+
+The thunder mouse S1 movie is not a row: its 500 frames leave 100 frames
+(37 windows of 48 + 16) per validation and test split, too few for a
+three-seed comparison, and its traces need a suite2p extraction first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from src_models.bench.datasets import (
+    TRIPLETT,
+    TRIPLETT_FS,
+    Source,
+    file_source,
+    real_data_dir,
+    simulation_source,
+)
+from src_models.errors import CalmError
+from src_models.recording import Recording
+
+#: transfer dataset key → table column, in table order
+TRANSFER_COLUMNS: dict[str, str] = {
+    "triplett": "Zebrafish tectum (Triplett) †",
+    "worm": "C. elegans (WormWideWeb)",
+    "hippocampy": "Mouse 2p (hippocampy)",
+    "sim-chaos": "Chaotic network (sim)",
+    "sim-assembly": "Spontaneous assemblies (sim)",
+}
+
+#: the rows of the transfer table, in order
+TRANSFER_MODELS = (
+    "copy_last",
+    "dlinear",
+    "ridge_var",
+    "mlp",
+    "tcn",
+    "poco",
+    "calm",
+    "calm_scratch",
+)
+
+#: real recordings: key → (path in the real-data folder, frame rate to impose or None)
+_REAL: dict[str, tuple[str, float | None]] = {
+    "triplett": (str(TRIPLETT), TRIPLETT_FS),
+    "worm": ("wormwideweb-celegans", None),
+    "hippocampy": ("hippocampy-suite2p/plane0", 10.0),
+}
+
+#: simulation seed of the transfer suite (pretraining used seed 0)
+SIM_SEED = 1000
+
+#: note printed with every transfer table
+NOT_HELD_OUT = (
+    "†: not held out for the shipped CalM, whose pretraining and tokenizer used Triplett "
+    "frames 0–60 % (the training split here); every other column is a recording it never saw"
+)
+
+
+def transfer_sources(
+    keys: list[str], reader: Callable[..., Recording] | None
+) -> tuple[list[Source], list[str]]:
+    """Sources of the transfer datasets ``keys`` (see the module docstring).
+
+    Parameters
+    ----------
+    keys : list of str
+        Keys of :data:`TRANSFER_COLUMNS`.
+    reader : callable or None
+        ``reader(path, fs=...) -> Recording`` for the real recordings; without
+        one they are skipped.
+
+    Returns
+    -------
+    sources : list of Source
+    notes : list of str
+        Skipped datasets and why, and the held-out note.
+    """
+    from src_models.simulation.assemblies import simulate_assemblies
+
+    sources, notes = [], [NOT_HELD_OUT]
+    root = real_data_dir()
+    for key in keys:
+        if key not in TRANSFER_COLUMNS:
+            raise CalmError(
+                f"unknown dataset {key!r}; transfer datasets: {', '.join(TRANSFER_COLUMNS)}"
+            )
+        column = TRANSFER_COLUMNS[key]
+        if key == "sim-chaos":
+            src = simulation_source(key, "poco", 150, 4096, seed=SIM_SEED)
+            src.column = column
+        elif key == "sim-assembly":
+            src = Source(
+                key,
+                column,
+                lambda: simulate_assemblies(120, 4096, seed=SIM_SEED),
+                info={"generator": "assemblies", "sim_seed": SIM_SEED},
+            )
+        else:
+            rel, fs = _REAL[key]
+            path = None if root is None else root / rel
+            if path is None or not path.exists() or reader is None:
+                notes.append(f"{key}: skipped, {rel} not found (set CALM_REAL_DATA)")
+                continue
+            src = file_source(path, lambda p, fs=fs: reader(p, fs=fs), key, column)
+        src.info["held_out_for_shipped_calm"] = key != "triplett"
+        sources.append(src)
+    return sources, notes
