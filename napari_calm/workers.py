@@ -30,7 +30,7 @@ import numpy as np
 
 from napari_calm.state import EmbeddingCache, TokenCache
 from src_models.jobs import Job, JobCancelled, Progress
-from src_models.settings import AdaptSettings
+from src_models.settings import AdaptSettings, DecodeSettings
 
 if TYPE_CHECKING:
     from src_models.engine import Adapted
@@ -245,9 +245,9 @@ def decode_job(
     checkpoint: str | None,
     device: str,
     baselines: tuple[str, ...] = ("ridge", "mlp"),
-    n_folds: int = 5,
-    context: int = 48,
-    n_shifts: int = 20,
+    n_folds: int = DecodeSettings.folds,
+    context: int = DecodeSettings.context,
+    n_shifts: int = DecodeSettings.shifts,
     adapt_steps: int = AdaptSettings.steps,
 ) -> Generator[Progress, None, Any]:
     """Decode ``target`` with CalM heads and baselines (:meth:`Adapted.decode`).

@@ -38,7 +38,7 @@ from src_models.errors import CalmError
 from src_models.jobs import Job, JobCancelled, Progress
 from src_models.preparation import PreparedRecording, prepare_recording
 from src_models.recording import Recording
-from src_models.settings import AdaptSettings, ForecastSettings
+from src_models.settings import AdaptSettings, DecodeSettings, ForecastSettings
 
 #: adaptations kept in memory
 MEMORY_CACHE_SIZE = 4
@@ -295,7 +295,7 @@ class Adapted:
         kwargs.setdefault("seed", self.settings.seed)
         return analyse_neurons(self._recording(), self.features(), method=method, **kwargs)
 
-    def decode(self, target: str, context: int = 48, **kwargs: Any) -> Any:
+    def decode(self, target: str, context: int = DecodeSettings.context, **kwargs: Any) -> Any:
         """Cross-validated decoding of ``target`` vs baselines (:func:`~src_models.analysis.decoding.decode`).
 
         CalM's heads read the adapted model's per-neuron states over the tokens covering

@@ -9,13 +9,28 @@ field's ``metadata`` carries its command-line ``help`` (and ``metavar``, ``choic
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from src_models.errors import CalmError
+from src_models.validation import MAX_FS, number
+
+if TYPE_CHECKING:
+    from src_models.dat.config import FinetuneConfig
+
+#: CalM read-outs of ``calm decode`` -> the state features each one reads
+READOUTS = {"neurons": ("neuron_pcs",), "pooled": ("mean", "std")}
+#: full fine-tuning steps after the embedding phase when neither --steps nor a config says
+DEFAULT_FULL_STEPS = 200
 
 
-def _opt(default: Any, help: str, **extra: Any) -> Any:
+def option(default: Any, help: str, **extra: Any) -> Any:
+    """A dataclass field with ``default`` and its command-line ``help`` (and ``metavar``, ``choices``, ``type``)."""
     return field(default=default, metadata={"help": help, **extra})
+
+
+def split_names(text: str) -> tuple[str, ...]:
+    """The names of a comma-separated list (``"ridge, mlp"`` -> ``('ridge', 'mlp')``)."""
+    return tuple(n.strip() for n in text.split(",") if n.strip())
 
 
 @dataclass(frozen=True)
@@ -34,12 +49,12 @@ class AdaptSettings:
         Window sampling seed.
     """
 
-    steps: int = _opt(150, "adaptation steps of the neuron/session embeddings, backbone frozen (default 150)",
+    steps: int = option(150, "adaptation steps of the neuron/session embeddings, backbone frozen (default 150)",
                       metavar="N")
-    full_steps: int = _opt(0, "then adapt the whole backbone for N steps (default 0)", metavar="N")
-    dff: str = _opt("auto", "ΔF/F of raw fluorescence: auto (strictly positive traces), yes or no (default auto)",
+    full_steps: int = option(0, "then adapt the whole backbone for N steps (default 0)", metavar="N")
+    dff: str = option("auto", "ΔF/F of raw fluorescence: auto (strictly positive traces), yes or no (default auto)",
                     choices=("auto", "yes", "no"))
-    seed: int = _opt(0, "seed of adaptation and sampling (default 0)")
+    seed: int = option(0, "seed of adaptation and sampling (default 0)")
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.full_steps < 0:
@@ -67,12 +82,12 @@ class ForecastSettings:
         Validation windows (evenly spaced) that choose the variant.
     """
 
-    context: int = _opt(48, "context frames (default 48)", metavar="C")
-    horizon: int = _opt(16, "forecast frames (default 16)", metavar="H")
-    samples: int = _opt(8, "sampled rollouts per window for the band and sample_mean (default 8; 0 = none)",
+    context: int = option(48, "context frames (default 48)", metavar="C")
+    horizon: int = option(16, "forecast frames (default 16)", metavar="H")
+    samples: int = option(8, "sampled rollouts per window for the band and sample_mean (default 8; 0 = none)",
                         metavar="S")
-    stride: int = _opt(1, "step between test windows (default 1)", metavar="K")
-    max_val_windows: int = _opt(128, "validation windows that choose the variant (default 128)", metavar="W")
+    stride: int = option(1, "step between test windows (default 1)", metavar="K")
+    max_val_windows: int = option(128, "validation windows that choose the variant (default 128)", metavar="W")
 
     def __post_init__(self) -> None:
         if self.context < 1 or self.horizon < 1:
@@ -82,3 +97,143 @@ class ForecastSettings:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    """Cross-validated decoding of one behaviour target (``calm decode``).
+
+    Attributes
+    ----------
+    level : {'frame', 'trial'}, optional
+        Per frame or per trial (default: by the target's kind).
+    context, folds, shifts : int
+        Decoder context in frames, cross-validation folds, circular shifts for chance.
+    baselines, heads, readouts : str
+        Comma-separated supervised baselines, CalM heads and CalM read-outs (:data:`READOUTS`).
+    finetune_steps : int
+        End-to-end fine-tuning steps per fold (0: no ``calm_finetuned``).
+    phases : int
+        Token grids per patch.
+    calm_window : int, optional
+        Tokens per DAT pass (default: the tokens covering ``context``).
+    min_trials : int
+        Minimum trials per class.
+    """
+
+    level: str | None = option(None, "per frame or per trial (trial columns)", type=str, choices=("frame", "trial"))
+    context: int = option(48, "decoder context in frames (default 48)", metavar="C")
+    folds: int = option(5, "cross-validation folds (default 5)", metavar="K")
+    shifts: int = option(20, "circular shifts for chance (default 20)", metavar="S")
+    baselines: str = option("ridge,mlp,gru", "comma-separated supervised baselines (default ridge,mlp,gru)",
+                            metavar="LIST")
+    heads: str = option("linear,mlp", "CalM heads (default linear,mlp)", metavar="LIST")
+    finetune_steps: int = option(0, "also fine-tune the DAT with a task head on each fold's labels for N steps "
+                                 "(calm_finetuned; default 0 = off)", metavar="N")
+    readouts: str = option("neurons", "CalM state read-outs: neurons (each neuron's state on 4 shared principal "
+                           "axes) and/or pooled (mean and std over neurons); default neurons", metavar="LIST")
+    phases: int = option(1, "token grids per patch: states every P/K frames instead of every P (K times the "
+                         "cost; default 1)", metavar="K")
+    calm_window: int | None = option(None, "tokens per DAT pass (default: the tokens covering --context, so every "
+                                     "decoder reads the same window)", type=int, metavar="TOKENS")
+    min_trials: int = option(5, "minimum trials per class (default 5)", metavar="N")
+
+    def __post_init__(self) -> None:
+        if self.folds < 2 or self.context < 1 or min(self.shifts, self.finetune_steps) < 0:
+            raise CalmError("--folds must be >= 2, --context >= 1, --shifts/--finetune-steps >= 0")
+        readouts = split_names(self.readouts)
+        if not readouts or set(readouts) - set(READOUTS):
+            raise CalmError(f"unknown --readouts {self.readouts!r}; use any of {', '.join(READOUTS)}")
+        if self.phases < 1:
+            raise CalmError("--phases must be >= 1")
+
+
+@dataclass(frozen=True)
+class EmbedSettings:
+    """Neuron embeddings, their 2-D map, cue/choice tuning and probes (``calm embed``).
+
+    Attributes
+    ----------
+    method : {'umap', 'pca'}
+        2-D map of the primary embedding.
+    perm, shuffles : int
+        Permutations of the selectivity test and shuffles of each probe's control.
+    min_trials : int
+        Minimum trials per condition.
+    """
+
+    method: str = option("umap", "2-D map (default umap)", choices=("pca", "umap"))
+    perm: int = option(1000, "permutations of the selectivity test", metavar="N")
+    shuffles: int = option(200, "shuffles of each probe's control", metavar="N")
+    min_trials: int = option(5, "minimum trials per condition", metavar="N")
+
+    def __post_init__(self) -> None:
+        if self.perm < 0 or self.shuffles < 0:
+            raise CalmError("--perm and --shuffles must be >= 0")
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """Fine-tuning CalM on a recording (``calm finetune``, ``CalM.finetune``).
+
+    Attributes
+    ----------
+    steps : int, optional
+        Total optimizer steps, split half embedding, half full (default: 150 embedding +
+        :data:`DEFAULT_FULL_STEPS` full, or what a config says).
+    freeze_backbone : bool
+        Only the new embeddings and the regression head (all steps in the embedding phase).
+    seed : int
+        Window sampling seed.
+    """
+
+    steps: int | None = option(None, "total optimizer steps (default: 150 embedding + 200 full)", type=int,
+                               metavar="N")
+    freeze_backbone: bool = option(False, "only fit the new embeddings and the regression head")
+    seed: int = option(0, "window sampling seed (default 0)")
+
+    def __post_init__(self) -> None:
+        if self.steps is not None and self.steps < 1:
+            raise CalmError(f"--steps must be >= 1, got {self.steps}")
+
+    def config(self, base: dict[str, Any]) -> FinetuneConfig:
+        """The :class:`~src_models.dat.config.FinetuneConfig` of these settings over a config's ``base``."""
+        from src_models.dat.config import FinetuneConfig
+
+        cfg = FinetuneConfig.from_dict(base)
+        if self.steps is not None:
+            cfg.embed_steps = self.steps - self.steps // 2
+            cfg.full_steps = self.steps // 2
+        elif not base:
+            cfg.full_steps = DEFAULT_FULL_STEPS
+        if self.freeze_backbone:
+            cfg.embed_steps += cfg.full_steps
+            cfg.full_steps = 0
+        return cfg
+
+
+@dataclass(frozen=True)
+class PretrainSettings:
+    """Self-supervised pretraining (``calm pretrain``).
+
+    Attributes
+    ----------
+    max_steps : int, optional
+        Optimizer steps (default: the config's).
+    seed : int
+        Initialisation and sampling seed.
+    fs : float, optional
+        Frame rate for recordings whose files give none.
+    """
+
+    max_steps: int | None = option(None, "optimizer steps (overrides the config)", type=int, metavar="N")
+    seed: int = option(0, "initialisation and sampling seed (default 0)")
+    fs: float | None = option(None, "frame rate for recordings whose files give none (others keep their own)",
+                              type=float, metavar="HZ")
+
+    def __post_init__(self) -> None:
+        if self.fs is not None:
+            number(self.fs, "--fs", positive=True, maximum=MAX_FS)
+        if self.max_steps is not None and self.max_steps < 1:
+            raise CalmError(f"--max-steps must be at least 1, got {self.max_steps} "
+                            "(0 would save an untrained model)")

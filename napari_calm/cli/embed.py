@@ -32,34 +32,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``calm embed``."""
     from napari_calm.cli.options import add_model_options, add_settings
     from napari_calm.cli.recording_options import add_recording_options
-    from src_models.settings import AdaptSettings
+    from src_models.settings import AdaptSettings, EmbedSettings
 
     parser.add_argument("path", help="recording (any readable format)")
-    parser.add_argument(
-        "--out", type=Path, required=True, metavar="FILE", help="write the results to this .npz"
-    )
+    parser.add_argument("--out", type=Path, required=True, metavar="FILE", help="write the results to this .npz")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     add_recording_options(parser)
     add_model_options(parser)
     add_settings(parser, AdaptSettings)
-    parser.add_argument(
-        "--method", choices=("pca", "umap"), default="umap", help="2-D map (default umap)"
-    )
-    parser.add_argument(
-        "--json", action="store_true", help="print one JSON object with the probe scores"
-    )
-    parser.add_argument(
-        "--no-adapt", action="store_true", help="no adaptation: time-averaged states only"
-    )
-    parser.add_argument(
-        "--perm", type=int, default=1000, metavar="N", help="permutations of the selectivity test"
-    )
-    parser.add_argument(
-        "--shuffles", type=int, default=200, metavar="N", help="shuffles of each probe's control"
-    )
-    parser.add_argument(
-        "--min-trials", type=int, default=5, metavar="N", help="minimum trials per condition"
-    )
+    add_settings(parser, EmbedSettings)
+    parser.add_argument("--json", action="store_true", help="print one JSON object with the probe scores")
+    parser.add_argument("--no-adapt", action="store_true", help="no adaptation: time-averaged states only")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,21 +55,18 @@ def run(args: argparse.Namespace) -> int:
     from src_models.engine import CalM
     from src_models.errors import CalmError
     from src_models.outputs import claim_output
-    from src_models.settings import AdaptSettings
+    from src_models.settings import AdaptSettings, EmbedSettings
 
+    es = settings_from(args, EmbedSettings)
+    settings = settings_from(args, AdaptSettings, **({"steps": 0, "full_steps": 0} if args.no_adapt else {}))
     if args.out.suffix != ".npz":
         raise CalmError("output file must end in .npz", args.out)
     claim_output(args.out, "embed", folder=False, overwrite=args.overwrite)
-    if args.perm < 0 or args.shuffles < 0:
-        raise CalmError("--perm and --shuffles must be >= 0")
     t0 = time.time()
-    settings = settings_from(args, AdaptSettings, **({"steps": 0, "full_steps": 0} if args.no_adapt else {}))
     recording = read_with_options(args.path, args)
     model = CalM.load(args.checkpoint, device=args.device)
     adapted = model.adapt_job(recording, settings).run(bar=not args.json)
-    result = adapted.embed(
-        method=args.method, n_perm=args.perm, n_shuffles=args.shuffles, min_trials=args.min_trials
-    )
+    result = adapted.embed(method=es.method, n_perm=es.perm, n_shuffles=es.shuffles, min_trials=es.min_trials)
     report = result.to_json()
     report.update(
         adapted=settings.steps + settings.full_steps > 0,
@@ -100,9 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(dumps(report))
         return 0
-    print(
-        f"{recording.source}: {result.n_neurons} neurons, map: {args.method.upper()} of {result.primary}"
-    )
+    print(f"{recording.source}: {result.n_neurons} neurons, map: {es.method.upper()} of {result.primary}")
     for col, s in result.selectivity.items():
         cond = f" | {s.condition_on}" if s.condition_on else ""
         print(f"  {col}{cond}: {int(s.significant.sum())} selective neurons (FDR {s.alpha})")

@@ -25,50 +25,27 @@ from src_models.outputs import dumps
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``calm extract``."""
+    from napari_calm.cli.options import add_settings
+    from napari_calm.extraction.settings import ExtractionSettings
+
     parser.add_argument("movie", help="TIFF movie (T×Y×X, or with plane/channel axes)")
     parser.add_argument("--out", required=True, metavar="DIR", help="results folder to create")
-    parser.add_argument(
-        "--fs", type=float, metavar="HZ", help="frame rate (default: metadata, else 10)"
-    )
-    parser.add_argument(
-        "--tau", type=float, metavar="S", help="indicator decay in s (default: metadata, else 1.0)"
-    )
-    parser.add_argument(
-        "--diameter", type=float, metavar="PX", help="cell diameter in pixels (default: auto)"
-    )
-    parser.add_argument(
-        "--planes", type=int, metavar="N", help="planes interleaved in the pages (default: file's)"
-    )
     parser.add_argument("--overwrite", action="store_true", help="replace DIR if it holds results")
-    parser.add_argument(
-        "--device", default="auto", help="auto (GPU when available), cpu or cuda (default: auto)"
-    )
+    add_settings(parser, ExtractionSettings, skip=("nonrigid",))
     parser.add_argument("--rigid", action="store_true", help="rigid registration only")
-    parser.add_argument(
-        "--algorithm", choices=("sparsery", "sourcery"), default="sparsery", help="ROI detection"
-    )
-    parser.add_argument("--threads", type=int, metavar="N", help="CPU threads for suite2p")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``calm extract``; returns the exit status."""
+    from napari_calm.cli.options import settings_from
     from napari_calm.extraction import ExtractionJob, ExtractionSettings
     from src_models.outputs import claim_output
 
     claim_output(args.out, "extract", folder=True, overwrite=args.overwrite, create=False, check=False)
 
-    settings = ExtractionSettings(
-        fs=args.fs,
-        tau=args.tau,
-        diameter=args.diameter,
-        planes=args.planes,
-        device=args.device,
-        nonrigid=False if args.rigid else None,
-        algorithm=args.algorithm,
-        threads=args.threads,
-    )
+    settings = settings_from(args, ExtractionSettings, nonrigid=False if args.rigid else None)
     job = ExtractionJob(args.movie, args.out, settings, overwrite=args.overwrite).start()
     if job.info is not None and job.info.fs_source == "default":
         print(

@@ -17,46 +17,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-#: full fine-tuning steps after the embedding phase when neither --steps nor a config says
-DEFAULT_FULL_STEPS = 200
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``calm finetune``."""
-    from napari_calm.cli.options import add_model_options
+    from napari_calm.cli.options import add_model_options, add_settings
     from napari_calm.cli.recording_options import add_recording_options
+    from src_models.settings import FinetuneSettings
 
     parser.add_argument("path", help="recording (any readable format)")
     add_recording_options(parser)
     add_model_options(parser)
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (best/, last/)")
-    parser.add_argument("--steps", type=int, metavar="N", help="total optimizer steps (default: 150 embedding + 200 full)")
     parser.add_argument("--overwrite", action="store_true", help="start afresh in an --out calm wrote")
-    parser.add_argument("--freeze-backbone", action="store_true",
-                        help="only fit the new embeddings and the regression head")
     parser.add_argument("--config", type=Path, metavar="FILE", help="JSON config with a finetune section")
-    parser.add_argument("--seed", type=int, default=0, help="window sampling seed (default 0)")
-
-
-def finetune_config(args: argparse.Namespace):
-    """The :class:`FinetuneConfig` the options describe."""
-    from src_models.dat.config import FinetuneConfig, read_config_file
-
-    base = read_config_file(args.config).get("finetune", {}) if args.config else {}
-    cfg = FinetuneConfig.from_dict(base)
-    if args.steps is not None:
-        if args.steps < 1:
-            from src_models.errors import CalmError
-
-            raise CalmError(f"--steps must be >= 1, got {args.steps}")
-        cfg.embed_steps = args.steps - args.steps // 2
-        cfg.full_steps = args.steps // 2
-    elif not base:
-        cfg.full_steps = DEFAULT_FULL_STEPS
-    if args.freeze_backbone:
-        cfg.embed_steps += cfg.full_steps
-        cfg.full_steps = 0
-    return cfg
+    add_settings(parser, FinetuneSettings)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,14 +38,18 @@ def run(args: argparse.Namespace) -> int:
     import signal
     import sys
 
+    from napari_calm.cli.options import settings_from
     from napari_calm.cli.recording_options import read_with_options
+    from src_models.dat.config import read_config_file
     from src_models.engine import CalM
     from src_models.outputs import claim_output
+    from src_models.settings import FinetuneSettings
 
+    settings = settings_from(args, FinetuneSettings)
+    config = settings.config(read_config_file(args.config).get("finetune", {}) if args.config else {})
     claim_output(args.out, "finetune", folder=True, overwrite=args.overwrite, resume=True)
     recording = read_with_options(args.path, args)
-    job = CalM.load(args.checkpoint, device=args.device).finetune(
-        recording, args.out, finetune_config(args), seed=args.seed)
+    job = CalM.load(args.checkpoint, device=args.device).finetune(recording, args.out, config, seed=settings.seed)
     stop = job.cancel_event
 
     def on_sigint(signum, frame):

@@ -1,7 +1,8 @@
 """Command-line options generated from the engine's settings dataclasses, and the model options.
 
 Every field of a settings dataclass (:mod:`src_models.settings`) becomes ``--field-name`` with
-the field's type, default and ``metadata`` (``help``, ``metavar``, ``choices``), so the CLI and the docks read one set of
+the field's type, default and ``metadata`` (``help``, ``metavar``, ``choices``; ``type`` when the
+default is ``None``; a ``False`` default is a flag), so the CLI and the docks read one set of
 defaults. :func:`add_model_options` declares ``--checkpoint`` and ``--device`` once for every
 command that runs the model.
 """
@@ -21,7 +22,11 @@ def add_settings(parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str,
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
-        kwargs: dict[str, Any] = {"default": f.default, "type": type(f.default), "dest": f.name}
+        kwargs: dict[str, Any] = {"default": f.default, "dest": f.name}
+        if f.default is False:
+            kwargs["action"] = "store_true"
+        else:
+            kwargs["type"] = f.metadata.get("type", type(f.default))
         kwargs.update({k: v for k, v in f.metadata.items() if k in ("help", "metavar", "choices")})
         parser.add_argument("--" + f.name.replace("_", "-"), **kwargs)
 

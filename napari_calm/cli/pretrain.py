@@ -19,43 +19,41 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``calm pretrain``."""
+    from napari_calm.cli.options import add_settings
+    from src_models.settings import PretrainSettings
+
     parser.add_argument("--data", nargs="+", metavar="PATH", default=[],
                         help="recordings (any readable format); PATH@0:0.6 uses the first 60%% of frames")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR",
                         help="output folder (corpus/, best/, last/, history.jsonl); resumed when it exists")
     parser.add_argument("--config", type=Path, metavar="FILE",
                         help="JSON config with model / tokenizer / train / data sections (resources/configs/dat_*.json)")
-    parser.add_argument("--max-steps", type=int, metavar="N", help="optimizer steps (overrides the config)")
     parser.add_argument("--overwrite", action="store_true", help="start afresh in an --out calm wrote")
-    parser.add_argument("--seed", type=int, default=0, help="initialisation and sampling seed (default 0)")
     parser.add_argument("--nq", type=Path, metavar="DIR", help="tokenizer checkpoint (default: the shipped NQ)")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    parser.add_argument("--fs", type=float, metavar="HZ",
-                        help="frame rate for recordings whose files give none (others keep their own)")
+    add_settings(parser, PretrainSettings)
 
 
 def run(args: argparse.Namespace) -> int:
     """Pretrain and print the best checkpoint's folder."""
-    from src_models.readers import read_recording
+    from napari_calm.cli.options import settings_from
     from src_models.dat.config import read_config_file
     from src_models.dat.data import parse_source
     from src_models.dat.pretrain import pretrain
     from src_models.errors import CalmError
     from src_models.nq.io import load_nq
     from src_models.outputs import claim_output
-    from src_models.validation import MAX_FS, number
+    from src_models.readers import read_recording
+    from src_models.settings import PretrainSettings
 
-    if args.fs is not None:
-        number(args.fs, "--fs", positive=True, maximum=MAX_FS)
-    if args.max_steps is not None and args.max_steps < 1:
-        raise CalmError(f"--max-steps must be at least 1, got {args.max_steps} (0 would save an untrained model)")
+    settings = settings_from(args, PretrainSettings)
     claim_output(args.out, "pretrain", folder=True, overwrite=args.overwrite, resume=True)
     cfg = read_config_file(args.config) if args.config else {}
 
     def reader(path: str):
         rec = read_recording(path)
-        if args.fs is not None and rec.metadata.get("fs_assumed"):
-            rec.fs = float(args.fs)
+        if settings.fs is not None and rec.metadata.get("fs_assumed"):
+            rec.fs = settings.fs
         return rec
 
     specs = list(args.data) + list(cfg.get("data", []))
@@ -73,8 +71,8 @@ def run(args: argparse.Namespace) -> int:
         model_config=cfg.get("model"),
         train_config=cfg.get("train"),
         tokenizer=cfg.get("tokenizer"),
-        max_steps=args.max_steps,
-        seed=args.seed,
+        max_steps=settings.max_steps,
+        seed=settings.seed,
         device=args.device,
     )
     import os

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from src_models.errors import CalmError
+from src_models.settings import option
 
 #: Fewest frames per plane accepted (suite2p's own message asks for at least 50).
 MIN_FRAMES = 50
@@ -94,14 +95,14 @@ class ExtractionSettings:
         CPU threads for torch/BLAS in the extraction process.
     """
 
-    fs: float | None = None
-    tau: float | None = None
-    diameter: float | None = None
-    planes: int | None = None
-    device: str = "auto"
+    fs: float | None = option(None, "frame rate (default: metadata, else 10)", type=float, metavar="HZ")
+    tau: float | None = option(None, "indicator decay in s (default: metadata, else 1.0)", type=float, metavar="S")
+    diameter: float | None = option(None, "cell diameter in pixels (default: auto)", type=float, metavar="PX")
+    planes: int | None = option(None, "planes interleaved in the pages (default: file's)", type=int, metavar="N")
+    device: str = option("auto", "auto (GPU when available), cpu or cuda (default: auto)")
     nonrigid: bool | None = None
-    algorithm: str = "sparsery"
-    threads: int | None = None
+    algorithm: str = option("sparsery", "ROI detection", choices=ALGORITHMS)
+    threads: int | None = option(None, "CPU threads for suite2p", type=int, metavar="N")
 
     def check(self) -> None:
         """Raise :class:`CalmError` for values suite2p cannot use."""
