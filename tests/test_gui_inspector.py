@@ -133,3 +133,42 @@ def test_plots_follow_the_theme_and_idle_while_hidden(calm_viewer, qtbot):
         assert not forecast.canvas.dirty
     finally:
         viewer.theme = "dark"
+
+
+def icon_lightness(action) -> float:
+    """Mean lightness (0–255) of the opaque pixels of a toolbar action's icon."""
+    image = action.icon().pixmap(16, 16).toImage()
+    values = [
+        image.pixelColor(x, y).lightness()
+        for x in range(image.width())
+        for y in range(image.height())
+        if image.pixelColor(x, y).alpha() > 128
+    ]
+    return float(np.mean(values))
+
+
+def test_every_plot_has_a_toolbar_whose_icons_read_in_both_themes(calm_viewer, qtbot):
+    from napari_calm.widgets.plot_canvas import TOOLBAR_ACTIONS, PlotCanvas
+
+    viewer, widgets = calm_viewer
+    plots = [plot for widget in widgets.values() for plot in widget.findChildren(PlotCanvas)]
+    assert len(plots) == 5  # inspector, forecast, decoding, embedding, fine-tune loss
+    for plot in plots:
+        named = [action.text() for action in plot.toolbar.actions() if action.text()]
+        assert tuple(named) == TOOLBAR_ACTIONS
+    home = plots[0].toolbar.actions()[0]
+    try:
+        for theme, readable in (("dark", lambda v: v > 160), ("light", lambda v: v < 96)):
+            viewer.theme = theme
+            qtbot.wait(100)
+            assert readable(icon_lightness(home)), (theme, icon_lightness(home))
+    finally:
+        viewer.theme = "dark"
+    # zooming a plot goes through the toolbar's navigation stack, and Home undoes it
+    plot = widgets["Neuron inspector"].canvas
+    limits = plot.ax_trace.get_xlim()
+    plot.toolbar.push_current()
+    plot.ax_trace.set_xlim(limits[0], limits[1] / 2)
+    plot.toolbar.push_current()
+    plot.toolbar.home()
+    assert plot.ax_trace.get_xlim() == limits

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from napari_calm.state import CalmState
-from napari_calm.widgets.plot_data import envelope
+from napari_calm.widgets.plot_data import code_usage, envelope, feature_colors, panel_columns
 from src_models.jobs import Job, JobCancelled, Progress
 from src_models.errors import CalmError
 
@@ -46,6 +46,17 @@ def test_envelope_keeps_every_peak_with_few_points():
     assert len(yy) <= 800 and yy.max() == 9.0 and yy.min() == -7.0
     short = envelope(t[:10], y[:10], 800)[1]
     assert len(short) == 10 and np.array_equal(short, y[:10])
+
+
+def test_plot_prep_panels_code_usage_and_feature_colours():
+    values = np.arange(12, dtype=float).reshape(3, 4)
+    columns = panel_columns(values, [2, 0])
+    assert np.array_equal(columns, np.column_stack([values[:, 2], values[:, 0], values.mean(1)]))
+    used, often = code_usage(np.array([1, 1, 1, 4, 4, 4, 7]), 10)
+    assert used.tolist() == [1, 4, 7] and often.tolist() == [1, 4]
+    colors, mappable = feature_colors(np.array([-1.0, 0.0, 2.0, np.nan]), "cue_si")
+    assert colors.shape == (4, 4) and tuple(colors[3]) == (0.55, 0.55, 0.55, 1.0)
+    assert mappable.norm.vmin == -2.0 and mappable.norm.vmax == 2.0
 
 
 def test_selection_toggles_and_steps_within_the_recording():

@@ -77,14 +77,7 @@ class DecodingCanvas(PlotCanvas):
         if result.classes is not None:
             ax.set_yticks(range(len(result.classes)))
             ax.set_yticklabels([str(c) for c in result.classes])
-        ax.legend(
-            loc="lower left",
-            bbox_to_anchor=(0.0, 1.0),
-            fontsize=7,
-            ncol=3,
-            frameon=False,
-            borderaxespad=0.1,
-        )
+        self.legend_above(ax, ncol=2)
 
         bx = self.ax_scores
         self.clear_axes(bx)
@@ -103,29 +96,7 @@ class DecodingCanvas(PlotCanvas):
             bx.axvline(chance, ls="--", lw=1.0, color=self.colors.text)
             label += f"; dashed: chance {chance:.2f}"
         bx.set_xlabel(label)
-        self.apply_theme()
-        self.request_draw()
-
-    def clear_plots(self, message: str) -> None:
-        """Empty axes with a hint."""
-        for ax in (self.ax_time, self.ax_scores):
-            self.clear_axes(ax)
-        self.ax_time.text(
-            0.5,
-            0.5,
-            message,
-            ha="center",
-            va="center",
-            transform=self.ax_time.transAxes,
-            fontsize=8,
-        )
-        self.apply_theme()
-        self.request_draw()
-
-    def on_theme(self) -> None:
-        """Hint text follows the theme."""
-        for text in self.ax_time.texts:
-            text.set_color(self.colors.text)
+        self.refresh()
 
 
 class DecodingDock(CalmDock):
@@ -205,13 +176,13 @@ class DecodingDock(CalmDock):
         ok = self.target_combo.count() > 0 and self.state.n_neurons > 0
         self.run_button.setEnabled(ok)
         if rec is None:
-            self.canvas.clear_plots("open a recording")
+            self.canvas.show_message("open a recording")
         elif self.state.n_neurons == 0:
-            self.canvas.clear_plots("this recording has no ROIs yet")
+            self.canvas.show_message("this recording has no ROIs yet")
         elif not ok:
-            self.canvas.clear_plots("this recording has no behaviour variables or trial labels")
+            self.canvas.show_message("this recording has no behaviour variables or trial labels")
         else:
-            self.canvas.clear_plots("choose a target and press Decode")
+            self.canvas.show_message("choose a target and press Decode")
         self.score_label.setText("")
 
     def set_target(self, name: str) -> None:

@@ -36,6 +36,7 @@ from napari_calm import workers
 from napari_calm.widgets.dock_base import CalmDock
 from napari_calm.widgets.job_panel import JobPanel
 from napari_calm.widgets.plot_canvas import PALETTE, PlotCanvas
+from napari_calm.widgets.plot_data import feature_colors
 
 if TYPE_CHECKING:
     import napari
@@ -44,44 +45,6 @@ if TYPE_CHECKING:
 NO_FEATURE = "(none)"
 #: Pick radius of a click on the map, in pixels.
 PICK_RADIUS_PX = 8.0
-
-
-def feature_colors(values: np.ndarray, name: str) -> tuple[np.ndarray, Any]:
-    """RGBA colours of per-neuron ``values`` and the colormap norm used.
-
-    Selectivity-like features (names ending in ``_si`` or signed values) use a
-    symmetric diverging map; others a sequential one. NaN values are grey.
-
-    Parameters
-    ----------
-    values : ndarray
-        ``(N,)`` feature values.
-    name : str
-        Feature name (picks the colormap).
-
-    Returns
-    -------
-    colors : ndarray
-        ``(N, 4)`` RGBA in ``[0, 1]``.
-    mappable : matplotlib.cm.ScalarMappable
-        For a colour bar.
-    """
-    import matplotlib as mpl
-
-    v = np.asarray(values, float)
-    finite = v[np.isfinite(v)]
-    signed = name.endswith("_si") or (finite.size and finite.min() < 0 < finite.max())
-    if signed:
-        lim = float(np.nanmax(np.abs(finite))) if finite.size else 1.0
-        norm = mpl.colors.Normalize(-lim or -1.0, lim or 1.0)
-        cmap = mpl.colormaps["coolwarm"]
-    else:
-        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-        norm = mpl.colors.Normalize(lo, hi if hi > lo else lo + 1.0)
-        cmap = mpl.colormaps["viridis"]
-    colors = cmap(norm(np.nan_to_num(v)))
-    colors[~np.isfinite(v)] = (0.55, 0.55, 0.55, 1.0)
-    return colors, mpl.cm.ScalarMappable(norm=norm, cmap=cmap)
 
 
 def probe_summary(analysis: Any) -> str:
@@ -148,8 +111,7 @@ class EmbeddingCanvas(PlotCanvas):
         if mappable is not None:
             self.colorbar = self.figure.colorbar(mappable, ax=self.ax, fraction=0.06, pad=0.02)
             self.colorbar.set_label(label, fontsize=8)
-        self.apply_theme()
-        self.request_draw()
+        self.refresh()
 
     def set_selected(self, selected: tuple[int, ...]) -> None:
         """Ring the selected neurons (redrawn by blitting)."""

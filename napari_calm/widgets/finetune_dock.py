@@ -121,14 +121,7 @@ class LossCanvas(PlotCanvas):
         )
         self.ax.set_xlabel("step")
         self.ax.set_ylabel("loss")
-        self.ax.legend(
-            loc="lower left",
-            bbox_to_anchor=(0.0, 1.0),
-            fontsize=7,
-            ncol=2,
-            frameon=False,
-            borderaxespad=0.1,
-        )
+        self.legend_above(self.ax, ncol=2)
         self.set_animated([self.train_line, self.val_line])
         self.ax.set_xlim(0, 1)
         self.ax.set_ylim(0, 1)

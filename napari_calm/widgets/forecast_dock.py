@@ -35,6 +35,7 @@ from napari_calm import workers
 from napari_calm.widgets.dock_base import CalmDock
 from napari_calm.widgets.job_panel import JobPanel
 from napari_calm.widgets.plot_canvas import PALETTE, PlotCanvas
+from napari_calm.widgets.plot_data import panel_columns
 from src_models.settings import AdaptSettings
 
 if TYPE_CHECKING:
@@ -99,77 +100,38 @@ class ForecastCanvas(PlotCanvas):
         self._layout(len(neurons))
         C = context.shape[0]
         tc, th = t[:C], t[C:]
-        for ax, i in zip(self.neuron_axes, neurons, strict=True):
+        ctx, tru, fc = (panel_columns(a, neurons) for a in (context, truth, forecast))
+        bands = None if band is None else [panel_columns(b, neurons) for b in band]
+        band_style = {"color": PALETTE["band"], "alpha": 0.25, "lw": 0, "label": "sampled 10–90 %"}
+        for j, ax in enumerate([*self.neuron_axes, self.ax_pop]):
             self.clear_axes(ax)
-            ax.plot(tc, context[:, i], color=PALETTE["raw"], lw=1.0, label="context")
-            ax.plot(th, truth[:, i], color=PALETTE["truth"], lw=1.2, label="truth")
-            ax.plot(th, forecast[:, i], color=PALETTE["forecast"], lw=1.2, label="forecast")
-            if band is not None:
-                ax.fill_between(
-                    th,
-                    band[0][:, i],
-                    band[1][:, i],
-                    color=PALETTE["band"],
-                    alpha=0.25,
-                    lw=0,
-                    label="sampled 10–90 %",
-                )
+            ax.plot(tc, ctx[:, j], color=PALETTE["raw"], lw=1.0, label="context")
+            ax.plot(th, tru[:, j], color=PALETTE["truth"], lw=1.2, label="truth")
+            ax.plot(th, fc[:, j], color=PALETTE["forecast"], lw=1.2, label="forecast")
+            if bands is not None:
+                ax.fill_between(th, bands[0][:, j], bands[1][:, j], **band_style)
             ax.axvline(th[0], color=self.colors.grid, lw=0.8)
+            ax.tick_params(labelbottom=ax is self.ax_pop)
+        for ax, i in zip(self.neuron_axes, neurons, strict=True):
             ax.set_ylabel(f"n{i} (z)")
-            ax.tick_params(labelbottom=False)
         if self.neuron_axes:
-            self.neuron_axes[0].legend(
-                loc="lower left",
-                bbox_to_anchor=(0.0, 1.0),
-                fontsize=7,
-                ncol=4,
-                frameon=False,
-                borderaxespad=0.1,
-            )
-        pop = self.ax_pop
-        self.clear_axes(pop)
-        pop.plot(tc, context.mean(axis=1), color=PALETTE["raw"], lw=1.0)
-        pop.plot(th, truth.mean(axis=1), color=PALETTE["truth"], lw=1.2)
-        pop.plot(th, forecast.mean(axis=1), color=PALETTE["forecast"], lw=1.2)
-        if band is not None:
-            pop.fill_between(
-                th,
-                band[0].mean(axis=1),
-                band[1].mean(axis=1),
-                color=PALETTE["band"],
-                alpha=0.25,
-                lw=0,
-            )
-        pop.axvline(th[0], color=self.colors.grid, lw=0.8)
-        pop.set_title("population mean", loc="left")
-        pop.set_xlabel("time (s)")
+            self.legend_above(self.neuron_axes[0], ncol=4)
+        self.ax_pop.set_title("population mean")
+        self.ax_pop.set_xlabel("time (s)")
         cx = self.ax_corr
         self.clear_axes(cx)
         finite = corr[np.isfinite(corr)]
         cx.hist(finite, bins=np.linspace(-1, 1, 21), color=PALETTE["forecast"], alpha=0.8)
         if finite.size:
             cx.axvline(float(np.mean(finite)), color=self.colors.text, lw=1.0, ls="--")
-        cx.set_title("r per neuron", loc="left")
+        cx.set_title("r per neuron")
         cx.set_xlim(-1, 1)
-        self.apply_theme()
-        self.request_draw()
+        self.refresh()
 
-    def show_message(self, text: str) -> None:
+    def show_hint(self, text: str) -> None:
         """No forecast yet: a hint in place of the plots."""
         self._layout(0)
-        for ax in (self.ax_pop, self.ax_corr):
-            self.clear_axes(ax)
-        self.ax_pop.text(
-            0.5, 0.5, text, ha="center", va="center", transform=self.ax_pop.transAxes, fontsize=8
-        )
-        self.apply_theme()
-        self.request_draw()
-
-    def on_theme(self) -> None:
-        """Hint text follows the theme."""
-        if self.ax_pop is not None:
-            for text in self.ax_pop.texts:
-                text.set_color(self.colors.text)
+        self.show_message(text)
 
 
 class ForecastDock(CalmDock):
@@ -296,7 +258,7 @@ class ForecastDock(CalmDock):
             self.time_label.setText("")
             rec = self.state.recording
             hint = "too short to forecast" if why else "press Forecast"
-            self.canvas.show_message("open a recording" if rec is None else hint)
+            self.canvas.show_hint("open a recording" if rec is None else hint)
             return
         m, b = result.metrics, result.baseline
         keys = [k for k in ("corr", "mse", "prediction_score") if k in m]

@@ -33,7 +33,7 @@ from qtpy.QtWidgets import (
 
 from napari_calm.widgets.dock_base import CalmDock
 from napari_calm.widgets.plot_canvas import PALETTE, PlotCanvas
-from napari_calm.widgets.plot_data import envelope, neuron_trace
+from napari_calm.widgets.plot_data import code_usage, envelope, zscored_neuron
 
 if TYPE_CHECKING:
     import napari
@@ -120,10 +120,9 @@ class InspectorCanvas(PlotCanvas):
         self.apply_theme()
 
     def on_theme(self) -> None:
-        """Unused atlas codes and the texts take the theme's colours."""
+        """Unused atlas codes take the theme's colours."""
         if self.atlas_all is not None:
             self.atlas_all.set_color(self.colors.grid if self.colors.dark else "#b9b9b9")
-        self.atlas_text.set_color(self.colors.text)
 
     # -- per recording / token cache -------------------------------------------------------
     def set_time_axis(self, duration: float) -> None:
@@ -219,9 +218,7 @@ class InspectorCanvas(PlotCanvas):
         else:
             self.token_image.set_visible(False)
         if self._atlas_xy is not None and tokens is not None and len(tokens):
-            counts = np.bincount(tokens, minlength=len(self._atlas_xy))
-            used = np.flatnonzero(counts)
-            often = used[counts[used] >= max(2, np.percentile(counts[used], 75))]
+            used, often = code_usage(tokens, len(self._atlas_xy))
             for line, codes in ((self.atlas_used, used), (self.atlas_often, often)):
                 xy = self._atlas_xy[codes].reshape(-1, 2)
                 line.set_data(xy[:, 0], xy[:, 1])
@@ -344,9 +341,7 @@ class InspectorDock(CalmDock):
         finally:
             self._updating = False
         t = np.arange(rec.n_frames) / float(rec.fs)
-        raw = neuron_trace(rec, i)
-        mu, sd = float(raw.mean()), float(raw.std()) or 1.0
-        z = (raw - mu) / sd
+        z, mu, sd = zscored_neuron(rec, i)
         cache: TokenCache | None = self.state.tokens
         recon = tokens = None
         token_seconds = 1.0

@@ -2,7 +2,8 @@
 
 :class:`PlotCanvas` is the base of every plot in the docks (the
 napari-matplotlib pattern): it owns a :class:`~matplotlib.figure.Figure` in a
-Qt ``FigureCanvasQTAgg``, styles figure and axes with the colours of
+Qt ``FigureCanvasQTAgg`` under a navigation toolbar (home, back, forward, pan,
+zoom, save), styles figure, axes and toolbar icons with the colours of
 ``viewer.theme`` (re-styling on ``viewer.events.theme``), and never redraws
 while the plot cannot be seen (hidden, or its dock behind another tab):
 :meth:`PlotCanvas.request_draw` only marks it dirty then, and it is drawn
@@ -19,7 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from qtpy.QtCore import QEvent, Qt
+from qtpy.QtCore import QEvent, QSize, Qt
+from qtpy.QtGui import QColor, QPalette
 from qtpy.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
 
 if TYPE_CHECKING:
@@ -37,6 +39,9 @@ PALETTE = {
     "select": "#ffd400",
     "baseline": "#9b9b9b",
 }
+
+#: Navigation toolbar actions kept (matplotlib's subplot and figure editors are left out).
+TOOLBAR_ACTIONS = ("Home", "Back", "Forward", "Pan", "Zoom", "Save")
 
 
 @dataclass(frozen=True)
@@ -82,8 +87,9 @@ class PlotCanvas(QWidget):
     """A themed matplotlib figure that draws only while visible.
 
     Subclasses (or the docks that own one) create axes on :attr:`figure`,
-    update artists, then call :meth:`request_draw`. Artists whose colours
-    depend on the theme are re-coloured in :meth:`on_theme`.
+    update artists, then call :meth:`refresh` (or :meth:`blit_update`).
+    Artists whose colours depend on the theme are re-coloured in
+    :meth:`on_theme`; texts placed on axes follow the theme by themselves.
 
     Parameters
     ----------
@@ -106,6 +112,7 @@ class PlotCanvas(QWidget):
         layout: str | None = "constrained",
     ) -> None:
         super().__init__(parent)
+        from matplotlib.backends.backend_qtagg import NavigationToolbar2QT
         from matplotlib.figure import Figure
 
         self._viewer = viewer
@@ -116,10 +123,18 @@ class PlotCanvas(QWidget):
         self.canvas.setMinimumHeight(int(figsize[1] * 60))
         self.canvas.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.canvas.installEventFilter(self)
+        self.toolbar = NavigationToolbar2QT(self.canvas, self, coordinates=False)
+        self.toolbar.setIconSize(QSize(16, 16))
+        for action in self.toolbar.actions():
+            if action.text() and action.text() not in TOOLBAR_ACTIONS:
+                self.toolbar.removeAction(action)
         box = QVBoxLayout(self)
         box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(0)
+        box.addWidget(self.toolbar)
         box.addWidget(self.canvas)
         self.colors = ThemeColors.from_viewer(viewer)
+        self._style_toolbar()
         self._dirty = True
         self._animated: list[Any] = []
         self._background: Any = None
@@ -134,8 +149,21 @@ class PlotCanvas(QWidget):
     # -- theme -----------------------------------------------------------------------------
     def _on_theme_event(self, event: Any = None) -> None:
         self.colors = ThemeColors.from_viewer(self._viewer)
-        self.apply_theme()
-        self.request_draw()
+        self._style_toolbar()
+        self.refresh()
+
+    def _style_toolbar(self) -> None:
+        """Give the toolbar the theme's colours; its icons are drawn light on a dark background."""
+        palette = self.toolbar.palette()
+        palette.setColor(QPalette.ColorRole.Window, QColor(self.colors.background))
+        palette.setColor(QPalette.ColorRole.WindowText, QColor(self.colors.text))
+        self.toolbar.setPalette(palette)
+        self.toolbar.setStyleSheet(
+            f"QToolBar {{ background: {self.colors.background}; border: none; spacing: 1px; }}"
+            f"QToolButton {{ padding: 1px; }}"
+            f"QToolButton:checked {{ background: {self.colors.grid}; }}"
+        )
+        self.toolbar.update()
 
     def apply_theme(self) -> None:
         """Colour the figure, every axes and the subclass's artists for the current theme."""
@@ -146,7 +174,7 @@ class PlotCanvas(QWidget):
         self.on_theme()
 
     def style_axes(self, ax: Axes) -> None:
-        """Theme one axes: background, spines, ticks, labels, title and legend."""
+        """Theme one axes: background, spines, ticks, labels, title, texts and legend."""
         c = self.colors
         ax.set_facecolor(c.background)
         for spine in ax.spines.values():
@@ -158,6 +186,8 @@ class PlotCanvas(QWidget):
         for size_label in (ax.xaxis.label, ax.yaxis.label):
             size_label.set_fontsize(8)
         ax.title.set_fontsize(9)
+        for text in ax.texts:
+            text.set_color(c.text)
         legend = ax.get_legend()
         if legend is not None:
             legend.get_frame().set_facecolor(c.background)
@@ -167,6 +197,27 @@ class PlotCanvas(QWidget):
 
     def on_theme(self) -> None:
         """Hook: re-colour theme-dependent artists (default: nothing)."""
+
+    @staticmethod
+    def legend_above(ax: Axes, ncol: int) -> None:
+        """A frameless legend in one row above ``ax``."""
+        ax.legend(
+            loc="lower left",
+            bbox_to_anchor=(0.0, 1.0),
+            fontsize=7,
+            ncol=ncol,
+            frameon=False,
+            borderaxespad=0.1,
+        )
+
+    def show_message(self, text: str) -> None:
+        """Clear every axes and write ``text`` in the middle of the first (no result to plot)."""
+        axes = self.figure.axes
+        for ax in axes:
+            self.clear_axes(ax)
+        ax = axes[0]
+        ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=8)
+        self.refresh()
 
     @staticmethod
     def clear_axes(ax: Axes) -> None:
@@ -189,6 +240,11 @@ class PlotCanvas(QWidget):
     def on_screen(self) -> bool:
         """Whether any part of the plot can be seen (a dock behind another tab cannot)."""
         return self.isVisible() and not self.canvas.visibleRegion().isEmpty()
+
+    def refresh(self) -> None:
+        """Re-theme every artist and redraw (see :meth:`request_draw`)."""
+        self.apply_theme()
+        self.request_draw()
 
     def request_draw(self) -> None:
         """Redraw soon if on screen; otherwise remember to redraw when it is exposed."""

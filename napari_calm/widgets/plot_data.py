@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -13,14 +13,22 @@ if TYPE_CHECKING:
 MAX_POINTS = 4000
 
 
-def neuron_trace(recording: Recording, i: int) -> np.ndarray:
-    """Neuropil-corrected trace of neuron ``i`` (one row of ``recording.traces``, alone)."""
+def zscored_neuron(recording: Recording, i: int) -> tuple[np.ndarray, float, float]:
+    """Neuropil-corrected trace of neuron ``i`` (one row of ``recording.traces``) z-scored.
+
+    Returns
+    -------
+    z : ndarray
+        ``(T,)`` the trace less its mean, over its std.
+    mean, std : float
+        The statistics used (std 1 for a flat trace).
+    """
     f = np.asarray(recording.F[i], np.float32)
-    if recording.Fneu is None or recording.neuropil_coefficient == 0:
-        return f
-    return f - np.float32(recording.neuropil_coefficient) * np.asarray(
-        recording.Fneu[i], np.float32
-    )
+    if recording.Fneu is not None and recording.neuropil_coefficient != 0:
+        coefficient = np.float32(recording.neuropil_coefficient)
+        f = f - coefficient * np.asarray(recording.Fneu[i], np.float32)
+    mean, std = float(f.mean()), float(f.std()) or 1.0
+    return (f - mean) / std, mean, std
 
 
 def envelope(
@@ -51,3 +59,53 @@ def envelope(
     yy = np.empty(2 * bins, y.dtype)
     yy[0::2], yy[1::2] = lo, hi
     return tt, yy
+
+
+def feature_colors(values: np.ndarray, name: str) -> tuple[np.ndarray, Any]:
+    """RGBA colours of per-neuron ``values`` and the colormap norm used.
+
+    Selectivity-like features (names ending in ``_si`` or signed values) use a
+    symmetric diverging map; others a sequential one. NaN values are grey.
+
+    Parameters
+    ----------
+    values : ndarray
+        ``(N,)`` feature values.
+    name : str
+        Feature name (picks the colormap).
+
+    Returns
+    -------
+    colors : ndarray
+        ``(N, 4)`` RGBA in ``[0, 1]``.
+    mappable : matplotlib.cm.ScalarMappable
+        For a colour bar.
+    """
+    import matplotlib as mpl
+
+    v = np.asarray(values, float)
+    finite = v[np.isfinite(v)]
+    signed = name.endswith("_si") or (finite.size and finite.min() < 0 < finite.max())
+    if signed:
+        lim = float(np.nanmax(np.abs(finite))) if finite.size else 1.0
+        norm = mpl.colors.Normalize(-lim or -1.0, lim or 1.0)
+        cmap = mpl.colormaps["coolwarm"]
+    else:
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        norm = mpl.colors.Normalize(lo, hi if hi > lo else lo + 1.0)
+        cmap = mpl.colormaps["viridis"]
+    colors = cmap(norm(np.nan_to_num(v)))
+    colors[~np.isfinite(v)] = (0.55, 0.55, 0.55, 1.0)
+    return colors, mpl.cm.ScalarMappable(norm=norm, cmap=cmap)
+
+
+def code_usage(tokens: np.ndarray, n_codes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Codes used by ``tokens`` (non-empty), and those used often (top quartile, twice or more)."""
+    counts = np.bincount(tokens, minlength=n_codes)
+    used = np.flatnonzero(counts)
+    return used, used[counts[used] >= max(2, np.percentile(counts[used], 75))]
+
+
+def panel_columns(values: np.ndarray, neurons: list[int]) -> np.ndarray:
+    """``(T, N)`` values as ``(T, len(neurons) + 1)``: the chosen neurons, then the mean of all."""
+    return np.column_stack([values[:, neurons], values.mean(axis=1)])
