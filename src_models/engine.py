@@ -38,7 +38,7 @@ from src_models.errors import CalmError
 from src_models.jobs import Job, JobCancelled, Progress
 from src_models.preparation import PreparedRecording, prepare_recording
 from src_models.recording import Recording
-from src_models.settings import AdaptSettings, DecodeSettings, ForecastSettings
+from src_models.settings import AdaptSettings, DecodeSettings, EmbedSettings, ForecastSettings
 
 #: adaptations kept in memory
 MEMORY_CACHE_SIZE = 4
@@ -288,8 +288,11 @@ class Adapted:
             raise CalmError("decoding and embedding need a Recording (behaviour, trials), not bare traces")
         return self.recording
 
-    def embed(self, method: str = "pca", **kwargs: Any) -> Any:
-        """Neuron embeddings, 2-D map and cue/choice tuning (:func:`~src_models.analysis.neuron_map.analyse_neurons`)."""
+    def embed(self, method: str = EmbedSettings.method, **kwargs: Any) -> Any:
+        """Neuron embeddings, 2-D map and cue/choice tuning (:func:`~src_models.analysis.neuron_map.analyse_neurons`).
+
+        The map defaults to ``calm embed``'s (:class:`~src_models.settings.EmbedSettings`).
+        """
         from src_models.analysis.neuron_map import analyse_neurons
 
         kwargs.setdefault("seed", self.settings.seed)

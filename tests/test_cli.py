@@ -58,6 +58,9 @@ def test_options_are_the_settings_fields(command, cls, argv):
         ["finetune", "rec", "--out", "ft", "--steps", "0"],
         ["pretrain", "--out", "pt", "--max-steps", "0"],
         ["pretrain", "--out", "pt", "--fs", "-1"],
+        ["forecast", "rec", "--out", "f.npz", "--dff", "bogus"],
+        ["forecast", "rec", "--out", "f.npz", "--steps", "-3"],
+        ["forecast", "rec", "--out", "f.npz", "--horizon", "0"],
     ],
 )
 def test_bad_settings_are_one_error_line(argv, tmp_path, monkeypatch, capsys):
