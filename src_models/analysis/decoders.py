@@ -16,6 +16,7 @@ Hyper-parameters are chosen on training samples only:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ from torch import nn
 from src_models.analysis.cv import block_folds
 from src_models.device import resolve_device
 from src_models.errors import CalmError
+from src_models.trainer import Trainer
 
 #: ridge penalties tried, relative to the number of training samples
 RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-5, 2, 8))
@@ -276,8 +278,9 @@ class _GRU(nn.Module):
         return self.out(h[:, -1])
 
 
+@dataclass(eq=False)
 class TorchDecoder:
-    """Shared training loop of the MLP and GRU decoders.
+    """The MLP and GRU decoders: standardised inputs, trained on :class:`~src_models.trainer.Trainer`.
 
     Parameters
     ----------
@@ -310,38 +313,24 @@ class TorchDecoder:
     name = "torch"
     sequence = False
 
-    def __init__(
-        self,
-        kind: str,
-        n_classes: int = 0,
-        gap: int = 0,
-        hidden: int = 128,
-        dropout: float = 0.2,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-2,
-        max_epochs: int = 40,
-        patience: int = 6,
-        batch_size: int = 128,
-        max_steps_per_epoch: int = 40,
-        max_val: int = 1500,
-        seed: int = 0,
-        device: str | None = None,
-    ) -> None:
-        self.kind = kind
-        self.n_classes = n_classes
-        self.gap = gap
-        self.hidden = hidden
-        self.dropout = dropout
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.batch_size = batch_size
-        self.max_steps_per_epoch = max_steps_per_epoch
-        self.max_val = max_val
-        self.seed = seed
-        self.device = resolve_device(device)
-        self.epochs_run = 0
+    kind: str
+    n_classes: int = 0
+    gap: int = 0
+    hidden: int = 128
+    dropout: float = 0.2
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    max_epochs: int = 40
+    patience: int = 6
+    batch_size: int = 128
+    max_steps_per_epoch: int = 40
+    max_val: int = 1500
+    seed: int = 0
+    device: str | torch.device | None = None
+    epochs_run: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self.device = resolve_device(self.device)
 
     def _build(self, d_in: int, d_out: int) -> nn.Module:
         raise NotImplementedError
@@ -366,31 +355,24 @@ class TorchDecoder:
         self._target = target = TaskTarget(self.kind, y, tr, self.n_classes, self.device)
         net = self._build(inputs.dim if self.sequence else sample.shape[-1], target.d_out)
         net = net.to(self.device)
-        opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        best, best_state, bad = np.inf, None, 0
-        for epoch in range(self.max_epochs):
-            net.train()
-            order = rng.permutation(tr)[: self.batch_size * self.max_steps_per_epoch]
-            for i in range(0, len(order), self.batch_size):
-                b = order[i : i + self.batch_size]
-                loss = target.loss(net(self._x(inputs, b)), b)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-            self.epochs_run = epoch + 1
-            if len(va) == 0:
-                continue
-            val = self._eval_loss(net, inputs, va, target)
-            if val < best - 1e-4:
-                best, bad = val, 0
-                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-            else:
-                bad += 1
-                if bad >= self.patience:
-                    break
-        if best_state is not None:
-            net.load_state_dict(best_state)
-        self._net = net.eval()
+        n_batches = -(-min(len(tr), self.batch_size * self.max_steps_per_epoch) // self.batch_size)
+        order = tr
+
+        def loss(step: int) -> torch.Tensor:
+            nonlocal order
+            k = step % n_batches
+            if k == 0:
+                order = rng.permutation(tr)[: self.batch_size * self.max_steps_per_epoch]
+            b = order[k * self.batch_size : (k + 1) * self.batch_size]
+            return target.loss(net(self._x(inputs, b)), b)
+
+        trainer = Trainer(
+            net, loss, steps=self.max_epochs * n_batches, lr=self.lr, weight_decay=self.weight_decay,
+            validate=(lambda: self._eval_loss(net, inputs, va, target)) if len(va) else None,
+            val_every=n_batches, patience=self.patience, min_delta=1e-4, keep_best=True, amp=False,
+        )
+        self._net = trainer.fit()
+        self.epochs_run = trainer.step // n_batches
         return self
 
     @torch.no_grad()
@@ -427,16 +409,13 @@ class MLPDecoder(TorchDecoder):
         return _MLP(d_in, d_out, self.hidden, self.dropout)
 
 
+@dataclass(eq=False)
 class GRUDecoder(TorchDecoder):
     """GRU over the raw causal window (frame level) or the binned trial (trial level)."""
 
     name = "gru"
     sequence = True
-
-    def __init__(
-        self, kind: str, n_classes: int = 0, gap: int = 0, hidden: int = 64, **kw: Any
-    ) -> None:
-        super().__init__(kind, n_classes, gap, hidden=hidden, **kw)
+    hidden: int = 64
 
     def _build(self, d_in: int, d_out: int) -> nn.Module:
         return _GRU(d_in, d_out, self.hidden, self.dropout)

@@ -1,8 +1,8 @@
 """The one optimiser budget rule shared by every gradient-trained model: train to convergence on validation.
 
 Rule (identical for NLinear, DLinear, MLP, TCN, PatchTST, iTransformer and
-POCO; CalM fine-tuning and CalM-from-scratch follow it through DAT's own loop
-with a budget of their own, see :mod:`src_models.bench.suites`):
+POCO, all on :class:`src_models.trainer.Trainer`; CalM-from-scratch follows it
+through :func:`src_models.dat.finetune.finetune`, see :mod:`src_models.bench.suites`):
 
 * AdamW, betas (0.9, 0.999), weight decay ``1e-4``, gradient-norm clip 5
   (POCO's settings), constant learning rate;
@@ -21,9 +21,8 @@ with a budget of their own, see :mod:`src_models.bench.suites`):
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -31,6 +30,7 @@ from torch import nn
 
 from src_models.bench.windows import WindowSet
 from src_models.device import autocast
+from src_models.trainer import Trainer
 
 
 @dataclass(frozen=True)
@@ -79,18 +79,7 @@ class Budget:
 
     def describe(self) -> dict[str, object]:
         """JSON-ready form for ``results.json``."""
-        return {
-            "optimizer": "AdamW(betas=(0.9, 0.999))",
-            "steps": self.steps,
-            "batch_size": self.batch_size,
-            "lr_grid": list(self.lr_grid),
-            "weight_decay": self.weight_decay,
-            "eval_every": self.eval_every,
-            "patience": self.patience,
-            "grad_clip": self.grad_clip,
-            "max_val_windows": self.max_val_windows,
-            "max_neurons": self.max_neurons,
-        }
+        return {"optimizer": "AdamW(betas=(0.9, 0.999))", **asdict(self), "lr_grid": list(self.lr_grid)}
 
 
 @dataclass
@@ -136,41 +125,23 @@ def train_module(
 ) -> TrainResult:
     """Train one network with one learning rate under ``budget``; keep the best-validation weights."""
     rng = np.random.default_rng(seed)
-    module.to(device).train()
-    opt = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=budget.weight_decay)
     val_sub = val.subsample(budget.max_val_windows)
     n = train.n_neurons
-    best, best_state, best_step, bad, step = float("inf"), None, 0, 0, 0
-    for step in range(1, budget.steps + 1):
+
+    def loss(step: int) -> torch.Tensor:
         idx = rng.integers(0, len(train), size=budget.batch_size)
-        units_np = (
-            np.sort(rng.choice(n, budget.max_neurons, replace=False))
-            if n > budget.max_neurons
-            else np.arange(n)
-        )
-        x = torch.as_tensor(train.contexts(idx)[:, :, units_np], device=device)
-        y = torch.as_tensor(train.targets(idx)[:, :, units_np], device=device)
-        units = torch.as_tensor(units_np, device=device)
-        with autocast(device):
-            pred = module(x, units).float()
-        loss = torch.mean((pred - y) ** 2)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(module.parameters(), budget.grad_clip)
-        opt.step()
-        if step % budget.eval_every == 0 or step == budget.steps:
-            v = evaluate_mse(module, val_sub, device)
-            if v < best:
-                best, best_step, bad = v, step, 0
-                best_state = copy.deepcopy(module.state_dict())
-            else:
-                bad += 1
-                if bad >= budget.patience:
-                    break
-    if best_state is not None:
-        module.load_state_dict(best_state)
-    module.eval()
-    return TrainResult(module, lr, best, step, best_step)
+        units = np.arange(n)
+        if n > budget.max_neurons:
+            units = np.sort(rng.choice(n, budget.max_neurons, replace=False))
+        x = torch.as_tensor(train.contexts(idx)[:, :, units], device=device)
+        y = torch.as_tensor(train.targets(idx)[:, :, units], device=device)
+        return torch.mean((module(x, torch.as_tensor(units, device=device)).float() - y) ** 2)
+
+    trainer = Trainer(module.to(device), loss, steps=budget.steps, lr=lr, weight_decay=budget.weight_decay,
+                      grad_clip=budget.grad_clip, validate=lambda: evaluate_mse(module, val_sub, device),
+                      val_every=budget.eval_every, patience=budget.patience, keep_best=True)
+    trainer.fit()
+    return TrainResult(module, lr, trainer.best, trainer.step, trainer.best_step)
 
 
 def fit_lr_grid(

@@ -38,22 +38,11 @@ from src_models.dat.calm import CalM, load_calm, save_calm
 from src_models.dat.config import FinetuneConfig
 from src_models.dat.corpus import ArrayCorpus, Batch, SessionEntry, WindowSampler
 from src_models.preparation import PreparedRecording, prepare_recording
-from src_models.dat.optim import cosine_lr, load_optimizer_tensors, optimizer_tensors, param_groups, set_lr
+from src_models.trainer import Trainer, load_optimizer_tensors, optimizer_tensors, param_groups, warmup_cosine
 from src_models.dat.pretrain import batch_loss, evaluate
 from src_models.device import resolve_device
 from src_models.errors import CalmError
 from src_models.recording import Recording
-
-StopFlag = threading.Event | Callable[[], bool] | None
-
-
-def _stopped(stop: StopFlag) -> bool:
-    if stop is None:
-        return False
-    if isinstance(stop, threading.Event):
-        return stop.is_set()
-    return bool(stop())
-
 
 def ensure_session(model: CalM, prep: PreparedRecording) -> tuple[dict[str, Any], bool]:
     """The model's session entry for ``prep`` (added with new rows when unknown); True if added."""
@@ -114,10 +103,11 @@ def finetune(
     fs: float | None = None,
     config: FinetuneConfig | dict[str, Any] | None = None,
     out: str | Path | None = None,
-    stop: StopFlag = None,
+    stop: threading.Event | Callable[[], bool] | None = None,
     seed: int = 0,
     device: str | torch.device | None = None,
     name: str | None = None,
+    patience: int | None = None,
 ) -> Generator[dict[str, Any], None, CalM]:
     """Adapt ``model`` to ``recording``; a generator of progress dicts (see the module docstring).
 
@@ -140,6 +130,10 @@ def finetune(
         Window sampling seed.
     device : str, optional
         ``cpu``/``cuda``/``auto``.
+    name : str, optional
+        Name of the recording (default: from the recording).
+    patience : int, optional
+        Validations without improvement after which a phase ends early (default: never).
 
     Returns
     -------
@@ -171,11 +165,10 @@ def finetune(
             "in both the training and the validation part)",
             prep.source,
         )
-    sampler = WindowSampler(corpus, "train", window_tokens=window, max_neurons=cfg.max_neurons,
-                            batch_size=cfg.batch_size, seed=seed, with_values=with_values)
-    val_batches = WindowSampler(corpus, "val", window_tokens=window, max_neurons=cfg.max_neurons,
-                                batch_size=cfg.batch_size, seed=seed,
-                                with_values=with_values).fixed_batches(cfg.val_windows)
+    sampling = dict(window_tokens=window, max_neurons=cfg.max_neurons, batch_size=cfg.batch_size, seed=seed,
+                    with_values=with_values)
+    sampler = WindowSampler(corpus, "train", **sampling)
+    val_batches = WindowSampler(corpus, "val", **sampling).fixed_batches(cfg.val_windows)
 
     phases = [("embeddings", cfg.embed_steps, cfg.embed_lr), ("full", cfg.full_steps, cfg.full_lr)]
     phases = [p for p in phases if p[1] > 0]
@@ -194,7 +187,7 @@ def finetune(
         dat.session_emb.weight.register_hook(_row_mask_hook(dat.cfg.n_sessions, entry["session_row"], 1, dev)),
     ]
 
-    def save(opt: torch.optim.Optimizer | None, phase: str) -> Path | None:
+    def save(opt: torch.optim.Optimizer | None, phase: str) -> str | None:
         if out is None:
             return None
         st = {"step": step, "total": total, "phase": phase, "best_val": best_val, "val_loss": last_val,
@@ -208,54 +201,46 @@ def finetune(
             dat.load_state_dict(current)
         else:
             save_calm(model, out / "best", state=st)
-        return out / "best"
+        return str(out / "best")
 
-    opt: torch.optim.Optimizer | None = None
+    trainer: Trainer | None = None
     phase = phases[0][0] if phases else "embeddings"
     try:
         start = 0
         for phase, n_steps, lr in phases:
             end = start + n_steps
-            if step >= end:
-                start = end
-                continue
-            prefixes = _trainable(model, phase, cfg.train_head)
-            for n, p in dat.named_parameters():
-                p.requires_grad_(n.startswith(tuple(prefixes)))
-            opt = torch.optim.AdamW(param_groups(dat, 0.0), lr=lr)
-            if extra and state.get("phase") == phase:
-                load_optimizer_tensors(opt, extra)
-            extra = {}
-            dat.train()
-            while step < end:
-                if _stopped(stop):
-                    ckpt = save(opt, phase)
+            if step < end:
+                prefixes = _trainable(model, phase, cfg.train_head)
+                for n, p in dat.named_parameters():
+                    p.requires_grad_(n.startswith(tuple(prefixes)))
+                trainer = Trainer(
+                    dat, lambda k: batch_loss(dat, sampler.batch(k), cfg.reg_weight, dev), steps=end,
+                    start=step, lr=warmup_cosine(lr, n_steps, min(20, n_steps // 10), 0.1, first=start),
+                    params=param_groups(dat, 0.0), grad_clip=1.0, cancel=stop, keep_best=True,
+                    validate=lambda: evaluate(dat, val_batches, cfg.reg_weight, dev), val_every=cfg.val_every,
+                    patience=patience,
+                )
+                if extra and state.get("phase") == phase:
+                    load_optimizer_tensors(trainer.optimizer, extra)
+                extra = {}
+                trainer.best, trainer.best_state = best_val, best_state
+                for record in trainer.run():
+                    step, best_val, best_state = record.step, trainer.best, trainer.best_state
+                    last_val = record.metrics.get("val_loss", last_val)
+                    yield {"step": step, "total": total, "loss": record.metrics["loss"], "val_loss": last_val,
+                           "phase": phase}
+                if trainer.cancelled:
                     yield {"step": step, "total": total, "loss": None, "val_loss": last_val,
-                           "phase": "stopped", "checkpoint": None if ckpt is None else str(ckpt)}
+                           "phase": "stopped", "checkpoint": save(trainer.optimizer, phase)}
                     return model
-                k = step - start
-                set_lr(opt, cosine_lr(k, n_steps, lr, min(20, n_steps // 10), 0.1))
-                loss, parts = batch_loss(dat, sampler.batch(step), cfg.reg_weight, dev)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_([p for p in dat.parameters() if p.requires_grad], 1.0)
-                opt.step()
-                step += 1
-                if step % cfg.val_every == 0 or step == end:
-                    last_val = evaluate(dat, val_batches, cfg.reg_weight, dev)["val_loss"]
-                    if last_val < best_val:
-                        best_val = last_val
-                        best_state = {kk: v.detach().clone() for kk, v in dat.state_dict().items()}
-                yield {"step": step, "total": total, "loss": parts["loss"], "val_loss": last_val, "phase": phase}
             start = end
         if best_state is not None:
             dat.load_state_dict(best_state)
-        ckpt = save(None, "done")
         yield {"step": step, "total": total, "loss": None, "val_loss": best_val if math.isfinite(best_val) else None,
-               "phase": "done", "checkpoint": None if ckpt is None else str(ckpt)}
+               "phase": "done", "checkpoint": save(None, "done")}
         return model
     except GeneratorExit:
-        save(opt, phase)
+        save(None if trainer is None else trainer.optimizer, phase)
         raise
     finally:
         for h in hooks:

@@ -5,7 +5,8 @@ One entry point for one CPU, one GPU or many (``torchrun``):
 * sessions are tokenized once by the frozen NQ into ``OUT/corpus`` (memory
   mapped, see :mod:`src_models.dat.corpus`), by rank 0 while the others wait;
 * every step draws ``batch_size`` population windows per rank (sessions
-  sharded across ranks, neurons subsampled), AdamW with warm-up + cosine;
+  sharded across ranks, neurons subsampled) for one step of
+  :class:`src_models.trainer.Trainer` (AdamW, warm-up + cosine);
 * under ``torchrun`` (``WORLD_SIZE > 1``) the DAT is wrapped in
   DistributedDataParallel — NCCL on GPUs, gloo on CPUs — and gradients are
   averaged across ranks, so the weights stay identical;
@@ -38,7 +39,7 @@ from src_models.dat.config import DATConfig, TokenizerPolicy, TrainConfig
 from src_models.dat.corpus import Batch, TokenCorpus, WindowSampler, tokenize_sessions
 from src_models.dat.data import DataSource
 from src_models.dat.model import next_token_loss, patch_anchors, regression_loss
-from src_models.dat.optim import cosine_lr, load_optimizer_tensors, optimizer_tensors, param_groups, set_lr
+from src_models.trainer import Trainer, load_optimizer_tensors, optimizer_tensors, param_groups, warmup_cosine
 from src_models.device import autocast, resolve_device
 from src_models.errors import CalmError
 from src_models.outputs import dumps
@@ -61,7 +62,7 @@ class DistInfo:
             torch.cuda.set_device(self.local_rank)
             dev = torch.device("cuda", self.local_rank)
         self.device = dev
-        self.enabled = self.world > 1
+        self.enabled, self.main = self.world > 1, self.rank == 0
         self.owns_group = False
 
     def init(self) -> None:
@@ -72,18 +73,11 @@ class DistInfo:
 
     def barrier(self) -> None:
         if self.enabled:
-            if self.device.type == "cuda":
-                torch.distributed.barrier(device_ids=[self.local_rank])
-            else:
-                torch.distributed.barrier()
+            torch.distributed.barrier(device_ids=[self.local_rank] if self.device.type == "cuda" else None)
 
     def close(self) -> None:
         if self.owns_group and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
 
 
 # -- corpus ---------------------------------------------------------------------------------
@@ -265,152 +259,121 @@ def pretrain(
     dist.init()
     say = log if dist.main else (lambda msg: None)
     try:
-        return _run(sources, out, nq, mcfg, tcfg, policy, seed, dist, store_values, say, on_finish)
+        device = dist.device
+        out.mkdir(parents=True, exist_ok=True)
+        last_dir, best_dir = out / "last", out / "best"
+        resume = recover_checkpoint(last_dir)
+        extra: dict[str, torch.Tensor] = {}
+        state: dict[str, Any] = {}
+        nq = nq.to("cpu").eval()
+
+        if dist.main:
+            tok_model = load_calm(last_dir) if resume else CalM.build(nq, DATConfig.from_dict(mcfg.to_dict()),
+                                                                        policy)
+            build_corpus(sources, tok_model, out / "corpus", val_fraction=tcfg.val_fraction,
+                         store_values=store_values, log=say)
+        dist.barrier()
+        corpus = TokenCorpus(out / "corpus")
+
+        torch.manual_seed(seed)
+        if resume:
+            model, extra, meta = load_calm(last_dir, with_extra=True)
+            state = dict(meta.get("state", {}))
+            say(f"resuming from {last_dir} at step {state.get('step', 0)}")
+        else:
+            model = model_for_corpus(nq, mcfg, policy, corpus)
+        model = model.to(device)
+        dat = model.dat
+        n_params = sum(p.numel() for p in dat.parameters())
+        say(f"corpus: {len(corpus.sessions)} sessions, {corpus.n_neurons_total} neurons; "
+            f"DAT: {n_params:,} parameters; device {device}; world size {dist.world}")
+
+        with_values = corpus.has_values and dat.reg_head is not None and tcfg.reg_weight > 0
+        engine: torch.nn.Module = dat
+        if dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            engine = DistributedDataParallel(
+                dat,
+                device_ids=[device.index] if device.type == "cuda" else None,
+                find_unused_parameters=dat.reg_head is not None and not with_values,  # head idle w/o values
+            )
+
+        sampling = dict(window_tokens=tcfg.window_tokens, max_neurons=tcfg.max_neurons,
+                        batch_size=tcfg.batch_size, seed=seed, with_values=with_values)
+        sampler = WindowSampler(corpus, "train", rank=dist.rank, world=dist.world, id_dropout=tcfg.id_dropout,
+                                **sampling)
+        val_batches: list[Batch] = []
+        if dist.main and tcfg.val_fraction > 0:
+            try:
+                val_batches = WindowSampler(corpus, "val", **sampling).fixed_batches(tcfg.val_windows)
+            except CalmError as exc:
+                say(f"no validation: {exc}")
+
+        trainer = Trainer(
+            dat, lambda k: batch_loss(engine, sampler.batch(k), tcfg.reg_weight, device), steps=tcfg.max_steps,
+            lr=warmup_cosine(tcfg.lr, tcfg.max_steps, tcfg.warmup_steps, tcfg.min_lr_ratio),
+            params=param_groups(dat, tcfg.weight_decay), betas=tcfg.betas, grad_clip=tcfg.grad_clip,
+            validate=(lambda: evaluate(dat, val_batches, tcfg.reg_weight, device)) if val_batches else None,
+            val_every=tcfg.val_every, start=int(state.get("step", 0)),
+        )
+        if extra and not load_optimizer_tensors(trainer.optimizer, extra):
+            say("optimizer state does not fit; restarting the optimizer moments")
+        trainer.best = float(state.get("best_val", math.inf))
+        history = out / "history.jsonl"
+        config_record = {"model": dat.cfg.to_dict(), "train": tcfg.to_dict(),
+                         "tokenizer": model.policy.to_dict(), "seed": seed, "world_size": dist.world,
+                         "sources": corpus.meta.get("sources", [])}
+        t_start = time.time()
+        elapsed0 = float(state.get("wall_time_s", 0.0))
+        running: dict[str, float] = {}
+        n_running = 0
+
+        def save(directory: Path, with_optim: bool, metrics: dict[str, float]) -> None:
+            st = {"step": trainer.step, "best_val": trainer.best, "metrics": metrics, "parameters": n_params,
+                  "wall_time_s": elapsed0 + time.time() - t_start, "device": str(device), "config": config_record}
+            save_calm(model, directory, state=st,
+                      extra_tensors=optimizer_tensors(trainer.optimizer) if with_optim else None)
+
+        last_metrics: dict[str, float] = dict(state.get("metrics", {}))
+        for record in trainer.run():
+            step, m = record.step, record.metrics
+            parts = {k: m[k] for k in ("ce", "acc", "mse", "loss") if k in m}
+            for k, v in parts.items():
+                running[k] = running.get(k, 0.0) + v
+            n_running += 1
+            if step % tcfg.log_every == 0 or step == tcfg.max_steps:
+                rate = step / max(1e-9, elapsed0 + time.time() - t_start)
+                avg = " ".join(f"{k} {v / n_running:.4f}" for k, v in running.items())
+                say(f"step {step}/{tcfg.max_steps} {avg} lr {m['lr']:.2e} ({rate:.2f} steps/s)")
+                running, n_running = {}, 0
+            validate = step % tcfg.val_every == 0 or step == tcfg.max_steps
+            checkpoint = step % tcfg.checkpoint_every == 0 or step == tcfg.max_steps
+            if dist.main and validate:
+                last_metrics = {"train_" + k: v for k, v in parts.items()}
+                if "val_loss" in m:
+                    last_metrics.update(vals := {k: v for k, v in m.items() if k.startswith("val_")})
+                    say(f"validation at step {step}: " + " ".join(f"{k} {v:.4f}" for k, v in vals.items()))
+                    if m["improved"]:
+                        save(best_dir, False, last_metrics)
+                with history.open("a") as fh:
+                    fh.write(dumps({"step": step, **last_metrics}) + "\n")
+            if dist.main and checkpoint:
+                save(last_dir, True, last_metrics)
+                if not val_batches:
+                    save(best_dir, False, last_metrics)
+            if checkpoint or validate:
+                dist.barrier()
+        if dist.main and not (best_dir / "config.json").is_file():
+            save(best_dir, False, last_metrics)
+        if dist.enabled:
+            check_replicas_identical(dat)
+        dist.barrier()
+        if on_finish is not None:
+            on_finish(model, dist.rank)
+        return best_dir
     finally:
         dist.close()
-
-
-def _run(
-    sources: Sequence[DataSource],
-    out: Path,
-    nq: torch.nn.Module,
-    mcfg: DATConfig,
-    tcfg: TrainConfig,
-    policy: TokenizerPolicy,
-    seed: int,
-    dist: DistInfo,
-    store_values: bool,
-    say: Callable[[str], None],
-    on_finish: Callable[[CalM, int], None] | None,
-) -> Path:
-    device = dist.device
-    out.mkdir(parents=True, exist_ok=True)
-    last_dir, best_dir = out / "last", out / "best"
-    resume = recover_checkpoint(last_dir)
-    extra: dict[str, torch.Tensor] = {}
-    state: dict[str, Any] = {}
-    nq = nq.to("cpu").eval()
-
-    if dist.main:
-        tok_model = load_calm(last_dir) if resume else CalM.build(nq, DATConfig.from_dict(mcfg.to_dict()), policy)
-        build_corpus(sources, tok_model, out / "corpus", val_fraction=tcfg.val_fraction,
-                     store_values=store_values, log=say)
-    dist.barrier()
-    corpus = TokenCorpus(out / "corpus")
-
-    torch.manual_seed(seed)
-    if resume:
-        model, extra, meta = load_calm(last_dir, with_extra=True)
-        state = dict(meta.get("state", {}))
-        say(f"resuming from {last_dir} at step {state.get('step', 0)}")
-    else:
-        model = model_for_corpus(nq, mcfg, policy, corpus)
-    model = model.to(device)
-    dat = model.dat
-    dat.train()
-    n_params = sum(p.numel() for p in dat.parameters())
-    say(f"corpus: {len(corpus.sessions)} sessions, {corpus.n_neurons_total} neurons; "
-        f"DAT: {n_params:,} parameters; device {device}; world size {dist.world}")
-
-    opt = torch.optim.AdamW(param_groups(dat, tcfg.weight_decay), lr=tcfg.lr, betas=tcfg.betas)
-    if extra and not load_optimizer_tensors(opt, extra):
-        say("optimizer state does not fit; restarting the optimizer moments")
-    step = int(state.get("step", 0))
-    best_val = float(state.get("best_val", math.inf))
-
-    with_values = corpus.has_values and dat.reg_head is not None and tcfg.reg_weight > 0
-    engine: torch.nn.Module = dat
-    if dist.enabled:
-        from torch.nn.parallel import DistributedDataParallel
-
-        engine = DistributedDataParallel(
-            dat,
-            device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=dat.reg_head is not None and not with_values,  # head idle without values
-        )
-
-    sampler = WindowSampler(
-        corpus, "train", window_tokens=tcfg.window_tokens, max_neurons=tcfg.max_neurons,
-        batch_size=tcfg.batch_size, rank=dist.rank, world=dist.world, seed=seed,
-        id_dropout=tcfg.id_dropout, with_values=with_values,
-    )
-    val_batches: list[Batch] = []
-    if dist.main and tcfg.val_fraction > 0:
-        try:
-            val_sampler = WindowSampler(
-                corpus, "val", window_tokens=tcfg.window_tokens, max_neurons=tcfg.max_neurons,
-                batch_size=tcfg.batch_size, seed=seed, with_values=with_values,
-            )
-            val_batches = val_sampler.fixed_batches(tcfg.val_windows)
-        except CalmError as exc:
-            say(f"no validation: {exc}")
-
-    history = out / "history.jsonl"
-    config_record = {"model": dat.cfg.to_dict(), "train": tcfg.to_dict(), "tokenizer": model.policy.to_dict(),
-                     "seed": seed, "world_size": dist.world, "sources": corpus.meta.get("sources", [])}
-    t_start = time.time()
-    elapsed0 = float(state.get("wall_time_s", 0.0))
-    running: dict[str, float] = {}
-    n_running = 0
-
-    def save(directory: Path, with_optim: bool, metrics: dict[str, float]) -> None:
-        st = {
-            "step": step,
-            "best_val": best_val,
-            "wall_time_s": elapsed0 + time.time() - t_start,
-            "metrics": metrics,
-            "parameters": n_params,
-            "device": str(device),
-            "config": config_record,
-        }
-        save_calm(model, directory, state=st, extra_tensors=optimizer_tensors(opt) if with_optim else None)
-
-    last_metrics: dict[str, float] = dict(state.get("metrics", {}))
-    while step < tcfg.max_steps:
-        set_lr(opt, cosine_lr(step, tcfg.max_steps, tcfg.lr, tcfg.warmup_steps, tcfg.min_lr_ratio))
-        loss, parts = batch_loss(engine, sampler.batch(step), tcfg.reg_weight, device)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if tcfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(dat.parameters(), tcfg.grad_clip)
-        opt.step()
-        step += 1
-        for k, v in parts.items():
-            running[k] = running.get(k, 0.0) + v
-        n_running += 1
-        if step % tcfg.log_every == 0 or step == tcfg.max_steps:
-            rate = step / max(1e-9, elapsed0 + time.time() - t_start)
-            avg = " ".join(f"{k} {v / n_running:.4f}" for k, v in running.items())
-            say(f"step {step}/{tcfg.max_steps} {avg} lr {opt.param_groups[0]['lr']:.2e} ({rate:.2f} steps/s)")
-            running, n_running = {}, 0
-        validate = step % tcfg.val_every == 0 or step == tcfg.max_steps
-        checkpoint = step % tcfg.checkpoint_every == 0 or step == tcfg.max_steps
-        if dist.main and validate:
-            last_metrics = {"train_" + k: v for k, v in parts.items()}
-            if val_batches:
-                last_metrics.update(evaluate(dat, val_batches, tcfg.reg_weight, device))
-                val = last_metrics["val_loss"]
-                say(f"validation at step {step}: " + " ".join(f"{k} {v:.4f}" for k, v in last_metrics.items()
-                                                            if k.startswith("val_")))
-                if val < best_val:
-                    best_val = val
-                    save(best_dir, False, last_metrics)
-            with history.open("a") as fh:
-                fh.write(dumps({"step": step, **last_metrics}) + "\n")
-        if dist.main and checkpoint:
-            save(last_dir, True, last_metrics)
-            if not val_batches:
-                save(best_dir, False, last_metrics)
-        if checkpoint or validate:
-            dist.barrier()
-    if dist.main and not (best_dir / "config.json").is_file():
-        save(best_dir, False, last_metrics)
-    if dist.enabled:
-        check_replicas_identical(dat)
-    dist.barrier()
-    if on_finish is not None:
-        on_finish(model, dist.rank)
-    return best_dir
 
 
 def check_replicas_identical(module: torch.nn.Module) -> None:

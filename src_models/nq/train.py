@@ -1,4 +1,4 @@
-"""Training loop of the Neural Quantizer: deterministic, resumable, atomically checkpointed.
+"""Training of the Neural Quantizer (on :class:`src_models.trainer.Trainer`): deterministic, resumable.
 
 Loss per step: ``MSE(x, x̂)`` on z-scored windows plus the quantizer's
 weighted auxiliary losses (usage + orthogonality for Gumbel, commitment for
@@ -17,7 +17,6 @@ uninterrupted one on the same machine and thread count.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,7 +33,7 @@ from src_models.checkpoint import (
     recover_checkpoint,
     save_checkpoint,
 )
-from src_models.device import autocast, resolve_device
+from src_models.device import resolve_device
 from src_models.errors import CalmError
 from src_models.nq.config import NQConfig
 from src_models.nq.data import TrainingSource, WindowSampler
@@ -42,6 +41,7 @@ from src_models.nq.io import KIND, nq_meta
 from src_models.nq.kmeans_vq import kmeans_centroids
 from src_models.nq.model import NeuralQuantizer
 from src_models.nq.quantizers import perplexity
+from src_models.trainer import Trainer, cosine_lr, load_optimizer_tensors, optimizer_tensors, param_groups
 
 TRAIN_PREFIX = "train."
 
@@ -54,37 +54,11 @@ def temperature(step: int, config: NQConfig) -> float:
 
 def learning_rate(step: int, config: NQConfig) -> float:
     """Learning rate at ``step``: linear warm-up, cosine decay to ``lr / 10``."""
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    span = max(1, config.steps - config.warmup_steps)
-    frac = min(1.0, (step - config.warmup_steps) / span)
-    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+    return cosine_lr(step, config.steps, config.lr, config.warmup_steps, 0.1)
 
 
 def _step_seed(seed: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, step, 7]).generate_state(1)[0])
-
-
-def _optimizer_tensors(opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
-    out = {}
-    for idx, state in opt.state_dict()["state"].items():
-        for name, value in state.items():
-            out[f"{TRAIN_PREFIX}optim.{idx}.{name}"] = torch.as_tensor(value)
-    return out
-
-
-def _restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], source: Path) -> None:
-    sd = opt.state_dict()
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        if key.startswith(f"{TRAIN_PREFIX}optim."):
-            _, _, idx, name = key.split(".", 3)
-            state.setdefault(int(idx), {})[name] = value
-    n_params = sum(len(g["params"]) for g in sd["param_groups"])
-    if state and sorted(state) != list(range(n_params)):
-        raise CalmError("optimizer state in the checkpoint does not match the model", source)
-    sd["state"] = state
-    opt.load_state_dict(sd)
 
 
 #: training patches drawn per code (and at most in all) for the k-means initialisation
@@ -102,11 +76,6 @@ def _init_templates(model: NeuralQuantizer, sampler: WindowSampler, config: NQCo
     centroids = kmeans_centroids(patches, config.codebook_size, config.seed)
     with torch.no_grad():
         model.quantizer.set_templates(torch.from_numpy(centroids))
-
-
-def _sources_summary(sources: list[TrainingSource]) -> list[dict[str, Any]]:
-    return [{"name": s.name, "fs": s.fs, "neurons": int(s.traces.shape[0]),
-             "model_frames": int(s.traces.shape[1])} for s in sources]
 
 
 def train_nq(
@@ -146,16 +115,11 @@ def train_nq(
     """
     out_dir = Path(out_dir)
     dev = resolve_device(device)
-    data = _sources_summary(sources)
+    data = [{"name": s.name, "fs": s.fs, "neurons": int(s.traces.shape[0]), "model_frames": int(s.traces.shape[1])}
+            for s in sources]
     torch.manual_seed(config.seed)
     model = NeuralQuantizer(config).to(dev)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "codebook" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "codebook" not in n)]
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.lr,
-    )
-    start, history = 0, []
+    start, history, resume_tensors = 0, [], {}
     check_replaceable(out_dir)
     if resume and recover_checkpoint(out_dir):
         tensors, meta = load_checkpoint(out_dir, expected_kind=KIND)
@@ -164,45 +128,44 @@ def train_nq(
         if meta.get("state", {}).get("data") != data:
             raise CalmError("holds a run on different training data; choose another --out folder", out_dir)
         load_state_strict(model, {k: v for k, v in tensors.items() if not k.startswith(TRAIN_PREFIX)}, out_dir)
-        _restore_optimizer(opt, tensors, out_dir)
+        resume_tensors = tensors
         start = int(meta["state"]["step"])
         history = list(meta["state"].get("history", []))
     sampler = WindowSampler(sources, config)
     if start == 0 and config.init == "kmeans":
         _init_templates(model, sampler, config)
 
-    def save(step: int) -> None:
+    def loss(step: int) -> tuple[torch.Tensor, dict[str, Any]]:
+        torch.manual_seed(_step_seed(config.seed, step))
+        x = torch.from_numpy(sampler.batch(step)).to(dev)
+        tau = temperature(step, config)
+        out = model(x, tau)
+        mse = F.mse_loss(out.recon.float(), x)
+        total = mse + out.quant.aux_loss
+        ppl, used = perplexity(out.quant.indices, config.codebook_size)
+        return total, {"loss": float(total.detach()), "mse": float(mse.detach()), "perplexity": ppl,
+                       "used_fraction": used, "tau": tau, "lr": learning_rate(step, config),
+                       "elapsed_s": time.perf_counter() - t0, **out.quant.terms}
+
+    def save(step: int, metrics: dict[str, Any]) -> None:
         complete = step >= config.steps
+        history.append({k: round(v, 6) if isinstance(v, float) else v
+                        for k, v in {"step": step, "steps": config.steps, **metrics}.items()})
         tensors = dict(model.state_dict())
         if not complete:
-            tensors.update(_optimizer_tensors(opt))
+            tensors.update(optimizer_tensors(trainer.optimizer, TRAIN_PREFIX))
         save_checkpoint(out_dir, tensors, nq_meta(config, {"step": step, "complete": complete,
                                                           "data": data, "history": history}))
 
-    model.train()
+    groups = param_groups(model, config.weight_decay, no_decay=("codebook",))
+    trainer = Trainer(model, loss, steps=config.steps, lr=lambda step: learning_rate(step, config),
+                      params=groups, grad_clip=config.grad_clip, start=start, save=save,
+                      checkpoint_every=config.checkpoint_every)
+    if resume_tensors and not load_optimizer_tensors(trainer.optimizer, resume_tensors, TRAIN_PREFIX):
+        raise CalmError("optimizer state in the checkpoint does not match the model", out_dir)
     t0 = time.perf_counter()
-    for step in range(start, config.steps):
-        tau, lr = temperature(step, config), learning_rate(step, config)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        torch.manual_seed(_step_seed(config.seed, step))
-        x = torch.from_numpy(sampler.batch(step)).to(dev)
-        with autocast(dev):
-            out = model(x, tau)
-            mse = F.mse_loss(out.recon.float(), x)
-        loss = mse + out.quant.aux_loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        opt.step()
-        ppl, used = perplexity(out.quant.indices, config.codebook_size)
-        info = {"step": step + 1, "steps": config.steps, "loss": float(loss.detach()), "mse": float(mse.detach()),
-                "perplexity": ppl, "used_fraction": used, "tau": tau, "lr": lr,
-                "elapsed_s": time.perf_counter() - t0, **out.quant.terms}
-        if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
-            history.append({k: round(v, 6) if isinstance(v, float) else v for k, v in info.items()})
-            save(step + 1)
+    for record in trainer.run():
         if progress is not None:
-            progress(info)
+            progress({"step": record.step, "steps": config.steps, **record.metrics})
     model.eval()
     return model

@@ -25,7 +25,6 @@ budget, learning rate from the grid by validation loss, early stop after
 
 from __future__ import annotations
 
-import copy
 import math
 from abc import abstractmethod
 from dataclasses import replace
@@ -201,6 +200,7 @@ class CalMScratch(_CalMForecaster):
 
     def fit_model(self, budget: Budget, seed: int) -> tuple[Any, float | None, float | None, int]:
         from src_models.dat.config import FinetuneConfig
+        from src_models.dat.finetune import finetune
 
         best = None
         for lr in budget.lr_grid:
@@ -210,35 +210,8 @@ class CalMScratch(_CalMForecaster):
             ft = FinetuneConfig(embed_steps=0, full_steps=budget.steps, full_lr=lr, batch_size=budget.batch_size,
                                 window_tokens=n_window, max_neurons=budget.max_neurons, val_every=budget.eval_every,
                                 val_windows=min(budget.max_val_windows, 64))
-            val_loss, steps = self._run(model, ft, budget, seed)
+            *_, done = finetune(model, self.prep, config=ft, seed=seed, device=self.device, patience=budget.patience)
+            val_loss = math.inf if done["val_loss"] is None else done["val_loss"]  # best weights are loaded
             if best is None or val_loss < best[2]:
-                best = (model, lr, val_loss, steps)
+                best = (model.eval(), lr, val_loss, done["step"])
         return best
-
-    def _run(self, model: Any, cfg: Any, budget: Budget, seed: int) -> tuple[float, int]:
-        """Train ``model`` in place with early stopping (best validation weights kept); ``(best val loss, steps)``."""
-        from src_models.dat.finetune import finetune
-
-        gen = finetune(model, self.prep, config=cfg, seed=seed, device=self.device)
-        best, best_state, bad, step = math.inf, None, 0, 0
-        try:
-            for info in gen:
-                step = info["step"]
-                if info["phase"] in ("done", "stopped"):
-                    break
-                checked = step % cfg.val_every == 0 or step == cfg.total_steps
-                if info["val_loss"] is None or not checked:
-                    continue
-                if info["val_loss"] < best:
-                    best, bad = info["val_loss"], 0
-                    best_state = copy.deepcopy(model.dat.state_dict())
-                else:
-                    bad += 1
-                    if bad >= budget.patience:
-                        break
-        finally:
-            gen.close()
-        if best_state is not None:
-            model.dat.load_state_dict(best_state)
-        model.eval()
-        return best, step
