@@ -242,8 +242,9 @@ def measure_finetune(
     beat = Heartbeat()
     idle = beat.run(5.0)
     idle["trivial_repaint_ms"] = probe.run()
-    dock.settings.run_name.value = f"bench-{int(time.time())}"
-    dock.settings.embed_steps.value = 1_000_000
+    dock.form.run_name.value = f"bench-{int(time.time())}"
+    dock.form.freeze_backbone.value = True  # every step in the embedding phase, as before
+    dock.form.steps.value = 1_000_000
     dock.start()
     pump(until=lambda: len(dock.canvas.train_line.get_xdata()) >= 1, timeout=300)
     first_step = dock.canvas.train_line.get_xdata()[0]

@@ -277,6 +277,7 @@ def finetune_job(
     device: str,
     *,
     cancel: threading.Event,
+    seed: int = 0,
 ) -> Generator[Progress, None, FinetuneOutcome]:
     """Fine-tune the checkpoint on ``recording`` into the run folder ``out`` (resumes when it exists).
 
@@ -294,6 +295,8 @@ def finetune_job(
         :class:`src_models.dat.FinetuneConfig` fields.
     cancel : threading.Event
         The stop flag.
+    seed : int
+        Window sampling seed.
     """
     from src_models.outputs import claim_output
 
@@ -301,7 +304,7 @@ def finetune_job(
         if not hasattr(recording, "traces"):
             recording = yield from open_job(recording)
         yield Progress(0, 0, "loading model")
-        job = load_model(checkpoint, device).finetune(recording, out, config, device=device)
+        job = load_model(checkpoint, device).finetune(recording, out, config, seed=seed, device=device)
         job.cancel_event = cancel
         last = yield from job
     return FinetuneOutcome(
@@ -353,6 +356,7 @@ def finetune_worker(
     out: str | Path,
     config: dict[str, Any],
     device: str,
+    seed: int = 0,
 ) -> Any:
     """Worker for :func:`finetune_job` (cancelling stops through the engine's stop flag)."""
-    return _worker(finetune_job, recording, checkpoint, out, config, device, handles_cancel=True)
+    return _worker(finetune_job, recording, checkpoint, out, config, device, handles_cancel=True, seed=seed)

@@ -133,9 +133,12 @@ def shoot(out: Path, checkpoint: str | None) -> None:
         decoding.set_target("running_speed")
         run_job(decoding, decoding.run)
         finetune = docks["Fine-tune"]
-        finetune.settings.run_name.value = "demo-finetune"
-        finetune.settings.embed_steps.value = 40
-        finetune.settings.val_every.value = 10
+        config = Path(runs) / "finetune.json"
+        config.write_text('{"finetune": {"val_every": 10}}')
+        finetune.form.run_name.value = "demo-finetune"
+        finetune.form.config.value = str(config)
+        finetune.form.freeze_backbone.value = True
+        finetune.form.steps.value = 40
         run_job(finetune, finetune.start)
         embedding = docks["Embedding map"]
         if cue is not None:

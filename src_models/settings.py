@@ -34,6 +34,24 @@ def split_names(text: str) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
+class TokenizeSettings:
+    """Tokenizing a recording's traces with the NQ tokenizer (``calm tokenize``).
+
+    Attributes
+    ----------
+    batch_windows : int
+        Windows per tokenizer call (bounds memory, not the result).
+    """
+
+    batch_windows: int = option(4096, "windows per tokenizer call; bounds memory, not the result (default 4096)",
+                                metavar="N")
+
+    def __post_init__(self) -> None:
+        if self.batch_windows < 1:
+            raise CalmError(f"--batch-windows must be >= 1, got {self.batch_windows}")
+
+
+@dataclass(frozen=True)
 class AdaptSettings:
     """Label-free adaptation of CalM to a recording (new neuron/session embeddings).
 
@@ -125,8 +143,8 @@ class DecodeSettings:
     context: int = option(48, "decoder context in frames (default 48)", metavar="C")
     folds: int = option(5, "cross-validation folds (default 5)", metavar="K")
     shifts: int = option(20, "circular shifts for chance (default 20)", metavar="S")
-    baselines: str = option("ridge,mlp,gru", "comma-separated supervised baselines (default ridge,mlp,gru)",
-                            metavar="LIST")
+    baselines: str = option("ridge,mlp", "comma-separated supervised baselines: ridge, mlp, gru (default ridge,mlp;"
+                            " gru triples the time)", metavar="LIST")
     heads: str = option("linear,mlp", "CalM heads (default linear,mlp)", metavar="LIST")
     finetune_steps: int = option(0, "also fine-tune the DAT with a task head on each fold's labels for N steps "
                                  "(calm_finetuned; default 0 = off)", metavar="N")

@@ -212,14 +212,21 @@ def test_inner_folds_fall_back_to_none_when_the_samples_cannot_be_split():
 
 
 @pytest.mark.parametrize("n, d", [(50, 200), (300, 40)])
-def test_ridge_solve_matches_the_closed_form_with_dropped_rows(n, d):
-    """Both paths (Gram eigendecomposition, SVD when features outnumber samples) agree."""
-    from src_models.analysis.decoders import RidgeDecoder
+def test_the_ridge_estimator_is_the_closed_form_and_chooses_its_penalty_on_the_given_folds(n, d):
+    """Standardised inputs, ridge of every target column; ``cv`` folds pick the penalty."""
+    from src_models.analysis.linear import estimator
+    from src_models.errors import CalmError
 
     rng = np.random.default_rng(0)
-    X, Y, drop = rng.normal(size=(n, d)), rng.normal(size=(n, 2)), np.arange(10, 20)
-    keep = np.setdiff1d(np.arange(n), drop)
-    Xk, Yk = X[keep] - X[keep].mean(0), Y[keep] - Y[keep].mean(0)
-    ((coef, b0),) = RidgeDecoder.solve(X, Y, np.array([5.0]), drop)
-    np.testing.assert_allclose(coef, np.linalg.solve(Xk.T @ Xk + 5 * np.eye(d), Xk.T @ Yk))
-    np.testing.assert_allclose((X[keep] @ coef + b0).mean(0), Y[keep].mean(0))
+    X, Y = rng.normal(size=(n, d)), rng.normal(size=(n, 2))
+    Xs = (X - X.mean(0)) / X.std(0)
+    model = estimator("ridge", alphas=(5.0,)).fit(X, Y)
+    Yc = Y - Y.mean(0)
+    np.testing.assert_allclose(model[-1].coef_.T, np.linalg.solve(Xs.T @ Xs + 5 * np.eye(d), Xs.T @ Yc))
+    np.testing.assert_allclose(model.predict(X).mean(0), Y.mean(0))
+    # a signal in one column: the folds choose a small penalty over a huge one
+    y = X[:, 0] + 0.1 * rng.normal(size=n)
+    folds = [(np.arange(n // 2), np.arange(n // 2, n)), (np.arange(n // 2, n), np.arange(n // 2))]
+    assert estimator("ridge", alphas=(0.1, 1e6), cv=folds).fit(X, y)[-1].alpha_ == 0.1
+    with pytest.raises(CalmError, match="unknown linear estimator 'lasso'"):
+        estimator("lasso")

@@ -17,16 +17,16 @@ def test_forecast_runs_and_plots_the_selected_neurons(calm_viewer, qtbot):
     state = dock.state
     state.select([2, 5])
     dock.parent().raise_()
-    dock.context_spin.setValue(24)
-    dock.horizon_spin.setValue(8)
-    dock.samples_spin.setValue(2)
-    dock.adapt_spin.setValue(2)
+    dock.form.context.value = 24
+    dock.form.horizon.value = 8
+    dock.form.samples.value = 2
+    dock.form.steps.value = 2
     qtbot.mouseClick(dock.run_button, Qt.MouseButton.LeftButton)
     assert dock.jobs.busy
     wait_idle(qtbot, dock.jobs, 120)
     assert dock.jobs.last_error == ""
     result = state.forecast
-    C, H = dock.context_spin.value(), dock.horizon_spin.value()
+    C, H = dock.form.context.value, dock.form.horizon.value
     assert result.pred.shape[1:] == (H, state.n_neurons)
     assert result.context == C and result.horizon == H
     # one panel per selected neuron plus the population panel, with context, truth, forecast, band
@@ -53,10 +53,11 @@ def test_decoding_runs_and_plots_decoded_vs_true(calm_viewer, qtbot):
     state = dock.state
     dock.parent().raise_()
     dock.set_target("running_speed")
-    dock.baseline_checks["mlp"].setChecked(False)
-    dock.folds_spin.setValue(3)
-    dock.shifts_spin.setValue(3)
-    dock.context_spin.setValue(8)
+    dock.form.baselines.mlp.value = False
+    dock.form.baselines.gru.value = False
+    dock.form.folds.value = 3
+    dock.form.shifts.value = 3
+    dock.form.context.value = 8
     qtbot.mouseClick(dock.run_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, dock.jobs, 180)
     assert dock.jobs.last_error == ""
@@ -79,11 +80,11 @@ def test_a_failing_job_shows_one_line_and_the_dock_stays_usable(calm_viewer, qtb
     dock = widgets["Forecast"]
     shown = []
     monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
-    dock.context_spin.setValue(4000)  # longer than the recording: the dock says so
+    dock.form.context.value = 4000  # longer than the recording: the dock says so
     assert not dock.run_button.isEnabled()
     dock.run()  # the job refuses it too
     wait_idle(qtbot, dock.jobs)
     assert len(shown) == 1 and "\n" not in shown[0] and "frames" in shown[0]
     assert dock.jobs.status.text().startswith("failed:") and not dock.jobs.busy
-    dock.context_spin.setValue(48)
+    dock.form.context.value = 48
     assert dock.run_button.isEnabled()

@@ -14,6 +14,7 @@ pytestmark = pytest.mark.gui
 def _embedded(qtbot, widgets):
     """Embed the recording (tiny model) and show the embedding map."""
     recording_dock, emb = widgets["Recording & model"], widgets["Embedding map"]
+    emb.form.method.value = "pca"  # instant (UMAP, the default, compiles for a minute)
     if emb.state.embeddings is None:
         qtbot.mouseClick(recording_dock.embed_button, Qt.MouseButton.LeftButton)
         wait_idle(qtbot, recording_dock.jobs)

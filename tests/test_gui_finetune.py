@@ -21,7 +21,9 @@ def _digest(folder: Path) -> dict[str, str]:
     }
 
 
-def test_finetune_reports_progress_cancels_and_resumes(calm_viewer, qtbot, tiny_checkpoint):
+def test_finetune_reports_progress_cancels_and_resumes(calm_viewer, qtbot, tiny_checkpoint, tmp_path):
+    import json
+
     from src_models.dat.calm import load_calm
 
     viewer, widgets = calm_viewer
@@ -29,12 +31,13 @@ def test_finetune_reports_progress_cancels_and_resumes(calm_viewer, qtbot, tiny_
     state = dock.state
     dock.parent().raise_()
     base_before = _digest(tiny_checkpoint)
-    settings = dock.settings
-    settings.run_name.value = "gui-test-run"
-    settings.embed_steps.value = 100_000  # long enough to still be running when cancelled
-    settings.batch_size.value = 2
-    settings.val_every.value = 2
-    settings.max_neurons.value = 16
+    form = dock.form
+    config = tmp_path / "small.json"  # as calm finetune --config: small, frequent validation
+    config.write_text(json.dumps({"finetune": {"batch_size": 2, "val_every": 2, "max_neurons": 16}}))
+    form.config.value = str(config)
+    form.run_name.value = "gui-test-run"
+    form.freeze_backbone.value = True  # every step in the embedding phase
+    form.steps.value = 100_000  # long enough to still be running when cancelled
     qtbot.mouseClick(dock.start_button, Qt.MouseButton.LeftButton)
     assert dock.jobs.busy and not dock.start_button.isEnabled()
     # progress arrives: the loss curve grows and the bar advances
@@ -54,7 +57,7 @@ def test_finetune_reports_progress_cancels_and_resumes(calm_viewer, qtbot, tiny_
     assert dock.start_button.isEnabled()
 
     # resume with a budget of two more steps: it continues from the saved step and finishes
-    settings.embed_steps.value = stopped_at + 2
+    form.steps.value = stopped_at + 2
     dock.resume_combo.setCurrentIndex(dock.resume_combo.findData(str(run)))
     qtbot.mouseClick(dock.resume_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, dock.jobs)

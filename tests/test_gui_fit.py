@@ -184,8 +184,8 @@ def test_short_recording_says_it_cannot_be_forecast(viewer):
     state.set_recording(Recording(F=traces, fs=2.0, source="short.npz", kind="npz"))
     assert not dock.run_button.isEnabled()
     assert dock.metrics_label.text().startswith("too short to forecast: recording has 200 frames")
-    dock.context_spin.setValue(16)
-    dock.horizon_spin.setValue(8)  # 200 frames: the last 20 % holds 16 + 8
+    dock.form.context.value = 16
+    dock.form.horizon.value = 8  # 200 frames: the last 20 % holds 16 + 8
     assert dock.run_button.isEnabled() and dock.metrics_label.text() == ""
 
 

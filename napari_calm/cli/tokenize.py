@@ -21,6 +21,9 @@ from napari_calm.cli.recording_options import add_recording_options, read_with_o
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``calm tokenize``."""
+    from napari_calm.cli.options import add_settings
+    from src_models.settings import TokenizeSettings
+
     parser.add_argument("path", metavar="PATH", help="recording (any format calm reads)")
     parser.add_argument("--checkpoint", metavar="DIR", help="NQ checkpoint folder (default: the shipped tokenizer)")
     parser.add_argument("--out", required=True, metavar="FILE", help="output .npz")
@@ -28,21 +31,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     add_recording_options(parser)
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    add_settings(parser, TokenizeSettings)
 
 
 def run(args: argparse.Namespace) -> int:
     """Tokenize and write the outputs; returns the exit status."""
     import numpy as np
 
+    from napari_calm.cli.options import settings_from
     from src_models.errors import CalmError
     from src_models.nq.io import load_nq
     from src_models.nq.tokenize import tokenize_traces
     from src_models.outputs import claim_output, dumps, json_safe
+    from src_models.settings import TokenizeSettings
 
+    settings = settings_from(args, TokenizeSettings)
     claim_output(args.out, "tokenize", folder=False, overwrite=args.overwrite)
     model = load_nq(args.checkpoint, device=args.device)
     rec = read_with_options(args.path, args)
-    result = tokenize_traces(model, rec.traces, rec.fs)
+    result = tokenize_traces(model, rec.traces, rec.fs, batch_windows=settings.batch_windows)
     metrics = json_safe(result.metrics)
     out = Path(args.out)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")

@@ -17,25 +17,23 @@ import numpy as np
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QFormLayout,
-    QHBoxLayout,
     QLabel,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from napari_calm import workers
-from napari_calm.widgets.dock_base import CalmDock
+from napari_calm.widgets.dock_base import CalmDock, SettingsForm
 from napari_calm.widgets.job_panel import JobPanel
 from napari_calm.widgets.plot_canvas import PALETTE, PlotCanvas
+from src_models.settings import DecodeSettings, split_names
 
 if TYPE_CHECKING:
     import napari
 
-#: Supervised baselines offered, with whether they are ticked by default.
-BASELINES = {"ridge": True, "mlp": True, "gru": False}
+#: Supervised baselines offered (ticked: ``DecodeSettings.baselines``, as ``calm decode``).
+BASELINES = ("ridge", "mlp", "gru")
 
 
 class DecodingCanvas(PlotCanvas):
@@ -100,59 +98,30 @@ class DecodingCanvas(PlotCanvas):
 
 
 class DecodingDock(CalmDock):
-    """Decoding dock (napari-calm ``Decoding``).
+    """Decoding dock (napari-calm ``Decoding``): the target and :class:`DecodeSettings`."""
 
-    Parameters
-    ----------
-    viewer : napari.viewer.Viewer
-        The viewer; injected by napari.
-    """
-
-    def __init__(self, viewer: napari.viewer.Viewer, parent: QWidget | None = None) -> None:
-        super().__init__(viewer, parent)
+    def build(self) -> None:
         self.target_combo = QComboBox()
         self.target_combo.setToolTip("Behaviour variable (per frame) or trial column (per trial)")
         self.calm_check = QCheckBox("CalM heads (linear, MLP)")
         self.calm_check.setChecked(True)
         self.calm_check.setToolTip("Decode from the checkpoint's pooled hidden states")
-        self.baseline_checks = {}
-        base_row = QHBoxLayout()
-        for name, on in BASELINES.items():
-            box = QCheckBox(name)
-            box.setChecked(on)
-            box.setToolTip(f"Supervised {name} decoder on the z-scored traces")
-            self.baseline_checks[name] = box
-            base_row.addWidget(box)
-        self.folds_spin = QSpinBox()
-        self.folds_spin.setRange(2, 10)
-        self.folds_spin.setValue(5)
-        self.folds_spin.setToolTip("Cross-validation folds (contiguous blocks / runs of trials)")
-        self.context_spin = QSpinBox()
-        self.context_spin.setRange(1, 512)
-        self.context_spin.setValue(48)
-        self.context_spin.setToolTip("Causal window of frame-level decoders (frames)")
-        self.shifts_spin = QSpinBox()
-        self.shifts_spin.setRange(0, 1000)
-        self.shifts_spin.setValue(20)
-        self.shifts_spin.setToolTip(
-            "Circular shifts of the target for the chance level (ridge refits)"
+        self.form = SettingsForm(
+            (DecodeSettings, ("baselines", "folds", "context", "shifts")),
+            baselines={"checklist": BASELINES},
+            shifts={"label": "Chance shifts"},
         )
         self.run_button = QPushButton("Decode")
         self.run_button.clicked.connect(self.run)
         self.jobs = JobPanel(self)
         self.score_label = QLabel("")
         self.score_label.setWordWrap(True)
-        self.canvas = DecodingCanvas(viewer, self)
+        self.canvas = DecodingCanvas(self.viewer, self)
 
-        form = QFormLayout()
-        form.addRow("Target", self.target_combo)
-        form.addRow("Model", self.calm_check)
-        form.addRow("Baselines", base_row)
-        form.addRow("Folds", self.folds_spin)
-        form.addRow("Context", self.context_spin)
-        form.addRow("Chance shifts", self.shifts_spin)
+        self.form.rows.insertRow(0, "Target", self.target_combo)
+        self.form.rows.insertRow(1, "Model", self.calm_check)
         layout = QVBoxLayout(self.body)
-        layout.addLayout(form)
+        layout.addWidget(self.form)
         layout.addWidget(self.run_button)
         layout.addWidget(self.jobs)
         layout.addWidget(self.score_label)
@@ -195,26 +164,22 @@ class DecodingDock(CalmDock):
         """Decode the chosen target in a worker; returns the worker."""
         rec = self.state.recording
         target = self.target_combo.currentData()
-        if rec is None or target is None or self.jobs.busy:
+        busy = rec is None or target is None or self.jobs.busy
+        settings = None if busy else self.read_settings(DecodeSettings)
+        if settings is None:
             return None
-        baselines = tuple(n for n, box in self.baseline_checks.items() if box.isChecked())
+        (ds,) = settings
         worker = workers.decode_worker(
             rec,
             target,
             checkpoint=self.state.checkpoint if self.calm_check.isChecked() else None,
             device=self.state.device,
-            baselines=baselines,
-            n_folds=self.folds_spin.value(),
-            context=self.context_spin.value(),
-            n_shifts=self.shifts_spin.value(),
+            baselines=split_names(ds.baselines),
+            n_folds=ds.folds,
+            context=ds.context,
+            n_shifts=ds.shifts,
         )
-        return self.jobs.start(
-            worker, on_result=lambda r: self._store(rec, r), label=f"decoding {target}"
-        )
-
-    def _store(self, recording: Any, result: Any) -> None:
-        if recording is self.state.recording:
-            self.state.decoding = result
+        return self.start_job(worker, f"decoding {target}", "decoding")
 
     def _on_result(self, *_: Any) -> None:
         result = self.state.decoding

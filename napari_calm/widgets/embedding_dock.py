@@ -1,4 +1,4 @@
-"""Embedding map: neurons as points of a PCA (default) or UMAP map of their CalM embeddings.
+"""Embedding map: neurons as points of a UMAP (as ``calm embed``) or PCA map of their embeddings.
 
 Points are coloured by cue or choice selectivity or any other per-neuron
 feature (the ROI layer's ``features`` table plus the embedding features).
@@ -11,8 +11,9 @@ The map and the image are linked both ways:
 * *Colour ROIs* paints the ROIs in the image with the same colours
   (a ``DirectLabelColormap``); *Reset colours* restores the original ones.
 
-UMAP is opt-in: it is computed in a worker the first time it is chosen
-(``umap`` and numba are imported only there).
+Embedding computes the PCA map; a UMAP map is computed in a worker when it is
+shown first (``umap`` and numba are imported only there; the first one compiles
+for about a minute).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QApplication,
     QComboBox,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -33,10 +33,11 @@ from qtpy.QtWidgets import (
 )
 
 from napari_calm import workers
-from napari_calm.widgets.dock_base import CalmDock
+from napari_calm.widgets.dock_base import CalmDock, SettingsForm
 from napari_calm.widgets.job_panel import JobPanel
 from napari_calm.widgets.plot_canvas import PALETTE, PlotCanvas
 from napari_calm.widgets.plot_data import feature_colors
+from src_models.settings import EmbedSettings
 
 if TYPE_CHECKING:
     import napari
@@ -145,23 +146,15 @@ class EmbeddingCanvas(PlotCanvas):
 
 
 class EmbeddingDock(CalmDock):
-    """Embedding map dock (napari-calm ``Embedding map``).
+    """Embedding map dock (napari-calm ``Embedding map``); the map is ``EmbedSettings.method``."""
 
-    Parameters
-    ----------
-    viewer : napari.viewer.Viewer
-        The viewer; injected by napari.
-    """
-
-    def __init__(self, viewer: napari.viewer.Viewer, parent: QWidget | None = None) -> None:
-        super().__init__(viewer, parent)
+    def build(self) -> None:
         self._original_colormap: Any = None
-        self.method_combo = QComboBox()
-        self.method_combo.addItems(["PCA", "UMAP"])
-        self.method_combo.setToolTip(
-            "PCA is instant; UMAP is computed in the background when first chosen"
+        self.form = SettingsForm(
+            (EmbedSettings, ("method",)),
+            method={"label": "Map", "choices": [("UMAP", "umap"), ("PCA", "pca")]},
         )
-        self.method_combo.currentTextChanged.connect(self._method_changed)
+        self.form.method.changed.connect(self._method_changed)
         self.feature_combo = QComboBox()
         self.feature_combo.setToolTip("Per-neuron feature that colours the points (and the ROIs)")
         self.feature_combo.currentTextChanged.connect(self._feature_changed)
@@ -178,18 +171,16 @@ class EmbeddingDock(CalmDock):
             "Linear probes of the tuning from the embedding (cross-validated over "
             "neurons, against shuffled tuning)"
         )
-        self.canvas = EmbeddingCanvas(viewer, self._select_from_map, self)
+        self.canvas = EmbeddingCanvas(self.viewer, self._select_from_map, self)
         self.jobs = JobPanel(self)
         self.jobs.setVisible(False)
 
-        form = QFormLayout()
-        form.addRow("Map", self.method_combo)
-        form.addRow("Colour by", self.feature_combo)
+        self.form.rows.addRow("Colour by", self.feature_combo)
         buttons = QHBoxLayout()
         buttons.addWidget(self.color_rois_button)
         buttons.addWidget(self.reset_button)
         layout = QVBoxLayout(self.body)
-        layout.addLayout(form)
+        layout.addWidget(self.form)
         layout.addWidget(self.hint)
         layout.addWidget(self.canvas, 1)
         layout.addWidget(self.probe_label)
@@ -229,7 +220,7 @@ class EmbeddingDock(CalmDock):
 
     def _draw_map(self) -> None:
         emb = self.state.embeddings
-        method = self.method_combo.currentText()
+        method = self.method
         has = emb is not None and method in emb.coords
         self.color_rois_button.setEnabled(self.state.recording is not None)
         if emb is None:
@@ -238,8 +229,10 @@ class EmbeddingDock(CalmDock):
             self.canvas.set_points(np.zeros((0, 2)), None, None, "", method)
             return
         if not has:
-            self.hint.setText(f"{method} map not computed yet.")
+            self.hint.setText(f"computing the {method} map…")
             self.hint.setVisible(True)
+            if not self.jobs.busy:
+                self.compute_map(method)
             return
         self.hint.setVisible(False)
         self.probe_label.setText(probe_summary(emb.analysis))
@@ -267,14 +260,16 @@ class EmbeddingDock(CalmDock):
         self.state.color_feature = None if name == NO_FEATURE else name
         self._draw_map()
 
-    def _method_changed(self, method: str) -> None:
-        emb = self.state.embeddings
-        if emb is not None and method not in emb.coords and not self.jobs.busy:
-            self.compute_map(method)
+    @property
+    def method(self) -> str:
+        """The map shown: ``'PCA'`` or ``'UMAP'`` (a missing one is computed in the background)."""
+        return str(self.form.method.value).upper()
+
+    def _method_changed(self, *_: Any) -> None:
         self._draw_map()
 
     def compute_map(self, method: str) -> Any:
-        """Compute a missing 2-D map (UMAP) of the cached embeddings in a worker."""
+        """Compute a missing 2-D map (``'UMAP'``) of the cached embeddings in a worker."""
         emb = self.state.embeddings
         if emb is None:
             return None

@@ -21,9 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from qtpy.QtWidgets import (
     QCheckBox,
-    QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -32,14 +30,15 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_calm.widgets.dock_base import disconnect_all
+from napari_calm.extraction.settings import ExtractionSettings
+from napari_calm.widgets.dock_base import SettingsForm, disconnect_all
 from napari_calm.widgets.job_panel import JobPanel, notify_error
 from napari_calm.workers import Progress
 
 if TYPE_CHECKING:
     import napari
 
-    from napari_calm.extraction import ExtractionJob, ExtractionSettings
+    from napari_calm.extraction import ExtractionJob
     from napari_calm.state import CalmState
     from src_models.recording import Recording
 
@@ -188,14 +187,11 @@ class ExtractPanel(QWidget):
         out_button = QPushButton("…")
         out_button.setFixedWidth(28)
         out_button.clicked.connect(self.browse_output)
-        self.fs_spin = self._auto_spin(
-            1000.0, 2, " Hz", "frame rate (auto: the movie's metadata, else 10 Hz)"
-        )
-        self.tau_spin = self._auto_spin(
-            10.0, 2, " s", "indicator decay τ (auto: metadata or indicator, else 1 s)"
-        )
-        self.diameter_spin = self._auto_spin(
-            200.0, 1, " px", "typical cell diameter (auto: estimated)"
+        self.form = SettingsForm(
+            (ExtractionSettings, ("fs", "tau", "diameter")),
+            fs={"label": "Frame rate (Hz)", "max": 1000.0, "step": 0.01},
+            tau={"label": "Decay τ (s)", "max": 10.0, "step": 0.01},
+            diameter={"label": "Diameter (px)", "max": 200.0, "step": 0.1},
         )
         self.overwrite_check = QCheckBox("replace existing results")
         self.info_label = QLabel("")
@@ -208,16 +204,12 @@ class ExtractPanel(QWidget):
         self.jobs = JobPanel(self)
         self.jobs.cancel_button.clicked.connect(self.cancel)
 
-        form = QFormLayout()
-        form.addRow("Movie", self._row(self.movie_edit, movie_button))
-        form.addRow("Output", self._row(self.out_edit, out_button))
-        form.addRow("Frame rate", self.fs_spin)
-        form.addRow("Decay τ", self.tau_spin)
-        form.addRow("Diameter", self.diameter_spin)
-        form.addRow("", self.overwrite_check)
+        self.form.rows.insertRow(0, "Movie", self._row(self.movie_edit, movie_button))
+        self.form.rows.insertRow(1, "Output", self._row(self.out_edit, out_button))
+        self.form.rows.addRow("", self.overwrite_check)
         column = QVBoxLayout(self)
         column.setContentsMargins(0, 0, 0, 0)
-        column.addLayout(form)
+        column.addWidget(self.form)
         column.addWidget(self.info_label)
         column.addWidget(self.extract_button)
         column.addWidget(self.jobs)
@@ -233,18 +225,6 @@ class ExtractPanel(QWidget):
             self.describe()
 
     # -- construction helpers --------------------------------------------------------------
-    @staticmethod
-    def _auto_spin(hi: float, decimals: int, suffix: str, tip: str) -> QDoubleSpinBox:
-        """A spin box whose minimum (0) reads "auto"."""
-        spin = QDoubleSpinBox()
-        spin.setRange(0.0, hi)
-        spin.setDecimals(decimals)
-        spin.setSuffix(suffix)
-        spin.setSpecialValueText("auto")
-        spin.setValue(0.0)
-        spin.setToolTip(tip)
-        return spin
-
     @staticmethod
     def _row(*widgets: QWidget) -> QHBoxLayout:
         """The first widget stretched, the others at their size."""
@@ -295,19 +275,14 @@ class ExtractPanel(QWidget):
 
         An ``auto`` frame rate is the one set in the Recording dock, if it was.
         """
-        from napari_calm.extraction import ExtractionSettings
-
-        def value(spin: QDoubleSpinBox) -> float | None:
-            return float(spin.value()) if spin.value() > spin.minimum() else None
-
         rec = self.state.recording
         set_here = rec is not None and rec.metadata.get("fs_source") == "napari"
-        return ExtractionSettings(
-            fs=value(self.fs_spin) or (rec.fs if set_here else None),
-            tau=value(self.tau_spin),
-            diameter=value(self.diameter_spin),
-            threads=max(1, (os.cpu_count() or 2) - 1),  # leave a core to the viewer
-        )
+        settings = self.form.settings(
+            ExtractionSettings, threads=max(1, (os.cpu_count() or 2) - 1)
+        )  # a core left to the viewer
+        if settings.fs is None and set_here:
+            settings.fs = rec.fs
+        return settings
 
     def describe(self) -> None:
         """Show what suite2p will be told about the movie (or why it cannot run)."""

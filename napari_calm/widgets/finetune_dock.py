@@ -1,10 +1,10 @@
 """Fine-tune dock: adapt CalM to a recording, with a live loss curve, cancel and resume.
 
 Choose the data (the current recording, or any file or folder a reader
-opens) and the hyper-parameters (a magicgui panel whose tooltips come from
-the numpydoc below; defaults from :class:`src_models.dat.FinetuneConfig`),
-then *Start*. :func:`src_models.dat.finetune` runs in a thread worker on a
-fresh copy of the chosen checkpoint, which is never written; the run folder
+opens), optionally a JSON config, and the settings of ``calm finetune``
+(:class:`src_models.settings.FinetuneSettings`, the same defaults), then
+*Start*. :func:`src_models.dat.finetune` runs in a thread worker on a fresh
+copy of the chosen checkpoint, which is never written; the run folder
 ``<runs folder>/<run name>`` receives ``last/`` (resumable) and ``best/``
 atomically. *Cancel* stops between two steps and saves ``last/``; *Resume*
 continues the selected run. A finished run is added to the checkpoint list
@@ -21,81 +21,16 @@ import numpy as np
 from qtpy.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from napari_calm import workers
-from napari_calm.widgets.dock_base import CalmDock
+from napari_calm.widgets.dock_base import CalmDock, SettingsForm
 from napari_calm.widgets.job_panel import JobPanel
 from napari_calm.widgets.plot_canvas import PALETTE, PlotCanvas
 from napari_calm.widgets.recording_dock import find_checkpoints
+from src_models.settings import FinetuneSettings
 
 if TYPE_CHECKING:
     import napari
 
     from napari_calm.workers import FinetuneOutcome, Progress
-
-
-def finetune_settings(
-    data: str = "",
-    run_name: str = "",
-    embed_steps: int = 300,
-    full_steps: int = 0,
-    embed_lr: float = 1e-2,
-    full_lr: float = 2e-4,
-    batch_size: int = 8,
-    window_tokens: int = 16,
-    max_neurons: int = 128,
-    val_every: int = 50,
-) -> None:
-    """Fine-tune settings (a magicgui panel; the docstring gives its tooltips).
-
-    Parameters
-    ----------
-    data : str
-        Recording to adapt to: empty for the current recording, else a file or
-        folder any reader opens.
-    run_name : str
-        Folder name of the run under the runs folder (empty: derived from the
-        data and the time).
-    embed_steps : int
-        Steps of phase 1: only the recording's new neuron and session
-        embeddings (and the regression head) train; the backbone is frozen.
-    full_steps : int
-        Steps of phase 2: the whole dual-axis Transformer trains (0 skips it).
-    embed_lr : float
-        Learning rate of phase 1.
-    full_lr : float
-        Learning rate of phase 2.
-    batch_size : int
-        Population windows per step.
-    window_tokens : int
-        Tokens per window on the time axis.
-    max_neurons : int
-        Neurons sampled per window.
-    val_every : int
-        Steps between validation passes (the best state is kept).
-    """
-
-
-#: Settings that are :class:`FinetuneConfig` fields.
-CONFIG_FIELDS = (
-    "embed_steps",
-    "full_steps",
-    "embed_lr",
-    "full_lr",
-    "batch_size",
-    "window_tokens",
-    "max_neurons",
-    "val_every",
-)
-#: Widget ranges of the settings (learning rates need small steps to show 2e-4).
-SETTING_RANGES = {
-    "embed_steps": {"min": 0, "max": 1_000_000},
-    "full_steps": {"min": 0, "max": 1_000_000},
-    "embed_lr": {"min": 0.0, "max": 1.0, "step": 1e-5},
-    "full_lr": {"min": 0.0, "max": 1.0, "step": 1e-5},
-    "batch_size": {"min": 1, "max": 4096},
-    "window_tokens": {"min": 2, "max": 4096},
-    "max_neurons": {"min": 1, "max": 100_000},
-    "val_every": {"min": 1, "max": 1_000_000},
-}
 
 
 class LossCanvas(PlotCanvas):
@@ -161,26 +96,18 @@ class LossCanvas(PlotCanvas):
 
 
 class FinetuneDock(CalmDock):
-    """Fine-tune dock (napari-calm ``Fine-tune``).
+    """Fine-tune dock (napari-calm ``Fine-tune``): data, run name, config and ``FinetuneSettings``."""
 
-    Parameters
-    ----------
-    viewer : napari.viewer.Viewer
-        The viewer; injected by napari.
-    """
+    def build(self) -> None:
+        from magicgui.widgets import LineEdit
 
-    def __init__(self, viewer: napari.viewer.Viewer, parent: QWidget | None = None) -> None:
-        super().__init__(viewer, parent)
-        from magicgui import magicgui
-
-        from src_models.dat.config import FinetuneConfig
-
-        self.settings = magicgui(
-            finetune_settings, call_button=False, auto_call=False, **SETTING_RANGES
-        )
-        defaults = FinetuneConfig()
-        for name in CONFIG_FIELDS:
-            getattr(self.settings, name).value = getattr(defaults, name)
+        self.form = SettingsForm(FinetuneSettings)
+        for row, (name, tip) in enumerate((
+            ("data", "Recording to adapt to: empty for the current one, else a file or folder a reader opens"),
+            ("run_name", "Folder of the run under the runs folder (empty: from the data and the time)"),
+            ("config", "JSON config with a finetune section, as calm finetune --config (empty: none)"),
+        )):
+            self.form.add(LineEdit(name=name, tooltip=tip), name.replace("_", " ").capitalize(), row)
         self.start_button = QPushButton("Start")
         self.start_button.setToolTip(
             "Fine-tune the checkpoint chosen in the Recording & model dock"
@@ -195,10 +122,10 @@ class FinetuneDock(CalmDock):
         self.jobs = JobPanel(self)
         self.result_label = QLabel("")
         self.result_label.setWordWrap(True)
-        self.canvas = LossCanvas(viewer, self)
+        self.canvas = LossCanvas(self.viewer, self)
 
         layout = QVBoxLayout(self.body)
-        layout.addWidget(self.settings.native)
+        layout.addWidget(self.form)
         layout.addWidget(self.start_button)
         resume_row = QHBoxLayout()
         resume_row.addWidget(self.resume_combo, 1)
@@ -235,7 +162,7 @@ class FinetuneDock(CalmDock):
     # -- start / resume --------------------------------------------------------------------
     def start(self) -> Any:
         """Start a new run with the panel's settings; returns the worker (None if not possible)."""
-        name = self.settings.run_name.value.strip() or self._default_run_name()
+        name = self.form.run_name.value.strip() or self._default_run_name()
         return self._launch(Path(self.state.runs_dir) / name)
 
     def resume(self) -> Any:
@@ -244,7 +171,7 @@ class FinetuneDock(CalmDock):
         return None if run is None else self._launch(Path(run))
 
     def _default_run_name(self) -> str:
-        data = self.settings.data.value.strip()
+        data = self.form.data.value.strip()
         stem = (
             Path(data).stem
             if data
@@ -257,17 +184,28 @@ class FinetuneDock(CalmDock):
 
         if self.jobs.busy:
             return None
-        data = self.settings.data.value.strip()
+        data = self.form.data.value.strip()
         recording: Any = data or self.state.recording
         if recording is None:
             show_error("Fine-tune: open a recording first (or type a data path)")
             return None
-        config = {name: getattr(self.settings, name).value for name in CONFIG_FIELDS}
+        from src_models.dat.config import read_config_file
+        from src_models.errors import CalmError
+
+        settings = self.read_settings(FinetuneSettings)
+        if settings is None:
+            return None
+        path = self.form.config.value.strip()
+        try:
+            config = settings[0].config(read_config_file(path).get("finetune", {}) if path else {}).to_dict()
+        except CalmError as exc:
+            self.jobs.status.setText(f"error: {exc}")
+            return None
         self._history = ([], [], [], [])
         self.canvas.show_history(*self._history)
         self.result_label.setText(f"run folder: {run_dir}")
         worker = workers.finetune_worker(
-            recording, self.state.checkpoint, run_dir, config, self.state.device
+            recording, self.state.checkpoint, run_dir, config, self.state.device, seed=settings[0].seed
         )
         self.jobs.start(
             worker,

@@ -20,23 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from qtpy.QtCore import Qt
-from qtpy.QtWidgets import (
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QSlider,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
 from napari_calm import workers
-from napari_calm.widgets.dock_base import CalmDock
+from napari_calm.widgets.dock_base import CalmDock, SettingsForm
 from napari_calm.widgets.job_panel import JobPanel
 from napari_calm.widgets.plot_canvas import PALETTE, PlotCanvas
 from napari_calm.widgets.plot_data import panel_columns
-from src_models.settings import AdaptSettings
+from src_models.settings import AdaptSettings, ForecastSettings
 
 if TYPE_CHECKING:
     import napari
@@ -135,36 +126,18 @@ class ForecastCanvas(PlotCanvas):
 
 
 class ForecastDock(CalmDock):
-    """Forecast dock (napari-calm ``Forecast``).
+    """Forecast dock (napari-calm ``Forecast``): :class:`ForecastSettings` and the adaptation steps."""
 
-    Parameters
-    ----------
-    viewer : napari.viewer.Viewer
-        The viewer; injected by napari.
-    """
-
-    def __init__(self, viewer: napari.viewer.Viewer, parent: QWidget | None = None) -> None:
-        super().__init__(viewer, parent)
-        self.context_spin = QSpinBox()
-        self.context_spin.setRange(8, 4096)
-        self.context_spin.setValue(48)
-        self.context_spin.setToolTip("Frames of context the model sees before the time point")
-        self.horizon_spin = QSpinBox()
-        self.horizon_spin.setRange(1, 1024)
-        self.horizon_spin.setValue(16)
-        self.horizon_spin.setToolTip("Frames forecast after the time point")
-        for spin in (self.context_spin, self.horizon_spin):
-            spin.valueChanged.connect(self._on_result)
-        self.samples_spin = QSpinBox()
-        self.samples_spin.setRange(0, 64)
-        self.samples_spin.setValue(8)
-        self.samples_spin.setToolTip("Sampled rollouts for the uncertainty band (0: none)")
-        self.adapt_spin = QSpinBox()
-        self.adapt_spin.setRange(0, 10000)
-        self.adapt_spin.setValue(AdaptSettings.steps)
-        self.adapt_spin.setToolTip(
-            "Steps adapting the neuron/session embeddings to this recording (0: generic)"
+    def build(self) -> None:
+        self.form = SettingsForm(
+            (ForecastSettings, ("context", "horizon", "samples")),
+            (AdaptSettings, ("steps",)),
+            context={"label": "Context (frames)", "min": 1},
+            horizon={"label": "Horizon (frames)", "min": 1},
+            steps={"label": "Adapt steps"},
         )
+        self.form.context.changed.connect(self._on_result)
+        self.form.horizon.changed.connect(self._on_result)
         self.run_button = QPushButton("Forecast")
         self.run_button.clicked.connect(self.run)
         self.jobs = JobPanel(self)
@@ -180,18 +153,13 @@ class ForecastDock(CalmDock):
         self.time_label = QLabel("")
         self.metrics_label = QLabel("")
         self.metrics_label.setWordWrap(True)
-        self.canvas = ForecastCanvas(viewer, self)
+        self.canvas = ForecastCanvas(self.viewer, self)
 
-        form = QFormLayout()
-        form.addRow("Context (frames)", self.context_spin)
-        form.addRow("Horizon (frames)", self.horizon_spin)
-        form.addRow("Samples", self.samples_spin)
-        form.addRow("Adapt steps", self.adapt_spin)
         time_row = QHBoxLayout()
         time_row.addWidget(self.time_slider, 1)
         time_row.addWidget(self.viewer_time_button)
         layout = QVBoxLayout(self.body)
-        layout.addLayout(form)
+        layout.addWidget(self.form)
         layout.addWidget(self.run_button)
         layout.addWidget(self.jobs)
         layout.addLayout(time_row)
@@ -206,26 +174,18 @@ class ForecastDock(CalmDock):
 
     # -- run -------------------------------------------------------------------------------
     def run(self) -> Any:
-        """Forecast the recording in a worker; returns the worker."""
+        """Forecast the recording in a worker (test windows ``horizon`` apart); returns the worker."""
         rec = self.state.recording
-        if rec is None or self.jobs.busy:
+        busy = rec is None or self.jobs.busy
+        settings = None if busy else self.read_settings(ForecastSettings, AdaptSettings)
+        if settings is None:
             return None
+        fs, adapt = settings
         worker = workers.forecast_worker(
-            rec,
-            self.state.checkpoint,
-            self.state.device,
-            self.context_spin.value(),
-            self.horizon_spin.value(),
-            n_samples=self.samples_spin.value(),
-            adapt_steps=self.adapt_spin.value(),
+            rec, self.state.checkpoint, self.state.device, fs.context, fs.horizon,
+            n_samples=fs.samples, adapt_steps=adapt.steps,
         )
-        return self.jobs.start(
-            worker, on_result=lambda r: self._store(rec, r), label="forecasting"
-        )
-
-    def _store(self, recording: Any, result: Any) -> None:
-        if recording is self.state.recording:
-            self.state.forecast = result
+        return self.start_job(worker, "forecasting", "forecast")
 
     # -- display ---------------------------------------------------------------------------
     def _on_recording(self, *_: Any) -> None:
@@ -239,7 +199,7 @@ class ForecastDock(CalmDock):
         rec = self.state.recording
         try:
             if rec is not None:
-                check_length(rec.n_frames, self.context_spin.value(), self.horizon_spin.value())
+                check_length(rec.n_frames, self.form.context.value, self.form.horizon.value)
         except CalmError as exc:
             return f"too short to forecast: {exc}"
         return ""

@@ -230,16 +230,9 @@ class InspectorCanvas(PlotCanvas):
 
 
 class InspectorDock(CalmDock):
-    """Neuron inspector dock (napari-calm ``Neuron inspector``).
+    """Neuron inspector dock (napari-calm ``Neuron inspector``)."""
 
-    Parameters
-    ----------
-    viewer : napari.viewer.Viewer
-        The viewer; injected by napari.
-    """
-
-    def __init__(self, viewer: napari.viewer.Viewer, parent: QWidget | None = None) -> None:
-        super().__init__(viewer, parent)
+    def build(self) -> None:
         self.spin = QSpinBox()
         self.spin.setMinimum(0)
         self.spin.setKeyboardTracking(False)
@@ -260,7 +253,7 @@ class InspectorDock(CalmDock):
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.hover = QLabel("")
         self.title = QLabel("")
-        self.canvas = InspectorCanvas(viewer, self)
+        self.canvas = InspectorCanvas(self.viewer, self)
         self.canvas.canvas.mpl_connect("motion_notify_event", self._hover)
 
         top = QHBoxLayout()
@@ -282,7 +275,7 @@ class InspectorDock(CalmDock):
         self.listen(self.state.events.selected, self._sync_list)
         self.listen(self.state.events.tokens, self._on_tokens)
         self.listen(self.state.events.embeddings, self._on_current)
-        self.listen(viewer.dims.events.current_step, self._on_time)
+        self.listen(self.viewer.dims.events.current_step, self._on_time)
         self._on_recording()
 
     # -- state -> widgets ------------------------------------------------------------------

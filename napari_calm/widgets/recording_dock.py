@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
@@ -33,7 +32,6 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QPushButton,
     QVBoxLayout,
-    QWidget,
 )
 
 from napari_calm import workers
@@ -42,8 +40,6 @@ from napari_calm.widgets.extract_panel import ExtractPanel
 from napari_calm.widgets.job_panel import JobPanel
 
 if TYPE_CHECKING:
-    import napari
-
     from src_models.recording import Recording
 
 #: File-dialog filter listing what the readers open.
@@ -93,16 +89,9 @@ def find_checkpoints(runs_dir: Path) -> list[Path]:
 
 
 class RecordingDock(CalmDock):
-    """Recording & model dock (napari-calm ``Recording & model``).
+    """Recording & model dock (napari-calm ``Recording & model``)."""
 
-    Parameters
-    ----------
-    viewer : napari.viewer.Viewer
-        The viewer; injected by napari.
-    """
-
-    def __init__(self, viewer: napari.viewer.Viewer, parent: QWidget | None = None) -> None:
-        super().__init__(viewer, parent)
+    def build(self) -> None:
         self._added_layers: list[Any] = []
 
         # recording
@@ -170,9 +159,9 @@ class RecordingDock(CalmDock):
         self.tokenize_button = QPushButton("Tokenize")
         self.tokenize_button.setToolTip("NQ tokens and reconstruction of every neuron")
         self.embed_button = QPushButton("Embed")
-        self.embed_button.setToolTip("CalM neuron embeddings (PCA map) and cue/choice selectivity")
-        self.umap_check = QCheckBox("also UMAP")
-        self.umap_check.setToolTip("UMAP map as well as PCA (slow the first time: numba compiles)")
+        self.embed_button.setToolTip(
+            "CalM neuron embeddings and cue/choice selectivity (the Embedding map dock maps them)"
+        )
         self.tokenize_button.clicked.connect(self.tokenize)
         self.embed_button.clicked.connect(self.embed)
         self.jobs = JobPanel(self)
@@ -183,7 +172,6 @@ class RecordingDock(CalmDock):
         buttons = QHBoxLayout()
         buttons.addWidget(self.tokenize_button)
         buttons.addWidget(self.embed_button)
-        buttons.addWidget(self.umap_check)
         compute.addLayout(buttons)
         compute.addWidget(self.jobs)
         compute.addWidget(self.cache_label)
@@ -437,30 +425,18 @@ class RecordingDock(CalmDock):
         rec = self.state.recording
         if rec is None or self.jobs.busy:
             return None
-        return self.jobs.start(
-            workers.tokenize_worker(rec, self.state.checkpoint, self.state.device),
-            on_result=lambda cache: self._store(rec, tokens=cache),
-            label="tokenizing",
+        return self.start_job(
+            workers.tokenize_worker(rec, self.state.checkpoint, self.state.device), "tokenizing", "tokens"
         )
 
     def embed(self) -> Any:
-        """Embed every neuron (PCA, UMAP when ticked), compute selectivity; returns the worker."""
+        """Embed every neuron (PCA map), compute selectivity; returns the worker."""
         rec = self.state.recording
         if rec is None or self.jobs.busy:
             return None
-        return self.jobs.start(
-            workers.embed_worker(
-                rec, self.state.checkpoint, self.state.device, umap=self.umap_check.isChecked()
-            ),
-            on_result=lambda cache: self._store(rec, embeddings=cache),
-            label="embedding",
+        return self.start_job(
+            workers.embed_worker(rec, self.state.checkpoint, self.state.device), "embedding", "embeddings"
         )
-
-    def _store(self, recording: Recording, **results: Any) -> None:
-        """Keep results only if they belong to the recording still shown."""
-        if recording is self.state.recording:
-            for name, value in results.items():
-                setattr(self.state, name, value)
 
     def _update_cache_label(self, *_: Any) -> None:
         s = self.state

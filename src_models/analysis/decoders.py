@@ -5,8 +5,9 @@ Every decoder has ``fit(inputs, train_idx, y, frames) -> self`` and ``predict(in
 ``frames`` gives the frame of every sample (used to keep an inner validation block gap-separated).
 Hyper-parameters are chosen on training samples only:
 
-* :class:`RidgeDecoder` — ridge regression on standardised lag-binned features; the penalty comes
-  from a contiguous inner 3-fold CV with the same gap. Discrete targets are regressed one-hot
+* :class:`RidgeDecoder` — ridge regression on standardised lag-binned features
+  (:func:`src_models.analysis.linear.estimator`); the penalty comes from a contiguous inner 3-fold
+  CV with the same gap. Discrete targets are regressed one-hot
   (±1) and a sample goes to the class whose mean training output is nearest to its output, so
   unbalanced classes do not pull every prediction toward the majority class.
 * :class:`MLPDecoder` and :class:`GRUDecoder` — torch networks (one hidden layer of 128 / a GRU with
@@ -24,6 +25,7 @@ import torch
 from torch import nn
 
 from src_models.analysis.cv import block_folds
+from src_models.analysis.linear import centroids, estimator, nearest
 from src_models.device import resolve_device
 from src_models.errors import CalmError
 from src_models.trainer import Trainer
@@ -116,7 +118,8 @@ class TaskTarget:
 
 
 class RidgeDecoder:
-    """Ridge regression / ridge classifier on flat inputs, penalty by inner contiguous CV.
+    """Ridge regression / ridge classifier on flat inputs (``estimator("ridge")``), penalty by
+    inner contiguous CV.
 
     Parameters
     ----------
@@ -141,118 +144,29 @@ class RidgeDecoder:
         self.alphas = alphas
         self.alpha: float | None = None
 
-    def _targets(self, y: np.ndarray) -> np.ndarray:
-        if self.kind == "continuous":
-            return np.asarray(y, np.float64)[:, None]
-        return one_hot(y, self.n_classes)
-
-    @staticmethod
-    def centroids(out: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
-        """``(n_classes, k)`` mean output of the training samples of each class."""
-        rows = [
-            out[y == c].mean(0) if np.any(y == c) else np.full(out.shape[1], np.inf)
-            for c in range(n_classes)
-        ]
-        return np.stack(rows)
-
-    @staticmethod
-    def nearest(out: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-        """Index of the nearest centroid of each row of ``out``."""
-        return ((out[:, None, :] - centroids[None]) ** 2).sum(-1).argmin(1)
-
-    @staticmethod
-    def standardise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Column means and standard deviations (1 for constant columns)."""
-        sd = X.std(0)
-        return X.mean(0), np.where(sd > 1e-8, sd, 1.0)
-
-    @staticmethod
-    def solve(
-        Xs: np.ndarray, Y: np.ndarray, alphas: np.ndarray, drop: np.ndarray | None = None
-    ) -> list:
-        """Ridge for several penalties at once through one eigendecomposition of the Gram matrix
-        (or, with more features than samples, one SVD of the inputs).
-
-        Parameters
-        ----------
-        Xs : ndarray
-            ``(n, d)`` standardised inputs.
-        Y : ndarray
-            ``(n, k)`` targets; every column is an independent target.
-        alphas : ndarray
-            Penalties.
-        drop : ndarray, optional
-            Rows left out of the fit (their Gram contribution is subtracted, which is cheaper than
-            recomputing the Gram matrix of the remaining rows).
-
-        Returns
-        -------
-        list of (coef, intercept)
-            ``(d, k)`` and ``(k,)`` per penalty; predictions are ``Xs @ coef + intercept``.
-        """
-        if Xs.shape[1] > len(Xs):  # more features than samples: the SVD of the kept rows
-            keep = np.ones(len(Xs), bool) if drop is None else ~np.isin(np.arange(len(Xs)), drop)
-            mx, my = Xs[keep].mean(0), Y[keep].mean(0)
-            u, sv, vt = np.linalg.svd(Xs[keep] - mx, full_matrices=False)
-            uty = u.T @ (Y[keep] - my)
-            coefs = [vt.T @ ((sv / (sv**2 + a))[:, None] * uty) for a in alphas]
-            return [(c, my - mx @ c) for c in coefs]
-        G, B, sx, sy, n = Xs.T @ Xs, Xs.T @ Y, Xs.sum(0), Y.sum(0), len(Xs)
-        if drop is not None and len(drop):
-            Xd, Yd = Xs[drop], Y[drop]
-            G, B, sx, sy, n = (
-                G - Xd.T @ Xd,
-                B - Xd.T @ Yd,
-                sx - Xd.sum(0),
-                sy - Yd.sum(0),
-                n - len(drop),
-            )
-        mx, my = sx / n, sy / n
-        evals, V = np.linalg.eigh(G - n * np.outer(mx, mx))
-        VtB = V.T @ (B - n * np.outer(mx, my))
-        out = []
-        for a in alphas:
-            coef = V @ (VtB / (np.maximum(evals, 0.0) + a)[:, None])
-            out.append((coef, my - mx @ coef))
-        return out
-
     def fit(
         self, inputs: Any, train_idx: np.ndarray, y: np.ndarray, frames: np.ndarray
     ) -> RidgeDecoder:
-        """Choose the penalty on inner folds, then fit on all of ``train_idx``."""
+        """Choose the penalty on inner folds (the middle one without them), then fit on all of ``train_idx``."""
         X = inputs.flat(train_idx).astype(np.float64)
-        self._mx, self._sx = self.standardise(X)
-        Xs = (X - self._mx) / self._sx
-        Y = self._targets(y[train_idx])
+        Y = y[train_idx].astype(np.float64) if self.kind == "continuous" else one_hot(y[train_idx], self.n_classes)
         n = len(train_idx)
-        alphas = np.asarray(self.alphas) * n
         folds = _inner_folds(frames, train_idx, self.gap, 3) if n >= 30 else []
-        if folds:
-            loss = np.zeros(len(alphas))
-            everything = np.arange(n)
-            for tr, va in folds:
-                drop = np.setdiff1d(everything, tr, assume_unique=True)
-                for i, (c, b0) in enumerate(self.solve(Xs, Y, alphas * len(tr) / n, drop)):
-                    loss[i] += float(((Xs[va] @ c + b0 - Y[va]) ** 2).sum())
-            best = int(np.argmin(loss))
-        else:
-            best = len(alphas) // 2
-        self.alpha = float(self.alphas[best])
-        ((self._coef, self._b0),) = self.solve(Xs, Y, alphas[best : best + 1])
+        alphas = self.alphas if folds else self.alphas[len(self.alphas) // 2 :][:1]
+        self.model = estimator("ridge", alphas=np.asarray(alphas) * n, cv=folds or None).fit(X, Y)
+        self.alpha = float(self.model[-1].alpha_) / n
         if self.kind == "discrete":
-            self._centroids = self.centroids(
-                Xs @ self._coef + self._b0, y[train_idx], self.n_classes
-            )
+            self._centroids = centroids(self.model.predict(X), y[train_idx], self.n_classes)
         return self
 
     def decision(self, inputs: Any, idx: np.ndarray) -> np.ndarray:
         """Raw outputs ``(n, 1)`` or ``(n, n_classes)``."""
-        return (inputs.flat(idx).astype(np.float64) - self._mx) / self._sx @ self._coef + self._b0
+        return self.model.predict(inputs.flat(idx).astype(np.float64)).reshape(len(idx), -1)
 
     def predict(self, inputs: Any, idx: np.ndarray) -> np.ndarray:
         """Predicted values (continuous) or class indices (discrete)."""
         out = self.decision(inputs, idx)
-        return out[:, 0] if self.kind == "continuous" else self.nearest(out, self._centroids)
+        return out[:, 0] if self.kind == "continuous" else nearest(out, self._centroids)
 
 
 class _MLP(nn.Module):

@@ -32,6 +32,7 @@ import numpy as np
 from src_models.analysis.calm_features import FeatureExtractor, ProgressFn, sub_progress
 from src_models.analysis.cv import Fold, block_folds, circular_shifts, trial_folds
 from src_models.analysis.decoders import DECODERS, MLPDecoder, RidgeDecoder, one_hot
+from src_models.analysis.linear import centroids, estimator, nearest
 from src_models.analysis.inputs import DEFAULT_LAG_EDGES, FrameInputs, TrialInputs
 from src_models.analysis.scores import headline_metric, score
 from src_models.analysis.targets import Target, resolve_target
@@ -221,18 +222,15 @@ def shift_null(
             Y = np.concatenate([one_hot(Ytr[:, j], K) for j in range(len(shifts))], axis=1)
         else:
             Y = Ytr.astype(np.float64)
-        mx, sx = RidgeDecoder.standardise(X)
-        Xs = (X - mx) / sx
-        ((coef, b0),) = RidgeDecoder.solve(Xs, Y, np.array([alpha * len(X)]))
-        out_te = (inputs.flat(fold.test) - mx) / sx @ coef + b0
+        model = estimator("ridge", alphas=(alpha * len(X),)).fit(X, Y)
+        out_te = model.predict(inputs.flat(fold.test).astype(np.float64))
         if target.kind == "continuous":
             preds[fold.test] = out_te
             continue
-        out_tr = Xs @ coef + b0
+        out_tr = model.predict(X)
         for j in range(len(shifts)):
             cols = slice(j * K, (j + 1) * K)
-            cent = RidgeDecoder.centroids(out_tr[:, cols], Ytr[:, j], K)
-            preds[fold.test, j] = RidgeDecoder.nearest(out_te[:, cols], cent)
+            preds[fold.test, j] = nearest(out_te[:, cols], centroids(out_tr[:, cols], Ytr[:, j], K))
     return [
         _mean_scores([score(target.kind, ys[f.test, j], preds[f.test, j]) for f in folds])
         for j in range(len(shifts))

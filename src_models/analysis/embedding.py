@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from src_models.analysis.decoders import RidgeDecoder
+from src_models.analysis.linear import centroids, estimator, nearest
 from src_models.analysis.scores import balanced_accuracy, pearson_r, r2_score
 from src_models.errors import CalmError
 
@@ -36,8 +36,8 @@ PROBE_ALPHAS = tuple(float(a) for a in np.logspace(-2, 4, 13))
 def standardise(emb: np.ndarray) -> np.ndarray:
     """Columns to zero mean and unit variance (constant columns to zero)."""
     x = np.asarray(emb, np.float64)
-    mean, sd = RidgeDecoder.standardise(x)
-    return (x - mean) / sd
+    sd = x.std(0)
+    return (x - x.mean(0)) / np.where(sd > 1e-8, sd, 1.0)
 
 
 def _check(emb: np.ndarray, n: int | None = None, what: str = "embedding") -> np.ndarray:
@@ -174,11 +174,9 @@ def _folds(
 
 
 def _ridge(x: np.ndarray, Y: np.ndarray) -> Any:
-    """scikit-learn ridge of every column of ``Y`` on ``x``, each with its own penalty (efficient
+    """``estimator("ridge")`` of every column of ``Y`` on ``x``, each with its own penalty (efficient
     leave-one-out over :data:`PROBE_ALPHAS`)."""
-    from sklearn.linear_model import RidgeCV
-
-    return RidgeCV(alphas=PROBE_ALPHAS, alpha_per_target=Y.shape[1] > 1).fit(x, Y)
+    return estimator("ridge", alphas=PROBE_ALPHAS, per_target=Y.shape[1] > 1).fit(x, Y)
 
 
 def _ridge_cv_predict(x: np.ndarray, Y: np.ndarray, fold: np.ndarray) -> np.ndarray:
@@ -240,8 +238,7 @@ def _nearest_centroid_cv(
         for j in range(k):
             cols = slice(j * n_classes, (j + 1) * n_classes)
             # a class absent from this training fold (possible in a shuffled column) is never chosen
-            cent = RidgeDecoder.centroids(out_tr[:, cols], labels[tr, j], n_classes)
-            pred[te, j] = RidgeDecoder.nearest(out_te[:, cols], cent)
+            pred[te, j] = nearest(out_te[:, cols], centroids(out_tr[:, cols], labels[tr, j], n_classes))
     return pred
 
 
@@ -310,7 +307,8 @@ def tuning_gradient(
     x = standardise(_check(emb, len(y)))
     fold = _folds(len(y), min(n_folds, len(y)), np.random.default_rng(seed))
     r_cv = float(np.nan_to_num(pearson_r(y, _ridge_cv_predict(x, y[:, None], fold)[:, 0])))
-    coef = np.ravel(_ridge(x, y[:, None]).coef_)
+    # x is standardised already: the pipeline's scaler is the identity
+    coef = np.ravel(_ridge(x, y[:, None])[-1].coef_)
     direction = coef / (np.linalg.norm(coef) or 1.0)
     d2 = r2d = None
     if coords is not None:
