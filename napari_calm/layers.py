@@ -2,10 +2,8 @@
 
 Layers, in order:
 
-* the movie (``image``; lazy data as read, ``T×Y×X`` or ``T×Z×Y×X`` — a
-  multi-plane movie gets a time and a plane slider), or when there is no
-  movie the reference images a suite2p folder holds (mean image first, the
-  others hidden), else the ROI footprints (:func:`footprint_image`);
+* the movie (``image``, lazy), else the reference images of a suite2p folder
+  (mean image first, the others hidden), else the ROI footprints;
 * the ROIs (``labels``; ROI ``i`` painted as ``i + 1``) with a per-ROI
   ``features`` table whose ``index`` column is the label value;
 * for files that give cell positions but no masks (``.mat``), the positions
@@ -16,10 +14,8 @@ Layers, in order:
 Every layer carries the recording itself in ``metadata["calm_recording"]``
 so the docks can find it from any layer.
 
-:func:`add_recording` puts a recording (or a path) into a viewer directly —
-the way to open a TIFF with the CalM reader, since the plugin manifest does
-not claim ``*.tif`` and npe2 refuses ``viewer.open(tif, plugin="napari-calm")``
-(opening the TIFF's folder or its ImageJ ROI set with the plugin works).
+:func:`add_recording` puts a recording (or a path) into a viewer directly, e.g. a TIFF,
+which the plugin manifest does not claim.
 """
 
 from __future__ import annotations
@@ -73,9 +69,7 @@ def roi_features(rec: Recording) -> dict[str, np.ndarray]:
         cen = rec.rois.centroids()
         for axis, col in zip("zyx"[3 - cen.shape[1] :], cen.T):
             feats[f"centroid_{axis}"] = col
-    feats.update(
-        mean_F=mean.astype(np.float64), std_F=std.astype(np.float64), skew=skew.astype(np.float64)
-    )
+    feats.update(mean_F=mean.astype(np.float64), std_F=std.astype(np.float64), skew=skew.astype(np.float64))
     protected = {"index", "neuron", "roi_id", "iscell"} | {k for k in feats if "centroid" in k}
     extra = rec.metadata.get("roi_features") or {}
     if isinstance(extra, dict):  # values from the files (e.g. suite2p's skew) win
@@ -90,11 +84,7 @@ def roi_features(rec: Recording) -> dict[str, np.ndarray]:
 
 
 def footprint_image(rois: RoiSet) -> np.ndarray:
-    """Every ROI's pixel weights (suite2p ``lam``), each ROI scaled to a peak of 1.
-
-    The background for ROIs whose recording has neither a movie nor a mean
-    image.
-    """
+    """Every ROI's pixel weights (suite2p ``lam``) scaled to a peak of 1 (a background without images)."""
     img = np.zeros(rois.shape, np.float32)
     for px, w in zip(rois.pixels, rois.weights, strict=True):
         w = np.asarray(w, np.float32)
@@ -103,9 +93,7 @@ def footprint_image(rois: RoiSet) -> np.ndarray:
     return img
 
 
-def recording_layers(
-    rec: Recording, name: str | None = None
-) -> list[tuple[Any, dict[str, Any], str]]:
+def recording_layers(rec: Recording, name: str | None = None) -> list[tuple[Any, dict[str, Any], str]]:
     """napari ``LayerDataTuple`` list for a recording.
 
     Parameters
@@ -124,70 +112,33 @@ def recording_layers(
     layers: list[tuple[Any, dict[str, Any], str]] = []
     if rec.movie is not None:
         labels = ("t", "z", "y", "x") if len(rec.movie.shape) == 4 else ("t", "y", "x")
-        layers.append(
-            (
-                rec.movie,
-                {
-                    "name": stem,
-                    "metadata": dict(meta),
-                    "contrast_limits": _contrast_limits(rec.movie),
-                    "axis_labels": labels,
-                },
-                "image",
-            )
-        )
+        limits = _contrast_limits(rec.movie)
+        kwargs = dict(name=stem, metadata=dict(meta), contrast_limits=limits, axis_labels=labels)
+        layers.append((rec.movie, kwargs, "image"))
     else:
         images = rec.metadata.get("images") or {}
         if not images and rec.rois is not None and len(rec.rois):
             images = {"footprints": footprint_image(rec.rois)}  # not ROIs on black
         for k, (key, img) in enumerate(images.items()):
-            layers.append(
-                (
-                    np.asarray(img, np.float32),
-                    {"name": f"{stem} {key}", "metadata": dict(meta), "visible": k == 0},
-                    "image",
-                )
-            )
+            kwargs = {"name": f"{stem} {key}", "metadata": dict(meta), "visible": k == 0}
+            layers.append((np.asarray(img, np.float32), kwargs, "image"))
     feats = roi_features(rec) if rec.n_neurons else None
     if rec.rois is not None and len(rec.rois):
-        layers.append(
-            (
-                rec.rois.label_image(),
-                {
-                    "name": f"{stem} ROIs",
-                    "metadata": dict(meta),
-                    "features": feats,
-                    "opacity": 0.5,
-                },
-                "labels",
-            )
-        )
+        kwargs = {"name": f"{stem} ROIs", "metadata": dict(meta), "features": feats, "opacity": 0.5}
+        layers.append((rec.rois.label_image(), kwargs, "labels"))
     elif isinstance(rec.metadata.get("centroids_xy"), np.ndarray) and rec.n_neurons:
         xy = rec.metadata["centroids_xy"]
-        layers.append(
-            (
-                xy[:, [1, 0]].astype(np.float64),
-                dict(name=f"{stem} cells", metadata=dict(meta), features=feats, size=CELL_SIZE),
-                "points",
-            )
-        )
+        kwargs = dict(name=f"{stem} cells", metadata=dict(meta), features=feats, size=CELL_SIZE)
+        layers.append((xy[:, [1, 0]].astype(np.float64), kwargs, "points"))
     if not layers and rec.n_neurons:
         tr = rec.traces
         sd = tr.std(axis=1, keepdims=True)
         raster = (tr - tr.mean(axis=1, keepdims=True)) / np.where(sd > 0, sd, 1.0)
-        layers.append(
-            (
-                raster.astype(np.float32),
-                {
-                    "name": f"{stem} traces",
-                    "metadata": dict(meta),
-                    "colormap": "magma",
-                    "contrast_limits": [-1.0, 4.0],
-                    "axis_labels": ("neuron", "frame"),
-                },
-                "image",
-            )
+        kwargs = dict(
+            name=f"{stem} traces", metadata=dict(meta), colormap="magma", contrast_limits=[-1.0, 4.0],
+            axis_labels=("neuron", "frame"),
         )
+        layers.append((raster.astype(np.float32), kwargs, "image"))
     return layers
 
 
@@ -211,7 +162,4 @@ def add_recording(viewer: Any, source: Recording | str | Path, **read_kwargs: An
         from src_models.readers import read_recording
 
         source = read_recording(source, **read_kwargs)
-    return [
-        getattr(viewer, f"add_{kind}")(data, **kwargs)
-        for data, kwargs, kind in recording_layers(source)
-    ]
+    return [getattr(viewer, f"add_{kind}")(data, **kwargs) for data, kwargs, kind in recording_layers(source)]

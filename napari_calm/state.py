@@ -1,16 +1,10 @@
 """One shared, evented state object per napari viewer for the CalM docks.
 
 Every dock reads and writes the same :class:`CalmState` (``get_state(viewer)``)
-and listens to its psygnal signals (``state.events.<field>``), so the docks
-never talk to each other directly. The state is kept in a
-:class:`~weakref.WeakKeyDictionary` keyed by the viewer and never holds a
-strong reference back to it, so closing a viewer frees its state.
-
-The state also watches the viewer's layer list: whenever a layer that carries
-a recording (``layer.metadata['calm_recording']``, written by
-:func:`napari_calm.layers.recording_layers`) is added, that recording becomes
-the current one, whether it came from the recording dock, ``File > Open``,
-the sample-data menu or a script.
+and listens to its psygnal signals, so the docks never talk to each other. The
+state is kept weakly keyed by the viewer, so closing a viewer frees it. Whenever
+a layer carrying a recording (``layer.metadata['calm_recording']``) is added,
+that recording becomes the current one, wherever the layer came from.
 """
 
 from __future__ import annotations
@@ -23,13 +17,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from psygnal import evented
 
+from napari_calm.layers import RECORDING_KEY
+
 if TYPE_CHECKING:
     import napari
 
     from src_models.recording import Recording
-
-#: ``layer.metadata`` key under which the ROI Labels layer carries its Recording.
-RECORDING_KEY = "calm_recording"
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,9 +87,8 @@ class EmbeddingCache:
 
     def with_coords(self, method: str, xy: np.ndarray) -> EmbeddingCache:
         """A copy with one more 2-D map (caches stay immutable)."""
-        return EmbeddingCache(
-            self.checkpoint, self.states, {**self.coords, method: xy}, self.features, self.analysis
-        )
+        coords = {**self.coords, method: xy}
+        return EmbeddingCache(self.checkpoint, self.states, coords, self.features, self.analysis)
 
 
 @evented
@@ -167,9 +159,7 @@ class CalmState:
         return 0 if self.recording is None else int(self.recording.n_neurons)
 
     # -- selection -------------------------------------------------------------------------
-    def select(
-        self, neurons: list[int] | tuple[int, ...] | np.ndarray, *, add: bool = False
-    ) -> None:
+    def select(self, neurons: list[int] | tuple[int, ...] | np.ndarray, *, add: bool = False) -> None:
         """Select ``neurons`` (row indices); the first one becomes the current neuron.
 
         Parameters
@@ -181,9 +171,7 @@ class CalmState:
             last neuron added becomes the current one.
         """
         n = self.n_neurons
-        idx = list(
-            dict.fromkeys(int(i) for i in np.asarray(neurons, dtype=int).ravel() if 0 <= i < n)
-        )
+        idx = list(dict.fromkeys(int(i) for i in np.asarray(neurons, dtype=int).ravel() if 0 <= i < n))
         if add:
             chosen, added = list(self.selected), []
             for i in idx:
@@ -193,10 +181,8 @@ class CalmState:
                     chosen.append(i)
                     added.append(i)
             idx = chosen
-            kept = self.current if self.current in idx else None
-            current = (
-                added[-1] if added else (kept if kept is not None else (idx[0] if idx else None))
-            )
+            kept = self.current if self.current in idx else (idx[0] if idx else None)
+            current = added[-1] if added else kept
         else:
             current = idx[0] if idx else None
         self.current = current  # first: listeners of ``selected`` see the new current neuron
@@ -229,16 +215,12 @@ class CalmState:
         layer = self.find_labels(viewer) or self.find_cells(viewer)
         if layer is not None and len(layer.features):
             table = layer.features
-            index = (
-                np.asarray(table["index"]) if "index" in table else np.arange(1, len(table) + 1)
-            )
+            index = np.asarray(table["index"]) if "index" in table else np.arange(1, len(table) + 1)
             rows = index.astype(int) - 1
             ok = (rows >= 0) & (rows < n)
             for name in table.columns:
-                if name == "index":
-                    continue
                 col = table[name]
-                if not np.issubdtype(np.asarray(col).dtype, np.number):
+                if name == "index" or not np.issubdtype(np.asarray(col).dtype, np.number):
                     continue
                 values = np.full(n, np.nan)
                 values[rows[ok]] = np.asarray(col, float)[ok]
@@ -280,12 +262,7 @@ _STATES: weakref.WeakKeyDictionary[Any, CalmState] = weakref.WeakKeyDictionary()
 
 
 def unwrap_viewer(viewer: Any) -> Any:
-    """The viewer behind napari's ``PublicOnlyProxy`` (what plugin widgets are given).
-
-    The proxy is a new object per widget and wraps every value read through
-    it, so identity checks (``layer.metadata[...] is recording``) and
-    per-viewer registries need the viewer itself.
-    """
+    """The viewer behind napari's ``PublicOnlyProxy`` (identity checks and registries need it)."""
     try:
         return object.__getattribute__(viewer, "__wrapped__")
     except AttributeError:
@@ -319,19 +296,13 @@ def _new_state() -> CalmState:
     from napari_calm.resources import cache_dir, resource
     from src_models.device import default_device
 
-    return CalmState(
-        checkpoint=str(resource("weights", "calm")),
-        device=str(default_device()),
-        runs_dir=str(cache_dir() / "runs"),
-    )
+    checkpoint = str(resource("weights", "calm"))
+    return CalmState(checkpoint=checkpoint, device=str(default_device()), runs_dir=str(cache_dir() / "runs"))
 
 
 def _watch_layers(viewer: napari.Viewer, state: CalmState) -> None:
-    """Adopt recordings whose ROI layer is added to ``viewer``; forget them when removed.
-
-    Only a weak reference to the state is captured, so the viewer's event
-    emitter does not keep the state (or, through it, anything else) alive.
-    """
+    """Adopt recordings whose ROI layer is added to ``viewer``; forget them when removed
+    (only weak references are captured, so the viewer's events keep nothing alive)."""
     state_ref = weakref.ref(state)
     layers_ref = weakref.ref(viewer.layers)
 
@@ -343,15 +314,9 @@ def _watch_layers(viewer: napari.Viewer, state: CalmState) -> None:
 
     def removed(event: Any) -> None:
         s = state_ref()
-        if (
-            s is None
-            or s.recording is None
-            or event.value.metadata.get(RECORDING_KEY) is not s.recording
-        ):
+        if s is None or s.recording is None or event.value.metadata.get(RECORDING_KEY) is not s.recording:
             return
-        if not any(
-            layer.metadata.get(RECORDING_KEY) is s.recording for layer in layers_ref() or ()
-        ):
+        if not any(layer.metadata.get(RECORDING_KEY) is s.recording for layer in layers_ref() or ()):
             s.set_recording(None)
 
     viewer.layers.events.inserted.connect(lambda event: adopt(event.value))

@@ -30,16 +30,9 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 
 
-def save_checkpoint(
-    directory: str | Path,
-    tensors: dict[str, torch.Tensor],
-    meta: dict[str, Any],
-) -> Path:
-    """Write ``tensors`` and ``meta`` to ``directory`` atomically.
-
-    The new checkpoint is written to a sibling temporary folder and renamed
-    over the old one, so an interrupted save never leaves a corrupt
-    checkpoint behind: readers see either the previous one or the new one.
+def save_checkpoint(directory: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
+    """Write ``tensors`` and ``meta`` to ``directory`` atomically (a sibling temporary folder renamed
+    over the old one: readers see either the previous checkpoint or the new one).
 
     Parameters
     ----------
@@ -132,9 +125,7 @@ def read_meta(directory: str | Path) -> dict[str, Any]:
     return meta
 
 
-def load_checkpoint(
-    directory: str | Path, expected_kind: str | None = None
-) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def load_checkpoint(directory: str | Path, expected_kind: str | None = None) -> tuple[dict, dict]:
     """Load ``(tensors, meta)`` from a checkpoint folder.
 
     Parameters
@@ -146,9 +137,8 @@ def load_checkpoint(
     """
     meta = read_meta(directory)
     if expected_kind is not None and meta.get("model") != expected_kind:
-        raise CalmError(
-            f"checkpoint holds a {meta.get('model')!r} model, expected {expected_kind!r}", directory
-        )
+        kind = meta.get("model")
+        raise CalmError(f"checkpoint holds a {kind!r} model, expected {expected_kind!r}", directory)
     weights = Path(directory) / WEIGHTS_NAME
     if not weights.is_file():
         raise CalmError(f"checkpoint has no {WEIGHTS_NAME}", directory)

@@ -48,18 +48,11 @@ class RoiSet:
     def subset(self, keep: np.ndarray) -> RoiSet:
         """ROIs selected by a boolean mask or index array."""
         idx = np.flatnonzero(keep) if np.asarray(keep).dtype == bool else np.asarray(keep)
-        return RoiSet(
-            self.shape,
-            [self.pixels[i] for i in idx],
-            [self.weights[i] for i in idx],
-            np.asarray(self.ids)[idx],
-        )
+        pixels, weights = [self.pixels[i] for i in idx], [self.weights[i] for i in idx]
+        return RoiSet(self.shape, pixels, weights, np.asarray(self.ids)[idx])
 
     def label_image(self) -> np.ndarray:
-        """Integer image with ROI ``i`` painted as ``i + 1`` (0 is background).
-
-        Where ROIs overlap, the later ROI wins.
-        """
+        """Integer image with ROI ``i`` painted as ``i + 1`` (0: background; later ROIs win overlaps)."""
         dtype = np.uint16 if len(self) < 65535 else np.uint32
         img = np.zeros(self.shape, dtype)
         for i, px in enumerate(self.pixels):
@@ -76,21 +69,6 @@ class RoiSet:
                 w = w / w.sum() if w.sum() > 0 else np.full(len(px), 1 / len(px))
                 out[i] = (px * w[:, None]).sum(0)
         return out
-
-
-#: metadata entries that hold one value per neuron (arrays, or dicts of arrays)
-PER_NEURON_METADATA = ("spks", "roi_index", "roi_features")
-
-
-def _subset_per_neuron(metadata: dict[str, Any], idx: np.ndarray) -> dict[str, Any]:
-    out = dict(metadata)
-    for key in PER_NEURON_METADATA:
-        value = out.get(key)
-        if isinstance(value, dict):
-            out[key] = {k: np.asarray(v)[idx] for k, v in value.items()}
-        elif value is not None:
-            out[key] = np.asarray(value)[idx]
-    return out
 
 
 @dataclass
@@ -188,9 +166,7 @@ class Recording:
         if self.Fneu is not None:
             finite_array(self.Fneu, "neuropil traces (Fneu)", self.source)
         if self.rois is not None and len(self.rois) != F.shape[0]:
-            raise CalmError(
-                f"{F.shape[0]} trace rows but {len(self.rois)} ROIs", self.source
-            )
+            raise CalmError(f"{F.shape[0]} trace rows but {len(self.rois)} ROIs", self.source)
         if self.iscell is not None and len(self.iscell) != F.shape[0]:
             raise CalmError(f"iscell has {len(self.iscell)} entries for {F.shape[0]} ROIs", self.source)
         for name, v in self.behavior.items():
@@ -204,24 +180,6 @@ class Recording:
             raise CalmError(f"trial table columns differ in length: {lengths}", self.source)
         if lengths and not {"start_frame", "end_frame"} <= set(lengths):
             raise CalmError("trial table needs start_frame and end_frame columns", self.source)
-
-    def select_neurons(self, keep: np.ndarray) -> Recording:
-        """A recording with only the selected neurons (boolean mask or indices)."""
-        idx = np.flatnonzero(keep) if np.asarray(keep).dtype == bool else np.asarray(keep)
-        return Recording(
-            F=self.F[idx],
-            fs=self.fs,
-            source=self.source,
-            kind=self.kind,
-            Fneu=None if self.Fneu is None else self.Fneu[idx],
-            neuropil_coefficient=self.neuropil_coefficient,
-            iscell=None if self.iscell is None else self.iscell[idx],
-            movie=self.movie,
-            rois=None if self.rois is None else self.rois.subset(idx),
-            behavior=self.behavior,
-            trials=self.trials,
-            metadata=_subset_per_neuron(self.metadata, idx),
-        )
 
     def summary(self) -> dict[str, Any]:
         """The JSON object ``calm info --json`` prints."""

@@ -166,3 +166,30 @@ def config_fields(cls: type, data: dict[str, Any], source: str | Path | None = N
                    minimum=None if positive or f.name == "seed" else 0)
         elif isinstance(default, str) and not isinstance(value, str):
             raise CalmError(f"{name} must be text, got {_show(value)}", source)
+
+
+class JsonConfig:
+    """``from_dict``/``to_dict`` of a config dataclass read from JSON (bad keys or values: CalmError)."""
+
+    #: what the config is called in messages (default: the class name)
+    label = ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None, source: str | Path | None = None) -> Any:
+        """Build a config, refusing unknown keys and invalid values with a :class:`CalmError`."""
+        label = cls.label or cls.__name__
+        if data is not None and not isinstance(data, dict):
+            raise CalmError(f"{label} must be a JSON object", source)
+        data = dict(data or {})
+        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
+        if unknown:
+            raise CalmError(f"unknown {label} keys {unknown}", source)
+        config_fields(cls, data, source)
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as exc:
+            raise CalmError(f"invalid {label}: {exc}", source) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable dict of every field."""
+        return dataclasses.asdict(self)  # type: ignore[call-overload]

@@ -35,44 +35,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="builtin datasets to run: sim-poco, sim-task, triplett (transfer suite: triplett, "
         "worm, hippocampy, sim-chaos, sim-assembly), or 'none' (default: all of the suite's)",
     )
-    parser.add_argument(
-        "--data",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="PATH",
-        help="also benchmark these recordings (any format calm reads)",
-    )
-    parser.add_argument(
-        "--models",
-        default=None,
-        metavar="A,B",
-        help="comma-separated model names (default: every registered model; "
-        "transfer suite: its eight rows)",
-    )
-    parser.add_argument(
-        "--seeds", type=int, default=None, help="seeds per model (quick: 1, full: 3)"
-    )
+    parser.add_argument("--data", nargs="+", action="extend", default=[], metavar="PATH",
+                        help="also benchmark these recordings (any format calm reads)")
+    parser.add_argument("--models", default=None, metavar="A,B",
+                        help="comma-separated model names (default: every registered model; "
+                        "transfer suite: its eight rows)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per model (quick: 1, full: 3)")
     parser.add_argument("--context", type=int, default=48, help="context frames (default 48)")
     parser.add_argument("--horizon", type=int, default=16, help="forecast frames (default 16)")
-    parser.add_argument(
-        "--steps",
-        type=int,
-        default=None,
-        help="override the suite's maximum optimiser steps per run",
-    )
-    parser.add_argument(
-        "--calm-checkpoint",
-        default=None,
-        metavar="DIR",
-        help="CalM bundle for the two CalM rows (default: the shipped model)",
-    )
-    parser.add_argument(
-        "--device", default="auto", help="torch device (default: CUDA when available)"
-    )
-    parser.add_argument(
-        "--out", required=True, help="output folder for results.json and results.md"
-    )
+    parser.add_argument("--steps", type=int, default=None, help="override the suite's max optimiser steps")
+    parser.add_argument("--calm-checkpoint", default=None, metavar="DIR",
+                        help="CalM bundle for the two CalM rows (default: the shipped model)")
+    parser.add_argument("--device", default="auto", help="torch device (default: CUDA when available)")
+    parser.add_argument("--out", required=True, help="output folder for results.json and results.md")
     parser.add_argument(
         "--resume",
         action="store_true",
@@ -92,14 +67,7 @@ def _command(args: argparse.Namespace, models: list[str], seeds: int) -> str:
         parts += ["--data", *args.data]
     if args.models:
         parts += ["--models", ",".join(models)]
-    parts += [
-        "--seeds",
-        str(seeds),
-        "--context",
-        str(args.context),
-        "--horizon",
-        str(args.horizon),
-    ]
+    parts += ["--seeds", str(seeds), "--context", str(args.context), "--horizon", str(args.horizon)]
     if args.steps is not None:
         parts += ["--steps", str(args.steps)]
     if args.calm_checkpoint:
@@ -130,9 +98,7 @@ def run(args: argparse.Namespace) -> int:
     if seeds < 1:
         raise CalmError(f"--seeds must be at least 1, got {seeds}")
     if args.context < 1 or args.horizon < 1:
-        raise CalmError(
-            f"--context and --horizon must be positive, got {args.context} and {args.horizon}"
-        )
+        raise CalmError(f"--context and --horizon must be positive, got {args.context} and {args.horizon}")
     budget, foundation_budget = suite_budgets(args.suite, args.steps)
     if args.datasets is None:
         keys = suite_datasets(args.suite)
@@ -157,9 +123,7 @@ def run(args: argparse.Namespace) -> int:
         "foundation_budget": foundation_budget.describe(),
         "calm_checkpoint": args.calm_checkpoint,
     }
-    previous, previous_datasets = (
-        _previous_run(Path(args.out), settings) if args.resume else ([], [])
-    )
+    previous, previous_datasets = _previous_run(Path(args.out), settings) if args.resume else ([], [])
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     t0 = time.perf_counter()
 
@@ -179,18 +143,9 @@ def run(args: argparse.Namespace) -> int:
         return write_results(args.out, replace(res, notes=notes + res.notes), meta())
 
     results = run_benchmark(
-        sources,
-        models,
-        seeds=seeds,
-        budget=budget,
-        foundation_budget=foundation_budget,
-        context=args.context,
-        horizon=args.horizon,
-        device=args.device,
-        model_options=model_options,
-        previous=previous,
-        on_progress=save,
-        log=log,
+        sources, models, seeds=seeds, budget=budget, foundation_budget=foundation_budget,
+        context=args.context, horizon=args.horizon, device=args.device, model_options=model_options,
+        previous=previous, on_progress=save, log=log,
     )
     pj, pm = save(results)
     results = merge_results(results, previous, previous_datasets)
@@ -217,9 +172,7 @@ def _previous_run(out: Path, settings: dict) -> tuple[list[dict], list[dict]]:
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CalmError(f"cannot resume from this file ({exc.__class__.__name__})", path) from None
     if old_settings != json.loads(json.dumps(settings)):
-        changed = sorted(
-            k for k in settings if old_settings[k] != json.loads(json.dumps(settings[k]))
-        )
+        changed = sorted(k for k in settings if old_settings[k] != json.loads(json.dumps(settings[k])))
         raise CalmError(
             f"cannot resume: written with other settings ({', '.join(changed)}); "
             "drop --resume or choose another --out",

@@ -1,18 +1,11 @@
 """``calm extract MOVIE --out DIR``: movie → ROIs and traces with suite2p.
 
-Runs suite2p's registration, detection, extraction, deconvolution and
-classification on a TIFF stack in a separate process and writes a normal
-suite2p folder (``DIR/plane0/F.npy, stat.npy, iscell.npy, ...`` plus
-``DIR/meta.json``) that ``calm info``/``calm view`` and every reader open.
+Runs suite2p on a TIFF stack in a separate process and writes a normal suite2p
+folder (``DIR/plane0/...`` plus ``DIR/meta.json``) that every reader opens.
 Progress goes to stderr (``--quiet`` silences it); the result is one line on
-stdout, or with ``--json`` one object with the keys ``out``, ``n_rois``,
-``n_cells``, ``n_frames``, ``n_planes``, ``seconds`` and ``summary`` (every
-setting chosen: ``fs``, ``tau``, ``diameter``, ``nonrigid``, ``block_size``,
-``bin_size``, ``device``, ... with ``fs_source``/``tau_source``).
-
-Bad input — not a TIFF, a movie too short or too small for suite2p, an
-output folder that already holds results without ``--overwrite`` — is one
-``error:`` line and exit status 2, with nothing written.
+stdout, or with ``--json`` one object with ``out``, ``n_rois``, ``n_cells``,
+``n_frames``, ``n_planes``, ``seconds`` and ``summary`` (every setting chosen).
+Bad input is one ``error:`` line and exit status 2, with nothing written.
 """
 
 from __future__ import annotations
@@ -48,11 +41,9 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args, ExtractionSettings, nonrigid=False if args.rigid else None)
     job = ExtractionJob(args.movie, args.out, settings, overwrite=args.overwrite).start()
     if job.info is not None and job.info.fs_source == "default":
-        print(
-            f"extract: warning: no frame rate in the movie's metadata; assuming {job.info.fs:g} Hz"
-            " (pass --fs)",
-            file=sys.stderr,
-        )
+        fs = job.info.fs
+        print(f"extract: warning: no frame rate in the movie's metadata; assuming {fs:g} Hz (pass --fs)",
+              file=sys.stderr)
     shown = (None, -1.0)
     try:
         while job.running:
@@ -68,9 +59,6 @@ def run(args: argparse.Namespace) -> int:
         print(dumps(result.to_dict()))
     else:
         s = result.summary
-        print(
-            f"{result.out}: {result.n_rois} ROIs ({result.n_cells} cells)"
-            f" × {result.n_frames} frames"
-            f" at {s['fs']:g} Hz ({s['fs_source']}), {result.seconds:.1f} s on {s['device']}"
-        )
+        print(f"{result.out}: {result.n_rois} ROIs ({result.n_cells} cells) × {result.n_frames} frames"
+              f" at {s['fs']:g} Hz ({s['fs_source']}), {result.seconds:.1f} s on {s['device']}")
     return 0

@@ -1,11 +1,8 @@
 """``calm info PATH``: what a recording holds, as text or (``--json``) one JSON object.
 
-JSON keys: those of :meth:`Recording.summary` (``path``, ``kind``,
-``n_neurons``, ``n_frames``, ``fs``, ``movie_shape``, ``n_rois``,
-``behavior``, ``n_trials``, ``trial_columns``, ``neuropil_coefficient``) plus
-``fs_assumed``, ``fs_source``, ``duration_s``, ``movie_dtype``,
-``n_rois_total`` (suite2p ROIs before the cell filter), ``images`` (names of
-reference images) and ``side_files``.
+JSON keys: those of :meth:`Recording.summary` plus ``fs_assumed``, ``fs_source``,
+``duration_s``, ``movie_dtype``, ``n_rois_total`` (suite2p ROIs before the cell
+filter), ``images`` (reference image names) and ``side_files``.
 """
 
 from __future__ import annotations
@@ -19,12 +16,8 @@ from src_models.outputs import dumps
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``calm info``."""
-    parser.add_argument(
-        "path", help="recording: suite2p folder, traces folder, .npz, .tif, .mat, .nwb, ..."
-    )
-    parser.add_argument(
-        "--json", action="store_true", help="print one JSON object instead of text"
-    )
+    parser.add_argument("path", help="recording: suite2p folder, traces folder, .npz, .tif, .mat, .nwb, ...")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     add_recording_options(parser, rois=True)
 
 
@@ -45,26 +38,17 @@ def info_dict(rec: Any) -> dict[str, Any]:
 
 
 def _text(d: dict[str, Any], rec: Any) -> str:
-    fs = f"{d['fs']:g} Hz" + (
-        " (assumed; pass --fs)" if d["fs_assumed"] else f" (from {d['fs_source']})"
-    )
+    fs = f"{d['fs']:g} Hz" + (" (assumed; pass --fs)" if d["fs_assumed"] else f" (from {d['fs_source']})")
+    of_total = f" of {d['n_rois_total']} ROIs" if d["n_rois_total"] not in (None, d["n_neurons"]) else ""
+    shape = d["movie_shape"]
+    movie = "none" if shape is None else f"{' x '.join(map(str, shape))} {d['movie_dtype']}"
     lines = [
         f"{d['path']}",
         f"  kind        {d['kind']}",
-        f"  neurons     {d['n_neurons']}"
-        + (
-            f" of {d['n_rois_total']} ROIs"
-            if d["n_rois_total"] not in (None, d["n_neurons"])
-            else ""
-        ),
+        f"  neurons     {d['n_neurons']}{of_total}",
         f"  frames      {d['n_frames']}  ({d['duration_s']:g} s)",
         f"  frame rate  {fs}",
-        "  movie       "
-        + (
-            "none"
-            if d["movie_shape"] is None
-            else f"{' x '.join(map(str, d['movie_shape']))} {d['movie_dtype']}"
-        ),
+        f"  movie       {movie}",
     ]
     if rec.Fneu is not None:
         lines.append(f"  neuropil    F - {d['neuropil_coefficient']:g} * Fneu")
@@ -75,9 +59,7 @@ def _text(d: dict[str, Any], rec: Any) -> str:
         lines.append(f"  images      {', '.join(d['images'])}")
     skipped = rec.metadata.get("skipped_rois")
     if skipped:
-        lines.append(
-            f"  skipped     {len(skipped)} ImageJ ROIs without area: {', '.join(skipped)}"
-        )
+        lines.append(f"  skipped     {len(skipped)} ImageJ ROIs without area: {', '.join(skipped)}")
     return "\n".join(lines)
 
 

@@ -65,15 +65,8 @@ def run(args: argparse.Namespace) -> int:
             raise CalmError("no such file or folder", s.path)
     nq = load_nq(args.nq)
     best = pretrain(
-        sources,
-        args.out,
-        nq=nq,
-        model_config=cfg.get("model"),
-        train_config=cfg.get("train"),
-        tokenizer=cfg.get("tokenizer"),
-        max_steps=settings.max_steps,
-        seed=settings.seed,
-        device=args.device,
+        sources, args.out, nq=nq, model_config=cfg.get("model"), train_config=cfg.get("train"),
+        tokenizer=cfg.get("tokenizer"), max_steps=settings.max_steps, seed=settings.seed, device=args.device,
     )
     import os
 

@@ -66,11 +66,7 @@ def run(args: argparse.Namespace) -> int:
             raise CalmError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     config = NQConfig.from_json(args.config) if args.config else NQConfig()
-    overrides = {}
-    if args.max_steps is not None:
-        overrides["steps"] = args.max_steps
-    if args.seed is not None:
-        overrides["seed"] = args.seed
+    overrides = {k: v for k, v in (("steps", args.max_steps), ("seed", args.seed)) if v is not None}
     if overrides:
         config = NQConfig.from_dict({**config.to_dict(), **overrides}, args.config)
     sources = []

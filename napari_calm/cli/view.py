@@ -33,9 +33,7 @@ DOCKS = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``calm view``."""
     parser.add_argument("path", nargs="?", help="recording to open (default: the demo recording)")
-    parser.add_argument(
-        "--checkpoint", metavar="DIR", help="CalM checkpoint folder (default: the shipped model)"
-    )
+    parser.add_argument("--checkpoint", metavar="DIR", help="CalM checkpoint folder (default: shipped model)")
     add_recording_options(parser)
 
 
@@ -81,9 +79,7 @@ def open_docks(viewer: napari.Viewer) -> dict[str, Any]:
     return widgets
 
 
-def show(
-    viewer: napari.Viewer, recording: Recording, checkpoint: str | None = None
-) -> dict[str, Any]:
+def show(viewer: napari.Viewer, recording: Recording, checkpoint: str | None = None) -> dict[str, Any]:
     """Open the docks in ``viewer``, select ``checkpoint`` and show ``recording``."""
     widgets = open_docks(viewer)
     dock = widgets["Recording & model"]

@@ -1,13 +1,11 @@
 """Run an extraction in a separate process: start, stream progress, cancel, wait.
 
-:class:`ExtractionJob` is what ``calm extract`` and the napari Extract ROIs
-panel use. The movie and destination are checked in the calling process
-(so bad input fails at once, before anything starts); suite2p then runs in
+:class:`ExtractionJob` (used by ``calm extract`` and the Extract ROIs panel)
+checks the movie and destination here, then runs suite2p in
 ``python -m napari_calm.extraction.worker`` in its own process group, which
-streams JSON progress lines on a pipe. :meth:`ExtractionJob.cancel` kills the
-process group and removes the temporary folder; a crash of suite2p or torch
-(even a segfault) ends only the worker and is reported as a
-:class:`~src_models.errors.CalmError`.
+streams JSON progress lines. :meth:`ExtractionJob.cancel` kills the group and
+removes the temporary folder; a crash (even a segfault) ends only the worker
+and is reported as a :class:`~src_models.errors.CalmError`.
 
 Example
 -------
@@ -71,11 +69,7 @@ class ExtractionJob:
     """
 
     def __init__(
-        self,
-        movie: str | Path,
-        out: str | Path,
-        settings: ExtractionSettings | None = None,
-        *,
+        self, movie: str | Path, out: str | Path, settings: ExtractionSettings | None = None, *,
         overwrite: bool = False,
     ) -> None:
         self.movie = Path(movie).expanduser().absolute()
@@ -157,11 +151,8 @@ class ExtractionJob:
                 continue
             event = msg.get("event")
             if event == "progress":
-                p = Progress(
-                    str(msg.get("stage", "")),
-                    float(msg.get("fraction", 0.0)),
-                    str(msg.get("message", "")),
-                )
+                stage, fraction = str(msg.get("stage", "")), float(msg.get("fraction", 0.0))
+                p = Progress(stage, fraction, str(msg.get("message", "")))
                 self.last = p
                 self._events.put(p)
             elif event == "done":
@@ -189,15 +180,11 @@ class ExtractionJob:
         """Progress reports since the last call (waits up to ``timeout`` s for the first one)."""
         out: list[Progress] = []
         try:
-            first = self._events.get(timeout=timeout) if timeout > 0 else self._events.get_nowait()
-            out.append(first)
+            out.append(self._events.get(timeout=timeout) if timeout > 0 else self._events.get_nowait())
+            while True:
+                out.append(self._events.get_nowait())
         except queue.Empty:
             return out
-        while True:
-            try:
-                out.append(self._events.get_nowait())
-            except queue.Empty:
-                return out
 
     # -- control -------------------------------------------------------------------------------
     def cancel(self) -> None:

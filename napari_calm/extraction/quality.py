@@ -1,11 +1,8 @@
 """How well extracted ROIs and traces match known ones (simulated movies).
 
-ROIs are matched one-to-one by mask overlap: intersection over union (IoU)
-of the binary pixel sets, assigned with the Hungarian algorithm, a pair
-counting only when its IoU reaches the threshold (0.3 by default, CaImAn's
-``thresh_cost = 0.7`` on ``1 - IoU``). Recall is matched / true neurons,
-precision matched / extracted ROIs. Each matched pair's extracted trace
-(neuropil-corrected ``F - c·Fneu``) is correlated with the true trace.
+ROIs are matched one-to-one by mask IoU (Hungarian algorithm; a pair counts from
+IoU 0.3, CaImAn's ``thresh_cost = 0.7``). Recall is matched / true neurons,
+precision matched / extracted ROIs; matched traces are correlated with the truth.
 """
 
 from __future__ import annotations
@@ -48,9 +45,7 @@ def mask_iou(a: RoiSet, b: RoiSet) -> np.ndarray:
         return np.where(union > 0, inter / union, 0.0)
 
 
-def match_rois(
-    found: RoiSet, true: RoiSet, threshold: float = IOU_THRESHOLD
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def match_rois(found: RoiSet, true: RoiSet, threshold: float = IOU_THRESHOLD) -> tuple[np.ndarray, ...]:
     """One-to-one matches maximising total IoU.
 
     Returns

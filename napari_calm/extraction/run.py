@@ -17,11 +17,9 @@ The destination is a normal suite2p folder::
       meta.json          fs (or fs_assumed), tau, indicator, the movie, every setting ("extraction")
       behavior.csv ...   side files copied from the movie's folder when they fit the movie
 
-Movies whose pixels suite2p cannot convert to its int16 binary without loss
-(float, 32/64-bit integers) are rescaled to int16 in a temporary copy; ``F``,
-``Fneu`` and ``spks`` are mapped back to the movie's intensity units
-afterwards (ROI and neuropil weights sum to one, so the map is exact up to
-int16 rounding).
+Movies suite2p cannot convert to int16 without loss (float, 32/64-bit) are
+rescaled into a temporary int16 copy; ``F``, ``Fneu`` and ``spks`` are mapped
+back to the movie's units afterwards (exact up to int16 rounding).
 """
 
 from __future__ import annotations
@@ -51,14 +49,7 @@ from src_models.errors import CalmError
 
 #: Names whose presence marks a folder as holding extraction/suite2p results.
 RESULT_MARKERS = (
-    "plane0",
-    "combined",
-    "suite2p",
-    "F.npy",
-    "stat.npy",
-    "ops.npy",
-    "db.npy",
-    "settings.npy",
+    "plane0", "combined", "suite2p", "F.npy", "stat.npy", "ops.npy", "db.npy", "settings.npy",
     "meta.json",
 )
 #: Side files copied from the movie's folder into the results (when they fit the movie).
@@ -116,11 +107,7 @@ class Progress:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict."""
-        return {
-            "stage": self.stage,
-            "fraction": round(float(self.fraction), 4),
-            "message": self.message,
-        }
+        return {"stage": self.stage, "fraction": round(float(self.fraction), 4), "message": self.message}
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -181,21 +168,15 @@ def check_destination(out: Path, movie: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise CalmError("output exists and is not a folder", out)
     if movie.resolve().is_relative_to(out.resolve()):
-        raise CalmError(
-            "the movie lies inside the output folder; choose another output folder", out
-        )
+        raise CalmError("the movie lies inside the output folder; choose another output folder", out)
     if out.is_dir() and any(out.iterdir()):
-        holds = looks_like_results(out)
-        if not holds:
+        if not looks_like_results(out):
             raise CalmError(
-                "output folder is not empty and holds no suite2p results; "
-                "choose a new or empty folder",
+                "output folder is not empty and holds no suite2p results; choose a new or empty folder",
                 out,
             )
         if not overwrite:
-            raise CalmError(
-                "output folder already holds results; pass --overwrite to replace them", out
-            )
+            raise CalmError("output folder already holds results; pass --overwrite to replace them", out)
 
 
 def temp_folder(out: Path) -> Path:
@@ -205,11 +186,7 @@ def temp_folder(out: Path) -> Path:
 
 def _make_parents(folder: Path) -> list[Path]:
     """Create ``folder`` and missing parents; return the ones created (deepest first)."""
-    created: list[Path] = []
-    p = folder
-    while not p.exists():
-        created.append(p)
-        p = p.parent
+    created = [p for p in [folder, *folder.parents] if not p.exists()]
     folder.mkdir(parents=True, exist_ok=True)
     return created
 
@@ -412,9 +389,7 @@ def _set_threads(threads: int | None) -> int | None:
     return previous
 
 
-def _run_suite2p(
-    db: dict[str, Any], s2p: dict[str, Any], info: MovieInfo, handler: logging.Handler
-) -> None:
+def _run_suite2p(db: dict, s2p: dict, info: MovieInfo, handler: logging.Handler) -> None:
     """``suite2p.run_s2p`` with its log routed to ``handler``; "no ROIs" becomes a CalmError."""
     import suite2p
 
@@ -428,8 +403,7 @@ def _run_suite2p(
     except ValueError as exc:
         if "no ROIs" in str(exc):
             raise CalmError(
-                "suite2p found no ROIs in the movie "
-                "(try --diameter, or a longer or brighter movie)",
+                "suite2p found no ROIs in the movie (try --diameter, or a longer or brighter movie)",
                 info.path,
             ) from None
         raise
@@ -539,6 +513,5 @@ def run_extraction(
     finally:
         _set_threads(previous_threads)
     report(Progress("finalise", 1.0, f"{n_rois} ROIs ({n_cells} cells) in {seconds:.1f} s"))
-    return ExtractionResult(
-        out, n_rois, n_cells, info.n_frames, info.n_planes, round(seconds, 2), summary
-    )
+    n_frames, n_planes = info.n_frames, info.n_planes
+    return ExtractionResult(out, n_rois, n_cells, n_frames, n_planes, round(seconds, 2), summary)

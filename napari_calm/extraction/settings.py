@@ -7,24 +7,15 @@ process; :func:`suite2p_config` turns both into suite2p 1.x's ``db`` and
 ``settings`` dictionaries.
 
 Choices made here
-    * **Frame rate**: ``--fs``, else ``meta.json`` next to the movie, else the
-      TIFF's own metadata (ImageJ, ScanImage, OME, tifffile), else 10 Hz
-      (suite2p's default; flagged ``fs_source='default'``).
-    * **Indicator decay τ**: ``--tau``, else ``tau`` in ``meta.json``, else the
-      indicator named there (``GCaMP6s`` → 1.25 s, suite2p's recommendations),
-      else 1 s.
-    * **Registration**: non-rigid only when the field holds at least two
-      blocks of :data:`NONRIGID_MIN_BLOCK` pixels per axis (suite2p's non-rigid
-      step fails with a single block per axis, e.g. a 128×128 field with its
-      default 128-pixel blocks); the block is the largest power of two up to
-      128 that fits twice. Smaller fields are registered rigidly.
-    * **Detection**: ``sparsery`` (or ``sourcery``) — no cellpose, so nothing is
-      downloaded; the spatial scale follows ``--diameter`` (auto without it);
-      frames are binned by ``τ·fs`` but never into fewer than
-      :data:`MIN_BINNED_FRAMES` bins.
-    * **Classification**: the classifier file shipped inside suite2p
-      (``suite2p/classifiers/classifier.npy``), never a user file in
-      ``~/.suite2p``.
+    * **Frame rate**: ``--fs``, else ``meta.json``, else the TIFF's metadata,
+      else 10 Hz (suite2p's default; ``fs_source='default'``).
+    * **Indicator decay τ**: ``--tau``, else ``meta.json`` ``tau``, else the
+      indicator named there (suite2p's recommendations), else 1 s.
+    * **Registration**: non-rigid only with at least two blocks per axis (see
+      :func:`block_plan`); smaller fields are registered rigidly.
+    * **Detection**: ``sparsery``/``sourcery`` (no cellpose, nothing is
+      downloaded); scale from ``--diameter``; frames binned by ``τ·fs``.
+    * **Classification**: suite2p's built-in classifier, never ``~/.suite2p``.
     * **Device**: ``cuda`` when torch sees a GPU, else the CPU.
 """
 
@@ -397,13 +388,6 @@ def bin_size(n_frames: int, fs: float, tau: float) -> int:
     return int(max(1, min(round(tau * fs), n_frames // MIN_BINNED_FRAMES)))
 
 
-def resolve_device(device: str) -> str:
-    """``'auto'`` → ``'cuda'`` when torch sees a GPU, else ``'cpu'``; other names unchanged."""
-    from src_models.device import resolve_device as _resolve
-
-    return str(_resolve(device))
-
-
 def suite2p_config(
     info: MovieInfo,
     settings: ExtractionSettings,
@@ -437,6 +421,8 @@ def suite2p_config(
     from suite2p import default_db, default_settings
     from suite2p.classification import builtin_classfile
 
+    from src_models.device import resolve_device
+
     classifier = Path(builtin_classfile)
     if not classifier.is_file():
         raise CalmError(
@@ -447,7 +433,7 @@ def suite2p_config(
     Ly, Lx = info.shape
     nonrigid, block = block_plan(Ly, Lx, settings.nonrigid)
     diameter = float(settings.diameter) if settings.diameter is not None else DEFAULT_DIAMETER
-    device = resolve_device(settings.device)
+    device = str(resolve_device(settings.device))
     bins = bin_size(info.n_frames, info.fs, info.tau)
     scale = spatial_scale(settings.diameter)
 

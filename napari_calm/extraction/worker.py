@@ -9,8 +9,7 @@ JSON object per line on its standard output:
 * ``{"event": "done", "result": {...}}`` (:meth:`~.run.ExtractionResult.to_dict`)
 * ``{"event": "error", "kind": "input" | "crash", "message": ...}``
 
-Everything else anything prints (suite2p, torch, tqdm) goes to standard error,
-so the progress channel carries only these lines. Exit status: 0 done, 2 bad
+Anything else printed goes to standard error. Exit status: 0 done, 2 bad
 input, 1 crash. If the supervising process disappears, the worker removes its
 temporary folder and exits.
 """

@@ -3,17 +3,12 @@
 One :class:`RoiLink` per viewer (:func:`attach`) connects the image and the
 :class:`~napari_calm.state.CalmState`, whichever dock is open:
 
-* a click on an ROI (a press and release without a drag, in any layer mode)
-  selects that neuron; Shift+click toggles it in a multi-selection (for
-  recordings with cell positions but no masks, a click on a cell point);
-* picking a label with the Labels layer's own tools (picker, ``-``/``=``)
-  selects that neuron too;
+* a click on an ROI (or cell point) selects that neuron, Shift+click toggles it;
+  picking a label with the Labels layer's own tools selects it too;
 * ``Alt+Right`` / ``Alt+Left`` step to the next / previous neuron;
-* the selected ROIs are outlined in a separate ``CalM selection`` Labels layer
-  (contours only), repainted incrementally from the ROI pixels
-  :data:`OUTLINE_DELAY_MS` later, so the docks answer a click first; the
-  selected cells of a recording with positions only are drawn larger, ringed
-  in :data:`SELECTED_COLOR`.
+* the selected ROIs are outlined in a ``CalM selection`` Labels layer,
+  repainted :data:`OUTLINE_DELAY_MS` later so the docks answer a click first;
+  selected cell points are drawn larger, ringed in :data:`SELECTED_COLOR`.
 """
 
 from __future__ import annotations
@@ -111,20 +106,7 @@ class RoiLink:
         self.pick(position, add=add)
 
     def pick(self, position: tuple[float, ...], *, add: bool = False) -> int | None:
-        """Select the neuron whose ROI is under world ``position``.
-
-        Parameters
-        ----------
-        position : tuple of float
-            World coordinates (as in ``event.position``).
-        add : bool
-            Toggle the neuron in the current selection instead of replacing it.
-
-        Returns
-        -------
-        int or None
-            The neuron (row index), or None when the click hit no ROI.
-        """
+        """Select (``add``: toggle) the neuron whose ROI is under world ``position``; returns it or None."""
         state, viewer = self._state(), self._viewer()
         if state is None or viewer is None:
             return None
@@ -170,23 +152,17 @@ class RoiLink:
             outline.refresh()
             if labels is not None and outline.data.shape == labels.data.shape:
                 outline.scale, outline.translate = labels.scale, labels.translate
-                viewer.layers.move(
-                    viewer.layers.index(outline), len(viewer.layers)
-                )  # over the new ROIs
+                viewer.layers.move(viewer.layers.index(outline), len(viewer.layers))  # over the new ROIs
             else:  # the ROI layer may still be on its way; removing a napari layer is slow anyway
                 QTimer.singleShot(0, self._drop_stale_outline)
         self._on_selection()
 
     def _on_layer_inserted(self, event: Any) -> None:
         """The current recording's ROI layer arrived after the recording was adopted: link it."""
-        state = self._state()
-        layer = event.value
-        if (
-            state is not None
-            and layer is not self._watched_labels
-            and layer is state.find_labels(self._viewer())
-        ):
-            self._on_recording()
+        state, layer = self._state(), event.value
+        if state is not None and layer is not self._watched_labels:
+            if layer is state.find_labels(self._viewer()):
+                self._on_recording()
 
     def _drop_stale_outline(self) -> None:
         state, viewer = self._state(), self._viewer()
@@ -253,14 +229,11 @@ class RoiLink:
         if outline is None:
             return
         data = outline.data
-        for i in self._painted:
-            px = rois.pixels[i]
-            if len(px) and px.shape[1] == data.ndim:
-                data[tuple(px.T)] = 0
-        for i in state.selected:
-            px = rois.pixels[i]
-            if len(px) and px.shape[1] == data.ndim:
-                data[tuple(px.T)] = 1
+        for value, neurons in ((0, self._painted), (1, state.selected)):
+            for i in neurons:
+                px = rois.pixels[i]
+                if len(px) and px.shape[1] == data.ndim:
+                    data[tuple(px.T)] = value
         self._painted = list(state.selected)
         outline.refresh()
 

@@ -1,21 +1,11 @@
 """Per-neuron embeddings: 2-D maps and linear analyses of how they relate to tuning.
 
-* :func:`reduce` — PCA (numpy, centred) or UMAP (``umap-learn``, imported only when asked: it is
-  slow to import) of an ``(N, D)`` embedding to 2-D coordinates.
-* :func:`probe_regression` — does the embedding predict a per-neuron value (e.g. cue SI)? Ridge
-  regression (scikit-learn ``RidgeCV``, penalty by leave-one-out) cross-validated over neurons
-  (R², Pearson r), compared with the same probe fitted to shuffled values (the neurons' values
-  permuted): ``p`` is the fraction of shuffles that reach the real R².
-* :func:`probe_classification` — balanced accuracy of a linear probe (ridge classifier) for a
-  per-neuron class (selective vs untuned, or planted type), against shuffled labels.
-* :func:`tuning_gradient` — the direction in embedding space along which tuning strength |SI|
-  grows (unit vector of the ridge fit), how well the projection on it tracks |SI| out of sample,
-  and the same direction in the 2-D map (for an arrow on the plot).
-* :func:`cluster_separation` — silhouette of selective vs untuned neurons (standardised
-  embedding, Euclidean), against shuffled labels.
-* :func:`activity_embedding` — a reference embedding from the traces alone (each neuron's
-  loadings on the top principal components of the population), to tell what a model embedding
-  adds over plain activity statistics.
+* :func:`reduce` — PCA or UMAP (imported only when asked) of an ``(N, D)`` embedding to 2-D.
+* :func:`probe_regression` / :func:`probe_classification` — ridge probes of a per-neuron value
+  or class, cross-validated over neurons, against the same probe fitted to shuffled values.
+* :func:`tuning_gradient` — the direction along which tuning strength |SI| grows.
+* :func:`cluster_separation` — silhouette of selective vs untuned neurons, against shuffles.
+* :func:`activity_embedding` — a reference embedding from the traces alone (population PCs).
 """
 
 from __future__ import annotations
@@ -43,9 +33,7 @@ def standardise(emb: np.ndarray) -> np.ndarray:
 def _check(emb: np.ndarray, n: int | None = None, what: str = "embedding") -> np.ndarray:
     x = np.asarray(emb, np.float64)
     if x.ndim != 2 or x.shape[0] < 3:
-        raise CalmError(
-            f"{what} must be (neurons, dims) with at least 3 neurons, got shape {x.shape}"
-        )
+        raise CalmError(f"{what} must be (neurons, dims) with at least 3 neurons, got shape {x.shape}")
     if n is not None and x.shape[0] != n:
         raise CalmError(f"{what} has {x.shape[0]} rows for {n} neurons")
     if not np.isfinite(x).all():
@@ -53,9 +41,7 @@ def _check(emb: np.ndarray, n: int | None = None, what: str = "embedding") -> np
     return x
 
 
-def reduce(
-    emb: np.ndarray, method: str = "pca", n_components: int = 2, seed: int = 0
-) -> np.ndarray:
+def reduce(emb: np.ndarray, method: str = "pca", n_components: int = 2, seed: int = 0) -> np.ndarray:
     """2-D (or ``n_components``-D) coordinates of the neurons.
 
     Parameters
@@ -63,10 +49,8 @@ def reduce(
     emb : ndarray
         ``(N, D)`` embedding.
     method : {'pca', 'umap'}
-        PCA of the centred embedding (not standardised: loadings such as ``state_loadings`` or
-        ``activity_pcs`` have uncorrelated columns, which standardising would make equally
-        important, leaving the map's axes arbitrary), or UMAP of the standardised embedding
-        (``n_neighbors = min(15, N - 1)``).
+        PCA of the centred (not standardised, which would make uncorrelated loadings equally
+        important) embedding, or UMAP of the standardised one (``n_neighbors = min(15, N - 1)``).
     n_components : int
         Output dimensions.
     seed : int
@@ -87,9 +71,8 @@ def reduce(
     if method == "umap":
         import umap
 
-        reducer = umap.UMAP(
-            n_components=n_components, n_neighbors=min(15, len(x) - 1), random_state=seed, n_jobs=1
-        )
+        k = min(15, len(x) - 1)
+        reducer = umap.UMAP(n_components=n_components, n_neighbors=k, random_state=seed, n_jobs=1)
         return np.asarray(reducer.fit_transform(standardise(x)), np.float32)
     raise CalmError(f"unknown embedding map {method!r} (use 'pca' or 'umap')")
 
@@ -97,9 +80,8 @@ def reduce(
 def activity_embedding(traces: np.ndarray, n_components: int = 16) -> np.ndarray:
     """``(N, k)`` loadings of each neuron on the top ``k`` principal components of the population."""
     x = np.asarray(traces, np.float64)
-    x = (x - x.mean(1, keepdims=True)) / np.where(
-        x.std(1, keepdims=True) > 0, x.std(1, keepdims=True), 1
-    )
+    sd = x.std(1, keepdims=True)
+    x = (x - x.mean(1, keepdims=True)) / np.where(sd > 0, sd, 1)
     u, s, _ = np.linalg.svd(x, full_matrices=False)
     k = min(n_components, len(s))
     return (u[:, :k] * s[:k] / np.sqrt(x.shape[1])).astype(np.float32)
@@ -141,27 +123,16 @@ class ProbeScore:
         }
 
     @classmethod
-    def against_shuffles(
-        cls, metric: str, scores: np.ndarray, r: float | None, n_folds: int
-    ) -> ProbeScore:
+    def against_shuffles(cls, metric: str, scores: np.ndarray, r: float | None, n_folds: int) -> ProbeScore:
         """The real score (``scores[0]``) against the shuffled ones (``scores[1:]``)."""
         real, null = float(scores[0]), scores[1:]
         nan = float("nan")
-        return cls(
-            metric=metric,
-            score=real,
-            r=r,
-            shuffled_mean=float(null.mean()) if len(null) else nan,
-            shuffled_p95=float(np.percentile(null, 95)) if len(null) else nan,
-            p=float((1 + np.sum(null >= real)) / (1 + len(null))),
-            n_shuffles=len(null),
-            n_folds=n_folds,
-        )
+        mean, p95 = (float(null.mean()), float(np.percentile(null, 95))) if len(null) else (nan, nan)
+        p = float((1 + np.sum(null >= real)) / (1 + len(null)))
+        return cls(metric, real, r, mean, p95, p, len(null), n_folds)
 
 
-def _folds(
-    n: int, n_folds: int, rng: np.random.Generator, labels: np.ndarray | None = None
-) -> np.ndarray:
+def _folds(n: int, n_folds: int, rng: np.random.Generator, labels: np.ndarray | None = None) -> np.ndarray:
     """Fold id of each neuron (random; stratified by ``labels`` when given)."""
     fold = np.empty(n, np.int64)
     if labels is None:
@@ -219,9 +190,7 @@ def probe_regression(
     return ProbeScore.against_shuffles("r2", r2, r, int(fold.max() + 1))
 
 
-def _nearest_centroid_cv(
-    x: np.ndarray, labels: np.ndarray, fold: np.ndarray, n_classes: int
-) -> np.ndarray:
+def _nearest_centroid_cv(x: np.ndarray, labels: np.ndarray, fold: np.ndarray, n_classes: int) -> np.ndarray:
     """Out-of-fold class predictions of a ridge classifier for every column of ``labels``.
 
     Each column of ``labels`` (``(N, k)`` ints) is regressed one-hot (penalty by leave-one-out); a
@@ -258,9 +227,8 @@ def probe_classification(
         raise CalmError("the probe needs neurons of at least two classes")
     k = int(min(n_folds, counts.min()))
     if k < 2:
-        raise CalmError(
-            f"too few neurons per class for a probe: {dict(zip(map(str, classes), counts.tolist()))}"
-        )
+        per_class = dict(zip(map(str, classes), counts.tolist()))
+        raise CalmError(f"too few neurons per class for a probe: {per_class}")
     rng = np.random.default_rng(seed)
     fold = _folds(len(y), k, rng, y)
     Ys = np.column_stack([y] + [rng.permutation(y) for _ in range(n_shuffles)])
@@ -296,11 +264,7 @@ class TuningGradient:
 
 
 def tuning_gradient(
-    emb: np.ndarray,
-    strength: np.ndarray,
-    coords: np.ndarray | None = None,
-    n_folds: int = 5,
-    seed: int = 0,
+    emb: np.ndarray, strength: np.ndarray, coords: np.ndarray | None = None, n_folds: int = 5, seed: int = 0
 ) -> TuningGradient:
     """Direction of increasing tuning strength in the embedding (and in its 2-D map)."""
     y = np.asarray(strength, np.float64)
@@ -362,9 +326,7 @@ def cluster_separation(
     x = standardise(_check(emb, len(sel)))
     n_sel, n_un = int(sel.sum()), int((~sel).sum())
     if min(n_sel, n_un) < 2:
-        raise CalmError(
-            f"cluster separation needs >= 2 selective and >= 2 untuned neurons ({n_sel} / {n_un})"
-        )
+        raise CalmError(f"cluster separation needs >= 2 selective and >= 2 untuned neurons ({n_sel}/{n_un})")
     rng = np.random.default_rng(seed)
     dist = pairwise_distances(x)
     real = float(silhouette_score(dist, sel, metric="precomputed"))

@@ -1,11 +1,9 @@
 """One call for the embedding dock and ``calm embed``: embeddings, a 2-D map, tuning and probes.
 
 :func:`analyse_neurons` asks a :class:`~src_models.analysis.calm_features.FeatureExtractor` for
-per-neuron embeddings (CalM: loadings on the principal components of the trial-aligned DAT states —
-the primary one —, time-averaged DAT states, and learned neuron embeddings when the model knows or
-has adapted to the recording), adds the activity reference embedding, maps the
-primary embedding to 2-D, computes cue/choice selectivity from the ΔF/F traces and runs the linear
-analyses of :mod:`~src_models.analysis.embedding` for every embedding:
+per-neuron embeddings, adds the activity reference embedding, maps the primary embedding to 2-D,
+computes cue/choice selectivity from ΔF/F and runs, for every embedding, the analyses of
+:mod:`~src_models.analysis.embedding`:
 
 * ``si_<column>`` — ridge probe of the signed SI, CV over neurons, vs shuffled SI;
 * ``strength`` — the same for tuning strength ``max_c |SI_c|``;
@@ -98,11 +96,8 @@ class NeuronMap:
         for name, emb in self.embeddings.items():
             out[f"emb_{name}"] = emb
         for col, s in self.selectivity.items():
-            out[f"auc_{col}"] = s.auc
-            out[f"si_{col}"] = s.si
-            out[f"p_{col}"] = s.p
-            out[f"q_{col}"] = s.q
-            out[f"significant_{col}"] = s.significant
+            for key in ("auc", "si", "p", "q", "significant"):
+                out[f"{key}_{col}"] = getattr(s, key)
         if self.selectivity:
             out["strength"] = self.strength
             out["selective"] = self.selective
@@ -121,13 +116,8 @@ class NeuronMap:
 
 
 def _analyses(
-    emb: np.ndarray,
-    sel: dict[str, Selectivity],
-    strength: np.ndarray,
-    selective: np.ndarray,
-    coords: np.ndarray | None,
-    n_shuffles: int,
-    seed: int,
+    emb: np.ndarray, sel: dict[str, Selectivity], strength: np.ndarray, selective: np.ndarray,
+    coords: np.ndarray | None, n_shuffles: int, seed: int,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for col, s in sel.items():
@@ -135,9 +125,7 @@ def _analyses(
     out["strength"] = probe_regression(emb, strength, n_shuffles=n_shuffles, seed=seed).to_json()
     out["gradient"] = tuning_gradient(emb, strength, coords, seed=seed).to_json()
     try:
-        out["separation"] = cluster_separation(
-            emb, selective, n_shuffles=n_shuffles, seed=seed
-        ).to_json()
+        out["separation"] = cluster_separation(emb, selective, n_shuffles=n_shuffles, seed=seed).to_json()
     except CalmError as exc:
         out["separation"] = {"skipped": str(exc)}
     return out
@@ -185,33 +173,20 @@ def analyse_neurons(
     report = progress or no_progress
     if method not in ("pca", "umap"):
         raise CalmError(f"unknown embedding map {method!r} (use 'pca' or 'umap')")
-    embeddings = dict(
-        extractor.neuron_embeddings(recording, progress=sub_progress(report, 0.0, 0.6))
-    )
+    embeddings = dict(extractor.neuron_embeddings(recording, progress=sub_progress(report, 0.0, 0.6)))
     primary = next(n for n in (*PRIMARY, *embeddings) if n in embeddings)
     embeddings[ACTIVITY] = activity_embedding(recording.traces)
     report(0.6, "cue/choice selectivity")
     dff = delta_f_over_f(recording.traces, recording.fs)
-    sel = task_selectivity(
-        dff, recording.trials, columns, n_perm=n_perm, min_trials=min_trials, seed=seed
-    )
+    sel = task_selectivity(dff, recording.trials, columns, n_perm=n_perm, min_trials=min_trials, seed=seed)
     report(0.7, f"{method.upper()} map")
     coords = reduce(embeddings[primary], method, seed=seed)
-    result = NeuronMap(
-        method=method, primary=primary, coords=coords, embeddings=embeddings, selectivity=sel
-    )
+    result = NeuronMap(method=method, primary=primary, coords=coords, embeddings=embeddings, selectivity=sel)
     if sel:
         strength, selective = result.strength, result.selective
         for i, (name, emb) in enumerate(embeddings.items()):
             report(0.85 + 0.15 * i / len(embeddings), f"linear probes on {name}")
-            result.probes[name] = _analyses(
-                emb,
-                sel,
-                strength,
-                selective,
-                coords if name == primary else None,
-                n_shuffles,
-                seed,
-            )
+            map_coords = coords if name == primary else None
+            result.probes[name] = _analyses(emb, sel, strength, selective, map_coords, n_shuffles, seed)
     report(1.0, "done")
     return result

@@ -1,24 +1,15 @@
 """Per-neuron cue and choice selectivity: ROC AUC between two trial conditions, SI, permutation p.
 
-For every neuron the response on each trial is its mean activity over the trial (or a window
-relative to trial start), optionally in ``n_bins`` equal time bins of it (cue cells respond early in
-the trial, choice cells late; the neuron is then scored in its most selective bin, and the
-permutation test uses the same max-over-bins statistic). Selectivity compares the response
-distributions of the two conditions:
+A neuron's response on a trial is its mean activity over the trial (or a window), optionally in
+``n_bins`` time bins scored at the most selective bin (the permutation test uses the same
+max-over-bins statistic). ``AUC`` is the probability that a trial of the second condition evokes a
+larger response than one of the first (Mann–Whitney, ties ½); ``SI = 2 (AUC − 0.5)``; the two-sided
+permutation p-value is one matrix product of the rank matrix with permuted labels for all neurons;
+``q`` is Benjamini–Hochberg over neurons and ``significant = q < alpha``.
 
-* ``AUC`` — area under the ROC curve, the probability that a random trial of the second condition
-  evokes a larger response than a random trial of the first (Mann–Whitney U / (n₁ n₀), ties
-  count ½). AUC = 0.5 means no selectivity.
-* ``SI = 2 (AUC − 0.5)`` in [−1, 1]; positive means the neuron prefers the second condition.
-* two-sided permutation p-value from ``n_perm`` label permutations, computed for all neurons at once:
-  the ranks of a neuron's responses do not depend on the labels, so every permuted AUC is one
-  matrix product of the rank matrix with the permuted label indicators.
-* Benjamini–Hochberg FDR over neurons (``q``) and ``significant = q < alpha``.
-
-Choice selectivity can be conditioned on a second column (``condition_on='cue'``): the AUC is then
-computed within each cue condition and averaged with weights ``n₁ n₀`` (the pooled Mann–Whitney
-statistic), and labels are permuted only within each cue condition, so a pure cue cell is not
-mistaken for a choice cell when choice and cue are correlated (mostly-correct trials).
+Conditioned on a second column (``condition_on='cue'``), AUCs are computed within each stratum,
+averaged with weights ``n₁ n₀`` and labels permuted within strata, so a cue cell is not mistaken
+for a choice cell when choice and cue are correlated.
 """
 
 from __future__ import annotations
@@ -121,9 +112,7 @@ def trial_responses(
     e = np.clip(e, 0, T)
     if np.any(e <= s):
         bad = int(np.flatnonzero(e <= s)[0])
-        raise CalmError(
-            f"trial {bad} has no frames inside the recording (frames {s[bad]}..{e[bad]})"
-        )
+        raise CalmError(f"trial {bad} has no frames inside the recording (frames {s[bad]}..{e[bad]})")
     cs = np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(x, axis=1)], axis=1)
     if n_bins <= 1:
         return (cs[:, e] - cs[:, s]) / (e - s)
@@ -202,9 +191,7 @@ def auc_test(
     shape = r.shape[:-1]
     r = r.reshape(-1, r.shape[-1])
     y = np.asarray(labels, bool)
-    groups = (
-        [np.ones(len(y), bool)] if strata is None else [strata == s for s in np.unique(strata)]
-    )
+    groups = [np.ones(len(y), bool)] if strata is None else [strata == s for s in np.unique(strata)]
     parts = []
     for g in groups:
         n1 = int(y[g].sum())
@@ -239,11 +226,7 @@ def d_prime(responses: np.ndarray, labels: np.ndarray) -> np.ndarray:
     r = np.asarray(responses, np.float64)
     y = np.asarray(labels, bool)
     a, b = r[:, y], r[:, ~y]
-    den = (
-        np.sqrt((a.var(1, ddof=1) + b.var(1, ddof=1)) / 2)
-        if min(a.shape[1], b.shape[1]) > 1
-        else 0
-    )
+    den = np.sqrt((a.var(1, ddof=1) + b.var(1, ddof=1)) / 2) if min(a.shape[1], b.shape[1]) > 1 else 0
     diff = a.mean(1) - b.mean(1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(np.asarray(den) > 0, diff / den, 0.0)
@@ -261,9 +244,7 @@ def _two_classes(trials: dict, column: str, classes: tuple | None, ok: np.ndarra
         return found
     missing = [c for c in classes if c not in found]
     if missing:
-        raise CalmError(
-            f"trial column {column!r} has no trials of {missing}; it has {list(found)}"
-        )
+        raise CalmError(f"trial column {column!r} has no trials of {missing}; it has {list(found)}")
     return tuple(classes)
 
 
@@ -394,14 +375,8 @@ def recovery(significant: np.ndarray, planted: np.ndarray) -> dict[str, float]:
     precision = tp / s.sum() if s.sum() else float("nan")
     recall = tp / t.sum() if t.sum() else float("nan")
     f1 = 2 * precision * recall / (precision + recall) if tp else 0.0
-    return {
-        "precision": float(precision),
-        "recall": float(recall),
-        "f1": float(f1),
-        "n_detected": int(s.sum()),
-        "n_planted": int(t.sum()),
-        "true_positives": tp,
-    }
+    return {"precision": float(precision), "recall": float(recall), "f1": float(f1),
+            "n_detected": int(s.sum()), "n_planted": int(t.sum()), "true_positives": tp}
 
 
 def task_selectivity(
@@ -415,14 +390,11 @@ def task_selectivity(
     min_trials: int = 5,
     seed: int = 0,
 ) -> dict[str, Selectivity]:
-    """Selectivity for each of ``columns`` present in the trial table.
+    """Selectivity for each of ``columns`` present in the trial table (``n_bins`` as in :func:`selectivity`).
 
-    With exactly two columns (``cue`` and ``choice``), each is tested within the conditions of the
-    other, so neither is mistaken for the other when most trials are correct. When no stratum has
-    ``min_trials`` trials of both conditions (too few error trials), that column falls back to the
-    unconditioned test; its ``condition_on`` is then None.
-
-    ``n_bins`` time bins per trial (default 4) are scanned as in :func:`selectivity`.
+    With exactly two columns, each is tested within the conditions of the other; a column whose
+    strata lack ``min_trials`` trials of both conditions falls back to the unconditioned test
+    (``condition_on`` None).
 
     Returns
     -------

@@ -122,11 +122,7 @@ def _encode(v: np.ndarray) -> tuple[np.ndarray, list]:
 
 
 def resolve_target(
-    recording: Recording,
-    name: str,
-    level: str | None = None,
-    context: int = 1,
-    min_per_class: int = 5,
+    recording: Recording, name: str, level: str | None = None, context: int = 1, min_per_class: int = 5
 ) -> Target:
     """Find ``name`` in the recording and lay it out as decoding samples.
 
@@ -149,18 +145,14 @@ def resolve_target(
     -------
     Target
     """
-    if name not in recording.behavior and (
-        name not in recording.trials or not is_label_column(name)
-    ):
+    if name not in recording.behavior and (name not in recording.trials or not is_label_column(name)):
         raise CalmError(f"no decoding target {name!r}; {_listing(recording)}", recording.source)
     source = "behavior" if name in recording.behavior else "trials"
     level = level or ("frame" if source == "behavior" else "trial")
     if level not in ("frame", "trial"):
         raise CalmError(f"decoding level must be 'frame' or 'trial', got {level!r}")
     if source == "behavior" and level == "trial":
-        raise CalmError(
-            f"{name!r} is a behaviour variable, decoded per frame only", recording.source
-        )
+        raise CalmError(f"{name!r} is a behaviour variable, decoded per frame only", recording.source)
     T = recording.n_frames
     first = max(0, context - 1)
     if source == "behavior":
@@ -204,39 +196,23 @@ def resolve_target(
         if np.ptp(y) == 0:
             raise CalmError(f"target {name!r} is constant; nothing to decode", recording.source)
     order = np.argsort(frames, kind="stable")
-    return Target(
-        name=name,
-        source=source,
-        kind=kind,
-        level=level,
-        y=y[order],
-        frames=frames[order],
-        start=None if start is None else start[order],
-        end=None if end is None else end[order],
-        classes=classes,
-    )
+    start, end = (None if a is None else a[order] for a in (start, end))
+    return Target(name, source, kind, level, y[order], frames[order], start, end, classes)
 
 
 def _check_classes(
-    name: str,
-    y: np.ndarray,
-    classes: list,
-    unit: np.ndarray | None,
-    min_per_class: int,
-    recording: Recording,
+    name: str, y: np.ndarray, classes: list, unit: np.ndarray | None, min_per_class: int, recording: Recording
 ) -> None:
     """Refuse discrete targets with one class or too few trials of some class."""
-    counts = (
-        np.bincount(y, minlength=len(classes))
-        if unit is None
-        else np.array([len(np.unique(unit[y == c])) for c in range(len(classes))])
-    )
+    if unit is None:
+        counts = np.bincount(y, minlength=len(classes))
+    else:
+        counts = np.array([len(np.unique(unit[y == c])) for c in range(len(classes))])
     what = "stretches" if name in recording.behavior else "trials"
     listing = ", ".join(f"{c}: {n}" for c, n in zip(classes, counts))
     if len(classes) < 2:
-        raise CalmError(
-            f"target {name!r} has a single class ({listing}); nothing to decode", recording.source
-        )
+        raise CalmError(f"target {name!r} has a single class ({listing}); nothing to decode",
+                        recording.source)
     if counts.min() < min_per_class:
         raise CalmError(
             f"too few {what} per condition of {name!r} to cross-validate "

@@ -74,13 +74,7 @@ class Forecaster(ABC):
     deterministic: ClassVar[bool] = False
 
     def __init__(
-        self,
-        *,
-        context: int,
-        horizon: int,
-        n_neurons: int,
-        fs: float = 1.0,
-        device: str | None = None,
+        self, *, context: int, horizon: int, n_neurons: int, fs: float = 1.0, device: str | None = None
     ) -> None:
         self.context = int(context)
         self.horizon = int(horizon)
@@ -138,9 +132,7 @@ class TorchForecaster(Forecaster):
         per_batch = max(1, 65536 // max(n, 1))
         out = []
         for i in range(0, len(context), per_batch):
-            x = torch.as_tensor(
-                context[i : i + per_batch], dtype=torch.float32, device=self.device
-            )
+            x = torch.as_tensor(context[i : i + per_batch], dtype=torch.float32, device=self.device)
             with autocast(self.device):
                 out.append(self.module(x, units).float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, self.horizon, n), np.float32)

@@ -23,9 +23,7 @@ from src_models.recording import Recording
 
 #: builtin dataset key → table column label, in table order
 COLUMNS: dict[str, str] = {
-    "sim-poco": "Simulation",
-    "sim-task": "Task sim",
-    "triplett": "Single-session (Triplett)",
+    "sim-poco": "Simulation", "sim-task": "Task sim", "triplett": "Single-session (Triplett)"
 }
 
 #: the Triplett tectum recording, relative to the shared real-data folder
@@ -93,17 +91,13 @@ def real_data_file(relative: Path | str) -> Path:
     return path
 
 
-def simulation_source(
-    key: str, preset: str, n_neurons: int, n_frames: int, seed: int = 0
-) -> Source:
+def simulation_source(key: str, preset: str, n_neurons: int, n_frames: int, seed: int = 0) -> Source:
     """A source simulating one session of ``preset`` with :func:`src_models.simulation.simulate`."""
 
     def load() -> Recording:
         from src_models.simulation import simulate
 
-        return simulate(preset, seed=seed, n_neurons=n_neurons, n_frames=n_frames, n_sessions=1)[
-            0
-        ].recording
+        return simulate(preset, seed=seed, n_neurons=n_neurons, n_frames=n_frames, n_sessions=1)[0].recording
 
     info = {"preset": preset, "sim_seed": seed, "sim_neurons": n_neurons, "sim_frames": n_frames}
     return Source(key, COLUMNS.get(key, key), load, None, "auto", info)
@@ -119,6 +113,4 @@ def file_source(
     """A source reading ``path`` with ``reader`` (e.g. ``src_models.readers.read_recording``)."""
     path = Path(path)
     name = key or (path.stem if path.suffix else path.name)
-    return Source(
-        name, column or name, lambda: reader(path), max_frames, "auto", {"path": str(path)}
-    )
+    return Source(name, column or name, lambda: reader(path), max_frames, "auto", {"path": str(path)})

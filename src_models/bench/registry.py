@@ -63,7 +63,5 @@ def parse_models(spec: str | None) -> list[str]:
     for n in names:
         get_model(n)
     if not names:
-        raise CalmError(
-            f"no model named in --models {spec!r}; known models: {', '.join(known_models())}"
-        )
+        raise CalmError(f"no model named in --models {spec!r}; known models: {', '.join(known_models())}")
     return names

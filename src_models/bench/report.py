@@ -12,21 +12,16 @@ import json
 import math
 import os
 import platform
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from src_models.bench.runner import BenchResults
+from src_models.outputs import json_safe, write_atomic
 
 #: (summary key, title, scale, digits, higher is better)
+_CORR = "Correlation ×100 (per-neuron Pearson r pooled over test windows and horizon, mean over neurons)"
 TABLES = (
-    (
-        "corr",
-        "Correlation ×100 (per-neuron Pearson r pooled over test windows and horizon, mean over neurons)",
-        100.0,
-        2,
-        True,
-    ),
+    ("corr", _CORR, 100.0, 2, True),
     ("mse", "MSE (z-scored units)", 1.0, 4, False),
     ("prediction_score", "Prediction score (1 − MSE / MSE of copy-last)", 1.0, 3, True),
 )
@@ -49,32 +44,9 @@ def machine_description() -> str:
     )
 
 
-def _clean(obj: Any) -> Any:
-    """NaN/inf → None so the JSON is standard."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    return obj
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def results_json(results: BenchResults, meta: dict[str, Any]) -> dict[str, Any]:
     """The ``results.json`` object: meta, datasets, rows, summary, notes."""
-    return _clean(
+    return json_safe(
         {
             "meta": meta,
             "datasets": results.datasets,
@@ -107,10 +79,7 @@ def markdown_tables(summary: list[dict[str, Any]], columns: list[str]) -> str:
             cands = [
                 (s[key], m)
                 for (m, c), s in cell.items()
-                if c == col
-                and s.get(key) is not None
-                and math.isfinite(s[key])
-                and s.get("family") != "naive"
+                if c == col and s.get(key) is not None and math.isfinite(s[key]) and s.get("family") != "naive"
             ]
             if cands:
                 best[col] = (max if higher else min)(cands)[1]
@@ -124,11 +93,8 @@ def markdown_tables(summary: list[dict[str, Any]], columns: list[str]) -> str:
             cells = []
             for col in columns:
                 s = cell.get((model, col))
-                text = (
-                    "—"
-                    if s is None
-                    else _fmt(s.get(key), s.get(f"{key}_sd"), scale, digits, s["n_seeds"])
-                )
+                sd = None if s is None else s.get(f"{key}_sd")
+                text = "—" if s is None else _fmt(s.get(key), sd, scale, digits, s["n_seeds"])
                 cells.append(f"**{text}**" if best.get(col) == model else text)
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         parts.append("\n".join(lines))
@@ -186,12 +152,11 @@ def results_markdown(results: BenchResults, meta: dict[str, Any]) -> str:
     return "\n".join(head) + "\n"
 
 
-def write_results(
-    out_dir: str | Path, results: BenchResults, meta: dict[str, Any]
-) -> tuple[Path, Path]:
+def write_results(out_dir: str | Path, results: BenchResults, meta: dict[str, Any]) -> tuple[Path, Path]:
     """Write ``results.json`` and ``results.md`` into ``out_dir`` (atomically); return both paths."""
     out = Path(out_dir)
     pj, pm = out / "results.json", out / "results.md"
-    _write_atomic(pj, json.dumps(results_json(results, meta), indent=1) + "\n")
-    _write_atomic(pm, results_markdown(results, meta))
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(pj, json.dumps(results_json(results, meta), indent=1) + "\n")
+    write_atomic(pm, results_markdown(results, meta))
     return pj, pm

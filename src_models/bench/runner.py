@@ -1,12 +1,8 @@
 """Datasets × models × seeds → one row of metrics per run.
 
-For every dataset the windows are built once (:func:`make_windows`) and
-handed to every model, so all models see identical training, validation and
-test windows. A model is fitted on the training windows, selected on the
-validation windows, and evaluated once on the test windows with
-:func:`src_models.metrics.forecast_metrics`. The learning rate of a
-gradient-trained model is chosen from the budget's grid on the first seed and
-reused for the other seeds.
+Every model sees the same windows of a dataset (:func:`make_windows`): fitted
+on training, selected on validation, evaluated once on test. A learning rate
+chosen on the first seed is reused for the other seeds.
 """
 
 from __future__ import annotations
@@ -76,23 +72,13 @@ class BenchResults:
 
 
 def run_model(
-    name: str,
-    data: BenchData,
-    budget: Budget,
-    seed: int,
-    device: str | None,
+    name: str, data: BenchData, budget: Budget, seed: int, device: str | None,
     options: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], Any]:
     """Fit model ``name`` (constructor ``options``) on ``data`` with ``seed``; return its row and fit report."""
     cls = get_model(name)
-    model = cls(
-        context=data.context,
-        horizon=data.horizon,
-        n_neurons=data.n_neurons,
-        fs=data.fs,
-        device=device,
-        **(options or {}),
-    )
+    shape = dict(context=data.context, horizon=data.horizon, n_neurons=data.n_neurons, fs=data.fs)
+    model = cls(**shape, device=device, **(options or {}))
     t0 = time.perf_counter()
     report = model.fit(data.train, data.val, budget, seed)
     t1 = time.perf_counter()
@@ -178,12 +164,7 @@ def run_benchmark(
         rec = src.load()
         traces = src.traces(rec)
         data = make_windows(
-            traces,
-            name=src.key,
-            fs=rec.fs,
-            context=context,
-            horizon=horizon,
-            source=str(rec.source),
+            traces, name=src.key, fs=rec.fs, context=context, horizon=horizon, source=str(rec.source),
             info=dict(src.info),
         )
         res.datasets.append({"column": src.column, **data.describe()})
@@ -201,9 +182,7 @@ def run_benchmark(
                     res.notes.append(note)
                 log(f"  {name}: skipped ({why})")
                 continue
-            base = budget
-            if foundation_budget is not None and cls.family == "foundation":
-                base = foundation_budget
+            base = foundation_budget if foundation_budget and cls.family == "foundation" else budget
             run_budget = base
             first: dict[str, Any] | None = None
             for seed in range(seeds):
@@ -241,14 +220,8 @@ def merge_results(
     extra_ds = [d for d in datasets if d["name"] not in names]
     ds_order = {n: i for i, n in enumerate(names + [d["name"] for d in extra_ds])}
     order = {m: i for i, m in enumerate(known_models())}
-    merged = list(res.rows) + [
-        r for r in rows if (r["dataset"], r["model"], r["seed"]) not in keys
-    ]
+    merged = list(res.rows) + [r for r in rows if (r["dataset"], r["model"], r["seed"]) not in keys]
     merged.sort(
-        key=lambda r: (
-            ds_order.get(r["dataset"], len(ds_order)),
-            order.get(r["model"], len(order)),
-            r["seed"],
-        )
+        key=lambda r: (ds_order.get(r["dataset"], len(ds_order)), order.get(r["model"], len(order)), r["seed"])
     )
     return BenchResults(merged, list(res.datasets) + extra_ds, list(res.notes))

@@ -13,15 +13,11 @@
     Recordings the pretrained CalM never saw, leave-one-recording-out
     (:mod:`~src_models.bench.transfer`), the transfer budget and three seeds.
 
-Budgets: the trained baselines train to convergence on validation: up to
-5 000 steps (POCO's ``max_batch``) of 16 windows with every neuron, validation
-every 100 steps, early stop after 1 000 steps without gain, best weights kept,
-learning rate from {3e-4, 1e-3} (POCO uses 1e-3 and batch 64, too slow for
-POCO on a 2-core CPU). The ``transfer`` suite keeps this rule with POCO's
-learning rate 1e-3 only, at most 3 000 steps and a patience of 500 steps, so
-that five recordings finish on this CPU. CalM's fine-tuning has its own, smaller budget
-(:data:`SUITE_FOUNDATION_BUDGETS`): each of its steps costs a DAT forward and
-backward pass over ≤ 64 neurons × 16 tokens per window.
+Budgets: the trained baselines train to convergence on validation (up to
+5 000 steps, POCO's ``max_batch``; early stop; best weights kept; learning rate
+chosen on validation). ``transfer`` caps this at 3 000 steps with lr 1e-3 so five
+recordings finish on a 2-core CPU. CalM's fine-tuning has its own, smaller
+budget (:data:`SUITE_FOUNDATION_BUDGETS`).
 """
 
 from __future__ import annotations
@@ -54,22 +50,12 @@ SUITE_SIZES: dict[str, dict[str, tuple[int | None, int | None]]] = {
 #: per suite: training budget of every gradient-trained baseline
 SUITE_BUDGETS: dict[str, Budget] = {
     "quick": Budget(
-        steps=40,
-        batch_size=8,
-        lr_grid=(1e-3,),
-        eval_every=20,
-        patience=2,
-        max_val_windows=32,
+        steps=40, batch_size=8, lr_grid=(1e-3,), eval_every=20, patience=2, max_val_windows=32,
         max_neurons=32,
     ),
     "full": Budget(
-        steps=5000,
-        batch_size=16,
-        lr_grid=(3e-4, 1e-3),
-        eval_every=100,
-        patience=10,
-        max_val_windows=1024,
-        max_neurons=512,
+        steps=5000, batch_size=16, lr_grid=(3e-4, 1e-3), eval_every=100, patience=10,
+        max_val_windows=1024, max_neurons=512,
     ),
 }
 SUITE_BUDGETS["transfer"] = replace(SUITE_BUDGETS["full"], steps=3000, lr_grid=(1e-3,), patience=5)
@@ -78,12 +64,7 @@ SUITE_BUDGETS["transfer"] = replace(SUITE_BUDGETS["full"], steps=3000, lr_grid=(
 SUITE_FOUNDATION_BUDGETS: dict[str, Budget] = {
     "quick": SUITE_BUDGETS["quick"],
     "full": Budget(
-        steps=300,
-        batch_size=8,
-        lr_grid=(1e-3, 3e-3),
-        eval_every=50,
-        patience=2,
-        max_val_windows=64,
+        steps=300, batch_size=8, lr_grid=(1e-3, 3e-3), eval_every=50, patience=2, max_val_windows=64,
         max_neurons=64,
     ),
 }
@@ -155,19 +136,15 @@ def builtin_sources(
         if key not in COLUMNS:
             raise CalmError(f"unknown dataset {key!r}; builtin datasets: {', '.join(COLUMNS)}")
         n, t = sizes[key]
-        if key == "sim-poco":
-            sources.append(simulation_source(key, "poco", n, t))
-        elif key == "sim-task":
-            sources.append(simulation_source(key, "task", n, t))
+        if key.startswith("sim-"):
+            sources.append(simulation_source(key, key.removeprefix("sim-"), n, t))
         else:
             root = real_data_dir()
             path = None if root is None else root / TRIPLETT
             if path is None or not path.is_file() or reader is None:
                 notes.append(f"triplett: skipped, {TRIPLETT.name} not found (set CALM_REAL_DATA)")
                 continue
-            src = file_source(
-                path, lambda p: reader(p, fs=TRIPLETT_FS), key, COLUMNS[key], max_frames=t
-            )
+            src = file_source(path, lambda p: reader(p, fs=TRIPLETT_FS), key, COLUMNS[key], max_frames=t)
             src.info["fs_note"] = f"{TRIPLETT_FS} Hz from SOURCE.md (the .mat file has no rate)"
             sources.append(src)
     return sources, notes

@@ -1,19 +1,10 @@
 """One recording → the train / validation / test windows every model sees.
 
-Protocol (the same for every model, so the numbers are comparable):
-
-1. the recording's traces (neuropil-corrected, ``(N, T)``) are split in time
-   60 / 20 / 20 with :func:`src_models.preprocessing.split_bounds`;
-2. each neuron is z-scored with the mean and standard deviation of the
-   **training** frames only (:class:`src_models.preprocessing.ZScore`), so
-   validation and test frames never leak into normalisation;
-3. windows of ``context + horizon`` frames are cut with
-   :func:`src_models.metrics.window_starts` *inside* each split (a window never
-   straddles a split boundary), stride 1 everywhere unless told otherwise.
-
-A :class:`WindowSet` stores the z-scored series of its split plus the window
-starts; contexts and targets are gathered on demand so that long recordings
-with many neurons do not materialise every overlapping window.
+Protocol (the same for every model): the ``(N, T)`` traces are split in time
+60 / 20 / 20, each neuron is z-scored with **training** statistics only, and
+windows of ``context + horizon`` frames are cut *inside* each split (stride 1).
+A :class:`WindowSet` stores its split's series and the window starts; windows
+are gathered on demand.
 """
 
 from __future__ import annotations
@@ -82,9 +73,7 @@ class WindowSet:
         if len(self) <= max_windows:
             return self
         keep = np.unique(np.linspace(0, len(self) - 1, max_windows).round().astype(int))
-        return WindowSet(
-            self.series, self.starts[keep], self.context, self.horizon, self.first_frame
-        )
+        return WindowSet(self.series, self.starts[keep], self.context, self.horizon, self.first_frame)
 
 
 @dataclass
@@ -192,15 +181,11 @@ def make_windows(
     """
     x = np.asarray(traces, np.float32)
     if x.ndim != 2 or x.shape[0] == 0:
-        raise CalmError(
-            f"traces must be (neurons x frames) with at least one neuron, got {x.shape}", source
-        )
+        raise CalmError(f"traces must be (neurons x frames) with at least one neuron, got {x.shape}", source)
     if not np.isfinite(x).all():
         raise CalmError("traces contain NaN or Inf values", source)
     if context < 1 or horizon < 1:
-        raise CalmError(
-            f"context and horizon must be positive, got {context} and {horizon}", source
-        )
+        raise CalmError(f"context and horizon must be positive, got {context} and {horizon}", source)
     T = x.shape[1]
     bounds = split_bounds(T, fractions)
     per_window = context + horizon
@@ -216,13 +201,7 @@ def make_windows(
     zs = ZScore.fit(x[:, bounds[0][0] : bounds[0][1]])
     series = np.ascontiguousarray(zs.transform(x).T)
     sets = [
-        WindowSet(
-            series[a:b].copy(),
-            window_starts(context, horizon, 0, b - a, stride),
-            context,
-            horizon,
-            a,
-        )
+        WindowSet(series[a:b].copy(), window_starts(context, horizon, 0, b - a, stride), context, horizon, a)
         for a, b in bounds
     ]
     meta = {"source": source} if source else {}

@@ -8,32 +8,16 @@ round-trip through JSON (``resources/configs/dat_*.json``).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from src_models.errors import CalmError
-from src_models.validation import config_fields
-
-T = TypeVar("T")
-
-
-def _from_dict(cls: type[T], data: dict[str, Any] | None, source: str | Path | None = None) -> T:
-    """Build dataclass ``cls`` from ``data``, refusing unknown keys with a :class:`CalmError`."""
-    data = dict(data or {})
-    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise CalmError(f"unknown {cls.__name__} keys {unknown}", source)
-    config_fields(cls, data, source)
-    try:
-        return cls(**data)
-    except (TypeError, ValueError) as exc:
-        raise CalmError(f"invalid {cls.__name__}: {exc}", source) from None
+from src_models.validation import JsonConfig
 
 
 @dataclass
-class DATConfig:
+class DATConfig(JsonConfig):
     """Architecture of the dual-axis Transformer.
 
     Attributes
@@ -83,16 +67,10 @@ class DATConfig:
         if min(self.codebook_size, self.patch_len, self.n_layers, self.n_neurons, self.n_sessions) < 1:
             raise ValueError("codebook_size, patch_len, n_layers, n_neurons, n_sessions must be >= 1")
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None, source: str | Path | None = None) -> DATConfig:
-        return _from_dict(cls, data, source)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
-class TokenizerPolicy:
+class TokenizerPolicy(JsonConfig):
     """How CalM turns z-scored frames into the DAT's tokens with NQ, and tokens back into frames.
 
     Attributes
@@ -100,10 +78,8 @@ class TokenizerPolicy:
     mode : {'causal', 'window'}
         ``'causal'``: token ``j`` is the last token of NQ's encoding of the
         ``causal_frames`` frames that *end* with patch ``j``, so a token never
-        depends on later frames. NQ's encoder is bidirectional, so this keeps
-        pretraining inputs identical in kind to forecasting contexts, whose
-        last token cannot see the future. ``'window'``: non-overlapping
-        ``NQ.window`` chunks encoded at once (tokens see up to a window ahead).
+        depends on later frames (as in a forecasting context). ``'window'``:
+        non-overlapping ``NQ.window`` chunks encoded at once.
     causal_frames : int
         Model-rate frames of left context per causal token; 0 means one patch
         (``P``): every token is then the code of its own ``P`` frames alone.
@@ -117,12 +93,8 @@ class TokenizerPolicy:
 
     Notes
     -----
-    The defaults (patch-local causal tokens, table decoding) were chosen by
-    measurement with the shipped NQ on held-out frames (last 20 % of Triplett,
-    an unseen simulated GCaMP6s session): median per-neuron reconstruction r
-    0.969 / 0.955, against 0.968 / 0.949 for window tokens and 0.968 / 0.951
-    for 32-frame causal tokens, at 4x the speed of the latter
-    (``docs/model-card.md``).
+    The defaults reconstruct held-out frames best, at 4x the speed of 32-frame
+    causal tokens (measurements in ``docs/model-card.md``).
     """
 
     mode: str = "causal"
@@ -138,16 +110,10 @@ class TokenizerPolicy:
         if self.causal_frames < 0 or self.batch_windows < 1:
             raise ValueError("causal_frames must be >= 0 and batch_windows >= 1")
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None, source: str | Path | None = None) -> TokenizerPolicy:
-        return _from_dict(cls, data, source)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(JsonConfig):
     """Self-supervised pretraining of the DAT (next-token cross-entropy).
 
     Attributes
@@ -204,9 +170,6 @@ class TrainConfig:
         if not 0 <= self.val_fraction < 1:
             raise ValueError("val_fraction must lie in [0, 1)")
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None, source: str | Path | None = None) -> TrainConfig:
-        return _from_dict(cls, data, source)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -215,7 +178,7 @@ class TrainConfig:
 
 
 @dataclass
-class FinetuneConfig:
+class FinetuneConfig(JsonConfig):
     """Adaptation to a new recording (the default budget of ``calm forecast``).
 
     Phase ``embeddings`` trains only the recording's new neuron and session
@@ -267,12 +230,6 @@ class FinetuneConfig:
     def total_steps(self) -> int:
         return self.embed_steps + self.full_steps
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None, source: str | Path | None = None) -> FinetuneConfig:
-        return _from_dict(cls, data, source)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

@@ -7,22 +7,15 @@ On disk (``root/``)::
     s00000.values.f16           # (n_tokens * P, N) float16 z-scored frames (optional)
     s00000.norm.npy             # (2, N) float32 per-neuron mean and std (z-scoring)
 
-Time-major storage makes a window one contiguous slice of the file, so the
-loader reads ``window x N`` values per window and never holds a whole session
-in memory: corpora larger than RAM stream from the page cache. Tokens are
-``uint16`` (2 bytes per ``P`` frames), values ``float16``.
-
-Every session keeps its own time split: the last ``val_fraction`` of its tokens
-is for validation only. Sessions are sharded across DDP ranks (rank ``r`` of
-``w`` samples sessions ``r, r + w, ...``), and each window draws at most
-``max_neurons`` of its session's neurons without replacement.
+Time-major storage makes a window one contiguous slice of the file, so corpora
+larger than RAM stream from the page cache. Every session keeps its own time
+split (the last ``val_fraction`` of its tokens validates). Sessions are sharded
+across DDP ranks, and a window draws at most ``max_neurons`` of its neurons.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,6 +25,7 @@ import numpy as np
 import torch
 
 from src_models.errors import CalmError
+from src_models.outputs import write_atomic
 
 INDEX_NAME = "index.json"
 CORPUS_VERSION = 1
@@ -109,18 +103,6 @@ class Batch:
         )
 
 
-def _write_array(path: Path, array: np.ndarray) -> None:
-    """Write raw bytes of ``array`` atomically."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(np.ascontiguousarray(array).tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class TokenCorpus:
     """A memory-mapped multi-session token corpus (see the module docstring).
 
@@ -187,7 +169,7 @@ class TokenCorpus:
             tokens = np.asarray(s["tokens"])
             N, n_tok = tokens.shape
             stem = f"s{i:05d}"
-            _write_array(root / f"{stem}.tokens.u16", tokens.T.astype(np.uint16))
+            write_atomic(root / f"{stem}.tokens.u16", tokens.T.astype(np.uint16).tobytes())
             values = s.get("values")
             if has_values is None:
                 has_values = values is not None
@@ -195,7 +177,7 @@ class TokenCorpus:
                 raise CalmError("either every session of a corpus stores values or none does", root)
             if values is not None:
                 vals = np.asarray(values, np.float32)[:, : n_tok * patch_len]
-                _write_array(root / f"{stem}.values.f16", vals.T.astype(np.float16))
+                write_atomic(root / f"{stem}.values.f16", vals.T.astype(np.float16).tobytes())
             mean = np.asarray(s.get("mean", np.zeros(N)), np.float32)
             std = np.asarray(s.get("std", np.ones(N)), np.float32)
             np.save(root / f"{stem}.norm.npy", np.stack([mean, std]))
@@ -222,10 +204,7 @@ class TokenCorpus:
             "meta": meta or {},
             "sessions": entries,
         }
-        fd, tmp = tempfile.mkstemp(prefix=".index.", dir=root)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(index, fh, indent=1)
-        os.replace(tmp, root / INDEX_NAME)
+        write_atomic(root / INDEX_NAME, json.dumps(index, indent=1).encode())
         return cls(root)
 
     # -- access ---------------------------------------------------------------------------
@@ -291,17 +270,8 @@ class WindowSampler:
     """
 
     def __init__(
-        self,
-        corpus: TokenCorpus,
-        split: str = "train",
-        *,
-        window_tokens: int,
-        max_neurons: int,
-        batch_size: int,
-        rank: int = 0,
-        world: int = 1,
-        seed: int = 0,
-        id_dropout: float = 0.0,
+        self, corpus: TokenCorpus, split: str = "train", *, window_tokens: int, max_neurons: int,
+        batch_size: int, rank: int = 0, world: int = 1, seed: int = 0, id_dropout: float = 0.0,
         with_values: bool = True,
     ) -> None:
         if split not in ("train", "val"):
@@ -388,13 +358,8 @@ class WindowSampler:
         if dropout and self.id_dropout > 0:
             nids[rng.random(nids.shape) < self.id_dropout] = 0
             sids[rng.random(B) < self.id_dropout] = 0
-        return Batch(
-            torch.from_numpy(tokens),
-            torch.from_numpy(nids),
-            torch.from_numpy(sids),
-            torch.from_numpy(mask),
-            None if values is None else torch.from_numpy(values),
-        )
+        tensors = (torch.from_numpy(a) for a in (tokens, nids, sids, mask))
+        return Batch(*tensors, None if values is None else torch.from_numpy(values))
 
 
 def tokenize_sessions(
@@ -429,10 +394,7 @@ def tokenize_sessions(
         tokens, values = tokenize(z.transform(traces), float(item["fs"]))
         out = {k: item[k] for k in ("name", "source", "fs", "frames", "fingerprint")}
         out.update(
-            tokens=tokens,
-            values=values if store_values else None,
-            mean=z.mean[:, 0],
-            std=z.std[:, 0],
+            tokens=tokens, values=values if store_values else None, mean=z.mean[:, 0], std=z.std[:, 0],
             val_fraction=val_fraction,
         )
         yield out
@@ -455,13 +417,8 @@ class ArrayCorpus:
     """
 
     def __init__(
-        self,
-        train_tokens: np.ndarray,
-        val_tokens: np.ndarray,
-        train_values: np.ndarray | None,
-        val_values: np.ndarray | None,
-        patch_len: int,
-        entry: SessionEntry,
+        self, train_tokens: np.ndarray, val_tokens: np.ndarray, train_values: np.ndarray | None,
+        val_values: np.ndarray | None, patch_len: int, entry: SessionEntry,
     ) -> None:
         self.root = Path(entry.source)
         self.patch_len = patch_len

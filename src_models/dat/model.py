@@ -7,14 +7,9 @@ Each block, with pre-norm residuals::
     x = x + MLP(LN(x))
 
 Causality holds because neural attention only mixes tokens of the *same* time
-step, and temporal attention is causal. Neural attention has no positional
-encoding, so the model is equivariant to permutations of the neurons (their
-identity enters only through the learned per-neuron embedding). All attention
-goes through :func:`torch.nn.functional.scaled_dot_product_attention`, so fused
-kernels (flash / memory-efficient) run on GPUs.
-
-The cost of one forward pass is ``O(B·N·T²·d + B·T·N²·d + B·N·T·d²)`` — the
-factorised ``N·T² + T·N²`` shape, never ``(N·T)²``.
+step. Neural attention has no positional encoding, so the model is equivariant
+to permutations of the neurons (identity enters only through the neuron
+embedding). The cost is ``O(N·T² + T·N²)``, never ``(N·T)²``.
 """
 
 from __future__ import annotations
@@ -74,23 +69,21 @@ class Attention(nn.Module):
             ``(M, L)``: True where a key takes part (padding is False).
         """
         M, L, d = x.shape
-        h = self.n_heads
-        q, k, v = self.qkv(x).view(M, L, 3, h, d // h).permute(2, 0, 3, 1, 4)
-        if rope is not None:
-            cos, sin = rope
-            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        q, k, v = self.project_qkv(x, rope)
         attn_mask = None if key_mask is None else key_mask[:, None, None, :]
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=attn_mask, is_causal=causal, dropout_p=self.dropout if self.training else 0.0
         )
         return self.out(y.transpose(1, 2).reshape(M, L, d))
 
-    def project_kv(
-        self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]
+    def project_qkv(
+        self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Queries, rotated keys and values ``(M, h, L, dh)`` of ``x`` ``(M, L, d)``."""
+        """Queries and keys (rotated by ``rope`` when given) and values ``(M, h, L, dh)`` of ``x``."""
         M, L, d = x.shape
         q, k, v = self.qkv(x).view(M, L, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
+        if rope is None:
+            return q, k, v
         cos, sin = rope
         return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
 
@@ -121,12 +114,15 @@ class DATBlock(nn.Module):
         """``x``: ``(B, N, T, d)``; ``neuron_mask``: ``(B, N)`` True for real neurons."""
         B, N, T, d = x.shape
         y = self.attn_t(self.norm_t(x).reshape(B * N, T, d), causal=True, rope=rope)
-        x = x + y.view(B, N, T, d)
-        xt = self.norm_n(x).transpose(1, 2).reshape(B * T, N, d)
+        return self._across_neurons(x + y.view(B, N, T, d), neuron_mask)
+
+    def _across_neurons(self, x: torch.Tensor, neuron_mask: torch.Tensor | None) -> torch.Tensor:
+        """Neural attention within each time step, then the MLP (both residual)."""
+        B, N, T, d = x.shape
         key_mask = None
         if neuron_mask is not None:
             key_mask = neuron_mask[:, None, :].expand(B, T, N).reshape(B * T, N)
-        y = self.attn_n(xt, key_mask=key_mask)
+        y = self.attn_n(self.norm_n(x).transpose(1, 2).reshape(B * T, N, d), key_mask=key_mask)
         x = x + y.view(B, T, N, d).transpose(1, 2)
         return x + self.mlp(self.norm_m(x))
 
@@ -145,7 +141,7 @@ class DATBlock(nn.Module):
         causal, neural attention works per time step).
         """
         B, N, t, d = x.shape
-        q, k, v = self.attn_t.project_kv(self.norm_t(x).reshape(B * N, t, d), rope)
+        q, k, v = self.attn_t.project_qkv(self.norm_t(x).reshape(B * N, t, d), rope)
         if cache is not None:
             k = torch.cat([cache[0], k], dim=2)
             v = torch.cat([cache[1], v], dim=2)
@@ -156,14 +152,7 @@ class DATBlock(nn.Module):
             allowed = torch.ones(t, k.shape[2], dtype=torch.bool, device=x.device).tril(diagonal=past)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
             y = self.attn_t.out(y.transpose(1, 2).reshape(B * N, t, d))
-        x = x + y.view(B, N, t, d)
-        xt = self.norm_n(x).transpose(1, 2).reshape(B * t, N, d)
-        key_mask = None
-        if neuron_mask is not None:
-            key_mask = neuron_mask[:, None, :].expand(B, t, N).reshape(B * t, N)
-        y = self.attn_n(xt, key_mask=key_mask)
-        x = x + y.view(B, t, N, d).transpose(1, 2)
-        return x + self.mlp(self.norm_m(x)), (k, v)
+        return self._across_neurons(x + y.view(B, N, t, d), neuron_mask), (k, v)
 
 
 @dataclass
@@ -374,12 +363,8 @@ class DualAxisTransformer(nn.Module):
 
 def count_parameters(module: nn.Module, *, exclude_embeddings: bool = False) -> int:
     """Trainable parameters (optionally without the per-neuron/per-session tables)."""
-    total = 0
-    for name, p in module.named_parameters():
-        if exclude_embeddings and (name.startswith("neuron_emb") or name.startswith("session_emb")):
-            continue
-        total += p.numel()
-    return total
+    skip = ("neuron_emb", "session_emb") if exclude_embeddings else ()
+    return sum(p.numel() for name, p in module.named_parameters() if not name.startswith(skip))
 
 
 def next_token_loss(

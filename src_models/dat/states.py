@@ -1,12 +1,9 @@
 """Per-neuron DAT hidden states over time, for decoding and neuron embeddings.
 
-The recording is z-scored (training-split statistics, or the model's own
-statistics when it knows the recording), tokenized once, and run through the
-DAT in windows of ``window_tokens`` tokens that overlap by half: every state
-after the first window is taken from a window position with at least
-``window_tokens // 2`` tokens of causal context. Token ``j`` covers model-rate
-frames ``j*P .. (j+1)*P - 1``; its state summarises activity up to the end of
-that patch (never later: the DAT is causal in time).
+The recording is z-scored, tokenized once and run through the DAT in windows
+of ``window_tokens`` tokens overlapping by half, so every state after the first
+window has at least ``window_tokens // 2`` tokens of causal context. A token's
+state summarises activity up to the end of its patch, never later.
 """
 
 from __future__ import annotations
@@ -160,25 +157,17 @@ def dat_input(
     tokens, _ = model.tokenize(z, prep.fs)
     n_tok = tokens.shape[1]
     if n_tok == 0:
-        raise CalmError(
-            f"recording shorter than one token ({model.patch_len} frames)", prep.source
-        )
+        raise CalmError(f"recording shorter than one token ({model.patch_len} frames)", prep.source)
     n = z.shape[1]
     ratio = n / max(1, model_frames(n, prep.fs, model.nq.config))
     ends = (np.arange(n_tok) + 1) * model.patch_len - 1
     frames = shift + np.minimum(np.floor(ends * ratio).astype(int), n - 1)
-    return DatInput(
-        torch.from_numpy(tokens), frames, neuron_ids, session_id, prep.fs, entry is not None
-    )
+    return DatInput(torch.from_numpy(tokens), frames, neuron_ids, session_id, prep.fs, entry is not None)
 
 
 @torch.no_grad()
 def encode_states(model: CalM, inp: DatInput, window_tokens: int) -> np.ndarray:
-    """``(N, n_tokens, d)`` final DAT states in half-overlapping causal windows.
-
-    Every state after the first window comes from a window position with at least
-    ``window_tokens // 2`` tokens of context, the rule of :func:`neuron_states`.
-    """
+    """``(N, n_tokens, d)`` final DAT states in half-overlapping causal windows (module docstring)."""
     dat = model.dat.eval()
     dev = model.device
     N, n_tok = inp.tokens.shape

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from src_models.dat.config import TokenizerPolicy
+from src_models.nq import rate
 
 
 class FrameTokenizer:
@@ -62,33 +63,23 @@ class FrameTokenizer:
     # -- rates ----------------------------------------------------------------------------
     def to_model_rate(self, traces: np.ndarray, fs: float) -> np.ndarray:
         """``(N, T)`` frames at ``fs`` → frames at NQ's model rate."""
-        from src_models.nq.rate import to_model_rate
-
-        return to_model_rate(traces, fs, self.config)
+        return rate.to_model_rate(traces, fs, self.config)
 
     def from_model_rate(self, traces: np.ndarray, fs: float, n_frames: int) -> np.ndarray:
         """Model-rate frames → ``n_frames`` frames at ``fs``."""
-        from src_models.nq.rate import from_model_rate
-
-        return from_model_rate(traces, fs, n_frames, self.config)
+        return rate.from_model_rate(traces, fs, n_frames, self.config)
 
     def context_tokens(self, n_frames: int, fs: float) -> int:
         """Whole tokens inside a context of ``n_frames`` recorded frames."""
-        from src_models.nq.rate import model_frames
-
-        return model_frames(n_frames, fs, self.config) // self.patch_len
+        return rate.model_frames(n_frames, fs, self.config) // self.patch_len
 
     def horizon_tokens(self, n_frames: int, fs: float) -> int:
         """Tokens to generate for a horizon of ``n_frames`` recorded frames (rounded up)."""
-        from src_models.nq.rate import frames_to_tokens
-
-        return frames_to_tokens(n_frames, fs, self.config)
+        return rate.frames_to_tokens(n_frames, fs, self.config)
 
     def horizon_model_frames(self, n_frames: int, fs: float) -> int:
         """Model-rate frames covering a horizon of ``n_frames`` recorded frames."""
-        from src_models.nq.rate import model_frames
-
-        return model_frames(n_frames, fs, self.config)
+        return rate.model_frames(n_frames, fs, self.config)
 
     # -- tokens ---------------------------------------------------------------------------
     @torch.no_grad()

@@ -1,15 +1,7 @@
 """CalM's Neural Quantizer (NQ): single-neuron traces <-> tokens of one shared vocabulary.
 
-Public entry points (imported lazily so ``import src_models.nq`` stays cheap):
-
-* :class:`NQConfig` (``config.py``) and :class:`NeuralQuantizer` (``model.py``),
-* :func:`load_nq` / :func:`save_nq` (``io.py``),
-* :func:`train_nq` (``train.py``) on sources from :func:`prepare_source` (``data.py``),
-* :func:`tokenize_traces` / :class:`TokenizeResult` (``tokenize.py``),
-* frame-rate maps :func:`to_model_rate`, :func:`from_model_rate`,
-  :func:`frames_to_tokens`, :func:`tokens_to_frames` (``rate.py``),
-* :class:`KMeansVQ`, the classical baseline (``kmeans_vq.py``),
-* :func:`apply_rotary` (``rope.py``).
+The public names below (name: module) are imported lazily, so ``import src_models.nq``
+stays cheap.
 """
 
 from __future__ import annotations

@@ -1,29 +1,25 @@
 """Configuration of the Neural Quantizer (architecture, quantizer, training schedule).
 
-Every NQ design choice the CalM paper leaves open (window, frames per token,
-codebook size, loss weights, temperature schedule) is a field here, never a
-constant in the code. The defaults are the shipped tokenizer's values; why
-they were chosen is in ``docs/nq-design.md``. Configs round-trip through JSON
-(``resources/configs/nq_*.json``) and unknown keys or invalid values are
-refused with a :class:`~src_models.errors.CalmError`.
+Every NQ design choice the CalM paper leaves open is a field here, never a
+constant in the code; the defaults are the shipped tokenizer's (reasons in
+``docs/nq-design.md``). Configs round-trip through JSON (``resources/configs/nq_*.json``).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from src_models.errors import CalmError
-from src_models.validation import config_fields
+from src_models.validation import JsonConfig
 
 QUANTIZERS = ("gumbel", "vq_ema")
 FS_POLICIES = ("native", "resample")
 
 
 @dataclass
-class NQConfig:
+class NQConfig(JsonConfig):
     """Neural Quantizer configuration.
 
     Attributes
@@ -53,8 +49,7 @@ class NQConfig:
         nearest code with EMA codebook updates and a commitment loss.
     init : {'kmeans', 'random'}
         Start of the code templates: k-means centroids of training patches
-        (so training starts from the classical baseline's reconstruction and
-        the Gumbel encoder's arg-max starts as nearest-centroid), or zeros.
+        (training starts from the classical baseline), or zeros.
     distance_scale : float
         Initial weight ``a`` of the template-distance term in the Gumbel code
         logits (learned afterwards).
@@ -125,6 +120,8 @@ class NQConfig:
     recording_weighting: str = "equal"
     seed: int = 0
 
+    label = "NQ config"
+
     def __post_init__(self) -> None:
         positive = ("patch_len", "window", "codebook_size", "code_dim", "d_model", "n_heads",
                     "conv_channels", "conv_kernel", "steps", "batch_size", "checkpoint_every")
@@ -166,25 +163,6 @@ class NQConfig:
         import math
 
         return math.log2(self.codebook_size) / self.patch_len
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-serialisable dict of every field."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None, source: str | Path | None = None) -> NQConfig:
-        """Build a config, refusing unknown keys and invalid values with a :class:`CalmError`."""
-        if data is not None and not isinstance(data, dict):
-            raise CalmError("NQ config must be a JSON object", source)
-        data = dict(data or {})
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise CalmError(f"unknown NQ config keys {unknown}", source)
-        config_fields(cls, data, source)
-        try:
-            return cls(**data)
-        except (TypeError, ValueError) as exc:
-            raise CalmError(f"invalid NQ config: {exc}", source) from None
 
     def to_json(self, path: str | Path) -> None:
         """Write the config as JSON."""

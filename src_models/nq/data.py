@@ -3,20 +3,13 @@
 Traces reach the model as z-scored windows of ``window`` frames at the
 model's rate (:mod:`src_models.nq.rate`). What happens to awkward inputs:
 
-* **NaN / Inf frames** are filled by linear interpolation between the nearest
-  finite frames of the same neuron (edges hold the nearest finite value) and
-  reported as masked; a neuron with no finite frame becomes zeros and is
-  fully masked.
-* **Constant neurons** (standard deviation below ``1e-8 × (1 + |mean|)``)
-  carry no shape: they are left out of training and masked at tokenization
-  (their tokens are those of a flat trace, their reconstruction the constant).
-* **Recordings shorter than one window** are left out of training (reported);
-  at tokenization they are edge-padded to one window and the padding is
-  dropped again (see :mod:`src_models.nq.tokenize`).
+* **NaN / Inf frames** are linearly interpolated within the neuron (all-bad
+  neurons become zeros) and masked.
+* **Constant neurons** are left out of training and masked at tokenization.
+* **Recordings shorter than one window** are left out of training (reported).
 
-Windows are drawn with a generator seeded by ``(seed, step)``, so the batch
-of a step does not depend on what ran before: training resumed from a
-checkpoint sees exactly the batches an uninterrupted run would have.
+Windows are drawn with a generator seeded by ``(seed, step)``, so a resumed
+run sees exactly the batches an uninterrupted one would have.
 """
 
 from __future__ import annotations
@@ -71,10 +64,7 @@ def row_stats(traces: np.ndarray, rows: slice, chunk: int) -> tuple[np.ndarray, 
         bool ``(n,)``: standard deviation below ``1e-8 × (1 + |mean|)``, or fewer
         than two finite frames.
 
-    Notes
-    -----
-    Sums are taken about each row's first-chunk mean, so the variance stays
-    exact for traces with a large offset (raw fluorescence).
+    Sums are taken about each row's first-chunk mean (exact for large offsets).
     """
     n = rows.stop - rows.start
     cnt, s1, s2 = np.zeros(n), np.zeros(n), np.zeros(n)

@@ -1,13 +1,10 @@
 """Saving and loading Neural Quantizers (safetensors + JSON config, never pickle).
 
-A tokenizer folder holds ``config.json`` (``{"model": "nq", "config": {...},
-"state": {...}}``) and ``model.safetensors``. :func:`load_nq` rebuilds the
-model from the config and refuses, with a one-line
-:class:`~src_models.errors.CalmError`, a folder that is not an NQ checkpoint,
-a config with unknown keys or invalid values, weights missing, extra or shaped
-differently from what the config implies, a corrupted weights file, or
-non-finite weights. Tensors named ``train.*`` (optimizer state of an
-unfinished training run) are ignored.
+A tokenizer folder holds ``config.json`` and ``model.safetensors``
+(:mod:`src_models.checkpoint`). :func:`load_nq` rebuilds the model from the
+config and refuses anything else with a one-line
+:class:`~src_models.errors.CalmError`; ``train.*`` tensors (optimizer state
+of an unfinished run) are ignored.
 """
 
 from __future__ import annotations
@@ -38,12 +35,8 @@ def save_nq(model: NeuralQuantizer, path: str | Path, state: dict[str, Any] | No
 
 
 def default_nq_path() -> Path:
-    """Folder of the shipped default tokenizer, ``resources/weights/nq``.
-
-    Looks where :func:`napari_calm.resources.resource` looks (inside the
-    installed ``napari_calm`` package, else the repository's ``resources/``)
-    without importing ``napari_calm``.
-    """
+    """Folder of the shipped default tokenizer, ``resources/weights/nq`` (found as
+    :func:`napari_calm.resources.resource` finds it, without importing ``napari_calm``)."""
     root = Path(__file__).resolve().parents[2]
     for base in (root / "napari_calm" / "resources", root / "resources"):
         if base.is_dir():

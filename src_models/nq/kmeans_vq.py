@@ -1,14 +1,9 @@
 """The classical baseline: k-means vector quantization of z-scored P-frame patches.
 
-Each neuron's trace is z-scored and cut into non-overlapping patches of
-``patch_len`` frames; every patch is replaced by the nearest of
-``n_codes`` k-means centroids (``log2(n_codes)`` bits per patch, 9 bits per 8
-frames by default). No context, no neural network.
-
-:class:`KMeansVQ` offers the same ``config`` / ``encode`` / ``decode``
-interface as :class:`~src_models.nq.model.NeuralQuantizer`, so
-:func:`~src_models.nq.tokenize.tokenize_traces` runs it through exactly the
-same windowing, masking and metrics as NQ.
+Every patch is replaced by the nearest of ``n_codes`` k-means centroids: no
+context, no neural network. :class:`KMeansVQ` has NQ's ``config`` / ``encode`` /
+``decode`` interface, so :func:`~src_models.nq.tokenize.tokenize_traces` scores
+it exactly like NQ.
 """
 
 from __future__ import annotations

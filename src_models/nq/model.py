@@ -67,9 +67,7 @@ class NeuralQuantizer(nn.Module):
                 d, c.codebook_size, c.code_dim, c.patch_len, c.lambda_orth, c.lambda_usage, c.distance_scale
             )
         else:
-            self.quantizer = EMAQuantizer(
-                d, c.codebook_size, c.code_dim, c.patch_len, c.commitment, c.ema_decay
-            )
+            self.quantizer = EMAQuantizer(d, c.codebook_size, c.code_dim, c.patch_len, c.commitment, c.ema_decay)
         self.dec_in = nn.Linear(c.code_dim, d)
         self.dec_template = nn.Linear(c.patch_len, d)
         self.decoder = nn.ModuleList(

@@ -4,23 +4,6 @@ Both map encoder features ``(B, n, d_model)`` and the raw patches ``(B, n, P)``
 to code vectors ``(B, n, D)``, one-hot choices and integer indices ``(B, n)``,
 and return their auxiliary losses already weighted. A code is a vector
 ``c_k`` (D) plus a P-frame template ``w_k`` that the decoder adds.
-
-GumbelQuantizer
-    Logits ``−a‖x_p − w_k‖² + (W h)ᵀĉ_k``. During training a code is drawn
-    from ``softmax(logits / τ)`` with the Gumbel-max trick; the forward pass uses
-    the hard one-hot sample, the backward pass the soft relaxation
-    (straight-through). At inference the arg-max code is taken. Two regularisers
-    keep the vocabulary used and spread out: ``λ_usage · KL(p̄ ‖ uniform)`` on
-    the batch-mean code probabilities p̄, and the orthogonality loss
-    ``λ_orth · (mean_ij (ĉ_iᵀ ĉ_j)² − 1/K)`` on L2-normalised code vectors ĉ
-    (eq. 2 of arXiv 2112.00384).
-
-EMAQuantizer
-    The classical VQ-VAE on the same code structure: the nearest code to the
-    patch and the projected feature in Euclidean distance, a straight-through
-    gradient, a commitment loss and codes updated as exponential moving
-    averages of what they were assigned. No Gumbel noise, no orthogonality
-    or usage term, no code restarts.
 """
 
 from __future__ import annotations
@@ -73,13 +56,12 @@ class GumbelQuantizer(nn.Module):
 
         ``ℓ_k = −a ‖x_p − w_k‖² + (W h)ᵀ ĉ_k``
 
-    (``a`` learned, ĉ_k = c_k / ‖c_k‖): a template-distance term (k-means' rule
-    when the templates start at k-means centroids) plus a learned contextual
-    term (``W`` starts at zero). The
-    code is drawn from ``softmax(ℓ / τ)`` with the Gumbel-max trick; the
-    forward pass uses the hard one-hot, gradients the relaxation
-    ``softmax(ℓ / τ + g)`` (straight-through). Lowering τ therefore makes the
-    draw both sharper and closer to the arg-max used at inference.
+    (``a`` learned, ĉ_k = c_k / ‖c_k‖): k-means' rule when the templates start
+    at centroids, plus a learned contextual term. The code is drawn from
+    ``softmax(ℓ / τ)`` with the Gumbel-max trick, hard one-hot forward and
+    relaxed backward (straight-through); inference takes the arg-max. The
+    regularisers are ``λ_usage · KL(p̄ ‖ uniform)`` on the batch-mean code
+    probabilities and the orthogonality loss (eq. 2 of arXiv 2112.00384).
 
     Parameters
     ----------
@@ -150,26 +132,15 @@ class GumbelQuantizer(nn.Module):
 class EMAQuantizer(nn.Module):
     """Plain VQ-VAE codebook: nearest code, EMA updates, commitment loss.
 
-    The same code structure as :class:`GumbelQuantizer` — a code ``k`` is a
-    patch template ``w_k`` (P) and a vector ``c_k`` (D) — quantized the
-    classical way: the code nearest to ``[x_p, W h]`` in Euclidean distance,
-    ``‖x_p − w_k‖² + ‖W h − c_k‖²``, with both parts of every code updated as
-    exponential moving averages of what was assigned to it (the template part
-    is online k-means). The decoder gets ``c_k`` with a straight-through
-    gradient to ``W h``; a commitment loss ``β ‖W h − sg(c_k)‖²`` keeps the
-    features near their codes. No Gumbel noise, no orthogonality or usage
-    term, no code restarts.
+    The code structure of :class:`GumbelQuantizer`, quantized the classical
+    way: the code nearest to ``[x_p, W h]``, both parts updated as moving
+    averages of what was assigned to it, a straight-through gradient to ``W h``
+    and a commitment loss ``β ‖W h − sg(c_k)‖²``.
 
     Parameters
     ----------
-    d_model : int
-        Encoder feature width.
-    codebook_size : int
-        K codes.
-    code_dim : int
-        D, dimension of a code vector.
-    patch_len : int
-        P, frames per template.
+    d_model, codebook_size, code_dim, patch_len : int
+        As for :class:`GumbelQuantizer`.
     commitment : float
         Commitment weight β.
     decay : float

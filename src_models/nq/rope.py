@@ -1,14 +1,8 @@
 """Rotary position embeddings (RoPE, Su et al. 2021), generic over tensor layout.
 
-``apply_rotary(q, k, positions)`` rotates queries and keys of shape
-``(..., T, head_dim)`` by position-dependent angles, so their dot product
-depends on the relative position only. Positions are any integer or float
-tensor broadcastable to ``(..., T)`` (``(T,)`` for a shared grid, ``(B, T)``
-for per-sample offsets). The pairing is the "rotate half" convention: channel
-``i`` pairs with channel ``i + head_dim // 2``.
-
-Used by NQ's encoder and decoder (over patch positions) and by the DAT's
-temporal axis.
+``apply_rotary(q, k, positions)`` rotates queries and keys ``(..., T, head_dim)``
+so their dot product depends on the relative position only ("rotate half":
+channel ``i`` pairs with ``i + head_dim // 2``). Used by NQ and the DAT's time axis.
 """
 
 from __future__ import annotations

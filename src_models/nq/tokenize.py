@@ -5,35 +5,24 @@
 model's rate, :mod:`src_models.nq.rate`) and reconstructs them.
 
 Procedure
-    1. Per-neuron mean and standard deviation over the finite frames (one
-       streamed pass); every neuron is z-scored with its own statistics.
-    2. The token axis is cut into consecutive windows of ``window / P`` tokens.
-       When the last window would run past the end it is aligned to the end
-       instead (overlapping its predecessor; only its new tokens are kept).
-       A recording shorter than one window, and the frames of a last partial
-       patch, are padded by holding the last finite value; padded frames are
-       never written out and never enter the metrics (``padded_frames``).
-    3. NaN/Inf frames are linearly interpolated inside their window before
-       encoding and are *masked*: excluded from the metrics, flagged in
-       ``mask``; tokens whose frames are all masked are flagged in
-       ``token_mask`` and left out of the code-usage statistics. Constant
-       neurons are masked entirely; their reconstruction is the constant.
+    Every neuron is z-scored with its own finite-frame statistics; the token
+    axis is cut into windows of ``window / P`` tokens (the last one aligned to
+    the end, :func:`window_plan`); short inputs and a last partial patch are
+    padded, never written out nor scored. NaN/Inf frames are interpolated
+    before encoding and *masked* (``mask``; tokens with every frame masked in
+    ``token_mask``); constant neurons are masked and reconstructed as constant.
 
-Streaming (``fs_policy='native'``)
-    Input is read in blocks of neurons × consecutive windows (at most about
-    ``batch_windows`` windows at once), so a memory-mapped input of any length
-    is processed in bounded memory; give ``tokens_out`` / ``recon_out`` /
-    ``mask_out`` (e.g. ``numpy.lib.format.open_memmap`` arrays) to stream the
-    outputs to disk as well. Under ``fs_policy='resample'`` each block of
-    neurons is resampled whole, so memory grows with the recording length.
+Streaming
+    Under ``fs_policy='native'`` input is read in blocks of about
+    ``batch_windows`` windows, so a memory map of any length takes bounded
+    memory (``*_out`` memory maps stream the outputs too); under ``'resample'``
+    each block of neurons is resampled whole.
 
-Metrics (on z-scored traces, over unmasked frames)
-    ``recon_r_median`` / ``recon_r_mean`` (per-neuron Pearson r), ``recon_r2``
-    (``1 − ΣSSE / ΣSST`` pooled over neurons), ``recon_mse``,
-    ``codebook_perplexity`` (``exp`` of the entropy of the token histogram),
-    ``codebook_used_fraction``, plus the masking report ``masked_fraction``,
-    ``nan_fraction``, ``constant_neurons``, ``masked_token_fraction``,
-    ``padded_frames`` and ``short_input``.
+Metrics (z-scored, unmasked frames)
+    ``recon_r_median``/``recon_r_mean`` (per-neuron r), ``recon_r2`` (pooled),
+    ``recon_mse``, ``codebook_perplexity``, ``codebook_used_fraction`` and the
+    masking report (``masked_fraction``, ``nan_fraction``, ``constant_neurons``,
+    ``masked_token_fraction``, ``padded_frames``, ``short_input``).
 """
 
 from __future__ import annotations
@@ -139,15 +128,9 @@ class _Metrics:
         }
 
 
-def _model_device(model: torch.nn.Module) -> torch.device:
-    for t in (*model.parameters(), *model.buffers()):
-        return t.device
-    return torch.device("cpu")
-
-
 def _run_model(model: NeuralQuantizer, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Encode and decode ``(M, L)`` z-scored windows: int32 ``(M, L/P)`` tokens, ``(M, L)`` frames."""
-    dev = _model_device(model)
+    dev = next(iter((*model.parameters(), *model.buffers()))).device
     with torch.inference_mode(), autocast(dev):
         x = torch.from_numpy(np.ascontiguousarray(windows, np.float32)).to(dev)
         idx = model.encode(x)

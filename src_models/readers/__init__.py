@@ -11,9 +11,8 @@
 * ``.mat``, MATLAB v5 and v7.3 (``mat``, :mod:`.matlab`);
 * ``.nwb``, with pynwb installed (``nwb``, :mod:`.nwb`).
 
-Everything that cannot be read raises :class:`~src_models.errors.CalmError`
-naming the file and the problem. The readers are Qt-free; heavy modules are
-imported only for the format being read.
+Anything unreadable raises :class:`~src_models.errors.CalmError` naming the file;
+heavy modules are imported only for the format being read.
 """
 
 from __future__ import annotations
@@ -119,30 +118,17 @@ def read_recording(
         from src_models.readers.suite2p import read_suite2p
 
         return read_suite2p(path, only_cells=only_cells, fs=fs)
-    if kind == "traces_folder":
-        from src_models.readers.traces import read_traces_folder
+    if kind in ("traces_folder", "npz", "npy"):
+        from src_models.readers import traces
 
-        return read_traces_folder(path, fs=fs)
-    if kind == "npz":
-        from src_models.readers.traces import read_npz
-
-        return read_npz(path, fs=fs)
-    if kind == "npy":
-        from src_models.readers.traces import read_npy_traces
-
-        return read_npy_traces(path, fs=fs)
-    if kind == "tiff":
-        from src_models.readers.tiff import read_tiff
-
-        return read_tiff(path, fs=fs, rois=rois)
-    if kind == "tiff_folder":
-        from src_models.readers.tiff import read_tiff
-
-        return read_tiff(_single_tiff(path), fs=fs, rois=rois)
-    if kind == "imagej_rois":
+        reader = {"traces_folder": traces.read_traces_folder, "npz": traces.read_npz}
+        return reader.get(kind, traces.read_npy_traces)(path, fs=fs)
+    if kind in ("tiff", "tiff_folder", "imagej_rois"):
         from src_models.readers.tiff import find_tiff_for_rois, read_tiff
 
-        return read_tiff(find_tiff_for_rois(path), fs=fs, rois=path)
+        if kind == "imagej_rois":
+            return read_tiff(find_tiff_for_rois(path), fs=fs, rois=path)
+        return read_tiff(path if kind == "tiff" else _single_tiff(path), fs=fs, rois=rois)
     if kind == "mat":
         from src_models.readers.matlab import read_mat
 

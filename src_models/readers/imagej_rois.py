@@ -1,13 +1,10 @@
 """ImageJ ROI sets (``.zip`` from the ROI Manager, single ``.roi`` files) as a :class:`RoiSet`.
 
-Rasterisation follows ImageJ: a pixel belongs to an area ROI when its centre
-lies inside the outline. Rectangles cover ``[top, bottom) × [left, right)``;
-ovals the pixels whose centres fall inside the inscribed ellipse; polygon,
-freehand and traced ROIs (and composite ROIs, by the even-odd rule) the pixels
-whose centres fall inside the outline; point ROIs the pixels under the points.
-Line, polyline and angle ROIs enclose no area and are skipped (their names are
-reported in ``metadata["skipped_rois"]``). On a multi-plane movie an ROI goes
-to the plane given by its ImageJ ``z_position`` (1-based), else to plane 0.
+Rasterisation follows ImageJ: a pixel belongs to an area ROI (rectangle, oval,
+polygon, freehand, traced, composite by the even-odd rule) when its centre lies
+inside the outline; point ROIs take the pixels under the points. Lines and
+angles enclose no area and are skipped (``metadata["skipped_rois"]``). On a
+multi-plane movie an ROI goes to its ImageJ ``z_position`` (1-based), else plane 0.
 """
 
 from __future__ import annotations
@@ -82,9 +79,7 @@ def roi_mask_pixels(roi: Any, image_shape: tuple[int, int]) -> np.ndarray | None
     return yx[ok]
 
 
-def read_imagej_rois(
-    path: Path, fov_shape: tuple[int, ...]
-) -> tuple[RoiSet, list[str], list[str]]:
+def read_imagej_rois(path: Path, fov_shape: tuple[int, ...]) -> tuple[RoiSet, list[str], list[str]]:
     """Read an ImageJ ROI set onto a field of view.
 
     Parameters
@@ -113,9 +108,7 @@ def read_imagej_rois(
     try:
         rois = roifile.roiread(path)
     except Exception as exc:  # roifile raises many types for corrupt input
-        raise CalmError(
-            f"not a readable ImageJ ROI file ({type(exc).__name__}: {exc})", path
-        ) from None
+        raise CalmError(f"not a readable ImageJ ROI file ({type(exc).__name__}: {exc})", path) from None
     if not isinstance(rois, list):
         rois = [rois]
     image_shape = tuple(int(s) for s in fov_shape[-2:])
@@ -128,15 +121,12 @@ def read_imagej_rois(
             skipped.append(name)
             continue
         if not len(yx):
-            raise CalmError(
-                f"ROI {name!r} lies outside the {image_shape[0]}x{image_shape[1]} image", path
-            )
+            ny, nx = image_shape
+            raise CalmError(f"ROI {name!r} lies outside the {ny}x{nx} image", path)
         if len(fov_shape) == 3:
             z = int(roi.z_position) - 1 if roi.z_position and roi.z_position > 0 else 0
             if z >= n_planes:
-                raise CalmError(
-                    f"ROI {name!r} is on plane {z + 1} of a {n_planes}-plane movie", path
-                )
+                raise CalmError(f"ROI {name!r} is on plane {z + 1} of a {n_planes}-plane movie", path)
             yx = np.column_stack([np.full(len(yx), z, np.int64), yx])
         pixels.append(yx)
         names.append(name)

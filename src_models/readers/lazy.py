@@ -49,7 +49,27 @@ def quiet_tifffile() -> Iterator[None]:
         log.setLevel(level)
 
 
-class TiffPageArray:
+class _LazyMovie:
+    """``size``, ``len`` and numpy conversion from ``shape`` and ``__getitem__``."""
+
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = self[...]
+        return out if dtype is None else out.astype(dtype)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+
+class TiffPageArray(_LazyMovie):
     """A TIFF series read page by page on demand.
 
     Parameters
@@ -79,10 +99,6 @@ class TiffPageArray:
         self.shape = tuple(self._table.shape) + tuple(self._page_shape[:2])
         self.ndim = len(self.shape)
 
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
-
     def _read_pages(self, pages: Sequence[int]) -> np.ndarray:
         try:
             with self._lock, quiet_tifffile():
@@ -109,24 +125,15 @@ class TiffPageArray:
         data = data.reshape(np.shape(sub) + self._page_shape[:2])
         return data[(Ellipsis,) + spatial]
 
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        out = self[...]
-        return out if dtype is None else out.astype(dtype)
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
     def __repr__(self) -> str:
-        return (
-            f"TiffPageArray(shape={self.shape}, dtype={self.dtype}, file={self._tif.filename!r})"
-        )
+        return f"TiffPageArray(shape={self.shape}, dtype={self.dtype}, file={self._tif.filename!r})"
 
     def close(self) -> None:
         """Close the underlying TIFF file."""
         self._tif.close()
 
 
-class PlaneStack:
+class PlaneStack(_LazyMovie):
     """Several ``(T, Y, X)`` plane movies seen as one ``(T, Z, Y, X)`` movie.
 
     Parameters
@@ -145,10 +152,6 @@ class PlaneStack:
         self.dtype = np.dtype(planes[0].dtype)
         self.ndim = 4
 
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
-
     def __getitem__(self, key: Any) -> np.ndarray:
         t, z, y, x = normalize_key(key, 4)
         if isinstance(z, (int, np.integer)):
@@ -160,13 +163,6 @@ class PlaneStack:
             probe = np.asarray(self._planes[0][t, y, x])
             return np.empty(probe.shape[:axis] + (0,) + probe.shape[axis:], self.dtype)
         return np.stack(parts, axis=axis)
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        out = self[...]
-        return out if dtype is None else out.astype(dtype)
-
-    def __len__(self) -> int:
-        return self.shape[0]
 
     def __repr__(self) -> str:
         return f"PlaneStack(shape={self.shape}, dtype={self.dtype})"

@@ -8,15 +8,11 @@ Which matrix holds the traces
     floating-point variable (``double``/``single``, both sides longer than 1)
     with the most elements; a tie is an error that lists the candidates.
 Orientation
-    Rows are neurons and columns frames. A matrix with more rows than columns
-    is transposed (``metadata["transposed"] = True``), i.e. the rule assumes
-    fewer neurons than frames; store recordings with more neurons than frames
-    as a CalM ``.npz`` instead.
+    Rows are neurons. A matrix with more rows than columns is transposed
+    (``metadata["transposed"]``); store more neurons than frames as ``.npz``.
 Frame rate
-    A numeric scalar named ``fs``, ``frame_rate``, ``framerate``, ``fps``,
-    ``sampling_rate``, ``samplingrate``, ``sample_rate``, ``samplerate``,
-    ``imaging_rate`` or ``acquisition_rate`` (any case, any struct) in Hz, or
-    ``dt``, ``frame_period``, ``frameperiod`` or ``frame_time`` in seconds.
+    A numeric scalar named in :data:`RATE_NAMES` (Hz) or :data:`PERIOD_NAMES`
+    (seconds), any case, in any struct.
 Behaviour
     Every other numeric vector with one value per frame, under its name.
 Cell positions
@@ -41,16 +37,8 @@ from src_models.errors import CalmError
 from src_models.recording import Recording
 
 RATE_NAMES = {
-    "fs",
-    "frame_rate",
-    "framerate",
-    "fps",
-    "sampling_rate",
-    "samplingrate",
-    "sample_rate",
-    "samplerate",
-    "imaging_rate",
-    "acquisition_rate",
+    "fs", "frame_rate", "framerate", "fps", "sampling_rate", "samplingrate",
+    "sample_rate", "samplerate", "imaging_rate", "acquisition_rate",
 }
 PERIOD_NAMES = {"dt", "frame_period", "frameperiod", "frame_time"}
 _POSITION = re.compile(r"coord|centroid|centre|center|pos|xy", re.IGNORECASE)
@@ -77,9 +65,7 @@ def _catalog_v5(path: Path) -> dict[str, _Var]:
     except NotImplementedError:
         raise CalmError("unsupported MATLAB file version", path) from None
     except Exception as exc:  # scipy raises ValueError, TypeError, MatReadError ... on bad files
-        raise CalmError(
-            f"not a readable MATLAB file ({type(exc).__name__}: {exc})", path
-        ) from None
+        raise CalmError(f"not a readable MATLAB file ({type(exc).__name__}: {exc})", path) from None
     out: dict[str, _Var] = {}
 
     def walk(prefix: str, obj: Any, depth: int) -> None:
@@ -137,13 +123,9 @@ def _catalog(path: Path) -> tuple[dict[str, _Var], Any]:
 def _choose_traces(cat: dict[str, _Var], var: str | None, path: Path) -> str:
     if var is not None:
         if var not in cat:
-            raise CalmError(
-                f"no numeric variable {var!r} (numeric variables: {sorted(cat)})", path
-            )
+            raise CalmError(f"no numeric variable {var!r} (numeric variables: {sorted(cat)})", path)
         if len(cat[var].shape) != 2:
-            raise CalmError(
-                f"variable {var!r} has shape {cat[var].shape}; traces must be 2-D", path
-            )
+            raise CalmError(f"variable {var!r} has shape {cat[var].shape}; traces must be 2-D", path)
         return var
     cands = [
         k for k, v in cat.items() if len(v.shape) == 2 and min(v.shape) > 1 and v.dtype.kind == "f"
@@ -157,9 +139,7 @@ def _choose_traces(cat: dict[str, _Var], var: str | None, path: Path) -> str:
     best = max(cat[k].size for k in cands)
     top = [k for k in cands if cat[k].size == best]
     if len(top) > 1:
-        raise CalmError(
-            f"several equally large matrices {sorted(top)}; choose one with --var", path
-        )
+        raise CalmError(f"several equally large matrices {sorted(top)}; choose one with --var", path)
     return top[0]
 
 

@@ -2,17 +2,10 @@
 
 suite2p stores ``stat.npy`` (an object array of dicts) and ``ops.npy`` /
 ``settings.npy`` / ``db.npy`` (0-d object arrays holding a dict) as pickles.
-``numpy.load(allow_pickle=True)`` would run whatever a pickle asks for, so these
-files go through :class:`RestrictedUnpickler`, whose ``find_class`` admits only
-what numpy needs to rebuild arrays, dtypes and scalars, plain builtin containers
-and numbers, and the value types of :mod:`datetime` (suite2p 1.x stores its
-processing date). Any other global — ``os.system``, ``collections.OrderedDict``,
-a class of suite2p itself — is refused with a :class:`CalmError` before
-anything is called.
-
-Numeric ``.npy`` files are opened with ``allow_pickle=False`` and
-``mmap_mode='r'`` after checking that the file holds as many bytes as its
-header promises (a truncated file is reported, not half-read).
+These go through :class:`RestrictedUnpickler`, which admits only what numpy
+needs to rebuild arrays, builtin containers and numbers, and :mod:`datetime`
+values; any other global is refused before anything is called. Numeric files
+are memory-mapped with ``allow_pickle=False`` once their size matches the header.
 """
 
 from __future__ import annotations
@@ -35,21 +28,8 @@ ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     + [(m, "_frombuffer") for m in _NUMERIC_CORES]
     + [
         ("builtins", n)
-        for n in (
-            "dict",
-            "list",
-            "tuple",
-            "set",
-            "frozenset",
-            "slice",
-            "complex",
-            "bytearray",
-            "bytes",
-            "str",
-            "int",
-            "float",
-            "bool",
-        )
+        for n in "dict list tuple set frozenset slice complex bytearray bytes".split()
+        + "str int float bool".split()
     ]
     + [("_codecs", "encode")]
     + [("datetime", n) for n in ("datetime", "date", "time", "timedelta", "timezone")]
@@ -127,7 +107,7 @@ def load_npy(path: str | Path, *, allow_objects: bool = False, mmap: bool = True
     if not path.is_file():
         raise CalmError("file not found", path)
     with open(path, "rb") as f:
-        shape, fortran, dtype = _read_header(f, path)
+        shape, _, dtype = _read_header(f, path)
         offset = f.tell()
         if dtype.hasobject:
             if not allow_objects:

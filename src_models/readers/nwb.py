@@ -10,13 +10,11 @@ ROIs
     The series' plane segmentation rows: ``image_mask`` (weighted masks) or
     ``pixel_mask`` (``x, y, weight`` triples).
 Behaviour
-    Every other ``TimeSeries`` with numeric data, in ``processing["behavior"]``
-    (also inside ``BehavioralTimeSeries``/``Position`` containers) and in
-    ``acquisition``, interpolated onto the frame times (one variable per
-    column, ``name_<column>`` for 2-D data). Image series are not behaviour.
+    Every other numeric ``TimeSeries`` of ``processing["behavior"]`` (also in
+    containers) and ``acquisition``, interpolated onto the frame times
+    (``name_<column>`` for 2-D data); image series are not behaviour.
 Trials
-    The ``trials`` table: ``start_time``/``stop_time`` become frames
-    ``[start_frame, end_frame)`` on the frame times, other columns become labels.
+    The ``trials`` table, its times mapped to frames ``[start_frame, end_frame)``.
 """
 
 from __future__ import annotations
@@ -35,9 +33,7 @@ def _import_pynwb(path: Path) -> Any:
     try:
         import pynwb
     except ImportError:
-        raise CalmError(
-            "reading NWB files needs pynwb: pip install 'napari-calm[nwb]'", path
-        ) from None
+        raise CalmError("reading NWB files needs pynwb: pip install 'napari-calm[nwb]'", path) from None
     return pynwb
 
 
@@ -148,9 +144,7 @@ def read_nwb(path: str | Path, *, var: str | None = None, fs: float | None = Non
         try:
             nwb = io.read()
         except Exception as exc:  # as above
-            raise CalmError(
-                f"not a readable NWB file ({type(exc).__name__}: {exc})", path
-            ) from None
+            raise CalmError(f"not a readable NWB file ({type(exc).__name__}: {exc})", path) from None
         series = [o for o in nwb.objects.values() if isinstance(o, pynwb.ophys.RoiResponseSeries)]
         if var is not None:
             series = [s for s in series if s.name == var]

@@ -11,13 +11,10 @@ folder also in the session folder above it):
     cell is NaN).
 ``trials.csv``
     ``start_frame,end_frame`` (frames ``[start_frame, end_frame)``, 0-based)
-    plus any label columns (``cue``, ``choice``, ``outcome``, ...). A column of
-    integers stays integer, a column of numbers becomes float, anything else
-    stays text.
+    plus label columns (``cue``, ``choice``, ...: integer, float or text).
 ``covariates.json``
-    The thunder layout: a list of ``{"name", "value", "unit"}`` objects (or an
-    object mapping names to lists); numeric lists with one value per frame
-    become behaviour variables.
+    thunder's list of ``{"name", "value", "unit"}`` (or ``{name: values}``);
+    numeric lists with one value per frame become behaviour variables.
 
 Frame rate
     Resolved in this order: the ``fs`` argument, ``meta.json``, the file's own
@@ -198,10 +195,7 @@ def read_trials_csv(path: Path, n_frames: int) -> dict[str, np.ndarray]:
     header, body = _read_csv(path)
     if not {"start_frame", "end_frame"} <= set(header):
         raise CalmError(f"needs start_frame and end_frame columns, found {header}", path)
-    cols = {name: [r[j] for r in body] for j, name in enumerate(header)}
-    out: dict[str, np.ndarray] = {}
-    for name, cells in cols.items():
-        out[name] = _label_column(cells)
+    out = {name: _label_column([r[j] for r in body]) for j, name in enumerate(header)}
     for name in ("start_frame", "end_frame"):
         out[name] = frame_numbers(out[name] if len(body) else np.zeros(0, np.int64), f"column {name}", path)
     check_trials(out, n_frames, path)
@@ -242,9 +236,7 @@ def read_covariates_json(
     elif isinstance(data, list) and all(isinstance(d, dict) for d in data):
         items = data
     else:
-        raise CalmError(
-            "expected a list of {name, value} objects or a {name: values} object", path
-        )
+        raise CalmError("expected a list of {name, value} objects or a {name: values} object", path)
     behavior, units = {}, {}
     for item in items:
         name, value = item.get("name"), item.get("value")

@@ -3,39 +3,25 @@
 Which folder
     A plane folder (``F.npy`` and/or ``stat.npy``; also ``combined/``), a
     ``suite2p/`` folder with ``plane0, plane1, ...`` (stacked into one
-    multi-plane recording; only ``combined/`` when there are no plane
-    folders), a session folder holding ``suite2p/`` or ``plane0/``, or any
-    file inside a plane folder.
+    multi-plane recording), a session folder holding ``suite2p/`` or
+    ``plane0/``, or any file inside a plane folder.
 
 Files of a plane folder
     ``F.npy`` (required), ``Fneu.npy``, ``spks.npy``, ``iscell.npy``,
-    ``stat.npy`` (ROI masks: ``ypix``/``xpix`` weighted by ``lam``; pixels
-    flagged in ``overlap`` are left out unless that would empty the ROI, as in
-    suite2p's extraction), the option dictionaries ``ops.npy`` (0.x, and 1.x's
-    merged copy) or ``settings.npy`` + ``db.npy`` + ``reg_outputs.npy`` +
-    ``detect_outputs.npy`` (1.x) — all optional — and the registered movie
-    ``data.bin`` (int16, memory-mapped). Pickled files go through the
-    restricted unpickler of :mod:`.npy`. Without ``data.bin``, a single-plane
-    session's movie TIFF is used when ``meta.json`` names one (``"movie"``) or
-    a ``movie.tif`` sits in the plane, ``suite2p/`` or session folder (the
-    layout ``calm simulate`` writes).
+    ``stat.npy`` (ROI masks weighted by ``lam``, ``overlap`` pixels left out
+    as in suite2p), the options (``ops.npy``, or 1.x's ``settings.npy`` +
+    ``db.npy`` + ``*_outputs.npy``) and the registered movie ``data.bin``
+    (memory-mapped). Pickles go through the restricted unpickler of
+    :mod:`.npy`. Without ``data.bin``, a single plane uses the movie TIFF that
+    ``meta.json`` names or a ``movie.tif`` nearby (``calm simulate``'s layout).
 
-Values taken from the options
-    Neuropil coefficient ``c``: ``extraction.neuropil_coefficient`` (1.x),
-    ``neucoeff`` (0.x), else 0.7. Frame rate: ``fs``, else ``meta.json``/the
-    default (see :mod:`.sidecars`). Field of view: ``Ly``/``Lx``, else the
-    mean image, else the extent of the ROIs. Mean image, enhanced mean image,
-    max projection and correlation map go to ``metadata["images"]`` (cropped
-    maps are pasted into the full field of view).
-
-Cells
-    With ``only_cells`` (default) only ROIs with ``iscell[:, 0] == 1`` are
-    kept; without ``iscell.npy`` every ROI counts as a cell.
-
-Multi-plane
-    Planes are stacked in plane order: ROIs live in a ``(Z, Y, X)`` field of
-    view, the movie is ``T×Z×Y×X`` when every plane has a ``data.bin`` of the
-    same size, and planes of different length are cut to the shortest.
+Options used
+    Neuropil coefficient (1.x ``extraction.neuropil_coefficient``, 0.x
+    ``neucoeff``, else 0.7), ``fs`` (else :mod:`.sidecars`), ``Ly``/``Lx``
+    (else the mean image or the ROIs' extent) and the summary images
+    (``metadata["images"]``, cropped maps pasted into the field of view).
+    With ``only_cells`` only ROIs with ``iscell[:, 0] == 1`` are kept. Planes
+    stack into a ``(Z, Y, X)`` field of view, cut to the shortest plane.
 """
 
 from __future__ import annotations

@@ -1,33 +1,20 @@
 """TIFF movies (plain, ImageJ hyperstack, OME, ScanImage, tifffile-shaped), opened lazily.
 
 Movie
-    The first series of the file. A contiguous, uncompressed series is
-    memory-mapped (``numpy.memmap``, opens instantly whatever its size); any
-    other series is read page by page on demand (:class:`TiffPageArray`). The
-    movie is ``T×Y×X`` or ``T×Z×Y×X``: the time axis is tifffile's ``T`` when
-    present, else the first non-spatial axis (ImageJ stores plain stacks as
-    ``Z`` or ``I``); a second non-spatial axis is the plane axis ``Z``. Of
-    several channels (``C``) or samples (RGB ``S``) the first is used, except
-    that a channel axis that is the only non-spatial axis is read as time
-    (tifffile labels unlabelled 3-D ImageJ stacks that way).
+    The first series: memory-mapped when contiguous and uncompressed, else
+    read page by page on demand (:class:`TiffPageArray`). It is ``T×Y×X`` or
+    ``T×Z×Y×X``: time is tifffile's ``T``, else the first non-spatial axis; a
+    second one is the plane axis. Of several channels (``C``/``S``) the first
+    is used; a channel axis that is the only non-spatial one is read as time.
 
 Frame rate
-    ImageJ ``finterval`` (or ``fps``), ScanImage ``scanVolumeRate`` (volume
-    imaging) or ``scanFrameRate``, OME ``TimeIncrement``, or an ``fs`` key in
-    tifffile's shaped metadata; see :mod:`.sidecars` for the precedence.
+    ImageJ ``finterval``/``fps``, ScanImage ``scanVolumeRate``/``scanFrameRate``,
+    OME ``TimeIncrement`` or an ``fs`` in tifffile's shaped metadata.
 
 ROIs and traces
-    ImageJ ROIs passed as ``rois=`` or found next to the TIFF (``<stem>.zip``,
-    ``<stem>.roi``, ``<stem>_ROIs.zip``, ``RoiSet.zip``, else the only ImageJ
-    ``.zip``/``.roi`` in the folder) become the recording's ROIs and the
-    traces ``F`` are their mean per frame (one chunked pass over the movie).
-    Without ROIs the recording is movie-only: zero neurons, ``F`` of shape
-    ``(0, T)``.
-
-Behaviour
-    Side files in the TIFF's folder (``behavior.csv``, ``trials.csv``,
-    ``meta.json``, thunder's ``covariates.json``) are attached; see
-    :mod:`.sidecars`.
+    ImageJ ROIs (``rois=``, else found next to the TIFF by :func:`find_roi_file`)
+    give ``F`` as their mean per frame; without ROIs ``F`` is ``(0, T)``.
+    Side files in the folder are attached (:mod:`.sidecars`).
 """
 
 from __future__ import annotations
@@ -248,18 +235,10 @@ def _memmap_series(tif: Any, series: Any, path: Path) -> np.memmap:
 def find_roi_file(tif_path: Path) -> Path | None:
     """The ImageJ ROI set belonging to a TIFF, by the naming rule in the module docstring."""
     folder, stem = tif_path.parent, tif_path.stem
-    for name in (
-        f"{stem}.zip",
-        f"{stem}.roi",
-        f"{stem}_ROIs.zip",
-        f"{stem}_RoiSet.zip",
-        "RoiSet.zip",
-    ):
+    for name in (f"{stem}.zip", f"{stem}.roi", f"{stem}_ROIs.zip", f"{stem}_RoiSet.zip", "RoiSet.zip"):
         if (folder / name).is_file():
             return folder / name
-    zips = [p for p in folder.glob("*.zip") if is_imagej_roi_zip(p)]
-    singles = list(folder.glob("*.roi"))
-    candidates = zips + singles
+    candidates = [p for p in folder.glob("*.zip") if is_imagej_roi_zip(p)] + list(folder.glob("*.roi"))
     return candidates[0] if len(candidates) == 1 else None
 
 

@@ -5,13 +5,10 @@ CalM traces folder
     ``{"fs": <Hz>, ...}``; optional ``behavior.csv`` and ``trials.csv`` (see
     :mod:`.sidecars`).
 Single ``.npz``
-    ``traces`` (``(N, T)``; ``F`` is accepted too), ``fs`` (scalar),
-    ``behavior_<name>`` (``(T,)`` each), ``trials_<column>`` (equal lengths,
-    ``trials_start_frame`` and ``trials_end_frame`` required when any trial
-    column is present). Read with ``allow_pickle=False``: text labels must be
-    stored as numpy string arrays, not objects. Side files next to the
-    ``.npz`` are read as well; its own behaviour and trials win over them
-    (the frame rate follows the common precedence of :mod:`.sidecars`).
+    ``traces`` (or ``F``) ``(N, T)``, ``fs``, ``behavior_<name>`` ``(T,)`` and
+    ``trials_<column>`` (with ``trials_start_frame``/``trials_end_frame``),
+    read with ``allow_pickle=False`` (text as numpy string arrays). Its own
+    behaviour and trials win over the side files next to it.
 Bare ``.npy``
     A 2-D numeric array read like ``traces.npy``, with the side files of its folder.
 
@@ -113,14 +110,10 @@ def read_npz(path: str | Path, *, fs: float | None = None) -> Recording:
         if k.startswith("behavior_"):
             v = np.asarray(v).ravel() if np.ndim(v) == 2 and 1 in np.shape(v) else np.asarray(v)
             if v.ndim != 1 or v.dtype.kind not in "fiub":
-                raise CalmError(
-                    f"{k!r} must be a 1-D numeric array, got {v.shape} {v.dtype}", path
-                )
+                raise CalmError(f"{k!r} must be a 1-D numeric array, got {v.shape} {v.dtype}", path)
             behavior[k.removeprefix("behavior_")] = v.astype(np.float64)
     trials = {
-        k.removeprefix("trials_"): np.asarray(v).ravel()
-        for k, v in data.items()
-        if k.startswith("trials_")
+        k.removeprefix("trials_"): np.asarray(v).ravel() for k, v in data.items() if k.startswith("trials_")
     }
     if trials:
         if not {"start_frame", "end_frame"} <= set(trials):

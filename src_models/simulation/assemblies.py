@@ -1,14 +1,9 @@
 """Spontaneous assemblies: a population dynamics family the task-network corpus never had.
 
-Neurons belong to a few overlapping assemblies that switch on together at
-random times, without any task (as in the spontaneous activity of the zebrafish
-tectum, Triplett et al. 2020 — the recording in the shared real data). An
-assembly fires in Poisson-timed bouts of exponentially distributed length;
-during a bout its members fire at an elevated rate; every neuron also fires at
-a low background rate. Spikes pass through the indicator kernel
-(:func:`~src_models.simulation.calcium.calcium_dff`), are averaged to frames and
-get Gaussian measurement noise. The result is ΔF/F, which is what a
-forecasting benchmark reads.
+Neurons belong to a few overlapping assemblies that switch on together in
+Poisson-timed bouts, without any task (as in the zebrafish tectum, Triplett et
+al. 2020); every neuron also fires at a low background rate. Spikes pass through
+the indicator kernel, are averaged to frames and get Gaussian noise: ΔF/F.
 """
 
 from __future__ import annotations

@@ -92,9 +92,7 @@ def _kernel_peak(ind: Indicator, dt: float) -> float:
     return float(k.max())
 
 
-def indicator_kernel(
-    indicator: str | Indicator, dt: float, duration: float | None = None
-) -> np.ndarray:
+def indicator_kernel(indicator: str | Indicator, dt: float, duration: float | None = None) -> np.ndarray:
     """Response to one action potential sampled every ``dt`` seconds, peak 1.
 
     Parameters
@@ -139,9 +137,7 @@ def bleaching(n_frames: int, fs: float, depth: float, tau_s: float) -> np.ndarra
     return (1.0 - depth * (1.0 - np.exp(-t / tau_s))).astype(np.float32)
 
 
-def shot_noise(
-    expected: np.ndarray, photons_per_unit: float, rng: np.random.Generator
-) -> np.ndarray:
+def shot_noise(expected: np.ndarray, photons_per_unit: float, rng: np.random.Generator) -> np.ndarray:
     """Photon shot noise: Poisson counts of ``expected·photons_per_unit``, back in units."""
     lam = np.clip(np.asarray(expected, np.float64) * photons_per_unit, 0.0, None)
     return (rng.poisson(lam) / photons_per_unit).astype(np.float32)

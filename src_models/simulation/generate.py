@@ -23,23 +23,15 @@ from src_models.validation import MAX_FS, check_memory, number
 
 _PRESET_CODE = {"poco": 1, "task": 2, "corpus": 3, "demo": 4}
 _STREAMS = {
-    "network": 1,
-    "tuning": 2,
-    "trials": 3,
-    "spikes": 4,
-    "noise": 5,
-    "space": 6,
-    "movie": 7,
-    "behavior": 8,
+    name: i
+    for i, name in enumerate(
+        ("network", "tuning", "trials", "spikes", "noise", "space", "movie", "behavior"), 1
+    )
 }
 _TEMPLATE, _ANIMAL, _PLAN = 1_000_000, 1_000_001, 2_000_000
 
 #: labels of the integer trial columns
-TRIAL_LABELS = {
-    "cue": ["left", "right"],
-    "choice": ["left", "right"],
-    "outcome": ["error", "rewarded"],
-}
+TRIAL_LABELS = {"cue": ["left", "right"], "choice": ["left", "right"], "outcome": ["error", "rewarded"]}
 #: units of the behaviour variables
 BEHAVIOR_UNITS = {"angular_velocity": "deg/s", "running_speed": "cm/s"}
 
@@ -88,9 +80,8 @@ def _plans(
     rng = _rng(seed, p.name, _PLAN)
     count = int(n_sessions or p.n_sessions)
     top = int(n_neurons or p.n_neurons)
-    fixed_ind = (
-        calcium.get_indicator(indicator or p.indicator) if (indicator or p.indicator) else None
-    )
+    name = indicator or p.indicator
+    fixed_ind = calcium.get_indicator(name) if name else None
     plans = []
     for k in range(count):
         mixed = p.name == "corpus"
@@ -173,20 +164,13 @@ def simulate(
     if preset not in PRESETS:
         raise CalmError(f"unknown simulation preset {preset!r} (choose from {', '.join(PRESETS)})")
     p = PRESETS[preset]
-    for value, name in (
-        (n_neurons, "n_neurons"),
-        (n_frames, "n_frames"),
-        (n_sessions, "n_sessions"),
-    ):
+    for name, value in dict(n_neurons=n_neurons, n_frames=n_frames, n_sessions=n_sessions).items():
         _positive(value, name)
     if fs is not None:
         number(fs, "fs", positive=True, maximum=MAX_FS)
-    if p.dynamics == "rate" and indicator is not None:
-        raise CalmError(
-            "preset 'poco' simulates network rates without calcium; it takes no indicator"
-        )
-    if p.dynamics == "rate" and movie:
-        raise CalmError("preset 'poco' simulates network rates without calcium; it has no movie")
+    if p.dynamics == "rate" and (indicator is not None or movie):
+        what = "takes no indicator" if indicator is not None else "has no movie"
+        raise CalmError(f"preset 'poco' simulates network rates without calcium; it {what}")
     if n_frames is not None and n_frames < 2:
         raise CalmError(f"n_frames must be at least 2, got {n_frames}")
     plans = _plans(p, seed, n_neurons, n_frames, n_sessions, fs, indicator)
@@ -267,12 +251,7 @@ def _rate_session(
         rois=fov.rois,
         metadata=meta,
     )
-    truth = {
-        "rates": rates,
-        "J": J.astype(np.float32),
-        "zscore_mean": mean[:, 0],
-        "zscore_std": std[:, 0],
-    }
+    truth = {"rates": rates, "J": J.astype(np.float32), "zscore_mean": mean[:, 0], "zscore_std": std[:, 0]}
     truth |= _spatial_truth(fov, np.full(plan.n_neurons, 100.0, np.float32))
     return SimulatedSession(rec, truth)
 

@@ -59,9 +59,7 @@ def render_movie(
         frames = bg[None, :] + neuropil_modes_dff[:, a:b].T @ modes + soma[:, a:b].T @ foot
         frames *= bleach[a:b, None]
         frames = np.clip(frames, 0, None)
-        shot = np.sqrt(frames / photons_per_unit) * rng.standard_normal(
-            frames.shape, dtype=np.float32
-        )
+        shot = np.sqrt(frames / photons_per_unit) * rng.standard_normal(frames.shape, dtype=np.float32)
         noisy = frames + shot + DARK_OFFSET
         out[a:b] = np.clip(np.round(noisy), 0, 65535).astype(np.uint16).reshape(b - a, Y, X)
     return out

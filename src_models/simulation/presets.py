@@ -77,18 +77,9 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "poco": Preset("poco", "rate", 300, 4096, 1, 20.0, None),
     "task": Preset("task", "task", 200, 9000, 1, 15.0, "GCaMP6s"),
-    "corpus": Preset(
-        "corpus", "task", 256, None, 8, None, None, sessions_per_animal=2, photons_per_unit=None
-    ),
+    "corpus": Preset("corpus", "task", 256, None, 8, None, None, sessions_per_animal=2, photons_per_unit=None),
     "demo": Preset(
-        "demo",
-        "task",
-        110,
-        1000,
-        1,
-        10.0,
-        "GCaMP6s",
-        movie=True,
+        "demo", "task", 110, 1000, 1, 10.0, "GCaMP6s", movie=True,
         timing=TrialTiming(cue=0.5, delay=1.0, choice=0.5, outcome=0.5, iti_min=0.5, iti_max=1.0),
     ),
 }

@@ -50,9 +50,7 @@ class TrialTiming:
     p_correct: float = 0.8
 
 
-def schedule_trials(
-    duration: float, timing: TrialTiming, rng: np.random.Generator
-) -> dict[str, np.ndarray]:
+def schedule_trials(duration: float, timing: TrialTiming, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Trials that fit in ``duration`` seconds.
 
     Returns
@@ -89,9 +87,7 @@ def _lowpass(x: np.ndarray, tau: float, dt: float) -> np.ndarray:
     return lfilter([1.0 - g], [1.0, -g], x, axis=-1).astype(np.float32)
 
 
-def task_signals(
-    trials: dict[str, np.ndarray], tb: Timebase, timing: TrialTiming
-) -> dict[str, np.ndarray]:
+def task_signals(trials: dict[str, np.ndarray], tb: Timebase, timing: TrialTiming) -> dict[str, np.ndarray]:
     """``cue``, ``choice`` and ``engaged`` signals on the fine grid, each ``(n_bins,)``."""
     t = (np.arange(tb.n_bins) + 0.5) * tb.dt
     cue = np.zeros(tb.n_bins, np.float32)
@@ -107,11 +103,8 @@ def task_signals(
         in_choice = (t >= trials["choice_start"][k]) & (t < trials["end"][k])
         choice[in_choice] = side_choice
         engaged[(t >= trials["start"][k]) & (t < trials["end"][k] - timing.outcome)] = 1.0
-    return {
-        "cue": _lowpass(cue, 0.3, tb.dt),
-        "choice": _lowpass(choice, 0.15, tb.dt),
-        "engaged": _lowpass(engaged, 0.3, tb.dt),
-    }
+    tau = {"cue": 0.3, "choice": 0.15, "engaged": 0.3}
+    return {k: _lowpass(v, tau[k], tb.dt) for k, v in (("cue", cue), ("choice", choice), ("engaged", engaged))}
 
 
 def plant_tuning(
@@ -134,11 +127,8 @@ def plant_tuning(
     kinds = rng.permutation(kinds)
     strength = np.where(kinds > 0, rng.uniform(0.2, 1.0, n), 0.0)
     side = np.where(kinds > 0, rng.integers(0, 2, n), -1)
-    return {
-        "neuron_type": kinds,
-        "tuning_strength": strength.astype(np.float32),
-        "preferred_side": side.astype(np.int64),
-    }
+    strength, side = strength.astype(np.float32), side.astype(np.int64)
+    return {"neuron_type": kinds, "tuning_strength": strength, "preferred_side": side}
 
 
 def sparse_readout(n: int, m: int, rng: np.random.Generator, k: int = 10) -> np.ndarray:
@@ -215,10 +205,7 @@ def behaviour(
     av = 40.0 * (u_av @ latent) + 60.0 * signals["choice"] + 10.0 * jitter[0]
     rs_drive = 1.5 * signals["engaged"] + 0.8 * (u_rs @ latent) - 0.5 + 0.2 * jitter[1]
     rs = 15.0 * np.log1p(np.exp(rs_drive))
-    out = {
-        "angular_velocity": _lowpass(av, 0.1, dt),
-        "running_speed": _lowpass(rs, 0.2, dt),
-    }
+    out = {"angular_velocity": _lowpass(av, 0.1, dt), "running_speed": _lowpass(rs, 0.2, dt)}
     return out, {
         "behavior_readout_angular": u_av.astype(np.float32),
         "behavior_readout_speed": u_rs.astype(np.float32),

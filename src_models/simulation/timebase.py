@@ -1,10 +1,8 @@
 """The simulation clock: fine integration bins and their pooling into imaging frames.
 
-Every simulation runs on a fine grid of ``dt`` seconds (10 ms, as in POCO's
-simulation, or ``1/fs`` when the frame rate is above 100 Hz). A frame of a
-recording at ``fs`` Hz is the mean of the bins whose centres fall inside it,
-so any frame rate works, including ones that do not divide ``1/dt``
-(7.5 Hz, 30 Hz).
+Every simulation runs on a fine grid of ``dt`` seconds (10 ms as in POCO, or
+``1/fs`` above 100 Hz); a frame is the mean of the bins whose centres fall inside
+it, so any frame rate works.
 """
 
 from __future__ import annotations
@@ -78,7 +76,4 @@ class Timebase:
         frame = self.bin_frame
         starts = np.flatnonzero(np.r_[True, frame[1:] != frame[:-1]])
         out = np.add.reduceat(x, starts, axis=-1)
-        if reduce == "mean":
-            counts = np.diff(np.r_[starts, len(frame)])
-            out = out / counts
-        return out
+        return out / np.diff(np.r_[starts, len(frame)]) if reduce == "mean" else out

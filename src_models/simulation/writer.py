@@ -5,25 +5,19 @@ One session::
     OUT/
       suite2p/plane0/F.npy        (N, T) float32 raw fluorescence
       suite2p/plane0/Fneu.npy     (N, T) float32 neuropil (zeros for ``poco``)
-      suite2p/plane0/spks.npy     (N, T) float32 true spike counts per frame
-                                  (stand-in for deconvolution; zeros for ``poco``)
+      suite2p/plane0/spks.npy     (N, T) float32 true spike counts (zeros for ``poco``)
       suite2p/plane0/iscell.npy   (N, 2) float32 [is cell, probability]
-      suite2p/plane0/stat.npy     object array of dicts: ypix, xpix, lam, med,
-                                  npix, overlap, radius
-      suite2p/plane0/ops.npy      dict: fs, Ly, Lx, nframes, neucoeff, meanImg,
-                                  tau, nplanes, nchannels
-      suite2p/plane0/data.bin     T×Ly×Lx int16 movie, suite2p's registered-movie
-                                  file (when simulated; the suite2p reader maps it)
+      suite2p/plane0/stat.npy     per-ROI dicts: ypix, xpix, lam, med, npix, overlap, radius
+      suite2p/plane0/ops.npy      dict: fs, Ly, Lx, nframes, neucoeff, meanImg, tau, ...
+      suite2p/plane0/data.bin     T×Ly×Lx int16 movie (when simulated)
       behavior.csv                header of variable names, one row per frame
       trials.csv                  start_frame, end_frame (exclusive), label columns
       ground_truth.npz            every ground-truth array (no pickles)
       meta.json                   {"fs", "indicator", "preset", "seed", ...}
-      movie.tif                   the same movie as a T×Y×X uint16 ImageJ stack, the
-                                  input ``calm extract`` and TIFF readers take
+      movie.tif                   the same movie as a uint16 ImageJ stack (for ``calm extract``)
 
-Several sessions go to ``OUT/session_000/``, ``OUT/session_001/``, ... with the
-same content each. Everything is written into a temporary sibling folder and
-renamed into place, so ``OUT`` is either complete or absent.
+Several sessions go to ``OUT/session_000/``, ... Everything is written into a
+temporary sibling folder and renamed into place, so ``OUT`` is complete or absent.
 """
 
 from __future__ import annotations
@@ -190,28 +184,23 @@ def write_sessions(
         raise CalmError("output folder is not empty (pass --overwrite to replace it)", out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    root = tmp / "out"
+    names = [f"session_{k:03d}" for k in range(len(sessions))] if len(sessions) > 1 else []
     try:
-        if len(sessions) == 1:
-            folders = [out_dir]
-            root = tmp / "out"
-            _write_into(sessions[0], root)
-        else:
-            root = tmp / "out"
+        if names:
             root.mkdir()
-            folders = []
-            for k, s in enumerate(sessions):
-                _write_into(s, root / f"session_{k:03d}")
-                folders.append(out_dir / f"session_{k:03d}")
+            for s, name in zip(sessions, names):
+                _write_into(s, root / name)
+        else:
+            _write_into(sessions[0], root)
         _replace_dir(root, out_dir, overwrite)
     except OSError as exc:
         raise CalmError(f"could not write simulation: {exc.strerror or exc}", out_dir) from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return folders
+    return [out_dir / name for name in names] if names else [out_dir]
 
 
-def write_session(
-    session: SimulatedSession, out_dir: str | Path, *, overwrite: bool = False
-) -> Path:
+def write_session(session: SimulatedSession, out_dir: str | Path, *, overwrite: bool = False) -> Path:
     """Write one session atomically to ``out_dir`` (see the module docstring for the layout)."""
     return write_sessions([session], out_dir, overwrite=overwrite)[0]

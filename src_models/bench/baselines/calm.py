@@ -14,13 +14,10 @@ Two rows:
     checkpoint) with a freshly initialised DAT, trained only on the
     recording's training split (the ``full`` phase for the whole budget).
 
-Both see exactly the benchmark's windows: fitting gets the z-scored training
-and validation frames only (as an ``(N, T_train + T_val)`` array whose split
-point is the benchmark's, already prepared: ΔF/F policy and training z-score of
-:mod:`src_models.preparation`), forecasting gets the test contexts only. The
-scratch row follows the shared budget rule (AdamW inside DAT's loop, fixed step
-budget, learning rate from the grid by validation loss, early stop after
-``patience`` validation checks without gain, best-validation weights kept).
+Both see exactly the benchmark's windows: fitting gets the prepared training
+and validation frames only, forecasting the test contexts only. The scratch row
+follows the shared budget rule (learning rate from the grid by validation loss,
+early stop, best-validation weights kept).
 """
 
 from __future__ import annotations
@@ -122,9 +119,7 @@ class _CalMForecaster(Forecaster):
                          selected={"variant": self.variant, "val_loss": val_loss, "variant_val_mse": mse})
 
     # -- forecasting ----------------------------------------------------------------------
-    def _forecast(
-        self, context: np.ndarray, variants: tuple[str, ...], seed: int
-    ) -> dict[str, np.ndarray]:
+    def _forecast(self, context: np.ndarray, variants: tuple[str, ...], seed: int) -> dict[str, np.ndarray]:
         """``(W, C, N)`` contexts (benchmark z-space) → forecasts of each variant, ``(W, H, N)``."""
         from src_models.dat.forecast import forecast_windows
 
@@ -132,23 +127,12 @@ class _CalMForecaster(Forecaster):
         # the contexts laid end to end, identified as the fitted recording so its embeddings are used
         flat = np.ascontiguousarray(context.transpose(2, 0, 1).reshape(N, W * C))
         prep = replace(
-            self.prep,
-            traces=flat,
-            z=flat,
-            mean=np.zeros((N, 1), np.float32),
-            std=np.ones((N, 1), np.float32),
+            self.prep, traces=flat, z=flat, mean=np.zeros((N, 1), np.float32), std=np.ones((N, 1), np.float32),
             bounds=[(0, W * C)] * 3,
         )
         starts = np.arange(W) * C
         return forecast_windows(
-            self.model,
-            prep,
-            starts,
-            C,
-            self.horizon,
-            n_samples=self.n_samples,
-            seed=seed,
-            variants=variants,
+            self.model, prep, starts, C, self.horizon, n_samples=self.n_samples, seed=seed, variants=variants
         )
 
     def predict(self, context: np.ndarray) -> np.ndarray:

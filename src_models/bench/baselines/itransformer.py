@@ -18,24 +18,13 @@ from src_models.bench.registry import register
 
 class _ITransformerNet(nn.Module):
     def __init__(
-        self,
-        context: int,
-        horizon: int,
-        dim: int,
-        heads: int,
-        layers: int,
-        ff: int,
-        dropout: float,
+        self, context: int, horizon: int, dim: int, heads: int, layers: int, ff: int, dropout: float
     ) -> None:
         super().__init__()
         self.embed = nn.Linear(context, dim)
         self.drop = nn.Dropout(dropout)
-        layer = nn.TransformerEncoderLayer(
-            dim, heads, ff, dropout, activation="gelu", batch_first=True
-        )
-        self.encoder = nn.TransformerEncoder(
-            layer, layers, norm=nn.LayerNorm(dim), enable_nested_tensor=False
-        )
+        layer = nn.TransformerEncoderLayer(dim, heads, ff, dropout, activation="gelu", batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, norm=nn.LayerNorm(dim), enable_nested_tensor=False)
         self.head = nn.Linear(dim, horizon)
 
     def forward(self, x: torch.Tensor, units: torch.Tensor) -> torch.Tensor:
@@ -53,14 +42,7 @@ class ITransformer(TorchForecaster):
     label = "iTransformer"
 
     def __init__(
-        self,
-        *,
-        dim: int = 128,
-        heads: int = 4,
-        layers: int = 2,
-        ff: int = 256,
-        dropout: float = 0.1,
-        **kwargs,
+        self, *, dim: int = 128, heads: int = 4, layers: int = 2, ff: int = 256, dropout: float = 0.1, **kwargs
     ) -> None:
         super().__init__(**kwargs)
         self.cfg = {"dim": dim, "heads": heads, "layers": layers, "ff": ff, "dropout": dropout}

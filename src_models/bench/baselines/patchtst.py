@@ -37,9 +37,7 @@ class _BatchNormEncoderLayer(nn.Module):
         self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
         self.norm1 = nn.BatchNorm1d(dim)
         self.norm2 = nn.BatchNorm1d(dim)
-        self.ff = nn.Sequential(
-            nn.Linear(dim, ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(ff, dim)
-        )
+        self.ff = nn.Sequential(nn.Linear(dim, ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(ff, dim))
         self.drop = nn.Dropout(dropout)
 
     def _bn(self, norm: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
@@ -52,16 +50,8 @@ class _BatchNormEncoderLayer(nn.Module):
 
 class _PatchTSTNet(nn.Module):
     def __init__(
-        self,
-        context: int,
-        horizon: int,
-        patch: int,
-        stride: int,
-        dim: int,
-        heads: int,
-        layers: int,
-        ff: int,
-        dropout: float,
+        self, context: int, horizon: int, patch: int, stride: int, dim: int, heads: int, layers: int,
+        ff: int, dropout: float,
     ) -> None:
         super().__init__()
         self.patch, self.stride = patch, stride
@@ -69,12 +59,8 @@ class _PatchTSTNet(nn.Module):
         self.embed = nn.Linear(patch, dim, bias=False)
         self.register_buffer("pos", sinusoidal_positions(self.n_patches, dim), persistent=False)
         self.drop = nn.Dropout(dropout)
-        self.layers = nn.ModuleList(
-            _BatchNormEncoderLayer(dim, heads, ff, dropout) for _ in range(layers)
-        )
-        self.head = nn.Sequential(
-            nn.Flatten(1), nn.Dropout(dropout), nn.Linear(self.n_patches * dim, horizon)
-        )
+        self.layers = nn.ModuleList(_BatchNormEncoderLayer(dim, heads, ff, dropout) for _ in range(layers))
+        self.head = nn.Sequential(nn.Flatten(1), nn.Dropout(dropout), nn.Linear(self.n_patches * dim, horizon))
 
     def forward(self, x: torch.Tensor, units: torch.Tensor) -> torch.Tensor:
         s = univariate(x)
@@ -96,27 +82,14 @@ class PatchTST(TorchForecaster):
     label = "PatchTST"
 
     def __init__(
-        self,
-        *,
-        patch: int = 16,
-        stride: int = 8,
-        dim: int = 64,
-        heads: int = 4,
-        layers: int = 2,
-        ff: int = 128,
-        dropout: float = 0.1,
-        **kwargs,
+        self, *, patch: int = 16, stride: int = 8, dim: int = 64, heads: int = 4, layers: int = 2,
+        ff: int = 128, dropout: float = 0.1, **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        self.cfg = {
-            "patch": min(patch, self.context),
-            "stride": stride,
-            "dim": dim,
-            "heads": heads,
-            "layers": layers,
-            "ff": ff,
-            "dropout": dropout,
-        }
+        self.cfg = dict(
+            patch=min(patch, self.context), stride=stride, dim=dim, heads=heads, layers=layers, ff=ff,
+            dropout=dropout,
+        )
 
     def build(self) -> nn.Module:
         return _PatchTSTNet(self.context, self.horizon, **self.cfg)

@@ -37,9 +37,8 @@ class RotaryTime(nn.Module):
     def __init__(self, dim_head: int, t_min: float, t_max: float) -> None:
         super().__init__()
         half = dim_head // 2
-        periods = t_min * (t_max / t_min) ** (
-            torch.arange(half, dtype=torch.float32) / max(half - 1, 1)
-        )
+        exponent = torch.arange(half, dtype=torch.float32) / max(half - 1, 1)
+        periods = t_min * (t_max / t_min) ** exponent
         self.register_buffer("freqs", 2 * torch.pi / periods, persistent=False)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -53,9 +52,7 @@ class RotaryTime(nn.Module):
 class RotaryAttention(nn.Module):
     """Multi-head (cross- or self-) attention with rotary time embeddings on queries and keys."""
 
-    def __init__(
-        self, dim: int, heads: int, dim_head: int, rotary: RotaryTime, dropout: float
-    ) -> None:
+    def __init__(self, dim: int, heads: int, dim_head: int, rotary: RotaryTime, dropout: float) -> None:
         super().__init__()
         self.heads, self.dim_head, self.rotary, self.dropout = heads, dim_head, rotary, dropout
         self.norm_q = nn.LayerNorm(dim)
@@ -73,9 +70,8 @@ class RotaryAttention(nn.Module):
         qh = self.rotary(self._split(self.to_q(self.norm_q(q))), t_q)
         k, v = self.to_kv(self.norm_kv(kv)).chunk(2, dim=-1)
         kh = self.rotary(self._split(k), t_kv)
-        o = F.scaled_dot_product_attention(
-            qh, kh, self._split(v), dropout_p=self.dropout if self.training else 0.0
-        )
+        dropout = self.dropout if self.training else 0.0
+        o = F.scaled_dot_product_attention(qh, kh, self._split(v), dropout_p=dropout)
         return self.out(o.transpose(1, 2).flatten(-2))
 
 
@@ -97,17 +93,8 @@ class PopulationEncoder(nn.Module):
     """Perceiver-IO over neuron tokens → one conditioning vector per neuron."""
 
     def __init__(
-        self,
-        n_units: int,
-        context: int,
-        token_len: int,
-        dim: int,
-        n_latents: int,
-        depth: int,
-        heads: int,
-        dim_head: int,
-        t_max: float,
-        ffn_dropout: float,
+        self, n_units: int, context: int, token_len: int, dim: int, n_latents: int, depth: int,
+        heads: int, dim_head: int, t_max: float, ffn_dropout: float,
     ) -> None:
         super().__init__()
         self.token_len = token_len
@@ -118,28 +105,18 @@ class PopulationEncoder(nn.Module):
         self.token_proj = nn.Linear(token_len, dim)
         self.latents = nn.Parameter(torch.randn(n_latents, dim) * dim**-0.5)
         self.register_buffer("t_latent", torch.linspace(0, context, n_latents), persistent=False)
-        self.register_buffer(
-            "t_token",
-            torch.arange(self.n_tokens, dtype=torch.float32) * token_len,
-            persistent=False,
-        )
+        t_token = torch.arange(self.n_tokens, dtype=torch.float32) * token_len
+        self.register_buffer("t_token", t_token, persistent=False)
         rotary = RotaryTime(dim_head, t_max / 1000, t_max)
-        self.enc_attn = RotaryAttention(
-            dim, 1, 2 * dim_head, RotaryTime(2 * dim_head, t_max / 1000, t_max), 0.0
-        )
+        wide = 2 * dim_head  # the single-head cross-attentions
+        self.enc_attn = RotaryAttention(dim, 1, wide, RotaryTime(wide, t_max / 1000, t_max), 0.0)
         self.enc_ff = GEGLUFeedForward(dim, 4, ffn_dropout)
         self.self_blocks = nn.ModuleList(
-            nn.ModuleList(
-                [
-                    RotaryAttention(dim, heads, dim_head, rotary, 0.0),
-                    GEGLUFeedForward(dim, 4, ffn_dropout),
-                ]
-            )
+            nn.ModuleList([RotaryAttention(dim, heads, dim_head, rotary, 0.0),
+                           GEGLUFeedForward(dim, 4, ffn_dropout)])
             for _ in range(depth)
         )
-        self.dec_attn = RotaryAttention(
-            dim, 1, 2 * dim_head, RotaryTime(2 * dim_head, t_max / 1000, t_max), 0.0
-        )
+        self.dec_attn = RotaryAttention(dim, 1, wide, RotaryTime(wide, t_max / 1000, t_max), 0.0)
         self.dec_ff = GEGLUFeedForward(dim, 4, ffn_dropout)
 
     def forward(self, x: torch.Tensor, units: torch.Tensor) -> torch.Tensor:
@@ -148,9 +125,7 @@ class PopulationEncoder(nn.Module):
         used = x[:, self.context - self.n_tokens * self.token_len :, :]
         patches = used.permute(0, 2, 1).reshape(B, n, self.n_tokens, self.token_len)
         emb = self.unit_emb(units)
-        tokens = (self.token_proj(patches) + emb[None, :, None, :]).reshape(
-            B, n * self.n_tokens, -1
-        )
+        tokens = (self.token_proj(patches) + emb[None, :, None, :]).reshape(B, n * self.n_tokens, -1)
         t_tok = self.t_token.repeat(n)
         lat = self.latents[None].expand(B, -1, -1)
         lat = lat + self.enc_attn(lat, tokens, self.t_latent, t_tok)
@@ -165,9 +140,7 @@ class PopulationEncoder(nn.Module):
 
 
 class _POCONet(nn.Module):
-    def __init__(
-        self, n_units: int, context: int, horizon: int, hidden: int, dim: int, **enc
-    ) -> None:
+    def __init__(self, n_units: int, context: int, horizon: int, hidden: int, dim: int, **enc) -> None:
         super().__init__()
         self.encoder = PopulationEncoder(n_units, context, dim=dim, **enc)
         self.inp = nn.Linear(context, hidden)
@@ -191,31 +164,14 @@ class POCO(TorchForecaster):
     label = "POCO"
 
     def __init__(
-        self,
-        *,
-        hidden: int = 1024,
-        dim: int = 128,
-        n_latents: int = 8,
-        depth: int = 1,
-        heads: int = 4,
-        dim_head: int = 32,
-        token_len: int = 16,
-        t_max: float = 100.0,
-        ffn_dropout: float = 0.2,
-        **kwargs,
+        self, *, hidden: int = 1024, dim: int = 128, n_latents: int = 8, depth: int = 1, heads: int = 4,
+        dim_head: int = 32, token_len: int = 16, t_max: float = 100.0, ffn_dropout: float = 0.2, **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        self.cfg = {
-            "hidden": hidden,
-            "dim": dim,
-            "n_latents": n_latents,
-            "depth": depth,
-            "heads": heads,
-            "dim_head": dim_head,
-            "token_len": min(token_len, self.context),
-            "t_max": t_max,
-            "ffn_dropout": ffn_dropout,
-        }
+        self.cfg = dict(
+            hidden=hidden, dim=dim, n_latents=n_latents, depth=depth, heads=heads, dim_head=dim_head,
+            token_len=min(token_len, self.context), t_max=t_max, ffn_dropout=ffn_dropout,
+        )
 
     def build(self) -> nn.Module:
         return _POCONet(self.n_neurons, self.context, self.horizon, **self.cfg)

@@ -35,14 +35,9 @@ class _CausalBlock(nn.Module):
 
 
 class _TCNNet(nn.Module):
-    def __init__(
-        self, horizon: int, channels: int, levels: int, kernel: int, dropout: float
-    ) -> None:
+    def __init__(self, horizon: int, channels: int, levels: int, kernel: int, dropout: float) -> None:
         super().__init__()
-        blocks = [
-            _CausalBlock(1 if i == 0 else channels, channels, kernel, 2**i, dropout)
-            for i in range(levels)
-        ]
+        blocks = [_CausalBlock(channels if i else 1, channels, kernel, 2**i, dropout) for i in range(levels)]
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Linear(channels, horizon)
 
@@ -59,13 +54,7 @@ class TCN(TorchForecaster):
     label = "TCN"
 
     def __init__(
-        self,
-        *,
-        channels: int = 16,
-        levels: int = 4,
-        kernel: int = 3,
-        dropout: float = 0.1,
-        **kwargs,
+        self, *, channels: int = 16, levels: int = 4, kernel: int = 3, dropout: float = 0.1, **kwargs
     ) -> None:
         super().__init__(**kwargs)
         self.channels, self.levels, self.kernel, self.dropout = channels, levels, kernel, dropout
