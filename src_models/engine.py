@@ -59,6 +59,28 @@ def step_progress(info: dict[str, Any], what: str = "") -> Progress:
                     text + ("" if loss is None else f", loss {loss:.3f}"), dict(info))
 
 
+def early_stopped(model: Any, prep: PreparedRecording, config: Any, *, seed: int = 0, patience: int = 4,
+                  deadline: float | None = None) -> Generator[Progress, None, tuple[float, int]]:
+    """:func:`~src_models.dat.finetune.finetune` of ``model`` in place, stopped early; yields its progress.
+
+    Each phase stops after ``patience`` validation checks without a lower validation loss (the
+    trainer's rule), or at ``deadline`` (a :func:`time.time`); the weights of the lowest validation
+    loss are kept. Returns (as the generator's value) that loss and the steps run.
+    """
+    from src_models.dat.finetune import finetune
+
+    stop = None if deadline is None else (lambda: time.time() >= deadline)
+    best, step = float("inf"), 0
+    for info in finetune(model, prep, config=config, seed=seed, device=model.device, patience=patience, stop=stop):
+        step = info["step"]
+        if info["val_loss"] is not None:
+            best = min(best, info["val_loss"])
+        if info["phase"] not in ("done", "stopped"):
+            yield step_progress(info, "adapting ")
+    model.eval()
+    return best, step
+
+
 class CalM:
     """A CalM checkpoint (NQ tokenizer + DAT + heads), never modified by what is done with it.
 
@@ -132,7 +154,6 @@ class CalM:
                cache: bool) -> Generator[Progress, None, Adapted]:
         from src_models.dat.calm import load_calm, save_calm
         from src_models.dat.config import FinetuneConfig
-        from src_models.dat.finetune import finetune
 
         prep = prepare_recording(recording, fs, dff=settings.dff)
         rec = recording if isinstance(recording, Recording) else None
@@ -148,17 +169,26 @@ class CalM:
         if cache and self.checkpoint is not None and (folder / "config.json").is_file():
             model, _, meta = load_calm(folder, device=self.bundle.device, with_extra=True)
             info = {**dict(meta.get("state", {}).get("adapt", info)), "cache": "disk"}
-        elif not info["known_recording"] and settings.steps + settings.full_steps > 0:
-            cfg = FinetuneConfig(embed_steps=settings.steps, full_steps=settings.full_steps)
+        elif not info["known_recording"] and settings.steps + (full := settings.full_steps * (
+                settings.strategy != "embeddings")) > 0:
             t0 = time.time()
-            gen = finetune(copy.deepcopy(self.bundle), prep, config=cfg, seed=settings.seed, device=self.bundle.device)
-            while True:
-                try:
-                    yield step_progress(next(gen), "adapting ")
-                except StopIteration as done:
-                    model = done.value
-                    break
-            info.update(adapted=True, adapt_steps=cfg.total_steps, adapt_seconds=round(time.time() - t0, 2))
+            deadline = t0 + settings.budget_s
+            tried: dict[str, dict[str, Any]] = {}
+            for phase, n in (("embeddings", settings.steps), ("full", full)):
+                if n == 0 or (tried and time.time() >= deadline):
+                    continue
+                candidate = copy.deepcopy(tried["embeddings"]["model"] if "embeddings" in tried else model)
+                cfg = FinetuneConfig(embed_steps=n if phase == "embeddings" else 0,
+                                     full_steps=n if phase == "full" else 0)
+                val, steps = yield from early_stopped(candidate, prep, cfg, seed=settings.seed,
+                                                      deadline=deadline if phase == "full" else None)
+                tried[phase] = {"model": candidate, "val_loss": val, "steps": steps}
+            pick = (min(tried, key=lambda k: tried[k]["val_loss"]) if settings.strategy == "auto"
+                    else list(tried)[-1])
+            model = tried[pick]["model"]
+            info.update(adapted=True, strategy=pick, adapt_steps=sum(t["steps"] for t in tried.values()),
+                        adapt_seconds=round(time.time() - t0, 2),
+                        adapt_val_loss={k: round(t["val_loss"], 4) for k, t in tried.items()})
             if cache and self.checkpoint is not None:
                 save_calm(model, folder, state={"adapt": info, "key": key})
         model.eval()
@@ -273,7 +303,7 @@ class Adapted:
             return self.results[s]
         self.results[s] = forecast_prepared(
             self.model, self.prep, s.context, s.horizon, n_samples=s.samples, stride=s.stride,
-            max_val_windows=s.max_val_windows, seed=self.settings.seed,
+            max_val_windows=s.max_val_windows, seed=self.settings.seed, linear_skip=not s.no_skip,
             info={k: v for k, v in self.info.items() if k != "cache"})
         return self.results[s]
 

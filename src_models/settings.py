@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 #: CalM read-outs of ``calm decode`` -> the state features each one reads
 READOUTS = {"neurons": ("neuron_pcs",), "pooled": ("mean", "std")}
+#: adaptation strategies of :class:`AdaptSettings`
+STRATEGIES = ("auto", "embeddings", "full")
 #: full fine-tuning steps after the embedding phase when neither --steps nor a config says
 DEFAULT_FULL_STEPS = 200
 
@@ -53,14 +55,21 @@ class TokenizeSettings:
 
 @dataclass(frozen=True)
 class AdaptSettings:
-    """Label-free adaptation of CalM to a recording (new neuron/session embeddings).
+    """Label-free adaptation of CalM to a recording (``auto``: the strategy chosen on the validation split).
 
     Attributes
     ----------
     steps : int
         Embedding steps with the backbone frozen (0: no adaptation, generic embeddings).
     full_steps : int
-        Then steps of the whole DAT.
+        At most this many steps of the whole DAT after them (strategies ``full`` and ``auto``),
+        early-stopped on the validation loss.
+    strategy : {'auto', 'embeddings', 'full'}
+        ``embeddings``: the new embeddings only; ``full``: then the whole DAT; ``auto``: both, the
+        one with the lower validation loss kept.
+    budget_s : float
+        Wall-time budget of the adaptation in seconds: the ``full`` phase stops at it (the
+        embeddings phase always runs its ``steps``).
     dff : {'auto', 'yes', 'no'}
         ΔF/F policy of the preparation (:mod:`src_models.preparation`).
     seed : int
@@ -69,7 +78,12 @@ class AdaptSettings:
 
     steps: int = option(150, "adaptation steps of the neuron/session embeddings, backbone frozen (default 150)",
                       metavar="N")
-    full_steps: int = option(0, "then adapt the whole backbone for N steps (default 0)", metavar="N")
+    full_steps: int = option(300, "then at most N steps of the whole backbone, early-stopped on validation "
+                             "(strategies full and auto; default 300)", metavar="N")
+    strategy: str = option("embeddings", "adaptation: embeddings (backbone frozen), full (then the whole DAT) or "
+                           "auto (both, the lower validation loss kept; default embeddings)", choices=STRATEGIES)
+    budget_s: float = option(120.0, "wall-time budget of the adaptation in seconds: the full phase stops at it "
+                             "(default 120)", metavar="S")
     dff: str = option("auto", "ΔF/F of raw fluorescence: auto (strictly positive traces), yes or no (default auto)",
                     choices=("auto", "yes", "no"))
     seed: int = option(0, "seed of adaptation and sampling (default 0)")
@@ -77,6 +91,10 @@ class AdaptSettings:
     def __post_init__(self) -> None:
         if self.steps < 0 or self.full_steps < 0:
             raise CalmError("adaptation steps must be >= 0")
+        if self.strategy not in STRATEGIES:
+            raise CalmError(f"unknown adaptation strategy {self.strategy!r} (use {', '.join(STRATEGIES)})")
+        if not self.budget_s > 0:
+            raise CalmError(f"--budget-s must be > 0, got {self.budget_s}")
         if self.dff not in ("auto", "yes", "no"):
             raise CalmError(f"unknown ΔF/F policy {self.dff!r} (use auto, yes or no)")
 
@@ -98,6 +116,8 @@ class ForecastSettings:
         Frames between test windows.
     max_val_windows : int
         Validation windows (evenly spaced) that choose the variant.
+    no_skip : bool
+        Leave out the linear skip path (:class:`~src_models.dat.forecast.LinearSkip`).
     """
 
     context: int = option(48, "context frames (default 48)", metavar="C")
@@ -106,6 +126,8 @@ class ForecastSettings:
                         metavar="S")
     stride: int = option(1, "step between test windows (default 1)", metavar="K")
     max_val_windows: int = option(128, "validation windows that choose the variant (default 128)", metavar="W")
+    no_skip: bool = option(False, "without the linear skip path (ridge VAR of the training split and its blends "
+                           "with CalM as variants)")
 
     def __post_init__(self) -> None:
         if self.context < 1 or self.horizon < 1:

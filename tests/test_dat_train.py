@@ -128,13 +128,15 @@ def test_closing_the_generator_saves(tmp_path, pretrained):
 def test_forecast_recording_shapes_metrics_and_band(pretrained):
     model = load_calm(pretrained)
     rec = tiny_recording(6, 400, seed=9, source="fc")
-    res = forecast_recording(model, rec, context=16, horizon=8, n_samples=3,
-                             finetune_config=dict(embed_steps=3, window_tokens=6, batch_size=2, val_windows=2))
+    res = forecast_recording(model, rec, context=16, horizon=8, n_samples=3, steps=3, strategy="embeddings")
     W = len(res.starts)
     assert W == 80 - 24 + 1  # every window of the last 20 %
     assert res.pred.shape == res.true.shape == (W, 8, 6)
     assert res.lower.shape == res.pred.shape and np.all(res.lower <= res.upper)
-    assert set(res.variants) == {"greedy", "sample_mean", "regression"}
+    calm_variants = {"greedy", "sample_mean", "regression"}
+    assert set(res.variants) == calm_variants | {"var"} | {f"blend_{k}" for k in calm_variants}
+    assert set(res.val_mse) == set(res.variants) and res.selected == min(res.val_mse, key=res.val_mse.get)
+    assert set(res.info["linear_skip"]["blend_weights"]) == calm_variants
     assert res.selected in res.variants and res.metrics == res.variant_metrics[res.selected]
     assert res.baseline["prediction_score"] == 0.0
     assert res.info["adapted"] and len(model.sessions) == 3  # the caller's model is left unchanged
@@ -179,4 +181,38 @@ def test_regression_head_forecasts_change_from_the_last_frame(pretrained):
     np.testing.assert_allclose(res.variants["regression"], np.broadcast_to(res.last[:, None], res.true.shape),
                                atol=1e-5)
     assert res.variant_metrics["regression"]["prediction_score"] == pytest.approx(0.0, abs=1e-6)
-    assert set(res.variants) == {"greedy", "regression"} and res.lower is None
+    assert set(res.variants) == {"greedy", "regression", "var", "blend_greedy", "blend_regression"}
+    assert res.lower is None
+
+
+def test_linear_skip_path_wins_on_linear_population_dynamics(pretrained):
+    from src_models.dat.forecast import forecast_prepared
+    from src_models.preparation import prepare_recording
+
+    rng = np.random.default_rng(0)
+    theta = np.linspace(0.2, 0.6, 3)  # three damped oscillators coupling pairs of neurons
+    A = np.zeros((6, 6))
+    for i, t in enumerate(theta):
+        A[2 * i : 2 * i + 2, 2 * i : 2 * i + 2] = 0.97 * np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    x = np.zeros((6, 1200))
+    for t in range(1, 1200):
+        x[:, t] = A @ x[:, t - 1] + rng.normal(0, 0.3, 6)
+    prep = prepare_recording(x.astype(np.float32), 10.0)
+    model = load_calm(pretrained)
+    res = forecast_prepared(model, prep, 16, 8, n_samples=0, stride=4)
+    assert res.selected == "var" or res.selected.startswith("blend_")
+    assert res.metrics["prediction_score"] > 0.5 > max(res.variant_metrics[k]["prediction_score"]
+                                                      for k in ("greedy", "regression"))
+    assert res.info["linear_skip"]["lag"] >= 1
+    plain = forecast_prepared(model, prep, 16, 8, n_samples=0, stride=4, linear_skip=False)
+    assert set(plain.variants) == {"greedy", "regression"} and "linear_skip" not in plain.info
+
+
+def test_blend_weights_fit_the_better_forecast():
+    from src_models.dat.forecast import _blend_weight
+
+    y = np.random.default_rng(1).normal(size=(5, 4, 3))
+    other = np.zeros_like(y)
+    np.testing.assert_allclose(_blend_weight(y, other, y), 1.0)
+    np.testing.assert_allclose(_blend_weight(other, y, y), 0.0)
+    np.testing.assert_allclose(_blend_weight(2 * y, other, y), 0.5, atol=1e-6)

@@ -64,13 +64,26 @@ def test_bench_calm_row_equals_calm_forecast(tiny):
     ckpt, path = tiny
     res = run_benchmark([file_source(path, read_recording)], ["calm"], seeds=1, budget=Budget(steps=2),
                         context=16, horizon=8, model_options={"calm": {"checkpoint": ckpt, "adapt_steps": STEPS,
-                                                                        "n_samples": 2}})
+                                                                        "n_samples": 2, "strategy": "embeddings"}})
     row = res.rows[0]
-    fc = CalM.load(ckpt).adapt(read_recording(path), steps=STEPS).forecast(context=16, horizon=8, samples=2)
+    fc = CalM.load(ckpt).adapt(read_recording(path), steps=STEPS, strategy="embeddings").forecast(
+        context=16, horizon=8, samples=2)
     assert row["selected"]["variant"] == fc.selected
     for key in ("corr", "mse", "prediction_score"):
         assert row[key] == pytest.approx(fc.metrics[key], abs=1e-6)
     assert res.datasets[0]["preparation"]["dff"] == fc.info["preparation"]["dff"]
+
+
+def test_adaptation_strategy_is_chosen_on_validation_within_its_budget(tiny):
+    ckpt, path = tiny
+    model, rec = CalM.load(ckpt), read_recording(path)
+    auto = model.adapt_job(rec, steps=STEPS, full_steps=STEPS, strategy="auto", cache=False).run()
+    losses = auto.info["adapt_val_loss"]
+    assert set(losses) == {"embeddings", "full"} and auto.info["strategy"] == min(losses, key=losses.get)
+    frozen = model.adapt_job(rec, steps=STEPS, full_steps=STEPS, strategy="embeddings", cache=False).run()
+    assert set(frozen.info["adapt_val_loss"]) == {"embeddings"} and frozen.info["strategy"] == "embeddings"
+    hurried = model.adapt_job(rec, steps=STEPS, full_steps=50, strategy="auto", budget_s=1e-3, cache=False).run()
+    assert hurried.info["adapt_steps"] == STEPS and set(hurried.info["adapt_val_loss"]) == {"embeddings"}
 
 
 def test_inspector_tokens_are_the_tokens_the_dat_reads(tiny):

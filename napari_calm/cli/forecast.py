@@ -4,19 +4,21 @@ The command is ``CalM.load(checkpoint).adapt(rec, AdaptSettings).forecast(Foreca
 (:mod:`src_models.engine`), so the Python API and the docks give the same numbers. Protocol
 (stable contract): prepare the recording (:mod:`src_models.preparation`: ΔF/F of raw
 fluorescence, 60/20/20 split, z-scored with the training split's statistics), adapt to its
-first 60 % (new neuron and session embeddings, backbone frozen, ``AdaptSettings.steps`` = 150
-steps; skipped when the checkpoint knows the recording, loaded from the cache when adapted
-before), select the forecast variant on the next 20 %, and forecast every window
-(``--context`` frames → ``--horizon`` frames, stride 1) of the last 20 %.
+first 60 % (``--strategy``: new embeddings by default; ``auto`` then the whole DAT within
+``--budget-s``, the lower validation loss kept; skipped when the checkpoint knows the recording,
+cached), select the
+forecast variant (CalM's, the ridge VAR skip path's, their blends) on the next 20 %, and forecast
+every window (``--context`` frames → ``--horizon`` frames, stride 1) of the last 20 %.
 
 ``--json`` prints one object::
 
     {"metrics": {"corr", "corr_median", "corr_per_step", "mse", "mae", "r2", "prediction_score"},
      "baseline_copy_last": {... same keys ...},
-     "selected": "greedy" | "sample_mean" | "regression",
+     "selected": "greedy" | "sample_mean" | "regression" | "var" | "blend_<variant>",
      "variants": {variant: {... same keys ...}}, "val_mse": {variant: float},
      "context", "horizon", "n_windows", "n_neurons", "fs", "band": {"quantiles", "coverage"},
-     "adapted", "known_recording", "adapt_steps", "adapt_seconds", "seconds", "forecast_seconds",
+     "adapted", "known_recording", "strategy", "adapt_val_loss", "adapt_steps", "adapt_seconds",
+     "linear_skip": {"lag", "lambda", "delta", "blend_weights"}, "seconds", "forecast_seconds",
      "n_samples", "splits", "preparation", "adapt_cache", "checkpoint", "path"}
 
 ``--out forecast.npz`` stores the forecasts (``pred``, ``pred_<variant>``),

@@ -3,44 +3,21 @@
 Leave-one-recording-out: every row is a recording that is not in the
 pretraining corpus of the CalM being evaluated, so CalM (pretrained → adapted)
 brings only what it learned elsewhere, while every other model (and CalM
-scratch) is trained on that recording's training split alone. The datasets:
-
-``triplett``
-    Zebrafish tectum, 114 neurons × 4,245 frames at 2.2 Hz, ΔF/F (real).
-    **Not held out for the shipped model**: its pretraining (and the NQ
-    tokenizer's) used frames 0–60 % (``docs/model-card.md``); the tables mark it.
-``worm``
-    C. elegans whole brain (WormWideWeb), 98 identified neurons × 1,600 frames
-    at 1.67 Hz, z-scored by the source (real; never seen).
-``hippocampy``
-    Mouse two-photon suite2p output, 20 ROIs × 18,000 frames, frame rate
-    unknown (10 Hz assumed; tokens do not depend on it), ``F − 0.7·Fneu`` (real;
-    never seen).
-``sim-chaos``
-    POCO's chaotic rate network (g = 2), 150 units × 4,096 frames, simulation
-    seed 1000: dynamics the task-network pretraining corpus never had.
-``sim-assembly``
-    Spontaneous assemblies (:mod:`src_models.simulation.assemblies`), 120
-    neurons × 4,096 frames at 5 Hz, GCaMP6s, seed 1000: no task, no corpus
-    counterpart.
-
-The thunder mouse S1 movie is not a row: its 500 frames leave 100 frames
-(37 windows of 48 + 16) per validation and test split, too few for a
-three-seed comparison, and its traces need a suite2p extraction first.
+scratch) is trained on that recording's training split alone. The datasets
+(:data:`TRANSFER_COLUMNS`; sizes, sources and preparation in ``BENCHMARKS.md``): three real
+recordings — ``triplett`` (zebrafish tectum; **not held out for the shipped model**, whose
+pretraining and NQ tokenizer used its frames 0–60 %, ``docs/model-card.md``), ``worm``
+(C. elegans, WormWideWeb) and ``hippocampy`` (mouse two-photon suite2p, 10 Hz assumed) — and two
+simulated families the pretraining corpus never had, ``sim-chaos`` (POCO's chaotic rate network)
+and ``sim-assembly`` (:mod:`src_models.simulation.assemblies`), both with seed :data:`SIM_SEED`.
+The thunder mouse S1 movie is not a row: its 500 frames leave 37 test windows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from src_models.bench.datasets import (
-    TRIPLETT,
-    TRIPLETT_FS,
-    Source,
-    file_source,
-    real_data_dir,
-    simulation_source,
-)
+from src_models.bench.datasets import TRIPLETT, TRIPLETT_FS, Source, file_source, real_data_dir, simulation_source
 from src_models.errors import CalmError
 from src_models.recording import Recording
 
@@ -54,16 +31,7 @@ TRANSFER_COLUMNS: dict[str, str] = {
 }
 
 #: the rows of the transfer table, in order
-TRANSFER_MODELS = (
-    "copy_last",
-    "dlinear",
-    "ridge_var",
-    "mlp",
-    "tcn",
-    "poco",
-    "calm",
-    "calm_scratch",
-)
+TRANSFER_MODELS = ("copy_last", "dlinear", "ridge_var", "mlp", "tcn", "poco", "calm", "calm_scratch")
 
 #: real recordings: key → (path in the real-data folder, frame rate to impose or None)
 _REAL: dict[str, tuple[str, float | None]] = {
@@ -107,20 +75,14 @@ def transfer_sources(
     root = real_data_dir()
     for key in keys:
         if key not in TRANSFER_COLUMNS:
-            raise CalmError(
-                f"unknown dataset {key!r}; transfer datasets: {', '.join(TRANSFER_COLUMNS)}"
-            )
+            raise CalmError(f"unknown dataset {key!r}; transfer datasets: {', '.join(TRANSFER_COLUMNS)}")
         column = TRANSFER_COLUMNS[key]
         if key == "sim-chaos":
             src = simulation_source(key, "poco", 150, 4096, seed=SIM_SEED)
             src.column = column
         elif key == "sim-assembly":
-            src = Source(
-                key,
-                column,
-                lambda: simulate_assemblies(120, 4096, seed=SIM_SEED),
-                info={"generator": "assemblies", "sim_seed": SIM_SEED},
-            )
+            src = Source(key, column, lambda: simulate_assemblies(120, 4096, seed=SIM_SEED),
+                         info={"generator": "assemblies", "sim_seed": SIM_SEED})
         else:
             rel, fs = _REAL[key]
             path = None if root is None else root / rel

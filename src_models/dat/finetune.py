@@ -230,8 +230,11 @@ def finetune(
                     yield {"step": step, "total": total, "loss": record.metrics["loss"], "val_loss": last_val,
                            "phase": phase}
                 if trainer.cancelled:
+                    checkpoint = save(trainer.optimizer, phase)
+                    if best_state is not None:  # the returned model holds the best state, as when done
+                        dat.load_state_dict(best_state)
                     yield {"step": step, "total": total, "loss": None, "val_loss": last_val,
-                           "phase": "stopped", "checkpoint": save(trainer.optimizer, phase)}
+                           "phase": "stopped", "checkpoint": checkpoint}
                     return model
             start = end
         if best_state is not None:

@@ -11,13 +11,15 @@ key/value cache for the generated steps):
     their 10th–90th percentiles give the shape of the uncertainty band, whose
     width :func:`calibrate_band` sets on the validation windows;
 ``regression``
-    the light regression head on the last context state (no rollout).
+    the light regression head on the last context state (no rollout);
+``var``, ``blend_<variant>``
+    the multivariate linear skip path (:class:`LinearSkip`): a ridge VAR of the
+    training split, and each variant blended with it, weights fitted on validation.
 
-:func:`forecast_recording` applies the evaluation protocol: adapt to the
-first 60 % of the frames (new neuron and session embeddings, frozen backbone;
-skipped when the model already knows the recording), pick the variant with the
-lowest MSE on the windows of the next 20 %, and forecast every window of the
-last 20 % (context and horizon inside it). Metrics come from
+:func:`forecast_prepared` applies the evaluation protocol to a model adapted
+to the first 60 % of the frames (:meth:`src_models.engine.CalM.adapt`): pick
+the variant with the lowest MSE on the windows of the next 20 %, and forecast
+every window of the last 20 % (context and horizon inside it). Metrics come from
 :func:`src_models.metrics.forecast_metrics` in the z-space of the training
 split, next to the copy-last baseline.
 """
@@ -25,7 +27,6 @@ split, next to the copy-last baseline.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,7 @@ import numpy as np
 import torch
 
 from src_models.dat.calm import CalM
-from src_models.dat.config import FinetuneConfig
-from src_models.preparation import PreparedRecording, prepare_recording
+from src_models.preparation import PreparedRecording
 from src_models.errors import CalmError
 from src_models.metrics import forecast_metrics, pooled_corr_per_neuron, window_starts
 from src_models.recording import Recording
@@ -206,8 +206,8 @@ def rollout(
         S = n_samples
         nid_s = neuron_ids[None].expand(W * S, N)
         sid_s = torch.full((W * S,), session_id, dtype=torch.long, device=ctx_tokens.device)
-        c = [(k.repeat_interleave(S, 0), v.repeat_interleave(S, 0)) for k, v in _per_window(cache, W, N)]
-        c = [(k.flatten(0, 1), v.flatten(0, 1)) for k, v in c]
+        # cache entries (W*N, h, t, dh) -> every window's repeated S times
+        c = [tuple(x.view(W, N, *x.shape[1:]).repeat_interleave(S, 0).flatten(0, 1) for x in kv) for kv in cache]
         logits = first_logits.repeat_interleave(S, 0)
         samples = []
         for i in range(n_steps):
@@ -219,13 +219,6 @@ def rollout(
                 logits = dat.head(h).float()
         out["samples"] = torch.cat(samples, dim=2).view(W, S, N, n_steps)
     return out
-
-
-def _per_window(
-    cache: list[tuple[torch.Tensor, torch.Tensor]], W: int, N: int
-) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Reshape cache entries ``(W*N, h, t, dh)`` to ``(W, N, h, t, dh)`` (for repeating per window)."""
-    return [(k.view(W, N, *k.shape[1:]), v.view(W, N, *v.shape[1:])) for k, v in cache]
 
 
 def decode_horizon(model: CalM, ctx_tokens: torch.Tensor, new_tokens: torch.Tensor, n_frames: int) -> np.ndarray:
@@ -256,6 +249,7 @@ def forecast_windows(
     seed: int = 0,
     batch_rows: int = 16384,
     variants: tuple[str, ...] = VARIANTS,
+    skip: LinearSkip | None = None,
 ) -> dict[str, np.ndarray]:
     """Forecasts of the windows starting at ``starts`` (any frames of the recording).
 
@@ -280,6 +274,8 @@ def forecast_windows(
         Neuron-windows (times samples) per DAT call, bounding memory.
     variants : tuple of str
         Which forecasts to compute.
+    skip : LinearSkip, optional
+        Also its ``var`` forecast and blends (:meth:`LinearSkip.apply`).
 
     Returns
     -------
@@ -351,6 +347,8 @@ def forecast_windows(
     if lows:
         result["lower"] = np.concatenate(lows).astype(np.float32)
         result["upper"] = np.concatenate(highs).astype(np.float32)
+    if skip is not None:
+        result.update(skip.apply(result, skip.forecast(prep, starts)))
     return result
 
 
@@ -454,71 +452,34 @@ def forecast_recording(
     *,
     fs: float | None = None,
     n_samples: int = 8,
-    temperature: float = 1.0,
     adapt: bool = True,
-    finetune_config: FinetuneConfig | dict[str, Any] | None = None,
     stride: int = 1,
     max_val_windows: int = 128,
-    seed: int = 0,
-    progress: Callable[[dict[str, Any]], None] | None = None,
+    linear_skip: bool = True,
+    **adapt_settings: Any,
 ) -> ForecastResult:
     """Adapt on the first 60 %, select on the next 20 %, forecast every window of the last 20 %.
 
-    Parameters
-    ----------
-    model : CalM
-        A pretrained model (left unchanged; adaptation works on a copy).
-    recording_or_traces : Recording or ndarray
-        The recording, or raw ``(N, T)`` traces with ``fs``.
-    context, horizon : int
-        Window layout in recorded frames.
-    n_samples : int
-        Sampled rollouts per window (uncertainty band and ``sample_mean``); 0 disables them.
-    temperature : float
-        Sampling temperature.
-    adapt : bool
-        Fit new neuron/session embeddings when the model does not know the
-        recording (otherwise the generic embeddings are used).
-    finetune_config : FinetuneConfig or dict, optional
-        Adaptation budget (default: :class:`FinetuneConfig`, minutes on a 2-core CPU).
-    stride : int
-        Step between test windows (1 = every window).
-    max_val_windows : int
-        Validation windows (evenly spaced) used to select the variant.
-    progress : callable, optional
-        Receives the adaptation's progress dicts.
+    ``calm forecast`` on a loaded model: ``src_models.engine.CalM(model).adapt(...).forecast(...)``
+    without the caches (``model`` is left unchanged). ``adapt_settings`` are
+    :class:`~src_models.settings.AdaptSettings` fields; ``adapt=False`` uses the generic
+    embeddings; the other parameters are :class:`~src_models.settings.ForecastSettings`'.
 
     Raises
     ------
     CalmError
         Recording shorter than ``context + horizon`` (or whose last 20 % is).
     """
-    import copy
+    from src_models.engine import CalM as Engine
 
-    from src_models.dat.finetune import finetune
-    from src_models.jobs import Job
-
-    t0 = time.time()
-    source = recording_or_traces.source if isinstance(recording_or_traces, Recording) else None
-    n_frames = (recording_or_traces.n_frames if isinstance(recording_or_traces, Recording)
-                else int(np.asarray(recording_or_traces).shape[-1]))
-    check_length(n_frames, context, horizon, source)
-    prep = prepare_recording(recording_or_traces, fs)
-    info: dict[str, Any] = {"adapted": False, "known_recording": False}
-    entry = model.find_session(prep.fingerprint)
-    if entry is not None and entry["n_neurons"] == prep.n_neurons:
-        info["known_recording"] = True
-    elif adapt:
-        cfg = finetune_config if isinstance(finetune_config, FinetuneConfig) else FinetuneConfig.from_dict(finetune_config)
-        t1 = time.time()
-        job = Job(lambda cancel: finetune(copy.deepcopy(model), prep, config=cfg, seed=seed, device=model.device))
-        for report in job:
-            if progress is not None:
-                progress(report)
-        model = job.result
-        info.update(adapted=True, adapt_steps=cfg.total_steps, adapt_seconds=round(time.time() - t1, 2))
-    return forecast_prepared(model, prep, context, horizon, n_samples=n_samples, temperature=temperature,
-                             stride=stride, max_val_windows=max_val_windows, seed=seed, info=info, t0=t0)
+    rec = recording_or_traces
+    n_frames = rec.n_frames if isinstance(rec, Recording) else int(np.asarray(rec).shape[-1])
+    check_length(n_frames, context, horizon, rec.source if isinstance(rec, Recording) else None)
+    if not adapt:
+        adapt_settings.update(steps=0, full_steps=0)
+    adapted = Engine(model).adapt_job(rec, fs=fs, cache=False, **adapt_settings).run()
+    return adapted.forecast(context, horizon, samples=n_samples, stride=stride, max_val_windows=max_val_windows,
+                            no_skip=not linear_skip)
 
 
 def _truth(prep: PreparedRecording, starts: np.ndarray, context: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
@@ -527,37 +488,97 @@ def _truth(prep: PreparedRecording, starts: np.ndarray, context: int, horizon: i
     return prep.z[:, rows].transpose(1, 2, 0), prep.z[:, starts + context - 1].T
 
 
-def validation_mse(
+def validation_forecasts(
     model: CalM, prep: PreparedRecording, context: int, horizon: int, *, n_samples: int = 8,
-    temperature: float = 1.0, max_val_windows: int = 128, seed: int = 0,
-) -> dict[str, float]:
+    temperature: float = 1.0, max_val_windows: int = 128, seed: int = 0, linear_skip: bool = True,
+) -> tuple[dict[str, float], dict[str, np.ndarray], np.ndarray | None, LinearSkip | None]:
     """Forecast MSE of every variant on (at most ``max_val_windows``, evenly spaced) validation windows.
 
     The variant with the lowest one is what :func:`forecast_prepared` (and ``calm bench``'s CalM
-    row) reports.
-    """
-    return validation_forecasts(model, prep, context, horizon, n_samples=n_samples, temperature=temperature,
-                                max_val_windows=max_val_windows, seed=seed)[0]
-
-
-def validation_forecasts(
-    model: CalM, prep: PreparedRecording, context: int, horizon: int, *, n_samples: int = 8,
-    temperature: float = 1.0, max_val_windows: int = 128, seed: int = 0,
-) -> tuple[dict[str, float], dict[str, np.ndarray], np.ndarray | None]:
-    """:func:`validation_mse`, plus the validation forecasts and truth (``(W, H, N)``) behind it.
-
-    The forecasts and truth calibrate the band (:func:`calibrate_band`); without validation
-    windows all three are empty (``{}``, ``{}``, ``None``).
+    row) reports. With ``linear_skip`` the :class:`LinearSkip` variants (``var``, ``blend_*``)
+    compete too. Returns that MSE by variant, the validation forecasts and truth (``(W, H, N)``,
+    which calibrate the band, :func:`calibrate_band`) and the skip path; without validation
+    windows ``{}``, ``{}``, ``None``, ``None``.
     """
     val_starts = window_starts(context, horizon, *prep.bounds[1], 1)
     if len(val_starts) > max_val_windows:
         val_starts = val_starts[np.unique(np.linspace(0, len(val_starts) - 1, max_val_windows).round().astype(int))]
     if not len(val_starts):
-        return {}, {}, None
+        return {}, {}, None, None
     v = forecast_windows(model, prep, val_starts, context, horizon, n_samples=n_samples,
                          temperature=temperature, seed=seed)
     y, _ = _truth(prep, val_starts, context, horizon)
-    return {k: float(np.mean((v[k] - y) ** 2)) for k in VARIANTS if k in v}, v, y
+    skip = LinearSkip(prep, context, horizon, max_val_windows, v, y, val_starts) if linear_skip else None
+    mse = {k: float(np.mean((v[k] - y) ** 2)) for k in VARIANTS if k in v}
+    if skip is not None:
+        v.update(skip.apply(v, skip.forecast(prep, val_starts)))
+        mse.update(skip.val_mse)
+    return mse, v, y, skip
+
+
+class LinearSkip:
+    """The multivariate linear skip path: a ridge VAR of the training split, alone and blended with CalM.
+
+    The VAR is the benchmark's :class:`~src_models.bench.baselines.ridge.RidgeVAR` fitted on the
+    training windows (lag, penalty and target chosen on the validation windows). Variant ``var``
+    is its forecast; ``blend_k`` is ``w_h · k + (1 − w_h) · var`` for each CalM variant ``k``,
+    with one weight ``w_h ∈ [0, 1]`` per horizon step fitted by least squares on the validation
+    windows. A blend's validation MSE is cross-fitted (weights of each half of the windows scored
+    on the other half), so selection does not favour it for having been fitted there.
+
+    Parameters
+    ----------
+    prep : PreparedRecording
+        The recording (training and validation parts are used).
+    context, horizon : int
+        Window layout in recorded frames.
+    max_val_windows : int
+        Validation windows choosing the VAR's lag and penalty.
+    val, y : dict of str to ndarray, ndarray
+        CalM's ``(W, H, N)`` validation forecasts by variant, and their truth.
+    starts : ndarray
+        First frames of those validation windows.
+    """
+
+    def __init__(self, prep: PreparedRecording, context: int, horizon: int, max_val_windows: int,
+                 val: dict[str, np.ndarray], y: np.ndarray, starts: np.ndarray) -> None:
+        from src_models.bench.baselines.ridge import RidgeVAR
+        from src_models.bench.training import Budget
+        from src_models.bench.windows import WindowSet
+
+        sets = [WindowSet(prep.z.T, window_starts(context, horizon, *b), context, horizon) for b in prep.bounds[:2]]
+        self.var = RidgeVAR(context=context, horizon=horizon, n_neurons=prep.n_neurons, fs=prep.fs, device="cpu")
+        fit = self.var.fit(*sets, Budget(max_val_windows=max_val_windows), 0)
+        b = self.forecast(prep, starts)
+        self.weights = {k: _blend_weight(val[k], b, y) for k in VARIANTS if k in val}
+        h = len(y) // 2
+        self.val_mse = {"var": float(np.mean((b - y) ** 2))}
+        for k, a in self.weights.items():
+            oof = [_mix(val[k][s], b[s], _blend_weight(val[k][f], b[f], y[f]))
+                   for f, s in ((slice(h, None), slice(None, h)), (slice(None, h), slice(h, None)))]
+            self.val_mse[f"blend_{k}"] = float(np.mean((np.concatenate(oof) - y) ** 2))
+        self.report = {**fit.selected, "blend_weights": {k: w.round(3).tolist() for k, w in self.weights.items()}}
+
+    def forecast(self, prep: PreparedRecording, starts: np.ndarray) -> np.ndarray:
+        """``(W, H, N)`` VAR forecasts of the windows at ``starts`` (from their context frames of ``prep.z``)."""
+        ctx = prep.z[:, np.asarray(starts)[:, None] + np.arange(self.var.context)[None, :]]
+        return self.var.predict(np.ascontiguousarray(ctx.transpose(1, 2, 0)))
+
+    def apply(self, forecasts: dict[str, np.ndarray], var: np.ndarray) -> dict[str, np.ndarray]:
+        """``var`` and the blends of the CalM variants in ``forecasts`` with it."""
+        return {"var": var, **{f"blend_{k}": _mix(forecasts[k], var, w) for k, w in self.weights.items()
+                               if k in forecasts}}
+
+
+def _blend_weight(a: np.ndarray, b: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``(H,)`` least-squares weight ``w ∈ [0, 1]`` of ``a`` in ``w·a + (1 − w)·b ≈ y`` (``(W, H, N)`` arrays)."""
+    d = a - b
+    den = np.sum(d * d, axis=(0, 2))
+    return np.clip(np.sum((y - b) * d, axis=(0, 2)) / np.maximum(den, 1e-12), 0.0, 1.0).astype(np.float32)
+
+
+def _mix(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return (w[None, :, None] * a + (1.0 - w[None, :, None]) * b).astype(np.float32)
 
 
 def forecast_prepared(
@@ -573,27 +594,32 @@ def forecast_prepared(
     seed: int = 0,
     info: dict[str, Any] | None = None,
     t0: float | None = None,
+    linear_skip: bool = True,
 ) -> ForecastResult:
     """Select the variant on the validation part and forecast every window of the test part.
 
     ``model`` is used as it is (already adapted to ``prep``, or generic); ``info`` (adaptation
-    report) and ``t0`` (start time) go into the result's ``info``. Other parameters as in
-    :func:`forecast_recording`.
+    report) and ``t0`` (start time) go into the result's ``info``; ``linear_skip`` adds the
+    :class:`LinearSkip` variants (its lag, penalty and blend weights go to ``info['linear_skip']``).
+    Other parameters as in :func:`forecast_recording`.
     """
     t0 = time.time() if t0 is None else t0
     info = dict(info or {})
     check_length(prep.n_frames, context, horizon, prep.source)
     model.eval()
 
-    val_mse, v, y_val = validation_forecasts(model, prep, context, horizon, n_samples=n_samples, temperature=temperature,
-                             max_val_windows=max_val_windows, seed=seed)
+    val_mse, v, y_val, skip = validation_forecasts(
+        model, prep, context, horizon, n_samples=n_samples, temperature=temperature,
+        max_val_windows=max_val_windows, seed=seed, linear_skip=linear_skip)
     test_starts = window_starts(context, horizon, *prep.bounds[2], stride)
     t2 = time.time()
     f = forecast_windows(model, prep, test_starts, context, horizon, n_samples=n_samples,
-                         temperature=temperature, seed=seed + 1)
+                         temperature=temperature, seed=seed + 1, skip=skip)
     forecast_s = time.time() - t2
     y, last = _truth(prep, test_starts, context, horizon)
-    variants = {k: f[k] for k in VARIANTS if k in f}
+    variants = {k: p for k, p in f.items() if k not in ("lower", "upper")}
+    if skip is not None:
+        info["linear_skip"] = skip.report
     selected = min(val_mse, key=val_mse.get) if val_mse else ("greedy" if "greedy" in variants else next(iter(variants)))
     variant_metrics = {k: forecast_metrics(p, y, last) for k, p in variants.items()}
     baseline = forecast_metrics(np.broadcast_to(last[:, None, :], y.shape), y, last)
@@ -601,31 +627,10 @@ def forecast_prepared(
     if lower is not None and "lower" in v:
         lower, upper = calibrate_band(v[selected], v["lower"], v["upper"], y_val,
                                       variants[selected], lower, upper)
-    info.update(
-        seconds=round(time.time() - t0, 2),
-        forecast_seconds=round(forecast_s, 2),
-        n_samples=n_samples,
-        splits={"train": list(prep.bounds[0]), "val": list(prep.bounds[1]), "test": list(prep.bounds[2])},
-        preparation=prep.report,
-    )
+    info.update(seconds=round(time.time() - t0, 2), forecast_seconds=round(forecast_s, 2), n_samples=n_samples,
+                splits=dict(zip(("train", "val", "test"), map(list, prep.bounds))), preparation=prep.report)
     return ForecastResult(
-        pred=variants[selected],
-        variants=variants,
-        lower=lower,
-        upper=upper,
-        true=y.astype(np.float32),
-        last=last.astype(np.float32),
-        starts=test_starts,
-        selected=selected,
-        metrics=variant_metrics[selected],
-        variant_metrics=variant_metrics,
-        val_mse=val_mse,
-        baseline=baseline,
-        context=context,
-        horizon=horizon,
-        fs=prep.fs,
-        mean=prep.mean,
-        std=prep.std,
-        info=info,
-        z=prep.z,
-    )
+        pred=variants[selected], variants=variants, lower=lower, upper=upper, true=y.astype(np.float32),
+        last=last.astype(np.float32), starts=test_starts, selected=selected, metrics=variant_metrics[selected],
+        variant_metrics=variant_metrics, val_mse=val_mse, baseline=baseline, context=context, horizon=horizon,
+        fs=prep.fs, mean=prep.mean, std=prep.std, info=info, z=prep.z)

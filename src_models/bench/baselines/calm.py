@@ -5,10 +5,11 @@ Two rows:
 ``calm`` — **CalM (pretrained → adapted)**
     Exactly what ``calm forecast`` does (:mod:`src_models.engine`): the shipped model (or
     ``checkpoint``) adapted to the recording's training split with :class:`AdaptSettings`
-    (``adapt_steps``, default 150 embedding steps, backbone frozen; the seed is the run's), the
-    forecast variant chosen by :func:`~src_models.dat.forecast.validation_mse` and the test
-    windows sampled with seed + 1, so on the same recording with the same settings this row
-    equals ``calm forecast``'s metrics.
+    (``adapt_steps`` embedding steps, then the ``strategy`` chosen on validation; the seed is the
+    run's), the forecast variant — CalM's, the linear skip path's ridge VAR or their blends — chosen
+    by :func:`~src_models.dat.forecast.validation_forecasts` and the test windows sampled with
+    seed + 1, so on the same recording with the same settings this row equals ``calm forecast``'s
+    metrics.
 ``calm_scratch`` — **CalM (scratch)**
     The same architecture (DAT configuration and NQ tokenizer of that
     checkpoint) with a freshly initialised DAT, trained only on the
@@ -58,21 +59,26 @@ class _CalMForecaster(Forecaster):
         Sampled rollouts per window for the ``sample_mean`` variant (0: off; default as ``calm forecast``).
     adapt_steps : int
         Adaptation steps of the ``calm`` row (default as ``calm forecast``).
+    strategy : str
+        Adaptation strategy of the ``calm`` row (default as ``calm forecast``).
     """
 
     family = "foundation"
 
     def __init__(
         self, *, checkpoint: str | Path | None = None, n_samples: int = ForecastSettings.samples,
-        adapt_steps: int = AdaptSettings.steps, **kwargs: Any
+        adapt_steps: int = AdaptSettings.steps, strategy: str = AdaptSettings.strategy, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.checkpoint = None if checkpoint is None else Path(checkpoint)
         self.n_samples = int(n_samples)
         self.adapt_steps = int(adapt_steps)
+        self.strategy = strategy
         self.model = None
         self.prep = None
         self.variant = "greedy"
+        self.skip = None
+        self.info: dict[str, Any] = {}
         self.seed = 0
 
     @classmethod
@@ -102,7 +108,7 @@ class _CalMForecaster(Forecaster):
         """Train on :attr:`prep`; ``(model, learning rate, best validation loss, steps)``."""
 
     def fit(self, train: WindowSet, val: WindowSet, budget: Budget, seed: int) -> FitReport:
-        from src_models.dat.forecast import validation_mse
+        from src_models.dat.forecast import validation_forecasts
 
         traces = np.ascontiguousarray(np.concatenate([train.series, val.series]).T)
         frac = len(train.series) / traces.shape[1]
@@ -112,42 +118,40 @@ class _CalMForecaster(Forecaster):
         self.seed = seed
         self.model, lr, val_loss, steps = self.fit_model(budget, seed)
         # forecast variant chosen by forecast MSE on the validation windows, as calm forecast does
-        mse = validation_mse(self.model, self.prep, self.context, self.horizon, n_samples=self.n_samples,
-                             max_val_windows=ForecastSettings.max_val_windows, seed=seed)
+        mse, _, _, self.skip = validation_forecasts(
+            self.model, self.prep, self.context, self.horizon, n_samples=self.n_samples,
+            max_val_windows=ForecastSettings.max_val_windows, seed=seed)
         self.variant = min(mse, key=mse.get)
         return FitReport(lr=lr, val_mse=mse[self.variant], steps=steps,
-                         selected={"variant": self.variant, "val_loss": val_loss, "variant_val_mse": mse})
+                         selected={"variant": self.variant, "val_loss": val_loss, "variant_val_mse": mse,
+                                   "linear_skip": None if self.skip is None else self.skip.report, **self.info})
 
     # -- forecasting ----------------------------------------------------------------------
-    def _forecast(self, context: np.ndarray, variants: tuple[str, ...], seed: int) -> dict[str, np.ndarray]:
-        """``(W, C, N)`` contexts (benchmark z-space) → forecasts of each variant, ``(W, H, N)``."""
+    def predict(self, context: np.ndarray) -> np.ndarray:
+        """``(W, C, N)`` contexts (benchmark z-space) → the selected variant's ``(W, H, N)`` forecasts."""
         from src_models.dat.forecast import forecast_windows
 
+        if self.model is None:
+            raise RuntimeError(f"{self.name}: predict() before fit()")
         W, C, N = context.shape
         # the contexts laid end to end, identified as the fitted recording so its embeddings are used
         flat = np.ascontiguousarray(context.transpose(2, 0, 1).reshape(N, W * C))
-        prep = replace(
-            self.prep, traces=flat, z=flat, mean=np.zeros((N, 1), np.float32), std=np.ones((N, 1), np.float32),
-            bounds=[(0, W * C)] * 3,
-        )
+        prep = replace(self.prep, traces=flat, z=flat, mean=np.zeros((N, 1), np.float32),
+                       std=np.ones((N, 1), np.float32), bounds=[(0, W * C)] * 3)
         starts = np.arange(W) * C
-        return forecast_windows(
-            self.model, prep, starts, C, self.horizon, n_samples=self.n_samples, seed=seed, variants=variants
-        )
-
-    def predict(self, context: np.ndarray) -> np.ndarray:
-        if self.model is None:
-            raise RuntimeError(f"{self.name}: predict() before fit()")
-        return self._forecast(context, (self.variant,), self.seed + 1)[self.variant]
+        if self.variant == "var":
+            return self.skip.forecast(prep, starts)
+        base = self.variant.removeprefix("blend_")
+        return forecast_windows(self.model, prep, starts, C, self.horizon, n_samples=self.n_samples,
+                                seed=self.seed + 1, variants=(base,),
+                                skip=self.skip if base != self.variant else None)[self.variant]
 
     @property
     def n_params(self) -> int:
         """Trainable DAT parameters (the frozen NQ tokenizer is not counted)."""
         from src_models.dat.model import count_parameters
 
-        if self.model is None:
-            return 0
-        return int(count_parameters(self.model.dat))
+        return 0 if self.model is None else int(count_parameters(self.model.dat))
 
 
 @register("calm")
@@ -162,9 +166,10 @@ class CalMAdapted(_CalMForecaster):
     def fit_model(self, budget: Budget, seed: int) -> tuple[Any, float | None, float | None, int]:
         from src_models.engine import CalM
 
-        settings = AdaptSettings(steps=self.adapt_steps, seed=seed)
+        settings = AdaptSettings(steps=self.adapt_steps, strategy=self.strategy, seed=seed)
         adapted = CalM(self.initial_model(seed)).adapt_job(self.prep, settings, cache=False).run()
-        return adapted.model, None, None, self.adapt_steps
+        self.info = {k: adapted.info[k] for k in ("strategy", "adapt_val_loss", "adapt_seconds") if k in adapted.info}
+        return adapted.model, None, None, adapted.info.get("adapt_steps", 0)
 
 
 @register("calm_scratch")
