@@ -29,6 +29,12 @@ Example::
     OMP_NUM_THREADS=1 python benchmarks/analysis_decoding.py --part adapt --part embedding --out analysis.json
     OMP_NUM_THREADS=1 python benchmarks/analysis_decoding.py --part decode --targets av --out analysis.json
     python benchmarks/analysis_decoding.py --markdown --out analysis.json   # print the tables
+
+``--seed-table`` aggregates ``calm decode --json`` outputs (one file per target and seed) into one
+row per target and level: every model's headline score as mean ± sd over
+seeds, the hybrid head's blend weight of the CalM states, and the margin over the best baseline::
+
+    python benchmarks/analysis_decoding.py --seed-table res/*.json
 """
 
 from __future__ import annotations
@@ -366,6 +372,37 @@ def markdown(res: dict) -> str:
     return "\n".join(out)
 
 
+def seed_table(files: list[str]) -> str:
+    """Markdown table of ``calm decode --json`` files (one per target and seed): mean ± sd over seeds."""
+    runs: dict[str, list[dict]] = {}
+    for f in sorted(files):
+        r = json.loads(Path(f).read_text())
+        runs.setdefault(f"{r['target']}/{r['level']}", []).append(r)
+
+    def ms(xs: list[float]) -> str:
+        return f"{np.mean(xs):.3f} ± {np.std(xs):.3f}"
+
+    first = next(iter(runs.values()))[0]
+    models = list(first["baselines"]) + list(first["calm_variants"])
+    out = [
+        "| target | metric | seeds | " + " | ".join(models)
+        + " | chance | CalM state weight (folds × seeds) | CalM − best baseline (per seed) | s per run |",
+        "|---" * (len(models) + 7) + "|",
+    ]
+    for key, rs in runs.items():
+        calm = [r["calm_variants"][r["calm_model"]] for r in rs]
+        margin = [c - max(r["baselines"].values()) for c, r in zip(calm, rs)]
+        weights = [w for r in rs for w in r["hyperparameters"][r["calm_model"]].get("weight", [])]
+        out.append(
+            f"| {key} | {rs[0]['metric']} | {len(rs)} | "
+            + " | ".join(ms([r["scores"][m][r["metric"]] for r in rs]) for m in models)
+            + f" | {ms([r['chance'] for r in rs])} | {ms(weights) if weights else '–'} | "
+            + f"{ms(margin)} ({', '.join(f'{m:+.3f}' for m in margin)}) | "
+            + f"{np.mean([r['seconds'] for r in rs]):.0f} |"
+        )
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
@@ -398,9 +435,15 @@ def main(argv: list[str] | None = None) -> int:
         default=str(Path(tempfile.gettempdir()) / "calm-analysis-bench"),
         help="folder for adapted checkpoints and the extracted thunder ROIs (reused between runs)",
     )
-    p.add_argument("--out", required=True, help="JSON file the results merge into")
+    p.add_argument("--out", help="JSON file the results merge into")
+    p.add_argument("--seed-table", nargs="+", metavar="JSON", help="print the table of calm decode --json files")
     p.add_argument("--markdown", action="store_true", help="print the markdown tables of --out")
     args = p.parse_args(argv)
+    if args.seed_table:
+        print(seed_table(args.seed_table))
+        return 0
+    if args.out is None:
+        p.error("--out is required")
     import torch
 
     torch.set_num_threads(1)

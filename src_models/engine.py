@@ -331,8 +331,8 @@ class Adapted:
     def decode(self, target: str, context: int = DecodeSettings.context, **kwargs: Any) -> Any:
         """Cross-validated decoding of ``target`` vs baselines (:func:`~src_models.analysis.decoding.decode`).
 
-        CalM's heads read the adapted model's per-neuron states over the tokens covering
-        ``context`` frames (``calm_adapted_neurons_*``, as ``calm decode`` names them).
+        CalM's heads (default ``hybrid``, as ``calm decode``) read the adapted model's per-neuron states
+        over the tokens covering ``context`` frames (``calm_adapted_neurons_*``, as ``calm decode`` names them).
         """
         from src_models.analysis.decoding import decode
         from src_models.nq.rate import frames_to_tokens

@@ -230,3 +230,38 @@ def test_the_ridge_estimator_is_the_closed_form_and_chooses_its_penalty_on_the_g
     assert estimator("ridge", alphas=(0.1, 1e6), cv=folds).fit(X, y)[-1].alpha_ == 0.1
     with pytest.raises(CalmError, match="unknown linear estimator 'lasso'"):
         estimator("lasso")
+
+
+class _Stub:
+    """A FeatureExtractor returning fixed per-frame features."""
+
+    name, lag_edges = "stub", (0, 1)
+
+    def __init__(self, feats: np.ndarray) -> None:
+        self.feats = feats
+
+    def receptive_frames(self, fs: float) -> int:
+        return 0
+
+    def frame_features(self, recording, progress=None) -> np.ndarray:
+        return self.feats
+
+
+@pytest.mark.parametrize("target", ["speed", "cue"])
+def test_hybrid_head_blends_states_and_traces_by_inner_validation(rec, target):
+    rng = np.random.default_rng(3)
+    noise = _Stub(rng.normal(size=(rec.n_frames, 8)).astype(np.float32))
+    res = decode(rec, target, extractors=[noise], baselines=("ridge",), n_shifts=0)
+    assert res.calm_models == ["stub_hybrid"]  # the default head
+    # useless states: the blend keeps (almost only) the traces, so it does not lose to ridge
+    assert np.mean(res.settings["hyperparameters"]["stub_hybrid"]["weight"]) <= 0.3
+    assert res.headline("stub_hybrid") >= res.headline("ridge") - 0.05
+    # informative states (the behaviour itself, or the cue signal): the blend leans on them
+    cue_sig = np.zeros(rec.n_frames, np.float32)
+    for s, e, c in zip(rec.trials["start_frame"], rec.trials["end_frame"], rec.trials["cue"]):
+        cue_sig[s:e] = 2 * c - 1
+    oracle = rec.behavior["speed"] if target == "speed" else cue_sig
+    good = _Stub(np.stack([oracle, rng.normal(size=rec.n_frames)], 1).astype(np.float32))
+    res = decode(rec, target, extractors=[good], baselines=("ridge",), n_shifts=0)
+    assert np.mean(res.settings["hyperparameters"]["stub_hybrid"]["weight"]) >= 0.5
+    assert res.headline("stub_hybrid") >= res.headline("ridge")

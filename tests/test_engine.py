@@ -152,5 +152,5 @@ def test_dock_workers_and_cli_commands_give_identical_numbers(tiny, tmp_path, ca
     assert main(["decode", str(path), "--target", "speed", "--baselines", "ridge", "--folds", "3",
                  "--context", "16", "--shifts", "2", *common]) == 0
     scores = json.loads(capsys.readouterr().out)["scores"]
-    for name in ("ridge", "calm_adapted_neurons_linear"):
+    for name in ("ridge", "calm_adapted_neurons_hybrid"):
         assert scores[name] == json.loads(json.dumps(dec.scores[name]))

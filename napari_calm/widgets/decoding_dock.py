@@ -2,8 +2,8 @@
 
 Pick a target (behaviour variables and trial columns of the recording), the
 supervised baselines to compare against, and run. The analysis
-(:func:`src_models.analysis.decoding.decode`: CalM heads on pooled DAT states
-and baselines on the traces, identical cross-validation folds, a
+(:func:`src_models.analysis.decoding.decode`: CalM's hybrid head on DAT states
+and frame-resolution traces, baselines on the traces, identical cross-validation folds, a
 circular-shift chance level) runs in a worker. The plots show the decoded
 against the true target over time (out-of-fold predictions of the best CalM
 head and of the best baseline) and every model's score with the chance level.
@@ -103,7 +103,7 @@ class DecodingDock(CalmDock):
     def build(self) -> None:
         self.target_combo = QComboBox()
         self.target_combo.setToolTip("Behaviour variable (per frame) or trial column (per trial)")
-        self.calm_check = QCheckBox("CalM heads (linear, MLP)")
+        self.calm_check = QCheckBox("CalM head (states + traces)")
         self.calm_check.setChecked(True)
         self.calm_check.setToolTip("Decode from the checkpoint's pooled hidden states")
         self.form = SettingsForm(

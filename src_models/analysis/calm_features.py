@@ -10,7 +10,7 @@ Analyses never call the DAT directly; they ask a :class:`FeatureExtractor` for
 
 :class:`CalmFeatures` implements it with CalM: the DAT hidden states of every neuron at every token,
 read out per neuron (each neuron's state on a few shared principal axes) or pooled across neurons
-(mean, std, max) for frame features; for neuron embeddings, :func:`state_loadings` (each neuron's
+(mean, std) for frame features; for neuron embeddings, :func:`state_loadings` (each neuron's
 loadings on the principal components of the population's trial-aligned states — label-free, the
 primary embedding), the learned neuron embeddings and the time-averaged hidden states. The model is read
 as it is: an adapted one comes from ``src_models.engine.CalM.adapt`` (``Adapted.features()``),
@@ -112,7 +112,7 @@ def neuron_pcs(hidden: np.ndarray, basis: tuple[np.ndarray, np.ndarray]) -> np.n
 
 
 #: read-outs of the DAT states, by name
-POOLS = ("mean", "std", "max", "neuron_pcs")
+POOLS = ("mean", "std", "neuron_pcs")
 
 
 def pool_neurons(
@@ -123,7 +123,7 @@ def pool_neurons(
 ) -> np.ndarray:
     """Read ``(N, n_tokens, d)`` states out as ``(n_tokens, features)``.
 
-    ``mean``, ``std`` and ``max`` (element-wise over neurons) are permutation-invariant summaries of
+    ``mean`` and ``std`` (element-wise over neurons) are permutation-invariant summaries of
     the population state (``d`` features each); ``neuron_pcs`` keeps every neuron
     (:func:`neuron_pcs` on ``basis``, fitted on ``hidden`` with ``k`` axes when not given,
     ``N · k`` features). Several names concatenate.
@@ -134,7 +134,6 @@ def pool_neurons(
     ops = {
         "mean": lambda h: h.mean(0),
         "std": lambda h: h.std(0),
-        "max": lambda h: h.max(0),
         "neuron_pcs": lambda h: neuron_pcs(h, basis if basis is not None else pcs_basis(h, k)),
     }
     return np.concatenate([ops[p](hidden) for p in pool], axis=1).astype(np.float32)
@@ -230,12 +229,8 @@ class CalmFeatures:
         device: str | None = None,
         seed: int = 0,
     ) -> None:
-        self.model = model
-        self.name = name
-        self.window_tokens = int(window_tokens)
-        self.device = device
-        self.seed = seed
-        self.phases = max(1, int(phases))
+        self.model, self.name, self.window_tokens = model, name, int(window_tokens)
+        self.device, self.seed, self.phases = device, seed, max(1, int(phases))
         self._set_readout(pool, n_pcs, lag_edges)
         self._cache: dict[object, object] = {}
 

@@ -10,8 +10,10 @@ Protocol (:func:`decode`):
 3. supervised baselines (ridge, MLP, GRU) read the recording's traces z-scored per neuron over the
    whole recording (label-free); frame-level samples see the causal window of ``context`` frames
    ending at the decoded frame, trial-level samples the frames of their trial;
-4. CalM heads (linear = ridge, and a small MLP) read a :class:`FeatureExtractor`'s per-frame
-   features (pooled DAT states) laid out the same way; fine-tuned CalM decoders
+4. CalM heads read a :class:`FeatureExtractor`'s per-frame features (DAT states) laid out the
+   same way: ``linear`` (ridge), ``mlp``, and the default ``hybrid`` (:class:`HybridHead`: the
+   states plus the frame-resolution traces the 8-frame tokens lose, one ridge per block, blended
+   by inner validation); fine-tuned CalM decoders
    (:mod:`~src_models.analysis.finetuned_head`) train the DAT itself with a head on each fold;
 5. scores are computed on the out-of-fold predictions of each fold and averaged over folds
    (R² and Pearson r for continuous targets, balanced accuracy for discrete ones);
@@ -39,9 +41,73 @@ from src_models.analysis.targets import Target, resolve_target
 from src_models.errors import CalmError
 from src_models.preprocessing import ZScore
 from src_models.recording import Recording
+from src_models.settings import DecodeSettings, split_names
+
+#: blend weights of the DAT-state block tried by :class:`HybridHead`
+HYBRID_WEIGHTS = np.linspace(0.0, 1.0, 11)
+
+
+class HybridHead:
+    """CalM's default head: DAT states and frame-resolution traces, blended by inner validation.
+
+    One :class:`RidgeDecoder` (own inner-CV penalty) per feature block — the CalM states, and the
+    z-scored traces lag-binned at frame resolution (what 8-frame tokens cannot resolve) — predicting
+    ``w · states + (1 − w) · traces``; ``w`` (:data:`HYBRID_WEIGHTS`) minimises the squared error
+    of out-of-fold outputs on 3 contiguous, gap-separated inner folds of the training samples (0.5
+    when they are too few). ``w = 0`` is ridge on the traces and ``w = 1`` the linear CalM head, so
+    it is never much worse than its better block, and only training samples choose.
+
+    Parameters
+    ----------
+    kind : {'continuous', 'discrete'}
+        Target type.
+    n_classes : int
+        Classes of a discrete target.
+    gap : int
+        Frames between inner training and validation samples.
+    """
+
+    name = "hybrid"
+
+    def __init__(self, kind: str, n_classes: int = 0, gap: int = 0) -> None:
+        self.kind, self.n_classes, self.gap = kind, n_classes, gap
+
+    def _blend(self, inputs: tuple, idx: np.ndarray) -> np.ndarray:
+        outs = [r.decision(b, idx) for r, b in zip(self._ridges, inputs)]
+        return self.weight * outs[0] + (1 - self.weight) * outs[1]
+
+    def fit(self, inputs: tuple, train_idx: np.ndarray, y: np.ndarray, frames: np.ndarray) -> HybridHead:
+        """Fit a ridge per block of ``inputs`` (states, traces) on ``train_idx``, then the blend."""
+        self._ridges = [RidgeDecoder(self.kind, self.n_classes, self.gap).fit(b, train_idx, y, frames) for b in inputs]
+        self.alpha, self.weight = [r.alpha for r in self._ridges], 0.5
+        order, n = np.argsort(frames[train_idx], kind="stable"), len(train_idx)
+        try:
+            folds = block_folds(frames[train_idx][order], n_folds=3, gap=self.gap, min_train=0)
+        except CalmError:
+            folds = []
+        Y = y[train_idx, None] if self.kind == "continuous" else one_hot(y[train_idx], self.n_classes)
+        outs, seen = np.zeros((2, *Y.shape)), np.zeros(n, bool)
+        for block, ridge, out in zip(inputs, self._ridges, outs):
+            X = block.flat(train_idx).astype(np.float64)
+            for f in folds:
+                tr, va = order[f.train], order[f.test]
+                inner = estimator("ridge", alphas=(ridge.alpha * len(tr),)).fit(X[tr], Y[tr])
+                out[va], seen[va] = inner.predict(X[va]).reshape(len(va), -1), True
+        if seen.any():
+            loss = [np.mean((w * outs[0] + (1 - w) * outs[1] - Y)[seen] ** 2) for w in HYBRID_WEIGHTS]
+            self.weight = float(HYBRID_WEIGHTS[int(np.argmin(loss))])
+        if self.kind == "discrete":
+            self._centroids = centroids(self._blend(inputs, train_idx), y[train_idx], self.n_classes)
+        return self
+
+    def predict(self, inputs: tuple, idx: np.ndarray) -> np.ndarray:
+        """Predicted values (continuous) or class indices (discrete)."""
+        out = self._blend(inputs, idx)
+        return out[:, 0] if self.kind == "continuous" else nearest(out, self._centroids)
+
 
 #: CalM heads trained on frozen features: name -> decoder class
-CALM_HEADS = {"linear": RidgeDecoder, "mlp": MLPDecoder}
+CALM_HEADS = {"hybrid": HybridHead, "linear": RidgeDecoder, "mlp": MLPDecoder}
 
 
 @dataclass
@@ -108,14 +174,14 @@ class DecodeResult:
         """Name of the best CalM variant (None without CalM)."""
         if not self.calm_models:
             return None
-        return max(self.calm_models, key=lambda m: _finite(self.headline(m)))
+        return max(self.calm_models, key=lambda m: np.nan_to_num(self.headline(m), nan=-np.inf))
 
     @property
     def best_baseline(self) -> str | None:
         """Name of the best supervised baseline."""
         if not self.baseline_models:
             return None
-        return max(self.baseline_models, key=lambda m: _finite(self.headline(m)))
+        return max(self.baseline_models, key=lambda m: np.nan_to_num(self.headline(m), nan=-np.inf))
 
     def to_json(self) -> dict[str, Any]:
         """The object ``calm decode --json`` prints."""
@@ -139,10 +205,6 @@ class DecodeResult:
         }
 
 
-def _finite(x: float) -> float:
-    return x if np.isfinite(x) else -np.inf
-
-
 def make_folds(target: Target, n_folds: int, gap: int) -> list[Fold]:
     """Contiguous frame blocks (frame level) or runs of whole trials (trial level)."""
     if target.level == "trial":
@@ -159,18 +221,6 @@ def make_folds(target: Target, n_folds: int, gap: int) -> list[Fold]:
                     f"{target.name!r}; use fewer folds (counts: {target.class_counts()})"
                 )
     return folds
-
-
-def make_inputs(
-    series: np.ndarray,
-    target: Target,
-    context: int,
-    lag_edges: tuple[int, ...] = DEFAULT_LAG_EDGES,
-) -> FrameInputs | TrialInputs:
-    """Decoder inputs for ``target`` cut from a ``(T, d)`` feature series."""
-    if target.level == "trial":
-        return TrialInputs(series, target.start, target.end)
-    return FrameInputs(series, target.frames, context, lag_edges)
 
 
 def cross_validate(
@@ -250,7 +300,7 @@ def decode(
     extractors: list[FeatureExtractor] | tuple = (),
     finetuned: list[Any] | tuple = (),
     baselines: tuple[str, ...] = ("ridge", "mlp", "gru"),
-    heads: tuple[str, ...] = ("linear", "mlp"),
+    heads: tuple[str, ...] = split_names(DecodeSettings.heads),
     level: str | None = None,
     context: int = 48,
     gap: int | None = None,
@@ -278,7 +328,8 @@ def decode(
     baselines : tuple of str
         Supervised decoders on the traces: any of ``ridge``, ``mlp``, ``gru``.
     heads : tuple of str
-        CalM heads: ``linear`` (ridge) and/or ``mlp``.
+        CalM heads: ``hybrid`` (:class:`HybridHead`), ``linear`` (ridge) and/or ``mlp`` (default:
+        :class:`~src_models.settings.DecodeSettings`, as ``calm decode`` and the Decoding dock).
     level : {'frame', 'trial'}, optional
         Decoding level (default: per frame for behaviour, per trial for trial columns).
     context : int
@@ -333,36 +384,27 @@ def decode(
     for k, f in enumerate(folds):
         fold_of[f.test] = k
     kw = dict(kind=tgt.kind, n_classes=n_classes, gap=gap)
-    torch_kw = dict(seed=seed, device=device)
-    jobs: list[tuple[str, Any, Any]] = []
-    trace_inputs = make_inputs(zscored_traces(recording), tgt, context)
-    for b in baselines:
-        cls = DECODERS[b]
-        jobs.append(
-            (
-                b,
-                trace_inputs,
-                lambda cls=cls: cls(**kw) if cls is RidgeDecoder else cls(**kw, **torch_kw),
-            )
-        )
+    torch_kw = {**kw, "seed": seed, "device": device}
+
+    def make(cls: type) -> Any:
+        return lambda: cls(**kw) if cls in (RidgeDecoder, HybridHead) else cls(**torch_kw)
+
+    def make_inputs(series: np.ndarray, lags: tuple[int, ...] = DEFAULT_LAG_EDGES) -> Any:
+        if tgt.level == "trial":
+            return TrialInputs(series, tgt.start, tgt.end)
+        return FrameInputs(series, tgt.frames, context, lags)
+
+    trace_inputs = make_inputs(zscored_traces(recording))
+    jobs: list[tuple[str, Any, Any]] = [(b, trace_inputs, make(DECODERS[b])) for b in baselines]
     n_ext = len(extractors)
     for i, ex in enumerate(extractors):
-        feats = ex.frame_features(
-            recording, progress=sub_progress(report, 0.5 * i / n_ext, 0.5 * (i + 1) / n_ext)
-        )
-        inputs = make_inputs(feats, tgt, context, ex.lag_edges)
+        feats = ex.frame_features(recording, sub_progress(report, 0.5 * i / n_ext, 0.5 * (i + 1) / n_ext))
+        inputs = make_inputs(feats, ex.lag_edges)
         for h in heads:
-            cls = CALM_HEADS[h]
-            jobs.append(
-                (
-                    f"{ex.name}_{h}",
-                    inputs,
-                    lambda cls=cls: cls(**kw) if cls is RidgeDecoder else cls(**kw, **torch_kw),
-                )
-            )
+            both = CALM_HEADS[h] is HybridHead
+            jobs.append((f"{ex.name}_{h}", (inputs, trace_inputs) if both else inputs, make(CALM_HEADS[h])))
     for ft in finetuned:
-        ft_kw = dict(kind=tgt.kind, n_classes=n_classes, gap=gap, seed=seed, device=device)
-        jobs.append((ft.name, ft.inputs(recording, tgt), lambda ft=ft, kw=ft_kw: ft.decoder(**kw)))
+        jobs.append((ft.name, ft.inputs(recording, tgt), lambda ft=ft: ft.decoder(**torch_kw)))
     start = 0.5 if n_ext else 0.0
     predictions, scores, fold_scores, chosen = {}, {}, {}, {}
     ridge_alphas = None
@@ -372,12 +414,10 @@ def decode(
         predictions[name] = pred
         fold_scores[name] = fs
         scores[name] = _mean_scores(fs)
-        if isinstance(fitted[0], RidgeDecoder):
-            chosen[name] = {"alpha": [d.alpha for d in fitted]}
-            if inputs is trace_inputs and ridge_alphas is None:
-                ridge_alphas = [d.alpha for d in fitted]
-        else:
-            chosen[name] = {"epochs": [d.epochs_run for d in fitted]}
+        keys = {"alpha": "alpha", "weight": "weight", "epochs": "epochs_run"}
+        chosen[name] = {k: [getattr(d, a) for d in fitted] for k, a in keys.items() if hasattr(fitted[0], a)}
+        if isinstance(fitted[0], RidgeDecoder) and inputs is trace_inputs and ridge_alphas is None:
+            ridge_alphas = chosen[name]["alpha"]
     report(0.95, "chance level (circularly shifted labels)")
     if ridge_alphas is None:
         ridge_alphas = [

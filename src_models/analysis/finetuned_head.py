@@ -71,21 +71,6 @@ class TokenGrid:
         return int(self.tokens.shape[1])
 
 
-class _Head(nn.Module):
-    def __init__(self, d: int, d_out: int, hidden: int, dropout: float) -> None:
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.LayerNorm(d),
-            nn.Linear(d, hidden),
-            nn.GELU(),
-            nn.Dropout(dropout),
-            nn.Linear(hidden, d_out),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-
 class FinetunedCalmDecoder:
     """DAT + head trained on one fold's labels (see the module docstring).
 
@@ -132,19 +117,10 @@ class FinetunedCalmDecoder:
         seed: int = 0,
         device: str | None = None,
     ) -> None:
-        self.model = model
-        self.kind = kind
-        self.n_classes = n_classes
-        self.gap = gap
-        self.steps = steps
-        self.batch_size = batch_size
-        self.lr = lr
-        self.head_lr = head_lr
-        self.hidden = hidden
-        self.eval_every = eval_every
-        self.seed = seed
-        self.device = resolve_device(device)
-        self.epochs_run = 0
+        self.model, self.kind, self.n_classes, self.gap = model, kind, n_classes, gap
+        self.steps, self.batch_size, self.eval_every, self.seed = steps, batch_size, eval_every, seed
+        self.lr, self.head_lr, self.hidden = lr, head_lr, hidden
+        self.device, self.epochs_run = resolve_device(device), 0
 
     # -- forward passes ---------------------------------------------------------------------------
     def _encode(self, grid: TokenGrid, starts: np.ndarray, length: int) -> torch.Tensor:
@@ -171,11 +147,8 @@ class FinetunedCalmDecoder:
         start = np.clip(first - grid.half, 0, grid.n_tokens - length)
         pooled = self._encode(grid, start, length)
         pos = np.arange(length)[None, :] + start[:, None]
-        mask = torch.as_tensor(
-            (pos >= first[:, None]) & (pos <= last[:, None]),
-            dtype=pooled.dtype,
-            device=pooled.device,
-        )
+        inside = (pos >= first[:, None]) & (pos <= last[:, None])
+        mask = torch.as_tensor(inside, dtype=pooled.dtype, device=pooled.device)
         h = (pooled * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
         return self._head(h)
 
@@ -188,10 +161,12 @@ class FinetunedCalmDecoder:
         rng = np.random.default_rng(self.seed)
         tr, va = early_stopping_split(frames, train_idx, self.gap, 512)
         self._target = target = TaskTarget(self.kind, y, tr, self.n_classes, self.device)
-        self._dat = copy.deepcopy(self.model.dat).to(self.device)
-        for p in self._dat.parameters():
-            p.requires_grad_(True)
-        self._head = _Head(self._dat.cfg.d_model, target.d_out, self.hidden, 0.1).to(self.device)
+        dat, d = copy.deepcopy(self.model.dat), self.model.dat.cfg.d_model
+        head = nn.Sequential(
+            nn.LayerNorm(d), nn.Linear(d, self.hidden), nn.GELU(), nn.Dropout(0.1), nn.Linear(self.hidden, target.d_out)
+        )
+        self._net = nn.ModuleDict({"dat": dat, "head": head}).to(self.device).requires_grad_(True)
+        self._dat, self._head = self._net["dat"], self._net["head"]
         opt = torch.optim.AdamW(
             [
                 {"params": self._dat.parameters(), "lr": self.lr},
@@ -201,50 +176,32 @@ class FinetunedCalmDecoder:
         )
         best, best_state = np.inf, None
         for step in range(self.steps):
-            self._dat.train()
-            self._head.train()
+            self._net.train()
             b = rng.choice(tr, size=min(self.batch_size, len(tr)), replace=False)
             loss = target.loss(self._outputs(grid, b), b)
             opt.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(
-                list(self._dat.parameters()) + list(self._head.parameters()), 1.0
-            )
+            torch.nn.utils.clip_grad_norm_(self._net.parameters(), 1.0)
             opt.step()
             self.epochs_run = step + 1
             if len(va) and ((step + 1) % self.eval_every == 0 or step + 1 == self.steps):
-                val = self._eval_loss(grid, va, target)
+                val = float(target.loss(self._raw(grid, va), va))
                 if val < best:
-                    best = val
-                    best_state = (
-                        copy.deepcopy(self._dat.state_dict()),
-                        copy.deepcopy(self._head.state_dict()),
-                    )
+                    best, best_state = val, copy.deepcopy(self._net.state_dict())
         if best_state is not None:
-            self._dat.load_state_dict(best_state[0])
-            self._head.load_state_dict(best_state[1])
-        self._dat.eval()
-        self._head.eval()
+            self._net.load_state_dict(best_state)
+        self._net.eval()
         return self
 
     @torch.no_grad()
-    def _eval_loss(self, grid: TokenGrid, idx: np.ndarray, target: TaskTarget) -> float:
-        self._dat.eval()
-        self._head.eval()
-        total = 0.0
-        for i in range(0, len(idx), 64):
-            b = idx[i : i + 64]
-            total += float(target.loss(self._outputs(grid, b), b)) * len(b)
-        return total / len(idx)
+    def _raw(self, grid: TokenGrid, idx: np.ndarray) -> torch.Tensor:
+        """Head outputs of samples ``idx`` in evaluation mode, 64 at a time."""
+        self._net.eval()
+        return torch.cat([self._outputs(grid, idx[i : i + 64]) for i in range(0, len(idx), 64)])
 
-    @torch.no_grad()
     def decision(self, grid: TokenGrid, idx: np.ndarray) -> np.ndarray:
         """De-standardised predictions ``(n, 1)`` or class logits ``(n, n_classes)``."""
-        outs = [
-            self._outputs(grid, idx[i : i + 64]).float().cpu().numpy()
-            for i in range(0, len(idx), 64)
-        ]
-        return self._target.outputs(np.concatenate(outs) if outs else np.zeros((0, 1)))
+        return self._target.outputs(self._raw(grid, idx).float().cpu().numpy())
 
     def predict(self, grid: TokenGrid, idx: np.ndarray) -> np.ndarray:
         """Predicted values (continuous) or class indices (discrete)."""
@@ -275,10 +232,7 @@ class CalmFinetune:
         window_tokens: int = 16,
         **decoder_kw: Any,
     ) -> None:
-        self.model = model
-        self.name = name
-        self.window_tokens = int(window_tokens)
-        self.decoder_kw = decoder_kw
+        self.model, self.name, self.window_tokens, self.decoder_kw = model, name, int(window_tokens), decoder_kw
 
     def receptive_frames(self, fs: float) -> int:
         """Most recorded frames before ``t`` that a prediction at ``t`` can depend on."""
