@@ -1,19 +1,11 @@
 """Background jobs of the CalM docks: engine :class:`~src_models.jobs.Job` objects in napari thread workers.
 
-Every ``*_job`` here is a generator of :class:`~src_models.jobs.Progress` records returning numpy
-arrays or dataclasses; the matching ``*_worker`` factory wraps it in a
-:class:`~src_models.jobs.Job` (torch threads and the ``triton`` switch set for that job only) and
-runs it in a napari :func:`thread_worker` — no thread inside the worker — with the job's
-``cancel_event`` attached to the worker. Setting that event cancels the job at its next record:
-the worker ends with :class:`JobCancelled` (a fine-tune instead stops through the engine's stop
-flag, saving a checkpoint to resume from, and returns normally). Jobs never touch napari layers
-or Qt objects: the docks update the GUI from the worker's ``returned`` and ``yielded`` signals.
-
-Forecast, decode, embed and the inspector's tokens all go through one
-:class:`~src_models.engine.Adapted` per recording (:meth:`src_models.engine.CalM.adapt_job`,
-cached in memory and on disk), with the same :class:`~src_models.settings.AdaptSettings` defaults
-as the command line. Models are loaded inside the jobs (torch is imported there, never at module
-import) and cached by checkpoint folder, its ``config.json`` modification time and device.
+Every ``*_job`` is a generator of :class:`~src_models.jobs.Progress` records; its ``*_worker``
+factory runs it as a :class:`~src_models.jobs.Job` in a napari :func:`thread_worker` whose
+``cancel_event`` cancels the job at its next record (:class:`JobCancelled`; a fine-tune instead
+stops through the engine's stop flag and saves a resumable checkpoint). Jobs never touch napari
+or Qt: the docks update the GUI from the worker's signals. Forecast, decode, embed and tokens
+share one cached :class:`~src_models.engine.Adapted` per recording, with the CLI's defaults.
 """
 
 from __future__ import annotations
@@ -76,11 +68,7 @@ _MODELS_LOCK = threading.Lock()
 
 
 def load_model(checkpoint: str | Path, device: str) -> Any:
-    """The :class:`src_models.engine.CalM` of ``checkpoint`` on ``device``, loaded once and cached.
-
-    The engine object never modifies its model (adaptations and fine-tunes work on copies), so
-    every dock can share it.
-    """
+    """The shared :class:`src_models.engine.CalM` of ``checkpoint`` on ``device`` (LRU-cached)."""
     from src_models.dat.calm import resolve_checkpoint
     from src_models.engine import CalM
 
@@ -125,17 +113,7 @@ def _worker(job: Callable[..., Generator[Progress, None, Any]], *args: Any, hand
 
 # -- jobs ------------------------------------------------------------------------------------
 def open_job(path: str | Path) -> Generator[Progress, None, Recording]:
-    """Read a recording with :func:`src_models.readers.read_recording`.
-
-    Parameters
-    ----------
-    path : str or Path
-        Any file or folder a reader understands.
-
-    Returns
-    -------
-    Recording
-    """
+    """Read a recording (any path :func:`src_models.readers.read_recording` understands)."""
     from src_models.readers import read_recording
 
     yield Progress(0, 1, f"reading {Path(path).name}")
@@ -147,10 +125,7 @@ def open_job(path: str | Path) -> Generator[Progress, None, Recording]:
 def tokenize_job(
     recording: Recording, checkpoint: str, device: str
 ) -> Generator[Progress, None, TokenCache]:
-    """The causal tokens the DAT reads for every neuron, their reconstruction and the codebook.
-
-    Tokens come from the recording's shared adaptation (:meth:`Adapted.tokens`): exactly the
-    grid the model reads (the adaptation does not change them; it is only looked up).
+    """The tokens the DAT reads (:meth:`Adapted.tokens`), their reconstruction and the codebook.
 
     Returns
     -------
@@ -177,9 +152,7 @@ def embed_job(
     recording: Recording, checkpoint: str, device: str, umap: bool = False, *,
     adapt_steps: int = AdaptSettings.steps,
 ) -> Generator[Progress, None, EmbeddingCache]:
-    """Per-neuron CalM embeddings, their PCA (and UMAP) maps, and cue/choice selectivity.
-
-    :meth:`Adapted.embed` of the recording's shared adaptation (as ``calm embed``).
+    """Per-neuron embeddings (:meth:`Adapted.embed`), PCA (and UMAP) maps and selectivity.
 
     Returns
     -------
@@ -225,14 +198,7 @@ def forecast_job(
     adapt_steps: int = AdaptSettings.steps,
     stride: int | None = None,
 ) -> Generator[Progress, None, Any]:
-    """:meth:`Adapted.forecast` of the recording's shared adaptation (as ``calm forecast``).
-
-    ``stride`` is the step between test windows (default: ``horizon``).
-
-    Returns
-    -------
-    ForecastResult
-    """
+    """:meth:`Adapted.forecast` (as ``calm forecast``); ``stride`` defaults to ``horizon``."""
     adapted = yield from adapted_job(recording, checkpoint, device, adapt_steps)
     yield Progress(0, 1, "forecasting")
     return adapted.forecast(context, horizon, samples=n_samples, stride=stride or horizon)
@@ -250,14 +216,7 @@ def decode_job(
     n_shifts: int = DecodeSettings.shifts,
     adapt_steps: int = AdaptSettings.steps,
 ) -> Generator[Progress, None, Any]:
-    """Decode ``target`` with CalM heads and baselines (:meth:`Adapted.decode`).
-
-    Without ``checkpoint`` only the baselines run (``src_models.analysis.decoding.decode``).
-
-    Returns
-    -------
-    DecodeResult
-    """
+    """Decode ``target`` with CalM heads and baselines (only baselines without ``checkpoint``)."""
     from src_models.analysis.decoding import decode
 
     kwargs = dict(baselines=baselines, n_folds=n_folds, context=context, n_shifts=n_shifts, device=device)
@@ -281,11 +240,9 @@ def finetune_job(
 ) -> Generator[Progress, None, FinetuneOutcome]:
     """Fine-tune the checkpoint on ``recording`` into the run folder ``out`` (resumes when it exists).
 
-    :meth:`src_models.engine.CalM.finetune` (the shared model is copied, never written); the
-    engine writes ``out/last`` and ``out/best`` atomically. ``out`` follows the output policy
-    (:func:`src_models.outputs.claim_output`): a new folder, or a fine-tune run folder this
-    project wrote (resumed); locked while the job runs. Setting ``cancel`` stops between
-    steps, saving a resumable checkpoint.
+    :meth:`src_models.engine.CalM.finetune` on a copy of the shared model; ``out`` must be new or
+    a fine-tune run folder calm wrote (:func:`src_models.outputs.claim_output`). Setting
+    ``cancel`` stops between steps, saving a resumable checkpoint.
 
     Parameters
     ----------
@@ -338,9 +295,8 @@ def map_worker(vectors: np.ndarray, method: str) -> Any:
     return _worker(map_job, vectors, method)
 
 
-def forecast_worker(
-    recording: Recording, checkpoint: str, device: str, context: int, horizon: int, **kwargs: Any
-) -> Any:
+def forecast_worker(recording: Recording, checkpoint: str, device: str, context: int, horizon: int,
+                    **kwargs: Any) -> Any:
     """Worker for :func:`forecast_job`."""
     return _worker(forecast_job, recording, checkpoint, device, context, horizon, **kwargs)
 
@@ -350,13 +306,7 @@ def decode_worker(recording: Recording, target: str, **kwargs: Any) -> Any:
     return _worker(decode_job, recording, target, **kwargs)
 
 
-def finetune_worker(
-    recording: Recording | str | Path,
-    checkpoint: str,
-    out: str | Path,
-    config: dict[str, Any],
-    device: str,
-    seed: int = 0,
-) -> Any:
+def finetune_worker(recording: Recording | str | Path, checkpoint: str, out: str | Path,
+                    config: dict[str, Any], device: str, seed: int = 0) -> Any:
     """Worker for :func:`finetune_job` (cancelling stops through the engine's stop flag)."""
     return _worker(finetune_job, recording, checkpoint, out, config, device, handles_cancel=True, seed=seed)

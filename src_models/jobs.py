@@ -1,21 +1,12 @@
 """One job protocol for every long computation: a generator of :class:`Progress` records.
 
-A :class:`Job` wraps a generator function ``run(cancel) -> Generator[Progress, None, T]``.
-Iterating the job runs it and yields its progress; its return value is the job's
-:attr:`Job.result`. The same object serves
-
-* the command line — ``job.run(bar=True)`` drives it with a tqdm bar on stderr;
-* the docks — a napari ``thread_worker`` iterates it (``yield from job``), no thread of its own;
-* notebooks — ``for p in job: ...`` or ``job.run()``.
-
-``job.cancel()`` stops it at its next record (or, at its end, withholds its result): a job that handles its own stop flag (a
-fine-tune saves a checkpoint to resume from and returns normally) sees ``cancel_event``; any
-other raises :class:`JobCancelled`. ``job.resume()`` is a fresh job with the same arguments (a
-fine-tune continues from its ``OUT/last``).
-
-While a job runs, torch's thread count and the ``triton`` switch are set for it alone
-(:func:`job_environment`) and restored afterwards, so other plugins in the same napari process
-keep their settings.
+A :class:`Job` wraps ``run(cancel) -> Generator[Progress, None, T]``; iterating it yields the
+progress and its return value is :attr:`Job.result`. The CLI drives it with ``job.run(bar=True)``,
+the docks with a napari ``thread_worker`` (``yield from job``), notebooks with ``for p in job``.
+``job.cancel()`` stops it at its next record: a job that handles its own stop flag sees
+``cancel_event`` (a fine-tune saves a resumable checkpoint), any other raises
+:class:`JobCancelled`; ``job.resume()`` is a fresh job with the same arguments. torch's thread
+count and the ``triton`` switch are set for the job alone (:func:`job_environment`).
 """
 
 from __future__ import annotations
@@ -59,9 +50,8 @@ class JobCancelled(Exception):
 def job_environment(threads: int | None = None) -> Iterator[None]:
     """Keep ``triton`` out and run torch on ``threads`` threads inside the block; restore both after.
 
-    ``sys.modules['triton'] = None`` (unless triton is already loaded) makes torch treat triton
-    as absent: loading its bundled LLVM into a process whose OpenGL driver already loaded Mesa's
-    LLVM (napari with llvmpipe or radeonsi) crashes it, and CalM never compiles with triton.
+    Bundled triton LLVM crashes a process whose OpenGL driver already loaded Mesa's LLVM (napari),
+    so ``sys.modules['triton'] = None`` (unless already loaded) makes torch treat it as absent.
     """
     previous = sys.modules.get("triton", _MISSING)
     if previous is _MISSING:

@@ -1,16 +1,13 @@
 """The one preparation path: ΔF/F policy, 60/20/20 time split, z-scoring with training statistics.
 
-Every command, dock and benchmark prepares a recording with :func:`prepare_recording`
-(``calm forecast``, ``calm finetune``, the DAT states behind decoding and embeddings) or, for the
-benchmark's windows, with :func:`apply_dff` and the same split / :class:`ZScore`, so a number
-reported anywhere describes the same traces. What was applied is a small JSON-able report
-(:attr:`PreparedRecording.report`), printed under ``preparation`` in every JSON output.
+Commands, docks and benchmarks all prepare with :func:`prepare_recording` (or :func:`apply_dff`
+and the same split / :class:`ZScore`), so every reported number describes the same traces; the
+JSON-able :attr:`PreparedRecording.report` appears under ``preparation`` in every JSON output.
 
 ΔF/F policy (``dff``)
-    ``auto`` (default) converts raw fluorescence — traces that are strictly positive, which ΔF/F
-    and z-scores are not — with :func:`~src_models.preprocessing.delta_f_over_f` (maximin
-    baseline over trailing 60 s windows, so frame ``t`` never sees later frames; the F0 floor from
-    the training split) and leaves anything else as it is; ``yes`` always converts, ``no`` never.
+    ``auto`` converts strictly positive (raw fluorescence) traces with causal
+    :func:`~src_models.preprocessing.delta_f_over_f` (F0 floor from the training split);
+    ``yes`` always converts, ``no`` never.
 """
 
 from __future__ import annotations
@@ -118,8 +115,7 @@ def prepare_recording(
     Parameters
     ----------
     data : Recording or ndarray or PreparedRecording
-        A recording, raw ``(N, T)`` traces with ``fs``, or an already prepared
-        recording (returned as it is).
+        A recording, raw ``(N, T)`` traces with ``fs``, or a prepared recording (returned as is).
     fs : float, optional
         Frame rate of bare traces.
     train_fraction, val_fraction : float
@@ -129,8 +125,7 @@ def prepare_recording(
     dff : {'auto', 'yes', 'no'}
         ΔF/F policy (module docstring).
     zscore : bool
-        False for traces already z-scored with their training statistics (the
-        benchmark's windows): mean 0 and std 1 are used as they are.
+        False for traces already z-scored with their training statistics (mean 0, std 1 used).
 
     Raises
     ------

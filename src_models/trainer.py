@@ -1,26 +1,16 @@
 """The one training loop of CalM: NQ, DAT pretraining and fine-tuning, the baselines, the decoders.
 
-A caller supplies its module, a ``loss(step)`` closure (the batch of ``step`` → loss tensor, or
-``(loss, parts)`` with a dict of floats to report) and, optionally, a ``validate()`` closure
-(→ a score, a dict holding ``"val_loss"``, or None for "nothing to validate");
-:class:`Trainer` owns the rest:
-
-* AdamW over ``params`` (default: the module's trainable parameters with ``weight_decay``;
-  :func:`param_groups` splits decay / no-decay groups);
-* the learning rate: a constant, or a ``lr(step)`` callable (:func:`warmup_cosine`);
-* bf16 autocast on CUDA around ``loss`` (:func:`src_models.device.autocast`);
-* gradient-norm clipping (``grad_clip > 0``) over the module's trainable parameters;
-* validation every ``val_every`` steps and at the last step: ``best``/``best_step`` track the
-  lowest score, ``best_state`` the weights then (``keep_best``); early stopping after
-  ``patience`` validations without an improvement larger than ``min_delta``;
-* the step budget: global steps ``start`` .. ``steps`` (a resumed run passes its ``start``);
-* one :class:`src_models.jobs.Progress` record per step from :meth:`Trainer.run`, metrics =
-  the loss parts, ``lr`` and, on validation steps, the validation metrics and ``improved``;
-* cancel: ``cancel`` (an Event or a callable) is checked before every step; the run then ends
-  with ``cancelled`` set (the caller saves what it wants to resume from);
-* checkpoint hooks: ``save(step, metrics)`` runs every ``checkpoint_every`` steps and at the last
-  step; :func:`optimizer_tensors` / :func:`load_optimizer_tensors` carry the AdamW moments as
-  plain tensors (no pickle) for :func:`src_models.checkpoint.save_checkpoint`.
+A caller supplies its module, a ``loss(step)`` closure (→ loss tensor, or ``(loss, parts)`` with
+a dict of floats) and optionally ``validate()`` (→ a score, a dict holding ``"val_loss"``, or
+None). :class:`Trainer` owns AdamW (:func:`param_groups`), the learning rate (constant or
+``lr(step)``, :func:`warmup_cosine`), bf16 autocast on CUDA, gradient clipping (``grad_clip >
+0``), validation every ``val_every`` steps and at the last (``best``, ``best_step``,
+``best_state`` with ``keep_best``; early stopping after ``patience`` validations not improving
+by ``min_delta``), global steps ``start .. steps``, one :class:`src_models.jobs.Progress` per
+step from :meth:`Trainer.run` (loss parts, ``lr``, validation metrics, ``improved``),
+``cancel`` (Event or callable, checked before every step; sets ``cancelled``) and
+``save(step, metrics)`` every ``checkpoint_every`` steps and at the last.
+:func:`optimizer_tensors` / :func:`load_optimizer_tensors` carry the AdamW moments as tensors.
 
 Example::
 

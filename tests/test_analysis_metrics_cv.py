@@ -5,9 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from src_models.analysis.cv import block_folds, circular_shifts, min_distance, trial_folds
+from src_models.analysis.cv import block_folds, circular_shifts, trial_folds
 from src_models.analysis.scores import balanced_accuracy, pearson_r, r2_score, score
 from src_models.errors import CalmError
+
+
+def min_distance(train_frames: np.ndarray, test_frames: np.ndarray) -> int:
+    """Smallest ``|t - s|`` between a training and a test frame (brute force)."""
+    return int(np.abs(np.subtract.outer(np.asarray(train_frames), np.asarray(test_frames))).min())
 
 
 def test_r2_and_pearson_on_toy_arrays():

@@ -1,12 +1,9 @@
 """Decoding dock: decode a behaviour variable or trial label from the population.
 
-Pick a target (behaviour variables and trial columns of the recording), the
-supervised baselines to compare against, and run. The analysis
-(:func:`src_models.analysis.decoding.decode`: CalM's hybrid head on DAT states
-and frame-resolution traces, baselines on the traces, identical cross-validation folds, a
-circular-shift chance level) runs in a worker. The plots show the decoded
-against the true target over time (out-of-fold predictions of the best CalM
-head and of the best baseline) and every model's score with the chance level.
+Pick a target and baselines; :func:`src_models.analysis.decoding.decode` (CalM's hybrid head on
+DAT states and frame-resolution traces, baselines on the traces, identical folds, circular-shift
+chance) runs in a worker. The plots show decoded against true target over time (best CalM head and
+best baseline) and every score with chance.
 """
 
 from __future__ import annotations
@@ -14,14 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qtpy.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QLabel,
-    QPushButton,
-    QVBoxLayout,
-    QWidget,
-)
+from qtpy.QtWidgets import (QCheckBox, QComboBox, QLabel, QPushButton, QVBoxLayout, QWidget)
 
 from napari_calm import workers
 from napari_calm.widgets.dock_base import CalmDock, SettingsForm

@@ -1,10 +1,8 @@
-"""Base class of the CalM docks (the viewer, its shared state, safe signal wiring) and settings forms.
+"""Base class of the CalM docks (viewer, shared state, safe signal wiring) and settings forms.
 
-:class:`SettingsForm` builds a dock's form from fields of the engine's settings dataclasses
-(:mod:`src_models.settings`) as magicgui widgets: the field's type, default, ``choices`` and
-``help`` (the tooltip) are the ones ``calm`` generates its options from
-(:mod:`napari_calm.cli.options`), so the CLI and the docks cannot drift; it reads them back
-into a validated settings instance.
+:class:`SettingsForm` builds magicgui widgets from the engine's settings dataclasses
+(:mod:`src_models.settings`) with the same types, defaults, choices and help as ``calm``'s
+options, so the CLI and the docks cannot drift.
 """
 
 from __future__ import annotations
@@ -136,26 +134,20 @@ class SettingsForm(QWidget):
 class CalmDock(QWidget):
     """A dock widget bound to one viewer and its :class:`~napari_calm.state.CalmState`.
 
-    Creating any dock links the ROI layer and the selection
-    (:func:`napari_calm.widgets.roi_link.attach`), so clicking ROIs works
-    whichever docks are open. Subclasses lay their content out in
-    :attr:`body`, which sits in a scroll area: a dock never raises the
-    window's minimum size, and content taller than the dock scrolls. A dock
-    added next to other CalM docks (the Plugins menu stacks them) joins their
-    tab group. Subclasses build their widgets in :meth:`build`.
+    Creating a dock links the ROI layer and the selection (:func:`.roi_link.attach`).
+    Subclasses build their widgets into the scrolling :attr:`body` in :meth:`build`.
 
     Parameters
     ----------
     viewer : napari.Viewer
-        The viewer (injected by napari from the ``'napari.viewer.Viewer'`` annotation;
-        napari's plugin proxy is unwrapped, see :func:`napari_calm.state.unwrap_viewer`).
+        The viewer (napari's plugin proxy is unwrapped, :func:`napari_calm.state.unwrap_viewer`).
     parent : QWidget, optional
         Qt parent.
 
     Attributes
     ----------
     grouped : bool
-        Whether the dock sits in the CalM docks' tab group (set by whoever placed it there).
+        Whether the dock sits in the CalM docks' tab group.
     """
 
     def __init__(self, viewer: napari.viewer.Viewer, parent: QWidget | None = None) -> None:

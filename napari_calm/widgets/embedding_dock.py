@@ -1,19 +1,9 @@
 """Embedding map: neurons as points of a UMAP (as ``calm embed``) or PCA map of their embeddings.
 
-Points are coloured by cue or choice selectivity or any other per-neuron
-feature (the ROI layer's ``features`` table plus the embedding features).
-The map and the image are linked both ways:
-
-* click a point, or drag a lasso around points, to select those neurons
-  (Shift adds to / toggles in the selection); their ROIs are outlined in the
-  image and the inspector shows the first one;
-* neurons selected in the image (or any dock) are ringed in the map;
-* *Colour ROIs* paints the ROIs in the image with the same colours
-  (a ``DirectLabelColormap``); *Reset colours* restores the original ones.
-
-Embedding computes the PCA map; a UMAP map is computed in a worker when it is
-shown first (``umap`` and numba are imported only there; the first one compiles
-for about a minute).
+Points are coloured by selectivity or any per-neuron feature. Clicking or lasso-ing points
+(Shift adds/toggles) selects neurons, outlined in the image; neurons selected elsewhere are
+ringed in the map; *Colour ROIs* paints the ROIs alike (*Reset colours* undoes it). The UMAP map
+is computed in a worker when first shown (its first run compiles for about a minute).
 """
 
 from __future__ import annotations

@@ -1,15 +1,9 @@
 """The "Extract ROIs" panel: run suite2p on the open movie and add its ROIs and traces.
 
-The Recording dock embeds :class:`ExtractPanel`. The movie is the TIFF behind
-the viewer's Image layer (picked up automatically, or typed/browsed); the
-results go to ``<movie>_suite2p`` next to it unless another folder is given.
-*Extract ROIs* starts an :class:`~napari_calm.extraction.ExtractionJob` — suite2p
-in a separate process — and follows its progress from a thread worker in the
-panel's progress bar; *Cancel* kills the process and removes its temporary
-folder. When suite2p is done, the results folder is read with
-:func:`~src_models.readers.read_recording`, its ROI Labels layer is added on
-top of the movie and the recording (traces, ROIs, cell flags) becomes the
-viewer's current recording, ready for tokenization.
+The movie is the TIFF behind the viewer's Image layer (or typed/browsed); results go to
+``<movie>_suite2p`` unless another folder is given. suite2p runs in a separate process
+(:class:`~napari_calm.extraction.ExtractionJob`; *Cancel* kills it); its results folder is read
+with :func:`~src_models.readers.read_recording` and becomes the viewer's current recording.
 """
 
 from __future__ import annotations
@@ -62,11 +56,7 @@ def _tiff(path: Any) -> Path | None:
 
 
 def recording_movie(rec: Any) -> Path | None:
-    """The TIFF a recording was read from or names in ``meta.json`` (``"movie"``), if any.
-
-    A relative ``movie`` entry is resolved against the folder of the ``meta.json``
-    that held it (the layout of ``calm simulate`` and ``calm extract``).
-    """
+    """The TIFF a recording was read from or names in ``meta.json`` (relative to it), if any."""
     if rec is None:
         return None
     if _tiff(rec.source):
@@ -81,11 +71,7 @@ def recording_movie(rec: Any) -> Path | None:
 
 
 def movie_from_viewer(viewer: Any, state: Any = None) -> Path | None:
-    """The TIFF behind the viewer's movie.
-
-    Looked for in the current recording, then the recordings of the active and
-    the other Image layers, then napari's ``layer.source.path`` of those layers.
-    """
+    """The TIFF behind the viewer's movie (current recording, then Image layers and sources)."""
     from napari_calm.state import RECORDING_KEY
 
     found = recording_movie(getattr(state, "recording", None))
@@ -326,11 +312,7 @@ class ExtractPanel(QWidget):
         return self.jobs.busy
 
     def start(self) -> ExtractionJob | None:
-        """Start extracting the movie in the field; returns the job (None on bad input).
-
-        Bad input (no movie, not a TIFF, too short or small, results already in
-        the output folder without *replace*) is a one-line notification.
-        """
+        """Start extracting the movie in the field; the job, or None (and a notice) on bad input."""
         from napari.qt.threading import thread_worker
 
         from napari_calm.extraction import ExtractionJob

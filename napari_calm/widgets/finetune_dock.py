@@ -1,14 +1,10 @@
 """Fine-tune dock: adapt CalM to a recording, with a live loss curve, cancel and resume.
 
-Choose the data (the current recording, or any file or folder a reader
-opens), optionally a JSON config, and the settings of ``calm finetune``
-(:class:`src_models.settings.FinetuneSettings`, the same defaults), then
-*Start*. :func:`src_models.dat.finetune` runs in a thread worker on a fresh
-copy of the chosen checkpoint, which is never written; the run folder
-``<runs folder>/<run name>`` receives ``last/`` (resumable) and ``best/``
-atomically. *Cancel* stops between two steps and saves ``last/``; *Resume*
-continues the selected run. A finished run is added to the checkpoint list
-of the Recording & model dock.
+Choose the data (current recording or a path), optionally a JSON config, and the settings of
+``calm finetune`` (:class:`src_models.settings.FinetuneSettings`), then *Start*:
+:func:`src_models.dat.finetune` runs in a worker on a copy of the checkpoint and writes
+``<runs folder>/<run name>/{last,best}``. *Cancel* saves ``last/``; *Resume* continues the
+selected run; finished runs join the Recording dock's checkpoint list.
 """
 
 from __future__ import annotations
@@ -34,12 +30,10 @@ if TYPE_CHECKING:
 
 
 class LossCanvas(PlotCanvas):
-    """Training loss per step and validation loss per validation pass.
+    """Training loss per step and validation loss per validation pass, blitted.
 
-    The curves are blitted over a cached background. The step axis starts at
-    ``min(total, INITIAL_STEPS)`` and grows fourfold when the run passes it;
-    the loss axis runs from 0 to 15 % above the largest loss seen. A full
-    redraw therefore happens only a few times per run.
+    The step axis starts at ``min(total, INITIAL_STEPS)`` and grows fourfold when passed; the loss
+    axis reaches 15 % above the largest loss, so full redraws are rare.
     """
 
     #: Initial extent of the step axis.

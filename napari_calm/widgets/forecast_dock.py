@@ -1,17 +1,10 @@
 """Forecast dock: CalM's forecasts of the selected neurons, their uncertainty and the metrics.
 
-*Forecast* runs :meth:`src_models.engine.Adapted.forecast` in a worker: the
-model is adapted to the first 60 % of the recording (new neuron and session
-embeddings, a few steps), the forecast variant is chosen on the next 20 %,
-and every test window of the last 20 % is forecast. Then pick the time point
-(a test window; *Viewer time* takes the movie's current frame) and the
-horizon to show:
-
-* per selected neuron (up to :data:`MAX_PANELS`): the context, the truth, the
-  forecast and the 10–90 % band of the sampled rollouts;
-* the population: the mean over all neurons of truth and forecast, and the
-  per-neuron correlations of this window;
-* the metrics of the whole test split next to the copy-last baseline.
+*Forecast* runs :meth:`src_models.engine.Adapted.forecast` in a worker (adapt on the first 60 %,
+choose the variant on the next 20 %, forecast every test window of the last 20 %). For the
+chosen window (*Viewer time*: the movie's frame) and horizon it shows per selected neuron (up to
+:data:`MAX_PANELS`) context, truth, forecast and the 10–90 % band; the population mean and
+per-neuron correlations; and the test split's metrics next to the copy-last baseline.
 """
 
 from __future__ import annotations
@@ -77,10 +70,8 @@ class ForecastCanvas(PlotCanvas):
         ----------
         t : ndarray
             ``(C + H,)`` seconds; the first C are the context.
-        context : ndarray
-            ``(C, N)`` z-scored context.
-        truth, forecast : ndarray
-            ``(H, N)`` z-scored truth and forecast.
+        context, truth, forecast : ndarray
+            ``(C, N)`` z-scored context, ``(H, N)`` truth and forecast.
         band : tuple of ndarray or None
             ``(H, N)`` lower and upper band.
         neurons : list of int

@@ -1,16 +1,9 @@
 """Neuron inspector: one neuron's trace, NQ reconstruction, tokens, codebook, embedding and tuning.
 
-Choose the neuron by clicking its ROI in the image, from the list, with the
-spin box, or with ``Alt+Right`` / ``Alt+Left``. The plots are
-
-* the raw (neuropil-corrected, z-scored) trace with the NQ reconstruction;
-* the token sequence as a coloured strip on the same time axis (hovering
-  shows the token's code id);
-* the codebook atlas: every code's decoded waveform in a grid, with the codes
-  this neuron uses highlighted (line width grows with use).
-
-Switching neurons only updates artist data (no figure rebuild), so a click
-is on screen well within 100 ms on a 1,000-neuron recording.
+Choose the neuron by clicking its ROI, from the list, with the spin box or ``Alt+Right`` /
+``Alt+Left``. Plots: the z-scored trace with its reconstruction, the token strip on the same
+time axis (hover shows the code id), and the codebook atlas with this neuron's codes
+highlighted. Switching neurons only updates artist data (blitting), well within 100 ms.
 """
 
 from __future__ import annotations
@@ -50,12 +43,10 @@ def atlas_columns(n_codes: int) -> int:
 
 
 class InspectorCanvas(PlotCanvas):
-    """Trace + reconstruction, token strip and codebook atlas of one neuron.
+    """Trace + reconstruction, token strip and codebook atlas of one neuron (blitted).
 
-    Axes limits only change with the recording or the token cache; switching
-    neurons redraws the animated artists over a cached background (blitting).
-    Traces are shown scaled to their own min–max range (the z-score range is
-    printed), so the axes never need rescaling.
+    Traces are scaled to their own min–max range (the z-score range is printed), so the axes
+    limits only change with the recording or the token cache.
     """
 
     def __init__(self, viewer: napari.Viewer, parent: QWidget | None = None) -> None:
@@ -181,25 +172,16 @@ class InspectorCanvas(PlotCanvas):
         tokens: np.ndarray | None,
         token_seconds: float,
     ) -> tuple[float, float]:
-        """Update the animated artists for one neuron and blit them.
+        """Update and blit the animated artists for one neuron; returns the z-score range shown.
 
         Parameters
         ----------
-        t : ndarray
-            ``(T,)`` frame times in seconds.
-        z : ndarray
-            ``(T,)`` z-scored trace.
-        recon : ndarray or None
-            ``(T,)`` NQ reconstruction in the same units.
+        t, z, recon : ndarray
+            ``(T,)`` frame times in seconds, z-scored trace and NQ reconstruction (or None).
         tokens : ndarray or None
             ``(n_tok,)`` code ids.
         token_seconds : float
             Duration of one token.
-
-        Returns
-        -------
-        tuple of float
-            The z-score range shown (the trace's min and max).
         """
         lo, hi = float(np.min(z)), float(np.max(z))
         scale = 1.0 / (hi - lo) if hi > lo else 1.0

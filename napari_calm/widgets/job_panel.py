@@ -1,13 +1,8 @@
 """A progress bar, status line and Cancel button driving one napari thread worker.
 
-Every dock that runs background work owns a :class:`JobPanel`. The panel
-starts the worker, shows its :class:`~napari_calm.workers.Progress` yields
-(coalesced to at most four GUI updates a second, so a fast training loop
-cannot flood the event loop), counts the seconds of a step that reports
-nothing for over :data:`QUIET_S` (a first UMAP map compiles for about a minute),
-cancels it through its ``cancel_event``, and turns an error into a one-line
-napari notification while the dock stays usable. The status line ends with
-what happened: done, cancelled or failed.
+Progress yields are coalesced to at most four GUI updates a second; a step quiet for over
+:data:`QUIET_S` counts its seconds; errors become a one-line notification and the status line
+ends with done, cancelled or failed.
 """
 
 from __future__ import annotations
@@ -119,7 +114,7 @@ class JobPanel(QWidget):
         on_finished: Callable[[], None] | None = None,
         label: str = "working",
     ) -> Any:
-        """Run ``worker`` (a not-yet-started napari ``GeneratorWorker``).
+        """Run ``worker`` (a not-yet-started napari ``GeneratorWorker``) and return it.
 
         Parameters
         ----------
@@ -128,17 +123,11 @@ class JobPanel(QWidget):
         on_result : callable
             Called on the GUI thread with the worker's return value.
         on_progress : callable, optional
-            Called on the GUI thread, at most every ``THROTTLE_MS``, with the
-            :class:`Progress` items yielded since the last call.
+            Called on the GUI thread, throttled, with the :class:`Progress` items since last time.
         on_finished : callable, optional
             Called on the GUI thread when the job ends (done, failed or cancelled).
         label : str
             What the job is, for the status line.
-
-        Returns
-        -------
-        GeneratorWorker
-            The started worker.
         """
         if self.busy:
             raise RuntimeError("a job is already running in this dock")

@@ -1,18 +1,9 @@
 """A matplotlib canvas for the CalM docks that follows napari's theme and idles while hidden.
 
-:class:`PlotCanvas` is the base of every plot in the docks (the
-napari-matplotlib pattern): it owns a :class:`~matplotlib.figure.Figure` in a
-Qt ``FigureCanvasQTAgg`` under a navigation toolbar (home, back, forward, pan,
-zoom, save), styles figure, axes and toolbar icons with the colours of
-``viewer.theme`` (re-styling on ``viewer.events.theme``), and never redraws
-while the plot cannot be seen (hidden, or its dock behind another tab):
-:meth:`PlotCanvas.request_draw` only marks it dirty then, and it is drawn
-when Qt exposes it again.
-
-Plots that change often (the inspector on every click) declare their
-changing artists with :meth:`PlotCanvas.set_animated` and call
-:meth:`PlotCanvas.blit_update`: only those artists are redrawn over a cached
-background (matplotlib blitting), a few milliseconds instead of a full draw.
+:class:`PlotCanvas` owns a figure under a navigation toolbar, styled with ``viewer.theme``, and
+never redraws while it cannot be seen (:meth:`PlotCanvas.request_draw` then only marks it
+dirty). Plots that change often blit their :meth:`PlotCanvas.set_animated` artists with
+:meth:`PlotCanvas.blit_update`.
 """
 
 from __future__ import annotations
@@ -50,14 +41,8 @@ class ThemeColors:
 
     Attributes
     ----------
-    background : str
-        Figure and axes background (the dock background).
-    text : str
-        Text, ticks, spines and neutral data.
-    grid : str
-        Grid lines and subtle separators.
-    highlight : str
-        Accent colour (napari's ``current``).
+    background, text, grid, highlight : str
+        Figure background, text and neutral data, grid lines, accent (napari's ``current``).
     dark : bool
         Whether the theme is a dark one.
     """
@@ -86,10 +71,8 @@ class ThemeColors:
 class PlotCanvas(QWidget):
     """A themed matplotlib figure that draws only while visible.
 
-    Subclasses (or the docks that own one) create axes on :attr:`figure`,
-    update artists, then call :meth:`refresh` (or :meth:`blit_update`).
-    Artists whose colours depend on the theme are re-coloured in
-    :meth:`on_theme`; texts placed on axes follow the theme by themselves.
+    Owners create axes on :attr:`figure`, update artists, then call :meth:`refresh` (or
+    :meth:`blit_update`); theme-dependent artists are re-coloured in :meth:`on_theme`.
 
     Parameters
     ----------
@@ -100,8 +83,7 @@ class PlotCanvas(QWidget):
     parent : QWidget, optional
         Qt parent.
     layout : {'constrained', None}
-        Matplotlib layout engine: ``'constrained'`` for plots that are fully
-        redrawn rarely, None (fixed positions) for plots updated by blitting.
+        ``'constrained'`` for rarely redrawn plots, None (fixed positions) for blitted ones.
     """
 
     def __init__(
@@ -276,13 +258,7 @@ class PlotCanvas(QWidget):
         self._animated = list(artists)
 
     def blit_update(self) -> None:
-        """Redraw only the animated artists over the cached background (full draw if none yet).
-
-        The artists are rendered into the canvas buffer right away; the widget
-        is then scheduled for repainting (``update``, not a synchronous
-        ``repaint``), so Qt composes it with the viewer's own repaint in one
-        pass of the window.
-        """
+        """Redraw only the animated artists over the cached background (full draw if none yet)."""
         if not self.on_screen():
             self._dirty = True
             return
@@ -313,12 +289,7 @@ _GATED: type | None = None
 
 
 def _gated_canvas_class() -> type:
-    """``FigureCanvasQTAgg`` whose ``draw_idle`` draws only while its :class:`PlotCanvas` shows.
-
-    Every redraw request (ours, a resize, a matplotlib widget) goes through
-    ``draw_idle``; off screen it only marks the plot dirty, and the next
-    paint event (the plot exposed again) draws it.
-    """
+    """``FigureCanvasQTAgg`` whose ``draw_idle`` only marks the plot dirty while off screen."""
     global _GATED
     if _GATED is None:
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg

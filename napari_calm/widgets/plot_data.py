@@ -34,20 +34,7 @@ def zscored_neuron(recording: Recording, i: int) -> tuple[np.ndarray, float, flo
 def envelope(
     t: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Min/max envelope of a long series so a line plot keeps its peaks with few points.
-
-    Parameters
-    ----------
-    t, y : ndarray
-        Equal-length 1-D time and value arrays.
-    max_points : int
-        Series at most this long are returned unchanged.
-
-    Returns
-    -------
-    tuple of ndarray
-        Time and value arrays of at most ``max_points`` points (min then max of each bin).
-    """
+    """Min/max envelope of ``t, y`` in at most ``max_points`` points (a line plot keeps peaks)."""
     n = len(y)
     if n <= max_points:
         return t, y
@@ -62,24 +49,10 @@ def envelope(
 
 
 def feature_colors(values: np.ndarray, name: str) -> tuple[np.ndarray, Any]:
-    """RGBA colours of per-neuron ``values`` and the colormap norm used.
+    """RGBA colours ``(N, 4)`` of per-neuron ``values`` and the ScalarMappable for a colour bar.
 
-    Selectivity-like features (names ending in ``_si`` or signed values) use a
-    symmetric diverging map; others a sequential one. NaN values are grey.
-
-    Parameters
-    ----------
-    values : ndarray
-        ``(N,)`` feature values.
-    name : str
-        Feature name (picks the colormap).
-
-    Returns
-    -------
-    colors : ndarray
-        ``(N, 4)`` RGBA in ``[0, 1]``.
-    mappable : matplotlib.cm.ScalarMappable
-        For a colour bar.
+    Features named ``*_si`` or with signed values use a symmetric diverging map, others a sequential
+    one; NaN values are grey.
     """
     import matplotlib as mpl
 

@@ -1,18 +1,10 @@
 """Recording & model dock: open a recording, choose a checkpoint, tokenize and embed it.
 
-* **Recording**: a path field with *File…* / *Folder…* dialogs; every reader
-  of :func:`src_models.readers.read_recording` works (TIFF, suite2p folder,
-  traces folder, ``.npz``, ``.mat``, ``.nwb``). Reading runs in a thread
-  worker; the layers (movie, ROI labels, ...) are added on the GUI thread. A
-  bad file shows a one-line error and leaves the viewer as it was. The frame
-  rate field says *assumed* until the rate is known or set; setting it
-  re-prepares the recording (every result of the old rate is dropped).
-* **Model**: the shipped CalM checkpoint is preselected; fine-tuned checkpoints
-  found under the runs folder (and any announced by the fine-tune dock) are
-  listed. The device (CPU or GPU) is shown.
-* **Compute**: tokenize / embed the whole recording with a progress bar and
-  Cancel; the cached results are listed.
-* **Extract ROIs**: the suite2p extraction panel (``extract_panel.ExtractPanel``).
+* **Recording**: any path :func:`src_models.readers.read_recording` opens, read in a worker; a
+  bad file is a one-line error. Setting the frame rate re-prepares the recording (dropping every
+  result of the old rate).
+* **Model**: the shipped checkpoint, fine-tuned ones under the runs folder, and the device.
+* **Compute**: tokenize / embed with progress and Cancel; **Extract ROIs**: :class:`ExtractPanel`.
 """
 
 from __future__ import annotations
@@ -55,18 +47,7 @@ SHIPPED_NAME = "CalM (shipped default)"
 
 
 def find_checkpoints(runs_dir: Path) -> list[Path]:
-    """CalM checkpoints under ``runs_dir``: run folders (with ``best/`` or ``last/``) or bundles.
-
-    Parameters
-    ----------
-    runs_dir : Path
-        Folder holding one sub-folder per fine-tune run.
-
-    Returns
-    -------
-    list of Path
-        Checkpoint folders, newest first.
-    """
+    """CalM checkpoints under ``runs_dir`` (run folders or bundles), newest first."""
     import json
 
     found = []
@@ -226,13 +207,7 @@ class RecordingDock(CalmDock):
             self.open_path(text)
 
     def open_path(self, path: str | Path) -> Any:
-        """Read ``path`` in a worker and show it; returns the worker.
-
-        Parameters
-        ----------
-        path : str or Path
-            A file or folder any reader opens.
-        """
+        """Read ``path`` (any file or folder a reader opens) in a worker; returns the worker."""
         self.path_edit.setText(str(path))
         return self.jobs.start(
             workers.open_worker(str(path)),
@@ -241,11 +216,7 @@ class RecordingDock(CalmDock):
         )
 
     def show_recording(self, recording: Recording) -> None:
-        """Show ``recording``'s layers (movie, ROIs, ...), make it current, drop the previous ones.
-
-        The previous recording's layers are removed on the next event-loop
-        turn, after the new ones are on screen (removing napari layers is slow).
-        """
+        """Show ``recording``'s layers and make it current (old layers go on the next turn)."""
         from napari.layers import Layer
         from qtpy.QtCore import QTimer
 
@@ -277,13 +248,7 @@ class RecordingDock(CalmDock):
                 layer.name = name
 
     def set_frame_rate(self, fs: float) -> None:
-        """Re-prepare the current recording at ``fs`` Hz (every result computed before is dropped).
-
-        Parameters
-        ----------
-        fs : float
-            The recording's true frame rate.
-        """
+        """Re-prepare the current recording at its true rate ``fs`` Hz (dropping old results)."""
         import dataclasses
 
         from napari_calm.state import RECORDING_KEY
@@ -440,26 +405,15 @@ class RecordingDock(CalmDock):
 
     def _update_cache_label(self, *_: Any) -> None:
         s = self.state
-        lines = []
-        if s.tokens is not None:
-            t = s.tokens
+        lines = ["tokens —", "embeddings —"]
+        if (t := s.tokens) is not None:
             r = t.metrics.get("recon_r_median")
             quality = "" if r is None else f", reconstruction r {r:.2f}"
-            lines.append(
-                f"tokens ✓ {t.tokens.shape[0]} × {t.tokens.shape[1]}, "
-                f"K = {t.codebook_size}{quality}"
-            )
-        else:
-            lines.append("tokens —")
-        if s.embeddings is not None:
-            e = s.embeddings
+            n, m = t.tokens.shape
+            lines[0] = f"tokens ✓ {n} × {m}, K = {t.codebook_size}{quality}"
+        if (e := s.embeddings) is not None:
             tuning = ", ".join(k for k in e.features if k.endswith("_si")) or "no trial labels"
-            lines.append(f"embeddings ✓ {e.states.shape[1]}-d, {' + '.join(e.coords)}, {tuning}")
-        else:
-            lines.append("embeddings —")
-        lines.append(
-            ("forecast ✓" if s.forecast is not None else "forecast —")
-            + " · "
-            + ("decoding ✓" if s.decoding is not None else "decoding —")
-        )
+            lines[1] = f"embeddings ✓ {e.states.shape[1]}-d, {' + '.join(e.coords)}, {tuning}"
+        done = {k: "—" if getattr(s, k) is None else "✓" for k in ("forecast", "decoding")}
+        lines.append(" · ".join(f"{k} {mark}" for k, mark in done.items()))
         self.cache_label.setText("<br>".join(lines))

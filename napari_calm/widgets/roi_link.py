@@ -1,14 +1,10 @@
 """Link the ROI Labels layer in the canvas with the shared neuron selection.
 
-One :class:`RoiLink` per viewer (:func:`attach`) connects the image and the
-:class:`~napari_calm.state.CalmState`, whichever dock is open:
-
-* a click on an ROI (or cell point) selects that neuron, Shift+click toggles it;
-  picking a label with the Labels layer's own tools selects it too;
-* ``Alt+Right`` / ``Alt+Left`` step to the next / previous neuron;
-* the selected ROIs are outlined in a ``CalM selection`` Labels layer,
-  repainted :data:`OUTLINE_DELAY_MS` later so the docks answer a click first;
-  selected cell points are drawn larger, ringed in :data:`SELECTED_COLOR`.
+One :class:`RoiLink` per viewer (:func:`attach`): a click on an ROI (or cell point) selects the
+neuron, Shift+click toggles it; picking a label with the Labels tools selects it too;
+``Alt+Right`` / ``Alt+Left`` step through neurons. Selected ROIs are outlined in a ``CalM
+selection`` Labels layer, repainted :data:`OUTLINE_DELAY_MS` later so the docks answer first;
+selected cell points are drawn larger in :data:`SELECTED_COLOR`.
 """
 
 from __future__ import annotations
@@ -47,10 +43,7 @@ def attach(viewer: napari.Viewer) -> RoiLink:
 
 
 class RoiLink:
-    """Two-way link between the ROI Labels layer and ``state.selected``.
-
-    Holds only weak references to the viewer and the state, so neither is
-    kept alive by the callbacks it installs.
+    """Two-way link between the ROI Labels layer and ``state.selected`` (weak references only).
 
     Parameters
     ----------

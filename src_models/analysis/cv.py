@@ -1,14 +1,9 @@
 """Cross-validation for autocorrelated recordings: contiguous blocks or whole trials with a gap.
 
-Neighbouring frames of a calcium recording are strongly correlated, and every decoder here sees a
-causal window of up to ``gap`` frames before the frame it decodes. Shuffled-frame folds would
-therefore leak the test set into training. The splitters below keep test sets contiguous in time
-(a block of frames, or a run of consecutive trials) and drop every training sample that lies within
-``gap`` frames of any test sample, so no training input window overlaps a test input window when
-``gap`` ≥ the context length.
-
-Chance level comes from circularly shifted labels (:func:`circular_shifts`): the shift keeps the
-labels' own autocorrelation and breaks only their alignment with the activity.
+Test sets are contiguous in time and every training sample within ``gap`` frames of a test sample
+is dropped, so no training input window overlaps a test one when ``gap`` >= the context length.
+Chance level comes from circularly shifted labels (:func:`circular_shifts`), which keep the labels'
+autocorrelation and break only their alignment with the activity.
 """
 
 from __future__ import annotations
@@ -38,9 +33,8 @@ def _edges(n: int, n_folds: int) -> np.ndarray:
     return np.round(np.linspace(0, n, n_folds + 1)).astype(int)
 
 
-def _far_from(
-    sample_frames: np.ndarray, test_lo: np.ndarray, test_hi: np.ndarray, gap: int
-) -> np.ndarray:
+def _far_from(sample_frames: np.ndarray, test_lo: np.ndarray, test_hi: np.ndarray,
+             gap: int) -> np.ndarray:
     """Boolean mask of samples whose frame span ``[lo, hi]`` is > ``gap`` frames from every test span."""
     lo, hi = sample_frames
     keep = np.ones(len(lo), bool)
@@ -49,9 +43,8 @@ def _far_from(
     return keep
 
 
-def block_folds(
-    frames: int | np.ndarray, n_folds: int = 5, gap: int = 48, min_train: int = 1
-) -> list[Fold]:
+def block_folds(frames: int | np.ndarray, n_folds: int = 5, gap: int = 48,
+                min_train: int = 1) -> list[Fold]:
     """Contiguous-block K-fold over frames with ``gap`` frames dropped on each side of the test block.
 
     Parameters
@@ -97,18 +90,11 @@ def block_folds(
     return folds
 
 
-def trial_folds(
-    start_frame: np.ndarray,
-    end_frame: np.ndarray,
-    n_folds: int = 5,
-    gap: int = 48,
-    labels: np.ndarray | None = None,
-) -> list[Fold]:
+def trial_folds(start_frame: np.ndarray, end_frame: np.ndarray, n_folds: int = 5, gap: int = 48,
+                labels: np.ndarray | None = None) -> list[Fold]:
     """K-fold over whole trials: runs of consecutive trials as test sets, gap-separated from training.
 
-    Trials are ordered by start frame and cut into ``n_folds`` consecutive runs. A trial enters the
-    training set of a fold only if all of its frames ``[start_frame, end_frame)`` lie more than
-    ``gap`` frames from every frame of every test trial.
+    A trial trains a fold only if all its frames lie more than ``gap`` frames from every test trial.
 
     Parameters
     ----------
@@ -155,31 +141,15 @@ def trial_folds(
     return folds
 
 
-def min_distance(train_frames: np.ndarray, test_frames: np.ndarray) -> int:
-    """Smallest ``|t - s|`` between a training and a test frame (for checks and reports)."""
-    tr = np.sort(np.asarray(train_frames))
-    te = np.asarray(test_frames)
-    if len(tr) == 0 or len(te) == 0:
-        return np.iinfo(np.int64).max
-    pos = np.clip(np.searchsorted(tr, te), 1, len(tr)) - 1
-    d1 = np.abs(te - tr[pos])
-    d2 = np.abs(tr[np.clip(pos + 1, 0, len(tr) - 1)] - te)
-    return int(min(d1.min(), d2.min()))
-
-
-def circular_shifts(
-    n: int, n_shifts: int, rng: np.random.Generator, min_fraction: float = 0.1
-) -> np.ndarray:
+def circular_shifts(n: int, n_shifts: int, rng: np.random.Generator,
+                    min_fraction: float = 0.1) -> np.ndarray:
     """Shift amounts for a circular-shift null, each at least ``min_fraction`` of ``n`` from 0 and n.
 
     Parameters
     ----------
-    n : int
-        Length of the label sequence.
-    n_shifts : int
-        How many shifts.
+    n, n_shifts : int
+        Length of the label sequence and how many shifts.
     rng : numpy.random.Generator
-        Source of randomness.
     min_fraction : float
         Excluded band around zero shift, as a fraction of ``n``.
 

@@ -1,18 +1,12 @@
 """Decoders trained inside each cross-validation fold: ridge, a small MLP and a small GRU.
 
-Every decoder has ``fit(inputs, train_idx, y, frames) -> self`` and ``predict(inputs, idx)``, where
-``inputs`` is a :class:`~src_models.analysis.inputs.FrameInputs` or ``TrialInputs`` and
-``frames`` gives the frame of every sample (used to keep an inner validation block gap-separated).
-Hyper-parameters are chosen on training samples only:
-
-* :class:`RidgeDecoder` — ridge regression on standardised lag-binned features
-  (:func:`src_models.analysis.linear.estimator`); the penalty comes from a contiguous inner 3-fold
-  CV with the same gap. Discrete targets are regressed one-hot
-  (±1) and a sample goes to the class whose mean training output is nearest to its output, so
-  unbalanced classes do not pull every prediction toward the majority class.
-* :class:`MLPDecoder` and :class:`GRUDecoder` — torch networks (one hidden layer of 128 / a GRU with
-  64 units) trained with AdamW, early-stopped on the last contiguous block of the training samples
-  (gap-separated). Discrete targets use class-weighted cross-entropy.
+Every decoder has ``fit(inputs, train_idx, y, frames) -> self`` and ``predict(inputs, idx)``
+(``inputs``: :class:`~src_models.analysis.inputs.FrameInputs` or ``TrialInputs``; ``frames``
+keeps inner validation blocks gap-separated); hyper-parameters use training samples only.
+:class:`RidgeDecoder` picks its penalty by inner contiguous 3-fold CV and classifies ±1 one-hot
+outputs by the nearest class mean (robust to unbalanced classes); :class:`MLPDecoder` (128
+hidden) and :class:`GRUDecoder` (64 units) train with AdamW, early-stopped on the last
+gap-separated training block, with class-weighted cross-entropy for discrete targets.
 """
 
 from __future__ import annotations
@@ -77,10 +71,8 @@ class TaskTarget:
     ----------
     kind : {'continuous', 'discrete'}
         Target kind.
-    y : ndarray
-        ``(n_samples,)`` values or class indices.
-    train_idx : ndarray
-        Samples whose statistics (mean and SD, class counts) are used.
+    y, train_idx : ndarray
+        ``(n_samples,)`` values or class indices; the samples whose statistics are used.
     n_classes : int
         Classes of a discrete target.
     device : torch.device
@@ -206,18 +198,12 @@ class TorchDecoder:
         Frames between the training samples and the early-stopping block.
     hidden : int
         Hidden units.
-    dropout : float
-        Dropout probability.
-    lr, weight_decay : float
-        AdamW settings.
-    max_epochs, patience : int
-        Epoch budget and early-stopping patience (epochs without validation improvement).
-    batch_size : int
-        Minibatch size.
-    max_steps_per_epoch : int
-        Cap on minibatches per epoch (long recordings are subsampled per epoch).
-    max_val : int
-        Early-stopping samples kept (evenly subsampled from the validation block).
+    dropout, lr, weight_decay : float
+        Dropout probability and AdamW settings.
+    max_epochs, patience, batch_size : int
+        Epoch budget, early-stopping patience (epochs) and minibatch size.
+    max_steps_per_epoch, max_val : int
+        Minibatches per epoch and early-stopping samples kept (both subsampled evenly).
     seed : int
         Seed of initialisation and batching.
     device : str, optional

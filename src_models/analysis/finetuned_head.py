@@ -31,6 +31,7 @@ from src_models.analysis.decoders import TaskTarget, early_stopping_split
 from src_models.analysis.targets import Target
 from src_models.device import resolve_device
 from src_models.recording import Recording
+from src_models.trainer import Trainer
 
 
 class TokenGrid:
@@ -167,30 +168,17 @@ class FinetunedCalmDecoder:
         )
         self._net = nn.ModuleDict({"dat": dat, "head": head}).to(self.device).requires_grad_(True)
         self._dat, self._head = self._net["dat"], self._net["head"]
-        opt = torch.optim.AdamW(
-            [
-                {"params": self._dat.parameters(), "lr": self.lr},
-                {"params": self._head.parameters(), "lr": self.head_lr},
-            ],
-            weight_decay=1e-2,
-        )
-        best, best_state = np.inf, None
-        for step in range(self.steps):
-            self._net.train()
+        params = [{"params": self._dat.parameters(), "lr": self.lr}, {"params": self._head.parameters(), "lr": self.head_lr}]
+
+        def loss(step: int) -> torch.Tensor:
             b = rng.choice(tr, size=min(self.batch_size, len(tr)), replace=False)
-            loss = target.loss(self._outputs(grid, b), b)
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self._net.parameters(), 1.0)
-            opt.step()
-            self.epochs_run = step + 1
-            if len(va) and ((step + 1) % self.eval_every == 0 or step + 1 == self.steps):
-                val = float(target.loss(self._raw(grid, va), va))
-                if val < best:
-                    best, best_state = val, copy.deepcopy(self._net.state_dict())
-        if best_state is not None:
-            self._net.load_state_dict(best_state)
-        self._net.eval()
+            return target.loss(self._outputs(grid, b), b)
+
+        trainer = Trainer(self._net, loss, steps=self.steps, lr=self.lr, params=params, weight_decay=1e-2,
+                          grad_clip=1.0, keep_best=True, val_every=self.eval_every,
+                          validate=(lambda: float(target.loss(self._raw(grid, va), va))) if len(va) else None)
+        trainer.fit()
+        self.epochs_run = trainer.step
         return self
 
     @torch.no_grad()

@@ -1,22 +1,13 @@
 """The one optimiser budget rule shared by every gradient-trained model: train to convergence on validation.
 
-Rule (identical for NLinear, DLinear, MLP, TCN, PatchTST, iTransformer and
-POCO, all on :class:`src_models.trainer.Trainer`; CalM-from-scratch follows it
-through :func:`src_models.dat.finetune.finetune`, see :mod:`src_models.bench.suites`):
-
-* AdamW, betas (0.9, 0.999), weight decay ``1e-4``, gradient-norm clip 5
-  (POCO's settings), constant learning rate;
-* mini-batches of ``batch_size`` training windows drawn uniformly with
-  replacement (every neuron of the window, or a random subset of
-  ``max_neurons`` when the recording has more), MSE loss on the horizon;
-* at most ``steps`` optimiser steps, set high enough that training stops on
-  validation, not on the cap: every ``eval_every`` steps the MSE on (at most
-  ``max_val_windows`` evenly spaced) validation windows is measured and the
-  best weights so far are kept; training stops after ``patience``
-  evaluations without improvement;
-* the learning rate is chosen from ``lr_grid`` by the best validation MSE
-  (the runner selects it on the first seed and reuses it for the others);
-* the test windows are used once, after selection.
+For NLinear, DLinear, MLP, TCN, PatchTST, iTransformer and POCO (all on
+:class:`src_models.trainer.Trainer`; CalM-from-scratch via
+:func:`~src_models.dat.finetune.finetune`): AdamW (betas 0.9/0.999, weight decay 1e-4, gradient
+clip 5, constant learning rate); mini-batches of ``batch_size`` windows drawn with replacement (at
+most ``max_neurons`` neurons), MSE on the horizon; every ``eval_every`` steps the validation MSE
+(``max_val_windows`` windows) keeps the best weights, stopping after ``patience`` evaluations
+without improvement (``steps`` is only a cap); the learning rate is picked from ``lr_grid`` on the
+first seed; test windows are used once.
 """
 
 from __future__ import annotations
@@ -39,24 +30,13 @@ class Budget:
 
     Attributes
     ----------
-    steps : int
-        Maximum optimiser steps per run.
-    batch_size : int
-        Windows per mini-batch.
+    steps, batch_size, eval_every, patience, max_val_windows, max_neurons : int
+        Step cap, windows per batch, steps between validations, validations without improvement
+        before stopping, validation windows, neurons per batch.
     lr_grid : tuple of float
         Learning rates tried; the best on validation is kept.
-    weight_decay : float
-        AdamW weight decay.
-    eval_every : int
-        Steps between validation checks.
-    patience : int
-        Validation checks without improvement before stopping.
-    grad_clip : float
-        Gradient-norm clip.
-    max_val_windows : int
-        Validation windows used for selection (evenly spaced subset).
-    max_neurons : int
-        Neurons per training batch (a random subset when the recording has more).
+    weight_decay, grad_clip : float
+        AdamW weight decay and gradient-norm clip.
     """
 
     steps: int = 1000

@@ -8,13 +8,9 @@ A CalM checkpoint is one folder written atomically by
     model.safetensors  dat.* (DAT weights), nq.* (NQ weights), norm.mean / norm.std
                        (one row per neuron embedding row), optionally optim.* (resume)
 
-``sessions`` lists every recording the model has embeddings for (pretraining
-sessions and adapted recordings): name, source, frame range, content
-fingerprint, first neuron row, session row and frame rate. A recording whose
-fingerprint is listed is recognised and reuses its embeddings.
-
-A pretraining or fine-tuning output folder holds ``best/`` and ``last/``
-checkpoints; :func:`load_calm` accepts the folder itself and picks ``best/``.
+``sessions`` lists every recording with embeddings (name, source, frame range, fingerprint,
+first neuron row, session row, frame rate); a recording whose fingerprint is listed reuses
+them. :func:`load_calm` also accepts a training output folder (``best/`` and ``last/``).
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """Training data sources: a recording (or a path and a reader) plus the time range to use.
 
-A source spec on the command line or in a config is ``PATH`` or
-``PATH@START:STOP`` with ``START``/``STOP`` fractions of the recording's frames,
-e.g. ``zf_20151104-f1.mat@0:0.6`` for the first 60 %. A source that is a path
-carries the reader function the caller hands in. Preparing a recording for the DAT
-(:func:`prepare_recording`, :class:`PreparedRecording`) lives in :mod:`src_models.preparation`.
+A source spec is ``PATH`` or ``PATH@START:STOP`` with fractions of the recording's frames, e.g.
+``zf_20151104-f1.mat@0:0.6`` for the first 60 %; a path source carries the caller's reader.
 """
 
 from __future__ import annotations

@@ -1,24 +1,15 @@
 """Adapting CalM to a new recording: new embeddings with a frozen backbone, then optionally everything.
 
-:func:`finetune` is a generator (the napari fine-tune dock iterates it in a
-worker thread; ``calm finetune`` prints it). It yields one progress dict per
-step::
+:func:`finetune` is a generator yielding one progress dict per step::
 
     {"step": 12, "total": 300, "loss": 3.91, "val_loss": 4.02 or None, "phase": "embeddings"}
 
-and a final dict with ``phase`` ``"done"`` or ``"stopped"`` and ``checkpoint``
-(the folder written, or None). It checks ``stop`` between steps; stopping (or
-closing the generator) writes a consistent checkpoint: ``OUT/last`` (weights,
-AdamW moments, step, phase) to resume from, and ``OUT/best`` (lowest validation
-loss so far), both atomically. Re-running with the same ``OUT`` resumes.
-
-Protocol: the first ``train_fraction`` (60 %) of the frames is for training,
-the next ``val_fraction`` (20 %) for validation/selection; the rest is never
-touched, so ``calm forecast`` can evaluate on it. The recording gets one new
-row per neuron in the neuron table and one in the session table, initialised
-from the generic rows; in phase ``embeddings`` only those rows (and the light
-regression head, ``train_head``) train; in phase ``full`` the whole DAT
-trains, other recordings' rows excepted.
+and a final one with ``phase`` ``"done"`` or ``"stopped"`` and ``checkpoint``. Stopping (``stop``
+or closing the generator) atomically writes ``OUT/last`` (resumable) and ``OUT/best``; re-running
+with the same ``OUT`` resumes. The first 60 % of frames train, the next 20 % validate, the rest
+stays for ``calm forecast``. The recording gets new neuron and session rows (from the generic
+ones): phase ``embeddings`` trains only those (and the regression head, ``train_head``), phase
+``full`` the whole DAT except other recordings' rows.
 """
 
 from __future__ import annotations
@@ -114,12 +105,10 @@ def finetune(
     Parameters
     ----------
     model : CalM
-        The pretrained model; adapted **in place** (new rows are appended)
-        unless ``OUT/last`` exists, in which case that run is resumed and the
-        returned model is the resumed one.
+        The pretrained model; adapted **in place** (new rows appended) unless ``OUT/last`` exists,
+        in which case that run is resumed and the returned model is the resumed one.
     recording : Recording or ndarray or PreparedRecording
-        The recording, ``(N, T)`` traces with ``fs``, or a recording already prepared
-        (:func:`src_models.preparation.prepare_recording`).
+        The recording, ``(N, T)`` traces with ``fs``, or a prepared recording.
     config : FinetuneConfig or dict, optional
         Steps, learning rates, window sampling (defaults: the ``calm forecast`` budget).
     out : str or Path, optional
@@ -138,8 +127,7 @@ def finetune(
     Returns
     -------
     CalM
-        (as the generator's return value) the adapted model, holding the
-        best state by validation loss.
+        (the generator's return value) the adapted model, in its best validation state.
     """
     cfg = config if isinstance(config, FinetuneConfig) else FinetuneConfig.from_dict(config)
     dev = resolve_device(device)

@@ -1,23 +1,12 @@
 """Self-supervised pretraining of CalM's DAT: next-token cross-entropy over NQ token grids.
 
-One entry point for one CPU, one GPU or many (``torchrun``):
-
-* sessions are tokenized once by the frozen NQ into ``OUT/corpus`` (memory
-  mapped, see :mod:`src_models.dat.corpus`), by rank 0 while the others wait;
-* every step draws ``batch_size`` population windows per rank (sessions
-  sharded across ranks, neurons subsampled) for one step of
-  :class:`src_models.trainer.Trainer` (AdamW, warm-up + cosine);
-* under ``torchrun`` (``WORLD_SIZE > 1``) the DAT is wrapped in
-  DistributedDataParallel — NCCL on GPUs, gloo on CPUs — and gradients are
-  averaged across ranks, so the weights stay identical;
-* bf16 autocast on GPU;
-* rank 0 validates every ``val_every`` steps on fixed windows of every
-  session's held-out last ``val_fraction`` and writes ``OUT/best`` (lowest
-  validation loss, weights only) and ``OUT/last`` (weights + AdamW moments +
-  step, every ``checkpoint_every`` steps), both atomically;
-* re-running the same command resumes from ``OUT/last``; window sampling is a
-  pure function of ``(seed, rank, step)``, so a resumed run draws the batches
-  an uninterrupted one would have.
+One entry point for one CPU, one GPU or many (``torchrun``): rank 0 tokenizes the sessions once
+into ``OUT/corpus`` (:mod:`src_models.dat.corpus`); every step draws ``batch_size`` windows per
+rank for :class:`src_models.trainer.Trainer`; with ``WORLD_SIZE > 1`` the DAT runs under
+DistributedDataParallel (NCCL on GPUs, gloo on CPUs); bf16 autocast on GPU. Rank 0 validates
+every ``val_every`` steps on each session's held-out tail and atomically writes ``OUT/best``
+(weights) and ``OUT/last`` (weights, AdamW moments, step). Re-running resumes from ``OUT/last``;
+windows are a pure function of ``(seed, rank, step)``, so resumed runs draw the same batches.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """The two codebooks NQ can use: Gumbel-Softmax (CalM's) and plain EMA VQ (the ablation).
 
-Both map encoder features ``(B, n, d_model)`` and the raw patches ``(B, n, P)``
-to code vectors ``(B, n, D)``, one-hot choices and integer indices ``(B, n)``,
-and return their auxiliary losses already weighted. A code is a vector
-``c_k`` (D) plus a P-frame template ``w_k`` that the decoder adds.
+Both map encoder features ``(B, n, d_model)`` and raw patches ``(B, n, P)`` to code vectors
+``(B, n, D)``, one-hot choices and indices ``(B, n)`` plus weighted auxiliary losses. A code is a
+vector ``c_k`` (D) plus a P-frame template ``w_k`` that the decoder adds.
 """
 
 from __future__ import annotations
@@ -51,28 +50,16 @@ def orthogonality_loss(codebook: torch.Tensor) -> torch.Tensor:
 class GumbelQuantizer(nn.Module):
     """Gumbel-Softmax codebook with straight-through hard samples.
 
-    A code ``k`` is a unit vector ``c_k`` (D) and a patch template ``w_k`` (P).
-    Its logit for a patch ``x_p`` with encoder feature ``h`` is
-
-        ``ℓ_k = −a ‖x_p − w_k‖² + (W h)ᵀ ĉ_k``
-
-    (``a`` learned, ĉ_k = c_k / ‖c_k‖): k-means' rule when the templates start
-    at centroids, plus a learned contextual term. The code is drawn from
-    ``softmax(ℓ / τ)`` with the Gumbel-max trick, hard one-hot forward and
-    relaxed backward (straight-through); inference takes the arg-max. The
-    regularisers are ``λ_usage · KL(p̄ ‖ uniform)`` on the batch-mean code
-    probabilities and the orthogonality loss (eq. 2 of arXiv 2112.00384).
+    A code ``k`` is a unit vector ``c_k`` (D) and a patch template ``w_k`` (P); its logit for patch
+    ``x_p`` with encoder feature ``h`` is ``ℓ_k = −a ‖x_p − w_k‖² + (W h)ᵀ ĉ_k`` (``a`` learned):
+    k-means' rule plus a learned contextual term. Training samples ``softmax(ℓ / τ)`` (Gumbel-max,
+    straight-through), inference takes the arg-max. Regularisers: ``λ_usage · KL(p̄ ‖ uniform)`` on
+    batch-mean code probabilities and the orthogonality loss (eq. 2 of arXiv 2112.00384).
 
     Parameters
     ----------
-    d_model : int
-        Encoder feature width.
-    codebook_size : int
-        K codes.
-    code_dim : int
-        D, dimension of a code vector.
-    patch_len : int
-        P, frames per template.
+    d_model, codebook_size, code_dim, patch_len : int
+        Encoder feature width, K codes, D (code vector size), P (frames per template).
     lambda_orth, lambda_usage : float
         Weights of the orthogonality and code-usage losses.
     distance_scale : float
@@ -132,21 +119,16 @@ class GumbelQuantizer(nn.Module):
 class EMAQuantizer(nn.Module):
     """Plain VQ-VAE codebook: nearest code, EMA updates, commitment loss.
 
-    The code structure of :class:`GumbelQuantizer`, quantized the classical
-    way: the code nearest to ``[x_p, W h]``, both parts updated as moving
-    averages of what was assigned to it, a straight-through gradient to ``W h``
-    and a commitment loss ``β ‖W h − sg(c_k)‖²``.
+    :class:`GumbelQuantizer`'s codes, quantized classically: the code nearest to ``[x_p, W h]``,
+    both parts updated as moving averages of their assignments, a straight-through gradient to
+    ``W h`` and a commitment loss ``β ‖W h − sg(c_k)‖²``.
 
     Parameters
     ----------
     d_model, codebook_size, code_dim, patch_len : int
         As for :class:`GumbelQuantizer`.
-    commitment : float
-        Commitment weight β.
-    decay : float
-        EMA decay of the codebook statistics.
-    eps : float
-        Laplace smoothing of the cluster sizes.
+    commitment, decay, eps : float
+        Commitment weight β, EMA decay of codebook statistics, Laplace smoothing of cluster sizes.
     """
 
     def __init__(self, d_model: int, codebook_size: int, code_dim: int, patch_len: int,

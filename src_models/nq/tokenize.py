@@ -1,28 +1,18 @@
 """Tokenize whole recordings with NQ, streaming in chunks, with reconstruction metrics.
 
-``tokenize_traces(model, traces, fs)`` turns ``(N, T)`` traces into tokens
-``(N, ceil(T_m / P))`` on the model's token axis (``T_m`` frames at the
-model's rate, :mod:`src_models.nq.rate`) and reconstructs them.
+``tokenize_traces(model, traces, fs)`` turns ``(N, T)`` traces into tokens ``(N, ceil(T_m / P))``
+on the model's token axis (``T_m`` frames at the model's rate, :mod:`src_models.nq.rate`) and
+reconstructs them. Each neuron is z-scored with its own finite-frame statistics; the token axis
+is cut into windows (:func:`window_plan`); padding is never written out nor scored. NaN/Inf
+frames are interpolated before encoding and masked (``mask``, ``token_mask``); constant neurons
+are masked and reconstructed as constant. Under ``fs_policy='native'`` input streams in blocks
+of about ``batch_windows`` windows (bounded memory for memory maps; ``*_out`` stream outputs);
+under ``'resample'`` each block of neurons is resampled whole.
 
-Procedure
-    Every neuron is z-scored with its own finite-frame statistics; the token
-    axis is cut into windows of ``window / P`` tokens (the last one aligned to
-    the end, :func:`window_plan`); short inputs and a last partial patch are
-    padded, never written out nor scored. NaN/Inf frames are interpolated
-    before encoding and *masked* (``mask``; tokens with every frame masked in
-    ``token_mask``); constant neurons are masked and reconstructed as constant.
-
-Streaming
-    Under ``fs_policy='native'`` input is read in blocks of about
-    ``batch_windows`` windows, so a memory map of any length takes bounded
-    memory (``*_out`` memory maps stream the outputs too); under ``'resample'``
-    each block of neurons is resampled whole.
-
-Metrics (z-scored, unmasked frames)
-    ``recon_r_median``/``recon_r_mean`` (per-neuron r), ``recon_r2`` (pooled),
-    ``recon_mse``, ``codebook_perplexity``, ``codebook_used_fraction`` and the
-    masking report (``masked_fraction``, ``nan_fraction``, ``constant_neurons``,
-    ``masked_token_fraction``, ``padded_frames``, ``short_input``).
+Metrics (z-scored, unmasked frames): ``recon_r_median``/``recon_r_mean`` (per-neuron r),
+``recon_r2`` (pooled), ``recon_mse``, ``codebook_perplexity``, ``codebook_used_fraction``,
+``masked_fraction``, ``nan_fraction``, ``constant_neurons``, ``masked_token_fraction``,
+``padded_frames``, ``short_input``.
 """
 
 from __future__ import annotations
@@ -47,18 +37,14 @@ class TokenizeResult:
 
     Attributes
     ----------
-    tokens : ndarray
-        int32 ``(N, n_tokens)`` code indices on the model's token axis.
+    tokens, token_mask : ndarray
+        int32 ``(N, n_tokens)`` code indices; bool, True for tokens whose frames are all masked.
     recon : ndarray or None
-        float32 ``(N, T)`` reconstruction in the input's units (None when
-        ``recon=False``).
+        float32 ``(N, T)`` reconstruction in the input's units (None when ``recon=False``).
     metrics : dict
         Reconstruction, code-usage and masking report (module docstring).
     mask : ndarray
-        bool ``(N, T)``, True for frames excluded from the metrics (NaN/Inf
-        input, constant neuron).
-    token_mask : ndarray
-        bool ``(N, n_tokens)``, True for tokens whose frames are all masked.
+        bool ``(N, T)``, True for frames excluded from the metrics (NaN/Inf, constant neuron).
     fs : float
         Frame rate of the input.
     """

@@ -1,18 +1,11 @@
 """Training of the Neural Quantizer (on :class:`src_models.trainer.Trainer`): deterministic, resumable.
 
-Loss per step: ``MSE(x, x̂)`` on z-scored windows plus the quantizer's
-weighted auxiliary losses (usage + orthogonality for Gumbel, commitment for
-EMA VQ). AdamW with linear warm-up and cosine decay to ``lr / 10``; the
-Gumbel temperature anneals exponentially from ``tau_start`` to ``tau_end``.
-
-Checkpoints are one folder written by :func:`src_models.checkpoint.save_checkpoint`
-(safetensors + ``config.json``): the model's tensors plus, while training is
-unfinished, the optimizer moments under ``train.*`` names. :func:`load_nq`
-ignores ``train.*`` tensors, so an unfinished checkpoint is still a usable
-tokenizer. Determinism: weights are initialised from ``seed``; the batch and
-the Gumbel noise of step ``s`` are drawn from generators seeded by
-``(seed, s)``, so a run resumed after an interruption ends bit-identical to an
-uninterrupted one on the same machine and thread count.
+Loss: ``MSE(x, x̂)`` on z-scored windows plus the quantizer's weighted auxiliary losses. AdamW
+with warm-up and cosine decay to ``lr / 10``; the Gumbel temperature anneals exponentially from
+``tau_start`` to ``tau_end``. Checkpoints (:func:`src_models.checkpoint.save_checkpoint`) hold
+the optimizer moments as ``train.*`` tensors while unfinished (:func:`load_nq` ignores them).
+Batches and Gumbel noise of step ``s`` are seeded by ``(seed, s)``, so a resumed run ends
+bit-identical to an uninterrupted one on the same machine and thread count.
 """
 
 from __future__ import annotations
@@ -96,17 +89,14 @@ def train_nq(
     config : NQConfig
         Architecture and schedule; ``config.steps`` is the run length.
     out_dir : str or Path
-        Checkpoint folder; holds the resumable state while training and the
-        final tokenizer afterwards.
+        Checkpoint folder (resumable state while training, the tokenizer afterwards).
     device : str or torch.device, optional
         ``None``/``'auto'`` picks CUDA when available.
     progress : callable, optional
-        Called after every step with ``{"step", "steps", "loss", "mse",
-        "perplexity", "used_fraction", "tau", "lr"}``; a ``KeyboardInterrupt``
-        raised in it stops training (the last checkpoint stays valid).
+        Called after every step with ``{"step", "steps", "loss", "mse", "perplexity",
+        "used_fraction", "tau", "lr"}``; a ``KeyboardInterrupt`` in it stops training.
     resume : bool
-        Continue from the checkpoint in ``out_dir`` when it holds an
-        unfinished run with the same config and data.
+        Continue an unfinished run in ``out_dir`` with the same config and data.
 
     Returns
     -------

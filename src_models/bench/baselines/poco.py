@@ -1,24 +1,17 @@
 """POCO (Duan et al. 2025): univariate MLP forecaster conditioned by a population encoder.
 
-Re-implemented from the paper and its description (no code copied):
+Re-implemented from the paper (no code copied):
 
-1. **Population encoder** (POYO / Perceiver-IO). Each neuron's context is cut
-   into ``context // token_len`` tokens of ``token_len`` frames (3 × 16 for a
-   48-frame context); token = ``Linear(token_len → dim)(patch) + unit_emb[n]``
-   with timestamp = its first frame. ``n_latents`` learned latents (timestamps
-   spread over the context) cross-attend to all tokens of all neurons, then
-   ``depth`` self-attention blocks mix the latents, and a decoder
-   cross-attention whose queries are the **unit embeddings** (timestamp =
-   end of context) gives one vector ``e_n`` per neuron. Attention uses rotary
-   time embeddings; feed-forward blocks are GEGLU; pre-LayerNorm residuals.
-2. **FiLM-conditioned univariate MLP**: ``h = ReLU(Linear(C → 1024)(x_n))``,
-   ``α = Linear(dim → 1024)(e_n)``, ``β = Linear(dim → 1024)(e_n)`` (both
-   zero-initialised), forecast ``Linear(1024 → H)(h · α + β)``; the MLP is
-   shared by all neurons, population information enters only through ``e_n``.
+1. **Population encoder** (POYO / Perceiver-IO): each neuron's context is cut into tokens of
+   ``token_len`` frames, ``Linear(token_len → dim)(patch) + unit_emb[n]``; ``n_latents`` latents
+   cross-attend to all tokens, ``depth`` self-attention blocks mix them, and a decoder
+   cross-attention queried by the unit embeddings gives one ``e_n`` per neuron (rotary time
+   embeddings, GEGLU feed-forward, pre-LayerNorm).
+2. **FiLM-conditioned univariate MLP**: ``h = ReLU(Linear(C → 1024)(x_n))``, zero-initialised
+   ``α, β = Linear(dim → 1024)(e_n)``, forecast ``Linear(1024 → H)(h · α + β)``.
 
-Defaults follow POCO's (dim 128, 8 latents, depth 1, conditioning 1024,
-token length 16, rotary ``t_max`` 100); single session, so no session or
-dataset embeddings.
+Defaults follow POCO's (dim 128, 8 latents, depth 1, conditioning 1024, token length 16, rotary
+``t_max`` 100); single session, so no session or dataset embeddings.
 """
 
 from __future__ import annotations

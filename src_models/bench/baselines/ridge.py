@@ -1,12 +1,8 @@
 """Multivariate ridge regression on the last frames (a direct VAR forecaster).
 
-Features are the last ``p`` context frames of **all** neurons (``p·N``
-values); the target is the whole horizon of all neurons (``H·N`` values), so
-the model can use every neuron's recent past to forecast every neuron. It is
-solved in closed form for a grid of lags ``p``, ridge penalties and two
-target parameterisations (the level itself, or the change from the last
-context frame, which shrinks towards copy-last instead of towards the mean);
-the combination with the lowest validation MSE is kept.
+Features are the last ``p`` frames of all neurons, the target the whole horizon of all neurons;
+solved in closed form over a grid of lags, penalties and targets (level, or change from the last
+frame, which shrinks towards copy-last), keeping the best on validation.
 """
 
 from __future__ import annotations
