@@ -63,6 +63,7 @@ def test_options_are_the_settings_fields(command, cls, argv):
         ["forecast", "rec", "--out", "f.npz", "--horizon", "0"],
         ["forecast", "rec", "--out", "f.npz", "--strategy", "lora"],
         ["forecast", "rec", "--out", "f.npz", "--budget-s", "0"],
+        ["tokenize", "rec", "--out", "t.npz", "--batch-windows", "0"],
     ],
 )
 def test_bad_settings_are_one_error_line(argv, tmp_path, monkeypatch, capsys):
