@@ -1,14 +1,16 @@
-"""Ablation of the transfer suite's CalM row: old CalM, + linear skip path, + adaptation strategy.
+"""Ablation of the transfer suite's CalM row: old CalM, + ridge VAR, + pooled AR, + stacking.
 
-For each transfer dataset the shipped CalM is adapted through the engine (``calm forecast``'s path)
-with ``--strategy auto`` (the embeddings phase, then the whole DAT early-stopped, the lower
-validation loss kept) and, when auto keeps the full phase, ``--strategy embeddings``. The cells, each
-chosen on validation only:
+For each transfer dataset the shipped CalM is adapted through the engine (``calm forecast``'s path,
+default settings: the embeddings strategy) and forecasts once; the cells are the variant each
+candidate set would select on validation MSE, scored on the test windows:
 
-* old CalM: embeddings strategy, best of CalM's own variants (greedy, sample_mean, regression);
-* + skip: embeddings strategy, best of every variant (the ridge VAR and its blends too);
-* + strategy: auto strategy, CalM's own variants;
-* + skip + strategy: auto strategy, every variant (what ``calm forecast`` reports now).
+* old CalM: CalM's own variants (greedy, sample_mean, regression);
+* + VAR skip: those and the ridge VAR of the training split (``var``);
+* + AR: those and the pooled univariate ridge AR (``ar``);
+* + stack: every variant, the convex stacks ``blend_*`` too (what ``calm forecast`` reports).
+
+The JSON line after each dataset has every variant's validation MSE and the skip path's settings
+and stack weights.
 
 Example::
 
@@ -35,27 +37,22 @@ def main() -> None:
 
     sources, _ = transfer_sources(args.datasets.split(","), read_recording)
     model = CalM.from_pretrained()
-    print("| dataset | cell | strategy | variant | corr ×100 | prediction score |\n|---|---|---|---|---|---|")
+    cells = (("old CalM", VARIANTS), ("+ VAR skip", (*VARIANTS, "var")), ("+ AR", (*VARIANTS, "var", "ar")),
+             ("+ stack", None))
+    print("| dataset | cell | variant | corr ×100 | prediction score |\n|---|---|---|---|---|")
     for src in sources:
-        rec = src.load()
-        runs = {}
-        for strategy in ("auto", "embeddings"):
-            if strategy == "embeddings" and runs["auto"][0]["strategy"] == "embeddings":
-                runs[strategy] = runs["auto"]  # the same adaptation
-                continue
-            t = time.time()
-            ad = model.adapt_job(rec, cache=False, strategy=strategy, seed=args.seed, dff=src.dff).run()
-            runs[strategy] = (ad.info, ad.forecast(), round(time.time() - t, 1))
-        for cell, strategy, names in (("old CalM", "embeddings", VARIANTS), ("+ skip", "embeddings", None),
-                                      ("+ strategy", "auto", VARIANTS), ("+ skip + strategy", "auto", None)):
-            info, fc, _ = runs[strategy]
+        t = time.time()
+        ad = model.adapt_job(src.load(), cache=False, seed=args.seed, dff=src.dff).run()
+        fc = ad.forecast()
+        for cell, names in cells:
             val = {k: v for k, v in fc.val_mse.items() if names is None or k in names}
             pick = min(val, key=val.get)
             m = fc.variant_metrics[pick]
-            print(f"| {src.key} | {cell} | {strategy} | {pick} | {100 * m['corr']:.2f} | {m['prediction_score']:+.3f} |",
-                  flush=True)
-        print(json.dumps({s: {"info": r[0], "seconds": r[2], "val_mse": r[1].val_mse,
-                              "skip": r[1].info.get("linear_skip")} for s, r in runs.items()}, default=str), flush=True)
+            print(f"| {src.key} | {cell} | {pick} | {100 * m['corr']:.2f} | {m['prediction_score']:+.3f} |", flush=True)
+        print(json.dumps({"dataset": src.key, "seconds": round(time.time() - t, 1), "val_mse": fc.val_mse,
+                          "test": {k: [round(100 * m["corr"], 2), round(m["prediction_score"], 3)]
+                                   for k, m in fc.variant_metrics.items()},
+                          "skip": fc.info.get("linear_skip")}, default=str), flush=True)
 
 
 if __name__ == "__main__":

@@ -117,7 +117,7 @@ class ForecastSettings:
     max_val_windows : int
         Validation windows (evenly spaced) that choose the variant.
     no_skip : bool
-        Leave out the linear skip path (:class:`~src_models.dat.forecast.LinearSkip`).
+        Leave out the linear skip path (:class:`~src_models.dat.linear_skip.LinearSkip`).
     """
 
     context: int = option(48, "context frames (default 48)", metavar="C")
@@ -126,8 +126,8 @@ class ForecastSettings:
                         metavar="S")
     stride: int = option(1, "step between test windows (default 1)", metavar="K")
     max_val_windows: int = option(128, "validation windows that choose the variant (default 128)", metavar="W")
-    no_skip: bool = option(False, "without the linear skip path (ridge VAR of the training split and its blends "
-                           "with CalM as variants)")
+    no_skip: bool = option(False, "without the linear skip path (ridge VAR and pooled AR of the training split "
+                           "and their stacks with CalM as variants)")
 
     def __post_init__(self) -> None:
         if self.context < 1 or self.horizon < 1:

@@ -57,6 +57,24 @@ def test_forecast_json_keys(trained, tmp_path, capsys):
         assert json.loads(str(z["metrics_json"]))["selected"] == report["selected"]
 
 
+def test_forecast_linear_skip_variants_and_no_skip(trained, tmp_path, capsys):
+    path = _npz(tmp_path / "new.npz", 5, 400, 3)
+    args = ["forecast", path, "--checkpoint", str(trained / "run"), "--context", "16", "--horizon", "8", "--json",
+            "--samples", "0", "--no-adapt", "--stride", "8", "--device", "cpu"]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    linear = {"var", "ar", "blend_linear", "blend_greedy", "blend_regression"}
+    assert linear <= set(report["variants"]) and linear <= set(report["val_mse"])
+    skip = report["linear_skip"]
+    assert {"lag", "lambda", "delta", "blend_weights", "stack_weights"} <= set(skip) and skip["ar"]["lag"] >= 4
+    for name, w in skip["stack_weights"].items():
+        assert set(w) == ({"var", "ar"} if name == "blend_linear" else {"calm", "var", "ar"})
+        assert np.allclose(np.sum(list(w.values()), axis=0), 1.0, atol=2e-3)
+    assert main([*args, "--no-skip"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert set(plain["variants"]) == {"greedy", "regression"} and "linear_skip" not in plain
+
+
 def test_forecast_refuses_a_recording_shorter_than_context_plus_horizon(trained, tmp_path, capsys):
     path = _npz(tmp_path / "short.npz", 4, 50, 4)
     assert main(["forecast", path, "--checkpoint", str(trained / "run"), "--json"]) == 2

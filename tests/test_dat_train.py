@@ -134,9 +134,11 @@ def test_forecast_recording_shapes_metrics_and_band(pretrained):
     assert res.pred.shape == res.true.shape == (W, 8, 6)
     assert res.lower.shape == res.pred.shape and np.all(res.lower <= res.upper)
     calm_variants = {"greedy", "sample_mean", "regression"}
-    assert set(res.variants) == calm_variants | {"var"} | {f"blend_{k}" for k in calm_variants}
+    stacks = {f"blend_{k}" for k in calm_variants | {"linear"}}
+    assert set(res.variants) == calm_variants | {"var", "ar"} | stacks
     assert set(res.val_mse) == set(res.variants) and res.selected == min(res.val_mse, key=res.val_mse.get)
     assert set(res.info["linear_skip"]["blend_weights"]) == calm_variants
+    assert set(res.info["linear_skip"]["stack_weights"]) == stacks
     assert res.selected in res.variants and res.metrics == res.variant_metrics[res.selected]
     assert res.baseline["prediction_score"] == 0.0
     assert res.info["adapted"] and len(model.sessions) == 3  # the caller's model is left unchanged
@@ -181,7 +183,8 @@ def test_regression_head_forecasts_change_from_the_last_frame(pretrained):
     np.testing.assert_allclose(res.variants["regression"], np.broadcast_to(res.last[:, None], res.true.shape),
                                atol=1e-5)
     assert res.variant_metrics["regression"]["prediction_score"] == pytest.approx(0.0, abs=1e-6)
-    assert set(res.variants) == {"greedy", "regression", "var", "blend_greedy", "blend_regression"}
+    assert set(res.variants) == {"greedy", "regression", "var", "ar", "blend_linear", "blend_greedy",
+                                 "blend_regression"}
     assert res.lower is None
 
 
@@ -206,13 +209,3 @@ def test_linear_skip_path_wins_on_linear_population_dynamics(pretrained):
     assert res.info["linear_skip"]["lag"] >= 1
     plain = forecast_prepared(model, prep, 16, 8, n_samples=0, stride=4, linear_skip=False)
     assert set(plain.variants) == {"greedy", "regression"} and "linear_skip" not in plain.info
-
-
-def test_blend_weights_fit_the_better_forecast():
-    from src_models.dat.forecast import _blend_weight
-
-    y = np.random.default_rng(1).normal(size=(5, 4, 3))
-    other = np.zeros_like(y)
-    np.testing.assert_allclose(_blend_weight(y, other, y), 1.0)
-    np.testing.assert_allclose(_blend_weight(other, y, y), 0.0)
-    np.testing.assert_allclose(_blend_weight(2 * y, other, y), 0.5, atol=1e-6)

@@ -7,18 +7,19 @@ fluorescence, 60/20/20 split, z-scored with the training split's statistics), ad
 first 60 % (``--strategy``: new embeddings by default; ``auto`` then the whole DAT within
 ``--budget-s``, the lower validation loss kept; skipped when the checkpoint knows the recording,
 cached), select the
-forecast variant (CalM's, the ridge VAR skip path's, their blends) on the next 20 %, and forecast
+forecast variant (CalM's, the skip path's ridge VAR and pooled AR, their stacks) on the next 20 %, and forecast
 every window (``--context`` frames → ``--horizon`` frames, stride 1) of the last 20 %.
 
 ``--json`` prints one object::
 
     {"metrics": {"corr", "corr_median", "corr_per_step", "mse", "mae", "r2", "prediction_score"},
      "baseline_copy_last": {... same keys ...},
-     "selected": "greedy" | "sample_mean" | "regression" | "var" | "blend_<variant>",
+     "selected": "greedy" | "sample_mean" | "regression" | "var" | "ar" | "blend_linear" | "blend_<variant>",
      "variants": {variant: {... same keys ...}}, "val_mse": {variant: float},
      "context", "horizon", "n_windows", "n_neurons", "fs", "band": {"quantiles", "coverage"},
      "adapted", "known_recording", "strategy", "adapt_val_loss", "adapt_steps", "adapt_seconds",
-     "linear_skip": {"lag", "lambda", "delta", "blend_weights"}, "seconds", "forecast_seconds",
+     "linear_skip": {"lag", "lambda", "delta", "ar": {"lag", "lambda", "delta"}, "blend_weights",
+                     "stack_weights": {"blend_<k>": {"calm", "var", "ar"}}}, "seconds", "forecast_seconds",
      "n_samples", "splits", "preparation", "adapt_cache", "checkpoint", "path"}
 
 ``--out forecast.npz`` stores the forecasts (``pred``, ``pred_<variant>``),

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from src_models.dat.linear_skip import evenly
 from src_models.errors import CalmError
 from src_models.metrics import window_starts
 from src_models.preprocessing import ZScore, split_bounds
@@ -70,10 +71,7 @@ class WindowSet:
 
     def subsample(self, max_windows: int) -> WindowSet:
         """At most ``max_windows`` windows, evenly spaced in time (deterministic)."""
-        if len(self) <= max_windows:
-            return self
-        keep = np.unique(np.linspace(0, len(self) - 1, max_windows).round().astype(int))
-        return WindowSet(self.series, self.starts[keep], self.context, self.horizon, self.first_frame)
+        return WindowSet(self.series, evenly(self.starts, max_windows), self.context, self.horizon, self.first_frame)
 
 
 @dataclass

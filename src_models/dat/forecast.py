@@ -12,9 +12,10 @@ key/value cache for the generated steps):
     width :func:`calibrate_band` sets on the validation windows;
 ``regression``
     the light regression head on the last context state (no rollout);
-``var``, ``blend_<variant>``
-    the multivariate linear skip path (:class:`LinearSkip`): a ridge VAR of the
-    training split, and each variant blended with it, weights fitted on validation.
+``var``, ``ar``, ``blend_linear``, ``blend_<variant>``
+    the linear skip path (:class:`~src_models.dat.linear_skip.LinearSkip`): a ridge
+    VAR and a pooled ridge AR of the training split, their stack, and each variant
+    stacked with them, convex weights fitted on validation.
 
 :func:`forecast_prepared` applies the evaluation protocol to a model adapted
 to the first 60 % of the frames (:meth:`src_models.engine.CalM.adapt`): pick
@@ -35,6 +36,7 @@ import numpy as np
 import torch
 
 from src_models.dat.calm import CalM
+from src_models.dat.linear_skip import LinearSkip, evenly
 from src_models.preparation import PreparedRecording
 from src_models.errors import CalmError
 from src_models.metrics import forecast_metrics, pooled_corr_per_neuron, window_starts
@@ -275,7 +277,7 @@ def forecast_windows(
     variants : tuple of str
         Which forecasts to compute.
     skip : LinearSkip, optional
-        Also its ``var`` forecast and blends (:meth:`LinearSkip.apply`).
+        Also its ``var`` and ``ar`` forecasts and stacks (:meth:`LinearSkip.apply`).
 
     Returns
     -------
@@ -495,90 +497,25 @@ def validation_forecasts(
     """Forecast MSE of every variant on (at most ``max_val_windows``, evenly spaced) validation windows.
 
     The variant with the lowest one is what :func:`forecast_prepared` (and ``calm bench``'s CalM
-    row) reports. With ``linear_skip`` the :class:`LinearSkip` variants (``var``, ``blend_*``)
-    compete too. Returns that MSE by variant, the validation forecasts and truth (``(W, H, N)``,
+    row) reports. With ``linear_skip`` the :class:`LinearSkip` variants (``var``, ``ar``,
+    ``blend_*``) compete too. Returns that MSE by variant, the validation forecasts and truth (``(W, H, N)``,
     which calibrate the band, :func:`calibrate_band`) and the skip path; without validation
     windows ``{}``, ``{}``, ``None``, ``None``.
     """
-    val_starts = window_starts(context, horizon, *prep.bounds[1], 1)
-    if len(val_starts) > max_val_windows:
-        val_starts = val_starts[np.unique(np.linspace(0, len(val_starts) - 1, max_val_windows).round().astype(int))]
+    val_starts = evenly(window_starts(context, horizon, *prep.bounds[1], 1), max_val_windows)
     if not len(val_starts):
         return {}, {}, None, None
     v = forecast_windows(model, prep, val_starts, context, horizon, n_samples=n_samples,
                          temperature=temperature, seed=seed)
     y, _ = _truth(prep, val_starts, context, horizon)
-    skip = LinearSkip(prep, context, horizon, max_val_windows, v, y, val_starts) if linear_skip else None
+    skip = None
+    if linear_skip:
+        skip = LinearSkip(prep, context, horizon, {k: v[k] for k in VARIANTS if k in v}, y, val_starts)
     mse = {k: float(np.mean((v[k] - y) ** 2)) for k in VARIANTS if k in v}
     if skip is not None:
         v.update(skip.apply(v, skip.forecast(prep, val_starts)))
         mse.update(skip.val_mse)
     return mse, v, y, skip
-
-
-class LinearSkip:
-    """The multivariate linear skip path: a ridge VAR of the training split, alone and blended with CalM.
-
-    The VAR is the benchmark's :class:`~src_models.bench.baselines.ridge.RidgeVAR` fitted on the
-    training windows (lag, penalty and target chosen on the validation windows). Variant ``var``
-    is its forecast; ``blend_k`` is ``w_h · k + (1 − w_h) · var`` for each CalM variant ``k``,
-    with one weight ``w_h ∈ [0, 1]`` per horizon step fitted by least squares on the validation
-    windows. A blend's validation MSE is cross-fitted (weights of each half of the windows scored
-    on the other half), so selection does not favour it for having been fitted there.
-
-    Parameters
-    ----------
-    prep : PreparedRecording
-        The recording (training and validation parts are used).
-    context, horizon : int
-        Window layout in recorded frames.
-    max_val_windows : int
-        Validation windows choosing the VAR's lag and penalty.
-    val, y : dict of str to ndarray, ndarray
-        CalM's ``(W, H, N)`` validation forecasts by variant, and their truth.
-    starts : ndarray
-        First frames of those validation windows.
-    """
-
-    def __init__(self, prep: PreparedRecording, context: int, horizon: int, max_val_windows: int,
-                 val: dict[str, np.ndarray], y: np.ndarray, starts: np.ndarray) -> None:
-        from src_models.bench.baselines.ridge import RidgeVAR
-        from src_models.bench.training import Budget
-        from src_models.bench.windows import WindowSet
-
-        sets = [WindowSet(prep.z.T, window_starts(context, horizon, *b), context, horizon) for b in prep.bounds[:2]]
-        self.var = RidgeVAR(context=context, horizon=horizon, n_neurons=prep.n_neurons, fs=prep.fs, device="cpu")
-        fit = self.var.fit(*sets, Budget(max_val_windows=max_val_windows), 0)
-        b = self.forecast(prep, starts)
-        self.weights = {k: _blend_weight(val[k], b, y) for k in VARIANTS if k in val}
-        h = len(y) // 2
-        self.val_mse = {"var": float(np.mean((b - y) ** 2))}
-        for k, a in self.weights.items():
-            oof = [_mix(val[k][s], b[s], _blend_weight(val[k][f], b[f], y[f]))
-                   for f, s in ((slice(h, None), slice(None, h)), (slice(None, h), slice(h, None)))]
-            self.val_mse[f"blend_{k}"] = float(np.mean((np.concatenate(oof) - y) ** 2))
-        self.report = {**fit.selected, "blend_weights": {k: w.round(3).tolist() for k, w in self.weights.items()}}
-
-    def forecast(self, prep: PreparedRecording, starts: np.ndarray) -> np.ndarray:
-        """``(W, H, N)`` VAR forecasts of the windows at ``starts`` (from their context frames of ``prep.z``)."""
-        ctx = prep.z[:, np.asarray(starts)[:, None] + np.arange(self.var.context)[None, :]]
-        return self.var.predict(np.ascontiguousarray(ctx.transpose(1, 2, 0)))
-
-    def apply(self, forecasts: dict[str, np.ndarray], var: np.ndarray) -> dict[str, np.ndarray]:
-        """``var`` and the blends of the CalM variants in ``forecasts`` with it."""
-        return {"var": var, **{f"blend_{k}": _mix(forecasts[k], var, w) for k, w in self.weights.items()
-                               if k in forecasts}}
-
-
-def _blend_weight(a: np.ndarray, b: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``(H,)`` least-squares weight ``w ∈ [0, 1]`` of ``a`` in ``w·a + (1 − w)·b ≈ y`` (``(W, H, N)`` arrays)."""
-    d = a - b
-    den = np.sum(d * d, axis=(0, 2))
-    return np.clip(np.sum((y - b) * d, axis=(0, 2)) / np.maximum(den, 1e-12), 0.0, 1.0).astype(np.float32)
-
-
-def _mix(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
-    return (w[None, :, None] * a + (1.0 - w[None, :, None]) * b).astype(np.float32)
 
 
 def forecast_prepared(
@@ -600,7 +537,7 @@ def forecast_prepared(
 
     ``model`` is used as it is (already adapted to ``prep``, or generic); ``info`` (adaptation
     report) and ``t0`` (start time) go into the result's ``info``; ``linear_skip`` adds the
-    :class:`LinearSkip` variants (its lag, penalty and blend weights go to ``info['linear_skip']``).
+    :class:`LinearSkip` variants (its settings and stack weights go to ``info['linear_skip']``).
     Other parameters as in :func:`forecast_recording`.
     """
     t0 = time.time() if t0 is None else t0

@@ -139,8 +139,8 @@ class _CalMForecaster(Forecaster):
         prep = replace(self.prep, traces=flat, z=flat, mean=np.zeros((N, 1), np.float32),
                        std=np.ones((N, 1), np.float32), bounds=[(0, W * C)] * 3)
         starts = np.arange(W) * C
-        if self.variant == "var":
-            return self.skip.forecast(prep, starts)
+        if self.variant in ("var", "ar", "blend_linear"):
+            return self.skip.apply({}, self.skip.forecast(prep, starts))[self.variant]
         base = self.variant.removeprefix("blend_")
         return forecast_windows(self.model, prep, starts, C, self.horizon, n_samples=self.n_samples,
                                 seed=self.seed + 1, variants=(base,),
