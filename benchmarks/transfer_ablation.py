@@ -12,9 +12,15 @@ candidate set would select on validation MSE, scored on the test windows:
 The JSON line after each dataset has every variant's validation MSE and the skip path's settings
 and stack weights.
 
+``--checkpoints A,B`` compares CalM bundles (``shipped`` is the shipped model; a pretraining run's
+folder uses its ``best/``): the ``old CalM`` cell isolates what the DAT brings. ``--strategies``
+compares adaptation strategies (default: ``embeddings``, ``calm forecast``'s default).
+
 Example::
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/transfer_ablation.py --datasets worm,hippocampy
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/transfer_ablation.py --datasets worm,hippocampy,sim-assembly \
+        --checkpoints shipped,/work/bench/pretrain2/run --strategies embeddings
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--datasets", default="worm,hippocampy,sim-chaos,sim-assembly,triplett")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoints", default="shipped", help="comma-separated CalM bundles or runs ('shipped')")
+    p.add_argument("--strategies", default="embeddings", help="adaptation strategies to compare (embeddings, full, auto)")
     args = p.parse_args()
 
     from src_models.bench.transfer import transfer_sources
@@ -36,23 +44,27 @@ def main() -> None:
     from src_models.readers import read_recording
 
     sources, _ = transfer_sources(args.datasets.split(","), read_recording)
-    model = CalM.from_pretrained()
     cells = (("old CalM", VARIANTS), ("+ VAR skip", (*VARIANTS, "var")), ("+ AR", (*VARIANTS, "var", "ar")),
              ("+ stack", None))
-    print("| dataset | cell | variant | corr ×100 | prediction score |\n|---|---|---|---|---|")
-    for src in sources:
-        t = time.time()
-        ad = model.adapt_job(src.load(), cache=False, seed=args.seed, dff=src.dff).run()
-        fc = ad.forecast()
-        for cell, names in cells:
-            val = {k: v for k, v in fc.val_mse.items() if names is None or k in names}
-            pick = min(val, key=val.get)
-            m = fc.variant_metrics[pick]
-            print(f"| {src.key} | {cell} | {pick} | {100 * m['corr']:.2f} | {m['prediction_score']:+.3f} |", flush=True)
-        print(json.dumps({"dataset": src.key, "seconds": round(time.time() - t, 1), "val_mse": fc.val_mse,
-                          "test": {k: [round(100 * m["corr"], 2), round(m["prediction_score"], 3)]
-                                   for k, m in fc.variant_metrics.items()},
-                          "skip": fc.info.get("linear_skip")}, default=str), flush=True)
+    print("| model | dataset | strategy | cell | variant | corr ×100 | prediction score |\n|---|---|---|---|---|---|---|")
+    for name, src in ((n, s) for n in args.checkpoints.split(",") for s in sources):
+        model = CalM.load(None if name == "shipped" else name)
+        rec = src.load()
+        for strategy in args.strategies.split(","):
+            t = time.time()
+            ad = model.adapt_job(rec, cache=False, strategy=strategy, seed=args.seed, dff=src.dff).run()
+            fc = ad.forecast()
+            for cell, names in cells:
+                val = {k: v for k, v in fc.val_mse.items() if names is None or k in names}
+                pick = min(val, key=val.get)
+                m = fc.variant_metrics[pick]
+                print(f"| {name} | {src.key} | {ad.info['strategy']} | {cell} | {pick} | {100 * m['corr']:.2f} | "
+                      f"{m['prediction_score']:+.3f} |", flush=True)
+            print(json.dumps({"model": name, "dataset": src.key, "strategy": strategy,
+                              "seconds": round(time.time() - t, 1), "val_mse": fc.val_mse,
+                              "test": {k: [round(100 * m["corr"], 2), round(m["prediction_score"], 3)]
+                                       for k, m in fc.variant_metrics.items()},
+                              "skip": fc.info.get("linear_skip")}, default=str), flush=True)
 
 
 if __name__ == "__main__":

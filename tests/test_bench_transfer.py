@@ -65,6 +65,14 @@ def test_assemblies_are_correlated_calcium_traces():
     assert np.array_equal(x, simulate_assemblies(40, 600, seed=3).traces)
 
 
+def test_assembly_bleaching_drifts_the_baseline_down_by_the_given_fraction():
+    clean = simulate_assemblies(30, 2000, seed=4, noise=0.0).traces
+    bleached = simulate_assemblies(30, 2000, seed=4, noise=0.0, bleach=0.2).traces
+    ratio = (1.0 + bleached) / (1.0 + clean)
+    assert np.allclose(ratio[:, 0], 1.0, atol=1e-3) and np.allclose(ratio[:, -1], 0.8, atol=1e-3)
+    assert np.all(np.diff(ratio.mean(0)) <= 1e-6)
+
+
 def test_calibrated_band_reaches_its_coverage_on_fresh_data():
     rng = np.random.default_rng(0)
 

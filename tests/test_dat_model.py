@@ -70,6 +70,29 @@ def test_permuting_neurons_permutes_the_outputs(dat):
     torch.testing.assert_close(outp.regression, out.regression[:, perm], atol=1e-5, rtol=1e-5)
 
 
+def test_masked_neurons_are_predicted_from_the_others_only():
+    torch.manual_seed(0)
+    cfg = DATConfig(codebook_size=32, code_dim=8, patch_len=4, d_model=32, n_layers=2, n_heads=2,
+                    n_neurons=20, n_sessions=3, mask_embedding=True)
+    dat = DualAxisTransformer(cfg, torch.randn(32, 8)).eval()
+    with torch.no_grad():
+        dat.mask_emb.normal_()
+    tok, nid, sid = _inputs()
+    masked = torch.zeros(2, 5, dtype=torch.bool)
+    masked[0, 1] = masked[1, 3] = True
+    other = tok.clone()
+    other[0, 1] = (other[0, 1] + 5) % 32
+    other[1, 3] = (other[1, 3] + 7) % 32
+    a = dat(tok, nid, sid, masked=masked).logits
+    torch.testing.assert_close(a, dat(other, nid, sid, masked=masked).logits)  # its own tokens are unseen
+    assert not torch.allclose(a, dat(tok, nid, sid).logits)
+    torch.testing.assert_close(dat(tok, nid, sid, masked=torch.zeros_like(masked)).logits, dat(tok, nid, sid).logits)
+    plain = DualAxisTransformer(DATConfig(**{**cfg.to_dict(), "mask_embedding": False}), torch.randn(32, 8))
+    assert "mask_emb" not in plain.state_dict()  # checkpoints without masking keep their layout
+    with pytest.raises(ValueError, match="no mask embedding"):
+        plain(tok, nid, sid, masked=masked)
+
+
 def test_padded_neurons_are_masked(dat):
     tok, nid, sid = _inputs()
     B, N, T = tok.shape

@@ -65,6 +65,21 @@ def test_corpus_is_memory_mapped_uint16_and_sampled_per_rank(pretrained):
     assert set(shards[0].session_ids).isdisjoint(shards[1].session_ids)
 
 
+def test_masked_neuron_pretraining_learns_a_mask_embedding(tmp_path, pretrained):
+    corpus = TokenCorpus(pretrained / "corpus")
+    kw = dict(window_tokens=6, max_neurons=5, batch_size=64, seed=0)
+    plain, masking = WindowSampler(corpus, **kw), WindowSampler(corpus, mask_neurons=0.3, **kw)
+    a, b = plain.batch(2), masking.batch(2)
+    assert a.masked is None and torch.equal(a.tokens, b.tokens) and torch.equal(a.neuron_ids, b.neuron_ids)
+    assert not b.masked[~b.mask].any() and 0.2 < float(b.masked[b.mask].float().mean()) < 0.4
+    assert plain.fixed_batches(4)[0].masked is None  # validation never masks
+    pretrain(_sources(), tmp_path / "m", nq=tiny_nq(), model_config=TINY_DAT, train_config={**TRAIN, "mask_neurons": 0.3},
+             tokenizer={"causal_frames": 8}, max_steps=2, device="cpu", log=lambda m: None)
+    model = load_calm(tmp_path / "m" / "last")
+    assert model.dat.cfg.mask_embedding and float(model.dat.mask_emb.detach().abs().sum()) > 0
+    assert load_calm(pretrained / "last").dat.mask_emb is None
+
+
 def test_parse_source_ranges(tmp_path):
     s = parse_source(str(tmp_path / "x.mat@0:0.6"))
     assert (s.path, s.start, s.stop) == (str(tmp_path / "x.mat"), 0.0, 0.6)

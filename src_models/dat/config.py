@@ -43,6 +43,9 @@ class DATConfig(JsonConfig):
         initialisation of new rows when adapting to a new recording.
     reg_patches : int
         Patches ahead the light regression head predicts (0 disables it).
+    mask_embedding : bool
+        Learn a mask embedding that replaces the token input of masked neurons
+        (set by pretraining with ``train.mask_neurons > 0``).
     """
 
     codebook_size: int = 512
@@ -58,6 +61,7 @@ class DATConfig(JsonConfig):
     n_neurons: int = 1
     n_sessions: int = 1
     reg_patches: int = 2
+    mask_embedding: bool = False
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
@@ -133,6 +137,11 @@ class TrainConfig(JsonConfig):
     id_dropout : float
         Probability of replacing a neuron's / a window's session id by the
         generic row 0, so the generic embeddings stay usable for new data.
+    mask_neurons : float
+        Masked-neuron prediction: fraction of each training window's neurons whose
+        input tokens are replaced by a learned mask embedding at every time step,
+        so their next-token and regression targets must come from the other
+        neurons (0 = plain next-token pretraining).
     val_fraction : float
         Last fraction of every session's frames held out for validation.
     val_every, val_windows : int
@@ -155,6 +164,7 @@ class TrainConfig(JsonConfig):
     grad_clip: float = 1.0
     reg_weight: float = 1.0
     id_dropout: float = 0.1
+    mask_neurons: float = 0.0
     val_fraction: float = 0.1
     val_every: int = 200
     val_windows: int = 64
@@ -169,6 +179,8 @@ class TrainConfig(JsonConfig):
             raise ValueError("batch_size, max_neurons, max_steps, val_every, checkpoint_every must be >= 1")
         if not 0 <= self.val_fraction < 1:
             raise ValueError("val_fraction must lie in [0, 1)")
+        if not 0 <= self.mask_neurons < 1:
+            raise ValueError("mask_neurons must lie in [0, 1)")
 
 
     def to_dict(self) -> dict[str, Any]:

@@ -85,6 +85,8 @@ class Batch:
         ``(B, N)`` True for real neurons.
     values : FloatTensor or None
         ``(B, N, T * P)`` z-scored frames (NaN for padding).
+    masked : BoolTensor or None
+        ``(B, N)`` neurons whose input tokens are masked (masked-neuron pretraining).
     """
 
     tokens: torch.Tensor
@@ -92,15 +94,11 @@ class Batch:
     session_ids: torch.Tensor
     mask: torch.Tensor
     values: torch.Tensor | None
+    masked: torch.Tensor | None = None
 
     def to(self, device: torch.device) -> Batch:
-        return Batch(
-            self.tokens.to(device),
-            self.neuron_ids.to(device),
-            self.session_ids.to(device),
-            self.mask.to(device),
-            None if self.values is None else self.values.to(device),
-        )
+        return Batch(*(None if t is None else t.to(device) for t in (
+            self.tokens, self.neuron_ids, self.session_ids, self.mask, self.values, self.masked)))
 
 
 class TokenCorpus:
@@ -265,6 +263,8 @@ class WindowSampler:
         Base seed.
     id_dropout : float
         Probability of replacing a neuron id / a window's session id by 0.
+    mask_neurons : float
+        Fraction of each training window's real neurons marked ``masked``.
     with_values : bool
         Also gather z-scored values (for the regression head).
     """
@@ -272,7 +272,7 @@ class WindowSampler:
     def __init__(
         self, corpus: TokenCorpus, split: str = "train", *, window_tokens: int, max_neurons: int,
         batch_size: int, rank: int = 0, world: int = 1, seed: int = 0, id_dropout: float = 0.0,
-        with_values: bool = True,
+        mask_neurons: float = 0.0, with_values: bool = True,
     ) -> None:
         if split not in ("train", "val"):
             raise ValueError("split must be 'train' or 'val'")
@@ -283,6 +283,7 @@ class WindowSampler:
         self.batch_size = batch_size
         self.rank, self.world, self.seed = rank, world, seed
         self.id_dropout = id_dropout
+        self.mask_neurons = mask_neurons
         self.with_values = with_values and corpus.has_values
         ids = list(range(len(corpus.sessions)))
         if len(ids) >= world:
@@ -358,8 +359,11 @@ class WindowSampler:
         if dropout and self.id_dropout > 0:
             nids[rng.random(nids.shape) < self.id_dropout] = 0
             sids[rng.random(B) < self.id_dropout] = 0
+        masked = None
+        if dropout and self.mask_neurons > 0:  # drawn last: batches without masking stay as they were
+            masked = torch.from_numpy(mask & (rng.random(mask.shape) < self.mask_neurons))
         tensors = (torch.from_numpy(a) for a in (tokens, nids, sids, mask))
-        return Batch(*tensors, None if values is None else torch.from_numpy(values))
+        return Batch(*tensors, None if values is None else torch.from_numpy(values), masked)
 
 
 def tokenize_sessions(

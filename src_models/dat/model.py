@@ -203,6 +203,7 @@ class DualAxisTransformer(nn.Module):
         self.code_table = nn.Embedding(cfg.codebook_size, d)
         self.neuron_emb = nn.Embedding(cfg.n_neurons, d)
         self.session_emb = nn.Embedding(cfg.n_sessions, d)
+        self.mask_emb = nn.Parameter(torch.zeros(d)) if cfg.mask_embedding else None
         self.blocks = nn.ModuleList(DATBlock(cfg) for _ in range(cfg.n_layers))
         self.norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, cfg.codebook_size)
@@ -237,6 +238,7 @@ class DualAxisTransformer(nn.Module):
         neuron_ids: torch.Tensor,
         session_ids: torch.Tensor,
         neuron_mask: torch.Tensor | None = None,
+        masked: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Final hidden states ``(B, N, T, d)`` of a batch of token grids.
 
@@ -251,9 +253,12 @@ class DualAxisTransformer(nn.Module):
         neuron_mask : BoolTensor, optional
             ``(B, N)``: True for real neurons, False for padding. Padded neurons
             never influence real ones.
+        masked : BoolTensor, optional
+            ``(B, N)``: neurons whose tokens are replaced by the mask embedding
+            at every time step (masked-neuron pretraining).
         """
         B, N, T = tokens.shape
-        x = self.embed_inputs(tokens, neuron_ids, session_ids)
+        x = self.embed_inputs(tokens, neuron_ids, session_ids, masked)
         rope = rope_tables(T, self.cfg.d_model // self.cfg.n_heads, self.cfg.rope_base, x.device, x.dtype)
         if neuron_mask is not None and bool(neuron_mask.all()):
             neuron_mask = None
@@ -270,6 +275,7 @@ class DualAxisTransformer(nn.Module):
         anchors: torch.Tensor | None = None,
         *,
         with_logits: bool = True,
+        masked: torch.Tensor | None = None,
     ) -> DATOutput:
         """Hidden states, next-token logits and (given ``anchors``) regression outputs.
 
@@ -278,8 +284,10 @@ class DualAxisTransformer(nn.Module):
         anchors : Tensor, optional
             ``(B, N, T)`` z-scored value of the last frame of every patch (what
             the regression head's change is relative to).
+        masked : BoolTensor, optional
+            ``(B, N)`` neurons whose input tokens are masked (see :meth:`encode`).
         """
-        hidden = self.encode(tokens, neuron_ids, session_ids, neuron_mask)
+        hidden = self.encode(tokens, neuron_ids, session_ids, neuron_mask, masked)
         logits = self.head(hidden) if with_logits else None
         reg = None
         if anchors is not None and self.reg_head is not None:
@@ -294,10 +302,16 @@ class DualAxisTransformer(nn.Module):
         return self.reg_head(torch.cat([hidden, anchors.to(hidden.dtype)[..., None]], dim=-1))
 
     def embed_inputs(
-        self, tokens: torch.Tensor, neuron_ids: torch.Tensor, session_ids: torch.Tensor
+        self, tokens: torch.Tensor, neuron_ids: torch.Tensor, session_ids: torch.Tensor,
+        masked: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``(B, N, t, d)`` sum of token, neuron and session embeddings."""
-        x = self.embed_tokens(tokens) + self.neuron_emb(neuron_ids)[:, :, None, :]
+        """``(B, N, t, d)`` sum of token (or, where ``masked``, mask), neuron and session embeddings."""
+        e = self.embed_tokens(tokens)
+        if masked is not None:
+            if self.mask_emb is None:
+                raise ValueError("this model has no mask embedding (mask_embedding = False)")
+            e = torch.where(masked[:, :, None, None], self.mask_emb.to(e.dtype), e)
+        x = e + self.neuron_emb(neuron_ids)[:, :, None, :]
         return x + self.session_emb(session_ids)[:, None, None, :]
 
     @torch.no_grad()

@@ -158,7 +158,7 @@ def batch_loss(
     use_reg = b.values is not None and reg_weight > 0 and cfg.reg_patches > 0
     anchors = patch_anchors(b.values, cfg.patch_len) if use_reg else None
     with autocast(device):
-        out = dat(b.tokens, b.neuron_ids, b.session_ids, b.mask, anchors)
+        out = dat(b.tokens, b.neuron_ids, b.session_ids, b.mask, anchors, masked=b.masked)
     ce, acc = next_token_loss(out.logits, b.tokens, b.mask)
     loss = ce
     parts = {"ce": float(ce.detach()), "acc": float(acc)}
@@ -270,6 +270,7 @@ def pretrain(
             state = dict(meta.get("state", {}))
             say(f"resuming from {last_dir} at step {state.get('step', 0)}")
         else:
+            mcfg.mask_embedding = tcfg.mask_neurons > 0
             model = model_for_corpus(nq, mcfg, policy, corpus)
         model = model.to(device)
         dat = model.dat
@@ -291,7 +292,7 @@ def pretrain(
         sampling = dict(window_tokens=tcfg.window_tokens, max_neurons=tcfg.max_neurons,
                         batch_size=tcfg.batch_size, seed=seed, with_values=with_values)
         sampler = WindowSampler(corpus, "train", rank=dist.rank, world=dist.world, id_dropout=tcfg.id_dropout,
-                                **sampling)
+                                mask_neurons=tcfg.mask_neurons, **sampling)
         val_batches: list[Batch] = []
         if dist.main and tcfg.val_fraction > 0:
             try:

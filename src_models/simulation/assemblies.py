@@ -3,7 +3,8 @@
 Neurons belong to a few overlapping assemblies that switch on together in
 Poisson-timed bouts, without any task (as in the zebrafish tectum, Triplett et
 al. 2020); every neuron also fires at a low background rate. Spikes pass through
-the indicator kernel, are averaged to frames and get Gaussian noise: ΔF/F.
+the indicator kernel, are averaged to frames, optionally bleach, and get Gaussian
+noise: ΔF/F.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def simulate_assemblies(
     bout_s: float = 1.0,
     indicator: str = "GCaMP6s",
     noise: float = 0.05,
+    bleach: float = 0.0,
     seed: int = 0,
 ) -> Recording:
     """One simulated recording of spontaneous assembly activity.
@@ -46,6 +48,9 @@ def simulate_assemblies(
         Calcium indicator (:func:`~src_models.simulation.calcium.get_indicator`).
     noise : float
         Standard deviation of the Gaussian noise added to ΔF/F.
+    bleach : float
+        Fraction of brightness lost to bleaching by the end (time constant a third of
+        the recording); ΔF/F stays relative to the unbleached baseline, so it drifts down.
     seed : int
         Same seed, same recording.
 
@@ -69,6 +74,9 @@ def simulate_assemblies(
     rates = 0.2 + 8.0 * np.minimum(drive, 2.0)
     spikes = calcium.spikes_from_rates(rates, tb.dt, rng)
     dff = tb.to_frames(calcium.calcium_dff(spikes, calcium.get_indicator(indicator), tb.dt))
+    if bleach:
+        depth = bleach / (1.0 - np.exp(-3.0))
+        dff = (1.0 + dff) * calcium.bleaching(n_frames, fs, depth, tb.duration / 3.0) - 1.0
     dff = dff + rng.normal(0.0, noise, dff.shape)
     return Recording(
         F=dff.astype(np.float32),
