@@ -32,7 +32,7 @@ Example::
 
 ``--seed-table`` aggregates ``calm decode --json`` outputs (one file per target and seed) into one
 row per target and level: every model's headline score as mean ± sd over
-seeds, the hybrid head's blend weight of the CalM states, and the margin over the best baseline::
+seeds, the hybrid head's CalM state weight (1: states stacked on the traces' residuals, 0: off), and the margin over the best baseline::
 
     python benchmarks/analysis_decoding.py --seed-table res/*.json
 """

@@ -158,8 +158,11 @@ def embed_job(
     -------
     EmbeddingCache
         Primary embedding, maps, per-neuron features (``<column>_si``, ``<column>_p``,
-        ``<column>_significant``, ``tuning_strength``) and the :class:`NeuronMap`.
+        ``<column>_significant``, ``tuning_strength``, the categorical ``tuning``:
+        :func:`~napari_calm.widgets.plot_data.tuning_classes`) and the :class:`NeuronMap`.
     """
+    from napari_calm.widgets.plot_data import tuning_classes
+
     adapted = yield from adapted_job(recording, checkpoint, device, adapt_steps)
     yield Progress(0, 1, "embedding")
     result = adapted.embed(method="pca")
@@ -174,6 +177,8 @@ def embed_job(
         features[f"{column}_significant"] = np.asarray(sel.significant, float)
     if result.strength is not None:
         features["tuning_strength"] = np.asarray(result.strength, float)
+    if result.selectivity:
+        features["tuning"] = tuning_classes(result.selectivity)[0]
     return EmbeddingCache(str(checkpoint), vectors, coords, features, result)
 
 

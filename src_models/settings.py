@@ -167,8 +167,8 @@ class DecodeSettings:
     shifts: int = option(20, "circular shifts for chance (default 20)", metavar="S")
     baselines: str = option("ridge,mlp", "comma-separated supervised baselines: ridge, mlp, gru (default ridge,mlp;"
                             " gru triples the time)", metavar="LIST")
-    heads: str = option("hybrid", "CalM heads: hybrid (DAT states + frame-resolution traces, blended by inner "
-                        "validation), linear, mlp (default hybrid)", metavar="LIST")
+    heads: str = option("hybrid", "CalM heads: hybrid (ridge on the frame-resolution traces, then the DAT states "
+                        "on its residuals where inner validation keeps them), linear, mlp (default hybrid)", metavar="LIST")
     finetune_steps: int = option(0, "also fine-tune the DAT with a task head on each fold's labels for N steps "
                                  "(calm_finetuned; default 0 = off)", metavar="N")
     readouts: str = option("neurons", "CalM state read-outs: neurons (each neuron's state on 4 shared principal "

@@ -214,7 +214,7 @@ def test_inner_folds_fall_back_to_none_when_the_samples_cannot_be_split():
 @pytest.mark.parametrize("n, d", [(50, 200), (300, 40)])
 def test_the_ridge_estimator_is_the_closed_form_and_chooses_its_penalty_on_the_given_folds(n, d):
     """Standardised inputs, ridge of every target column; ``cv`` folds pick the penalty."""
-    from src_models.analysis.linear import estimator
+    from src_models.analysis.linear import estimator, fold_losses, ridge_path
     from src_models.errors import CalmError
 
     rng = np.random.default_rng(0)
@@ -225,9 +225,9 @@ def test_the_ridge_estimator_is_the_closed_form_and_chooses_its_penalty_on_the_g
     np.testing.assert_allclose(model[-1].coef_.T, np.linalg.solve(Xs.T @ Xs + 5 * np.eye(d), Xs.T @ Yc))
     np.testing.assert_allclose(model.predict(X).mean(0), Y.mean(0))
     # a signal in one column: the folds choose a small penalty over a huge one
-    y = X[:, 0] + 0.1 * rng.normal(size=n)
+    y = X[:, :1] + 0.1 * rng.normal(size=(n, 1))
     folds = [(np.arange(n // 2), np.arange(n // 2, n)), (np.arange(n // 2, n), np.arange(n // 2))]
-    assert estimator("ridge", alphas=(0.1, 1e6), cv=folds).fit(X, y)[-1].alpha_ == 0.1
+    assert np.argmin(fold_losses(ridge_path(X, y, folds, np.array([0.1, 1e6])), y, folds)) == 0
     with pytest.raises(CalmError, match="unknown linear estimator 'lasso'"):
         estimator("lasso")
 
@@ -248,20 +248,40 @@ class _Stub:
 
 
 @pytest.mark.parametrize("target", ["speed", "cue"])
-def test_hybrid_head_blends_states_and_traces_by_inner_validation(rec, target):
+def test_hybrid_head_stacks_states_on_the_traces_residuals_by_inner_validation(rec, target):
     rng = np.random.default_rng(3)
     noise = _Stub(rng.normal(size=(rec.n_frames, 8)).astype(np.float32))
     res = decode(rec, target, extractors=[noise], baselines=("ridge",), n_shifts=0)
     assert res.calm_models == ["stub_hybrid"]  # the default head
-    # useless states: the blend keeps (almost only) the traces, so it does not lose to ridge
-    assert np.mean(res.settings["hyperparameters"]["stub_hybrid"]["weight"]) <= 0.3
-    assert res.headline("stub_hybrid") >= res.headline("ridge") - 0.05
-    # informative states (the behaviour itself, or the cue signal): the blend leans on them
+    # useless states: the inner folds switch them off (almost) everywhere, leaving ridge on the traces
+    chosen = res.settings["hyperparameters"]["stub_hybrid"]
+    off = np.array(chosen["weight"]) == 0
+    assert off.mean() >= 0.6 and all((a[0] is None) == o for a, o in zip(chosen["alpha"], off))
+    assert [a[1] for a in chosen["alpha"]] == res.settings["hyperparameters"]["ridge"]["alpha"]
+    assert res.headline("stub_hybrid") >= res.headline("ridge") - 0.02
+    ridge_folds = np.array([f[res.metric] for f in res.fold_scores["ridge"]])
+    hybrid_folds = np.array([f[res.metric] for f in res.fold_scores["stub_hybrid"]])
+    np.testing.assert_allclose(hybrid_folds[off], ridge_folds[off], atol=1e-9)
+    # informative states (the behaviour itself, or the cue signal): never worse than ridge, and
+    # where the traces leave residuals (speed) the states are used to predict them
     cue_sig = np.zeros(rec.n_frames, np.float32)
     for s, e, c in zip(rec.trials["start_frame"], rec.trials["end_frame"], rec.trials["cue"]):
         cue_sig[s:e] = 2 * c - 1
     oracle = rec.behavior["speed"] if target == "speed" else cue_sig
     good = _Stub(np.stack([oracle, rng.normal(size=rec.n_frames)], 1).astype(np.float32))
     res = decode(rec, target, extractors=[good], baselines=("ridge",), n_shifts=0)
-    assert np.mean(res.settings["hyperparameters"]["stub_hybrid"]["weight"]) >= 0.5
+    assert np.mean(res.settings["hyperparameters"]["stub_hybrid"]["weight"]) >= (0.5 if target == "speed" else 0.0)
     assert res.headline("stub_hybrid") >= res.headline("ridge")
+
+
+def test_ridge_path_is_the_ridge_estimator_for_every_penalty():
+    from src_models.analysis.linear import estimator, ridge_path
+
+    rng = np.random.default_rng(1)
+    X, Y = rng.normal(size=(120, 15)), rng.normal(size=(120, 2))
+    folds = [(np.arange(60, 120), np.arange(0, 50)), (np.arange(0, 60), np.arange(70, 120))]
+    out = ridge_path(X, Y, folds, np.array([0.5, 50.0]))
+    for i, a in enumerate((0.5, 50.0)):
+        for tr, va in folds:
+            np.testing.assert_allclose(out[i, va], estimator("ridge", alphas=(a,)).fit(X[tr], Y[tr]).predict(X[va]))
+    assert not out[:, 50:70].any()  # in no test fold

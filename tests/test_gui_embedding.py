@@ -107,3 +107,21 @@ def test_colour_rois_by_the_feature(calm_viewer, qtbot):
     assert warm[0] > warm[2] and cool[2] > cool[0]  # coolwarm: positive red, negative blue
     qtbot.mouseClick(emb.reset_button, Qt.MouseButton.LeftButton)
     assert labels.colormap is before
+
+
+def test_the_map_is_coloured_by_tuning_category_by_default(calm_viewer, qtbot):
+    from napari_calm.widgets.plot_data import tuning_classes
+
+    viewer, widgets = calm_viewer
+    emb = _embedded(qtbot, widgets)
+    emb.state.color_feature = None
+    emb._refresh()
+    assert emb.feature_combo.currentText() == "tuning"  # cue and choice cells at a glance
+    codes, names = tuning_classes(emb.state.embeddings.analysis.selectivity)
+    assert names == ["untuned", "cue 0", "cue 1", "choice 0", "choice 1"]
+    assert emb.canvas.colorbar.ax.get_yticklabels()[1].get_text() == "cue 0"
+    colors = emb.canvas.points.get_facecolors()
+    for c in np.unique(codes):  # one colour per category
+        assert len({tuple(np.round(x, 3)) for x in colors[codes == c]}) == 1
+    emb.feature_combo.setCurrentText("choice_si")  # the SI one click away
+    assert emb.state.color_feature == "choice_si" and emb.canvas.colorbar.ax.get_ylabel() == "choice_si"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from napari_calm.state import CalmState
-from napari_calm.widgets.plot_data import code_usage, envelope, feature_colors, panel_columns
+from napari_calm.widgets.plot_data import code_usage, envelope, feature_colors, panel_columns, tuning_classes
 from src_models.jobs import Job, JobCancelled, Progress
 from src_models.errors import CalmError
 
@@ -57,6 +57,24 @@ def test_plot_prep_panels_code_usage_and_feature_colours():
     colors, mappable = feature_colors(np.array([-1.0, 0.0, 2.0, np.nan]), "cue_si")
     assert colors.shape == (4, 4) and tuple(colors[3]) == (0.55, 0.55, 0.55, 1.0)
     assert mappable.norm.vmin == -2.0 and mappable.norm.vmax == 2.0
+
+
+def test_tuning_classes_name_each_neurons_strongest_significant_column_and_side():
+    from types import SimpleNamespace
+
+    sel = {
+        "cue": SimpleNamespace(classes=(0, 1), si=np.array([-0.8, 0.6, 0.2, 0.1, 0.3]),
+                               significant=np.array([True, True, True, False, False])),
+        "choice": SimpleNamespace(classes=("L", "R"), si=np.array([0.1, 0.0, -0.9, 0.7, 0.9]),
+                                  significant=np.array([True, False, True, True, False])),
+    }
+    codes, names = tuning_classes(sel)
+    assert names == ["untuned", "cue 0", "cue 1", "choice L", "choice R"]
+    # cue-0 (|SI| .8 beats choice .1), cue-1, choice-L (.9 beats cue .2), choice-R, untuned (not significant)
+    assert codes.tolist() == [1, 2, 3, 4, 0]
+    colors, mappable = feature_colors(codes, "tuning", names)
+    assert mappable.categories == names and len({tuple(c) for c in colors}) == 5
+    assert tuple(colors[4][:3]) == (0.8, 0.8, 0.8)  # untuned is grey
 
 
 def test_selection_toggles_and_steps_within_the_recording():

@@ -4,8 +4,8 @@ Targets are the recording's behaviour variables (decoded per frame) or trial col
 trial, or per frame with ``--level frame``). Every model is scored on the same cross-validation
 folds — contiguous blocks of frames or runs of whole trials, separated from the training samples
 by at least the decoders' context — with R² (continuous) or balanced accuracy (discrete); chance
-comes from circularly shifted labels. CalM's heads (default ``hybrid``: states blended with the
-frame-resolution traces by inner validation; ``linear``, ``mlp``) read DAT states — each
+comes from circularly shifted labels. CalM's heads (default ``hybrid``: ridge on the
+frame-resolution traces, then the states on its residuals where inner validation keeps them; ``linear``, ``mlp``) read DAT states — each
 neuron's state on 4 shared principal axes (``--readouts neurons``) and/or their mean and std over
 neurons (``pooled``) — of the model as shipped (``calm_frozen_*``) and, unless ``--no-adapt``, of a
 copy adapted to the recording without labels (``calm_adapted_*``: ``CalM.adapt``, shared and cached with

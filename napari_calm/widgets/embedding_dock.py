@@ -26,7 +26,7 @@ from napari_calm import workers
 from napari_calm.widgets.dock_base import CalmDock, SettingsForm
 from napari_calm.widgets.job_panel import JobPanel
 from napari_calm.widgets.plot_canvas import PALETTE, PlotCanvas
-from napari_calm.widgets.plot_data import feature_colors
+from napari_calm.widgets.plot_data import feature_colors, tuning_classes
 from src_models.settings import EmbedSettings
 
 if TYPE_CHECKING:
@@ -102,6 +102,8 @@ class EmbeddingCanvas(PlotCanvas):
         if mappable is not None:
             self.colorbar = self.figure.colorbar(mappable, ax=self.ax, fraction=0.06, pad=0.02)
             self.colorbar.set_label(label, fontsize=8)
+            if getattr(mappable, "categories", None):
+                self.colorbar.set_ticks(range(len(mappable.categories)), labels=mappable.categories, fontsize=7)
         self.refresh()
 
     def set_selected(self, selected: tuple[int, ...]) -> None:
@@ -193,7 +195,7 @@ class EmbeddingDock(CalmDock):
         names = [NO_FEATURE, *sorted(features, key=lambda n: (not n.endswith("_si"), n))]
         wanted = self.state.color_feature
         if wanted is None:
-            wanted = next((n for n in ("cue_si", "choice_si") if n in features), NO_FEATURE)
+            wanted = next((n for n in ("tuning", "cue_si", "choice_si") if n in features), NO_FEATURE)
         self.feature_combo.blockSignals(True)
         try:
             self.feature_combo.clear()
@@ -235,7 +237,11 @@ class EmbeddingDock(CalmDock):
         features = self.state.neuron_features(self.viewer)
         if name not in features:
             return None, None
-        return feature_colors(features[name], name)
+        emb = self.state.embeddings
+        categories = None
+        if name == "tuning" and emb is not None and emb.analysis is not None:
+            categories = tuning_classes(emb.analysis.selectivity)[1]
+        return feature_colors(features[name], name, categories)
 
     def _on_selected(self, *_: Any) -> None:
         if self.state.embeddings is not None:

@@ -48,18 +48,44 @@ def envelope(
     return tt, yy
 
 
-def feature_colors(values: np.ndarray, name: str) -> tuple[np.ndarray, Any]:
+def tuning_classes(selectivity: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
+    """Each neuron's tuning as one category: ``(N,)`` codes and their names.
+
+    Code 0 is ``untuned`` (significant for no column); a neuron significant for one or more trial
+    columns (``Selectivity`` per column) gets the column of its largest ``|SI|`` and the class it
+    prefers: ``1 + 2 k + (SI > 0)`` for the ``k``-th column, named ``"<column> <class>"``.
+    """
+    names, codes = ["untuned"], None
+    strength = []
+    for k, (column, sel) in enumerate(selectivity.items()):
+        names += [f"{column} {c}" for c in sel.classes]
+        si = np.nan_to_num(np.asarray(sel.si, float))
+        strength.append(np.where(np.asarray(sel.significant, bool), np.abs(si), -1.0))
+        side = 1 + 2 * k + (si > 0)
+        codes = side if codes is None else np.where(strength[-1] > np.max(strength[:-1], axis=0), side, codes)
+    if codes is None:
+        return np.zeros(0), names
+    return np.where(np.max(strength, axis=0) >= 0, codes, 0).astype(float), names
+
+
+def feature_colors(values: np.ndarray, name: str, categories: list[str] | None = None) -> tuple[np.ndarray, Any]:
     """RGBA colours ``(N, 4)`` of per-neuron ``values`` and the ScalarMappable for a colour bar.
 
     Features named ``*_si`` or with signed values use a symmetric diverging map, others a sequential
-    one; NaN values are grey.
+    one; NaN values are grey. With ``categories`` the values are codes ``0..len - 1`` coloured grey
+    (code 0), then by pairs of dark and light blues, oranges, greens…; the mappable carries them as
+    ``categories`` for the colour bar's tick labels.
     """
     import matplotlib as mpl
 
     v = np.asarray(values, float)
     finite = v[np.isfinite(v)]
     signed = name.endswith("_si") or (finite.size and finite.min() < 0 < finite.max())
-    if signed:
+    if categories is not None:
+        paired = mpl.colormaps["tab20"].colors
+        cmap = mpl.colors.ListedColormap([(0.8, 0.8, 0.8)] + list(paired[: len(categories) - 1]))
+        norm = mpl.colors.BoundaryNorm(np.arange(len(categories) + 1) - 0.5, len(categories))
+    elif signed:
         lim = float(np.nanmax(np.abs(finite))) if finite.size else 1.0
         norm = mpl.colors.Normalize(-lim or -1.0, lim or 1.0)
         cmap = mpl.colormaps["coolwarm"]
@@ -69,7 +95,9 @@ def feature_colors(values: np.ndarray, name: str) -> tuple[np.ndarray, Any]:
         cmap = mpl.colormaps["viridis"]
     colors = cmap(norm(np.nan_to_num(v)))
     colors[~np.isfinite(v)] = (0.55, 0.55, 0.55, 1.0)
-    return colors, mpl.cm.ScalarMappable(norm=norm, cmap=cmap)
+    mappable = mpl.cm.ScalarMappable(norm=norm, cmap=cmap)
+    mappable.categories = categories
+    return colors, mappable
 
 
 def code_usage(tokens: np.ndarray, n_codes: int) -> tuple[np.ndarray, np.ndarray]:

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from src_models.analysis.cv import block_folds
-from src_models.analysis.linear import centroids, estimator, nearest
+from src_models.analysis.linear import centroids, estimator, fold_losses, nearest, ridge_path
 from src_models.device import resolve_device
 from src_models.errors import CalmError
 from src_models.trainer import Trainer
@@ -139,14 +139,23 @@ class RidgeDecoder:
     def fit(
         self, inputs: Any, train_idx: np.ndarray, y: np.ndarray, frames: np.ndarray
     ) -> RidgeDecoder:
-        """Choose the penalty on inner folds (the middle one without them), then fit on all of ``train_idx``."""
+        """Choose the penalty on inner folds (the middle one without them), then fit on all of ``train_idx``.
+
+        Keeps the inner ``folds`` (index pairs into ``train_idx``) and the out-of-fold outputs ``oof``
+        ``(n, k)`` of the chosen penalty on them (None without folds).
+        """
         X = inputs.flat(train_idx).astype(np.float64)
         Y = y[train_idx].astype(np.float64) if self.kind == "continuous" else one_hot(y[train_idx], self.n_classes)
         n = len(train_idx)
-        folds = _inner_folds(frames, train_idx, self.gap, 3) if n >= 30 else []
-        alphas = self.alphas if folds else self.alphas[len(self.alphas) // 2 :][:1]
-        self.model = estimator("ridge", alphas=np.asarray(alphas) * n, cv=folds or None).fit(X, Y)
-        self.alpha = float(self.model[-1].alpha_) / n
+        self.folds = _inner_folds(frames, train_idx, self.gap, 3) if n >= 30 else []
+        alphas, best, self.oof = np.asarray(self.alphas) * n, len(self.alphas) // 2, None
+        if self.folds:
+            Y2 = Y.reshape(n, -1)
+            path = ridge_path(X, Y2, self.folds, alphas)
+            best = int(np.argmin(fold_losses(path, Y2, self.folds)))
+            self.oof = path[best]
+        self.model = estimator("ridge", alphas=(alphas[best],)).fit(X, Y)
+        self.alpha = float(self.alphas[best])
         if self.kind == "discrete":
             self._centroids = centroids(self.model.predict(X), y[train_idx], self.n_classes)
         return self

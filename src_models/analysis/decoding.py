@@ -11,9 +11,9 @@ Protocol (:func:`decode`):
    whole recording (label-free); frame-level samples see the causal window of ``context`` frames
    ending at the decoded frame, trial-level samples the frames of their trial;
 4. CalM heads read a :class:`FeatureExtractor`'s per-frame features (DAT states) laid out the
-   same way: ``linear`` (ridge), ``mlp``, and the default ``hybrid`` (:class:`HybridHead`: the
-   states plus the frame-resolution traces the 8-frame tokens lose, one ridge per block, blended
-   by inner validation); fine-tuned CalM decoders
+   same way: ``linear`` (ridge), ``mlp``, and the default ``hybrid`` (:class:`HybridHead`: ridge
+   on the frame-resolution traces the 8-frame tokens lose, then a ridge of the states on its
+   inner out-of-fold residuals, kept only where it lowers the inner error); fine-tuned CalM decoders
    (:mod:`~src_models.analysis.finetuned_head`) train the DAT itself with a head on each fold;
 5. scores are computed on the out-of-fold predictions of each fold and averaged over folds
    (R² and Pearson r for continuous targets, balanced accuracy for discrete ones);
@@ -33,8 +33,8 @@ import numpy as np
 
 from src_models.analysis.calm_features import FeatureExtractor, ProgressFn, sub_progress
 from src_models.analysis.cv import Fold, block_folds, circular_shifts, trial_folds
-from src_models.analysis.decoders import DECODERS, MLPDecoder, RidgeDecoder, one_hot
-from src_models.analysis.linear import centroids, estimator, nearest
+from src_models.analysis.decoders import DECODERS, RIDGE_ALPHAS, MLPDecoder, RidgeDecoder, one_hot
+from src_models.analysis.linear import centroids, estimator, fold_losses, nearest, ridge_path
 from src_models.analysis.inputs import DEFAULT_LAG_EDGES, FrameInputs, TrialInputs
 from src_models.analysis.scores import headline_metric, score
 from src_models.analysis.targets import Target, resolve_target
@@ -43,19 +43,16 @@ from src_models.preprocessing import ZScore
 from src_models.recording import Recording
 from src_models.settings import DecodeSettings, split_names
 
-#: blend weights of the DAT-state block tried by :class:`HybridHead`
-HYBRID_WEIGHTS = np.linspace(0.0, 1.0, 11)
-
-
 class HybridHead:
-    """CalM's default head: DAT states and frame-resolution traces, blended by inner validation.
+    """CalM's default head: ridge on the frame-resolution traces, then the DAT states on its residuals.
 
-    One :class:`RidgeDecoder` (own inner-CV penalty) per feature block — the CalM states, and the
-    z-scored traces lag-binned at frame resolution (what 8-frame tokens cannot resolve) — predicting
-    ``w · states + (1 − w) · traces``; ``w`` (:data:`HYBRID_WEIGHTS`) minimises the squared error
-    of out-of-fold outputs on 3 contiguous, gap-separated inner folds of the training samples (0.5
-    when they are too few). ``w = 0`` is ridge on the traces and ``w = 1`` the linear CalM head, so
-    it is never much worse than its better block, and only training samples choose.
+    A :class:`RidgeDecoder` on the z-scored traces lag-binned at frame resolution (what 8-frame
+    tokens cannot resolve), then a ridge on the CalM states (per-neuron read-out) fitted to the
+    traces ridge's out-of-fold residuals on its 3 contiguous, gap-separated inner folds of the
+    training samples (residual stacking). The states' penalty, and whether they are used at all
+    (``weight`` 1 or 0), are chosen by the squared error of out-of-fold outputs on those inner folds
+    (never the test fold). With the states off it is ridge on the traces, so it is never worse than
+    ridge on the inner folds, and it uses the states only where they predict what the traces miss.
 
     Parameters
     ----------
@@ -72,37 +69,33 @@ class HybridHead:
     def __init__(self, kind: str, n_classes: int = 0, gap: int = 0) -> None:
         self.kind, self.n_classes, self.gap = kind, n_classes, gap
 
-    def _blend(self, inputs: tuple, idx: np.ndarray) -> np.ndarray:
-        outs = [r.decision(b, idx) for r, b in zip(self._ridges, inputs)]
-        return self.weight * outs[0] + (1 - self.weight) * outs[1]
+    def _outputs(self, inputs: tuple, idx: np.ndarray) -> np.ndarray:
+        out = self._traces.decision(inputs[1], idx)
+        if self.weight:
+            out = out + self._states.predict(inputs[0].flat(idx).astype(np.float64)).reshape(len(idx), -1)
+        return out
 
     def fit(self, inputs: tuple, train_idx: np.ndarray, y: np.ndarray, frames: np.ndarray) -> HybridHead:
-        """Fit a ridge per block of ``inputs`` (states, traces) on ``train_idx``, then the blend."""
-        self._ridges = [RidgeDecoder(self.kind, self.n_classes, self.gap).fit(b, train_idx, y, frames) for b in inputs]
-        self.alpha, self.weight = [r.alpha for r in self._ridges], 0.5
-        order, n = np.argsort(frames[train_idx], kind="stable"), len(train_idx)
-        try:
-            folds = block_folds(frames[train_idx][order], n_folds=3, gap=self.gap, min_train=0)
-        except CalmError:
-            folds = []
-        Y = y[train_idx, None] if self.kind == "continuous" else one_hot(y[train_idx], self.n_classes)
-        outs, seen = np.zeros((2, *Y.shape)), np.zeros(n, bool)
-        for block, ridge, out in zip(inputs, self._ridges, outs):
-            X = block.flat(train_idx).astype(np.float64)
-            for f in folds:
-                tr, va = order[f.train], order[f.test]
-                inner = estimator("ridge", alphas=(ridge.alpha * len(tr),)).fit(X[tr], Y[tr])
-                out[va], seen[va] = inner.predict(X[va]).reshape(len(va), -1), True
-        if seen.any():
-            loss = [np.mean((w * outs[0] + (1 - w) * outs[1] - Y)[seen] ** 2) for w in HYBRID_WEIGHTS]
-            self.weight = float(HYBRID_WEIGHTS[int(np.argmin(loss))])
+        """Fit the traces ridge, then the states ridge on its residuals (``inputs``: states, traces)."""
+        self._traces = ridge = RidgeDecoder(self.kind, self.n_classes, self.gap).fit(inputs[1], train_idx, y, frames)
+        self.weight, a_states = 0.0, None
+        if ridge.folds:
+            Y = y[train_idx, None] if self.kind == "continuous" else one_hot(y[train_idx], self.n_classes)
+            resid, alphas = Y - ridge.oof, np.asarray(RIDGE_ALPHAS) * len(train_idx)
+            X = inputs[0].flat(train_idx).astype(np.float64)
+            loss = fold_losses(ridge_path(X, resid, ridge.folds, alphas), resid, ridge.folds)
+            if loss.min() < fold_losses(np.zeros_like(resid), resid, ridge.folds):
+                self.weight, a_states = 1.0, alphas[int(np.argmin(loss))]
+                seen = np.unique(np.concatenate([va for _, va in ridge.folds]))
+                self._states = estimator("ridge", alphas=(a_states,)).fit(X[seen], resid[seen])
+        self.alpha = [None if a_states is None else float(a_states) / len(train_idx), ridge.alpha]
         if self.kind == "discrete":
-            self._centroids = centroids(self._blend(inputs, train_idx), y[train_idx], self.n_classes)
+            self._centroids = centroids(self._outputs(inputs, train_idx), y[train_idx], self.n_classes)
         return self
 
     def predict(self, inputs: tuple, idx: np.ndarray) -> np.ndarray:
         """Predicted values (continuous) or class indices (discrete)."""
-        out = self._blend(inputs, idx)
+        out = self._outputs(inputs, idx)
         return out[:, 0] if self.kind == "continuous" else nearest(out, self._centroids)
 
 
