@@ -74,7 +74,7 @@ def test_tuning_classes_name_each_neurons_strongest_significant_column_and_side(
     assert codes.tolist() == [1, 2, 3, 4, 0]
     colors, mappable = feature_colors(codes, "tuning", names)
     assert mappable.categories == names and len({tuple(c) for c in colors}) == 5
-    assert tuple(colors[4][:3]) == (0.8, 0.8, 0.8)  # untuned is grey
+    assert tuple(colors[4][:3]) == (0.45, 0.45, 0.45)  # untuned is dim grey
 
 
 def test_selection_toggles_and_steps_within_the_recording():

@@ -83,7 +83,7 @@ def feature_colors(values: np.ndarray, name: str, categories: list[str] | None =
     signed = name.endswith("_si") or (finite.size and finite.min() < 0 < finite.max())
     if categories is not None:
         paired = mpl.colormaps["tab20"].colors
-        cmap = mpl.colors.ListedColormap([(0.8, 0.8, 0.8)] + list(paired[: len(categories) - 1]))
+        cmap = mpl.colors.ListedColormap([(0.45, 0.45, 0.45)] + list(paired[: len(categories) - 1]))
         norm = mpl.colors.BoundaryNorm(np.arange(len(categories) + 1) - 0.5, len(categories))
     elif signed:
         lim = float(np.nanmax(np.abs(finite))) if finite.size else 1.0
