@@ -159,9 +159,9 @@ def embed_job(
     EmbeddingCache
         Primary embedding, maps, per-neuron features (``<column>_si``, ``<column>_p``,
         ``<column>_significant``, ``tuning_strength``, the categorical ``tuning``:
-        :func:`~napari_calm.widgets.plot_data.tuning_classes`) and the :class:`NeuronMap`.
+        :func:`~src_models.analysis.selectivity.tuning_classes`) and the :class:`NeuronMap`.
     """
-    from napari_calm.widgets.plot_data import tuning_classes
+    from src_models.analysis.selectivity import tuning_classes
 
     adapted = yield from adapted_job(recording, checkpoint, device, adapt_steps)
     yield Progress(0, 1, "embedding")

@@ -110,7 +110,7 @@ def test_colour_rois_by_the_feature(calm_viewer, qtbot):
 
 
 def test_the_map_is_coloured_by_tuning_category_by_default(calm_viewer, qtbot):
-    from napari_calm.widgets.plot_data import tuning_classes
+    from src_models.analysis.selectivity import tuning_classes
 
     viewer, widgets = calm_viewer
     emb = _embedded(qtbot, widgets)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from napari_calm.state import CalmState
-from napari_calm.widgets.plot_data import code_usage, envelope, feature_colors, panel_columns, tuning_classes
+from napari_calm.widgets.plot_data import code_usage, envelope, feature_colors, panel_columns
+from src_models.analysis.selectivity import tuning_classes
 from src_models.jobs import Job, JobCancelled, Progress
 from src_models.errors import CalmError
 

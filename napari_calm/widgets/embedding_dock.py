@@ -26,7 +26,7 @@ from napari_calm import workers
 from napari_calm.widgets.dock_base import CalmDock, SettingsForm
 from napari_calm.widgets.job_panel import JobPanel
 from napari_calm.widgets.plot_canvas import PALETTE, PlotCanvas
-from napari_calm.widgets.plot_data import feature_colors, tuning_classes
+from napari_calm.widgets.plot_data import feature_colors
 from src_models.settings import EmbedSettings
 
 if TYPE_CHECKING:
@@ -240,6 +240,8 @@ class EmbeddingDock(CalmDock):
         emb = self.state.embeddings
         categories = None
         if name == "tuning" and emb is not None and emb.analysis is not None:
+            from src_models.analysis.selectivity import tuning_classes
+
             categories = tuning_classes(emb.analysis.selectivity)[1]
         return feature_colors(features[name], name, categories)
 

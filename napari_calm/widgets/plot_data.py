@@ -48,26 +48,6 @@ def envelope(
     return tt, yy
 
 
-def tuning_classes(selectivity: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
-    """Each neuron's tuning as one category: ``(N,)`` codes and their names.
-
-    Code 0 is ``untuned`` (significant for no column); a neuron significant for one or more trial
-    columns (``Selectivity`` per column) gets the column of its largest ``|SI|`` and the class it
-    prefers: ``1 + 2 k + (SI > 0)`` for the ``k``-th column, named ``"<column> <class>"``.
-    """
-    names, codes = ["untuned"], None
-    strength = []
-    for k, (column, sel) in enumerate(selectivity.items()):
-        names += [f"{column} {c}" for c in sel.classes]
-        si = np.nan_to_num(np.asarray(sel.si, float))
-        strength.append(np.where(np.asarray(sel.significant, bool), np.abs(si), -1.0))
-        side = 1 + 2 * k + (si > 0)
-        codes = side if codes is None else np.where(strength[-1] > np.max(strength[:-1], axis=0), side, codes)
-    if codes is None:
-        return np.zeros(0), names
-    return np.where(np.max(strength, axis=0) >= 0, codes, 0).astype(float), names
-
-
 def feature_colors(values: np.ndarray, name: str, categories: list[str] | None = None) -> tuple[np.ndarray, Any]:
     """RGBA colours ``(N, 4)`` of per-neuron ``values`` and the ScalarMappable for a colour bar.
 
