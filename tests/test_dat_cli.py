@@ -116,3 +116,13 @@ def test_finetune_ctrl_c_saves_a_consistent_checkpoint(trained, tmp_path):
     model, extra, meta = load_calm(tmp_path / "ft" / "last", with_extra=True)
     assert 0 < meta["state"]["step"] < 100000 and meta["state"]["phase"] == "embeddings" and extra
     load_calm(tmp_path / "ft")
+
+
+def test_pretrain_refuses_a_mask_fraction_outside_0_1(trained, tmp_path, capsys):
+    (tmp_path / "cfg.json").write_text(json.dumps({"train": {"mask_neurons": 1.5}}))
+    a = _npz(tmp_path / "a.npz", 6, 300, 1)
+    assert main(["pretrain", "--data", a, "--out", str(tmp_path / "run"), "--nq", str(trained / "nq"),
+                 "--config", str(tmp_path / "cfg.json"), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "cfg.json" in err[0] and "mask_neurons" in err[0]
+    assert not (tmp_path / "run").exists()
