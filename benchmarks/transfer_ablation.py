@@ -35,7 +35,7 @@ def main() -> None:
     p.add_argument("--datasets", default="worm,hippocampy,sim-chaos,sim-assembly,triplett")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoints", default="shipped", help="comma-separated CalM bundles or runs ('shipped')")
-    p.add_argument("--strategies", default="embeddings", help="adaptation strategies to compare (embeddings, full, auto)")
+    p.add_argument("--strategies", default="embeddings", help="adaptation strategies to compare (embeddings, lora, full, auto)")
     args = p.parse_args()
 
     from src_models.bench.transfer import transfer_sources

@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import os
 import threading
 import time
@@ -64,14 +65,19 @@ def early_stopped(model: Any, prep: PreparedRecording, config: Any, *, seed: int
     """:func:`~src_models.dat.finetune.finetune` of ``model`` in place, stopped early; yields its progress.
 
     Each phase stops after ``patience`` validation checks without a lower validation loss (the
-    trainer's rule), or at ``deadline`` (a :func:`time.time`); the weights of the lowest validation
-    loss are kept. Returns (as the generator's value) that loss and the steps run.
+    trainer's rule), or before a step that would end after ``deadline`` (a :func:`time.time`;
+    a step is assumed to take as long as the longest one so far, validation included); the weights
+    of the lowest validation loss are kept. Returns (as the generator's value) that loss and the
+    steps run.
     """
     from src_models.dat.finetune import finetune
 
-    stop = None if deadline is None else (lambda: time.time() >= deadline)
+    longest, last = 0.0, None
+    stop = None if deadline is None else (lambda: time.time() + longest >= deadline)
     best, step = float("inf"), 0
     for info in finetune(model, prep, config=config, seed=seed, device=model.device, patience=patience, stop=stop):
+        now = time.time()
+        longest, last = (longest if last is None else max(longest, now - last)), now
         step = info["step"]
         if info["val_loss"] is not None:
             best = min(best, info["val_loss"])
@@ -79,6 +85,58 @@ def early_stopped(model: Any, prep: PreparedRecording, config: Any, *, seed: int
             yield step_progress(info, "adapting ")
     model.eval()
     return best, step
+
+
+def adapt_strategies(model: Any, prep: PreparedRecording, settings: AdaptSettings
+                     ) -> Generator[Progress, None, tuple[Any, dict[str, Any]]]:
+    """Adapt copies of ``model`` with ``settings.strategy``; yields progress, returns the kept one and a report.
+
+    The embeddings phase (``settings.steps``) always runs to its end. Each later candidate
+    (``lora``, ``full``; both for ``auto``) starts from its result, runs at most
+    ``settings.full_steps`` early-stopped steps and gets an equal share of what is left of
+    ``settings.budget_s`` (a candidate that ends early leaves its time to the next); candidates
+    not started before the budget ends are reported as skipped. ``auto`` keeps the candidate with
+    the lowest validation loss (the adaptation objective on the same fixed validation windows);
+    ``lora`` / ``full`` keep theirs unless it was never validated (then the embeddings).
+
+    Returns
+    -------
+    (model, dict)
+        (the generator's value) the kept model and ``strategy``, ``adapt_steps``, ``adapt_seconds``,
+        ``adapt_val_loss`` (tried candidates), ``adapt_tried`` (every candidate: ``val_loss``,
+        ``steps``, ``seconds``, ``skipped``) and ``adapt_budget_s``.
+    """
+    from src_models.dat.config import FinetuneConfig
+
+    t0 = time.time()
+    deadline = t0 + settings.budget_s
+    later = {"auto": ("lora", "full"), "lora": ("lora",), "full": ("full",), "embeddings": ()}[settings.strategy]
+    plan = (["embeddings"] if settings.steps else []) + (list(later) if settings.full_steps else [])
+    tried: dict[str, dict[str, Any]] = {}
+    kept: dict[str, Any] = {}
+    for i, phase in enumerate(plan):
+        start = time.time()
+        if tried and start >= deadline:
+            tried[phase] = {"val_loss": None, "steps": 0, "seconds": 0.0, "skipped": True}
+            continue
+        candidate = copy.deepcopy(kept.get("embeddings", model))
+        steps = {"embed_steps": settings.steps} if phase == "embeddings" else {f"{phase}_steps": settings.full_steps}
+        cfg = FinetuneConfig(**{"embed_steps": 0, **steps})
+        share = None if phase == "embeddings" else start + (deadline - start) / (len(plan) - i)
+        val, n = yield from early_stopped(candidate, prep, cfg, seed=settings.seed, deadline=share)
+        kept[phase] = candidate
+        tried[phase] = {"val_loss": round(val, 4) if math.isfinite(val) else None, "steps": n,
+                        "seconds": round(time.time() - start, 2), "skipped": False}
+    validated = {k: t["val_loss"] for k, t in tried.items() if t["val_loss"] is not None}
+    if settings.strategy == "auto" and validated:
+        pick = min(validated, key=validated.get)
+    else:
+        pick = next((k for k in reversed(list(kept)) if k in validated), list(kept)[-1])
+    return kept[pick], {
+        "strategy": pick, "adapt_steps": sum(t["steps"] for t in tried.values()),
+        "adapt_seconds": round(time.time() - t0, 2), "adapt_val_loss": validated,
+        "adapt_tried": tried, "adapt_budget_s": settings.budget_s,
+    }
 
 
 class CalM:
@@ -153,7 +211,6 @@ class CalM:
     def _adapt(self, recording: Any, settings: AdaptSettings, fs: float | None,
                cache: bool) -> Generator[Progress, None, Adapted]:
         from src_models.dat.calm import load_calm, save_calm
-        from src_models.dat.config import FinetuneConfig
 
         prep = prepare_recording(recording, fs, dff=settings.dff)
         rec = recording if isinstance(recording, Recording) else None
@@ -169,26 +226,10 @@ class CalM:
         if cache and self.checkpoint is not None and (folder / "config.json").is_file():
             model, _, meta = load_calm(folder, device=self.bundle.device, with_extra=True)
             info = {**dict(meta.get("state", {}).get("adapt", info)), "cache": "disk"}
-        elif not info["known_recording"] and settings.steps + (full := settings.full_steps * (
-                settings.strategy != "embeddings")) > 0:
-            t0 = time.time()
-            deadline = t0 + settings.budget_s
-            tried: dict[str, dict[str, Any]] = {}
-            for phase, n in (("embeddings", settings.steps), ("full", full)):
-                if n == 0 or (tried and time.time() >= deadline):
-                    continue
-                candidate = copy.deepcopy(tried["embeddings"]["model"] if "embeddings" in tried else model)
-                cfg = FinetuneConfig(embed_steps=n if phase == "embeddings" else 0,
-                                     full_steps=n if phase == "full" else 0)
-                val, steps = yield from early_stopped(candidate, prep, cfg, seed=settings.seed,
-                                                      deadline=deadline if phase == "full" else None)
-                tried[phase] = {"model": candidate, "val_loss": val, "steps": steps}
-            pick = (min(tried, key=lambda k: tried[k]["val_loss"]) if settings.strategy == "auto"
-                    else list(tried)[-1])
-            model = tried[pick]["model"]
-            info.update(adapted=True, strategy=pick, adapt_steps=sum(t["steps"] for t in tried.values()),
-                        adapt_seconds=round(time.time() - t0, 2),
-                        adapt_val_loss={k: round(t["val_loss"], 4) for k, t in tried.items()})
+        elif not info["known_recording"] and settings.steps + settings.full_steps * (
+                settings.strategy != "embeddings") > 0:
+            model, report = yield from adapt_strategies(model, prep, settings)
+            info.update(adapted=True, **report)
             if cache and self.checkpoint is not None:
                 save_calm(model, folder, state={"adapt": info, "key": key})
         model.eval()

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 #: CalM read-outs of ``calm decode`` -> the state features each one reads
 READOUTS = {"neurons": ("neuron_pcs",), "pooled": ("mean", "std")}
 #: adaptation strategies of :class:`AdaptSettings`
-STRATEGIES = ("auto", "embeddings", "full")
+STRATEGIES = ("auto", "embeddings", "lora", "full")
 #: full fine-tuning steps after the embedding phase when neither --steps nor a config says
 DEFAULT_FULL_STEPS = 200
 
@@ -62,14 +62,16 @@ class AdaptSettings:
     steps : int
         Embedding steps with the backbone frozen (0: no adaptation, generic embeddings).
     full_steps : int
-        At most this many steps of the whole DAT after them (strategies ``full`` and ``auto``),
-        early-stopped on the validation loss.
-    strategy : {'auto', 'embeddings', 'full'}
-        ``embeddings``: the new embeddings only; ``full``: then the whole DAT; ``auto``: both, the
-        one with the lower validation loss kept.
+        At most this many steps of each later candidate after them — low-rank adapters
+        (``lora``) or the whole DAT (``full``) — early-stopped on the validation loss.
+    strategy : {'auto', 'embeddings', 'lora', 'full'}
+        ``embeddings``: the new embeddings only; ``lora``: then low-rank adapters of the blocks'
+        linear layers (backbone frozen, merged into the weights); ``full``: then the whole DAT;
+        ``auto``: all three, the one with the lowest validation loss kept
+        (:func:`src_models.engine.adapt_strategies`).
     budget_s : float
-        Wall-time budget of the adaptation in seconds: the ``full`` phase stops at it (the
-        embeddings phase always runs its ``steps``).
+        Wall-time budget of the adaptation in seconds: the later candidates share what the
+        embeddings phase (which always runs its ``steps``) leaves of it.
     dff : {'auto', 'yes', 'no'}
         ΔF/F policy of the preparation (:mod:`src_models.preparation`).
     seed : int
@@ -78,12 +80,13 @@ class AdaptSettings:
 
     steps: int = option(150, "adaptation steps of the neuron/session embeddings, backbone frozen (default 150)",
                       metavar="N")
-    full_steps: int = option(300, "then at most N steps of the whole backbone, early-stopped on validation "
-                             "(strategies full and auto; default 300)", metavar="N")
-    strategy: str = option("embeddings", "adaptation: embeddings (backbone frozen), full (then the whole DAT) or "
-                           "auto (both, the lower validation loss kept; default embeddings)", choices=STRATEGIES)
-    budget_s: float = option(120.0, "wall-time budget of the adaptation in seconds: the full phase stops at it "
-                             "(default 120)", metavar="S")
+    full_steps: int = option(300, "then at most N steps of low-rank adapters or of the whole backbone, "
+                             "early-stopped on validation (strategies lora, full and auto; default 300)", metavar="N")
+    strategy: str = option("embeddings", "adaptation: embeddings (backbone frozen), lora (then low-rank adapters), "
+                           "full (then the whole DAT) or auto (all three, the lowest validation loss kept; "
+                           "default embeddings)", choices=STRATEGIES)
+    budget_s: float = option(120.0, "wall-time budget of the adaptation in seconds: lora and full share what the "
+                             "embedding steps leave of it (default 120)", metavar="S")
     dff: str = option("auto", "ΔF/F of raw fluorescence: auto (strictly positive traces), yes or no (default auto)",
                     choices=("auto", "yes", "no"))
     seed: int = option(0, "seed of adaptation and sampling (default 0)")

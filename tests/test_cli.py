@@ -61,7 +61,7 @@ def test_options_are_the_settings_fields(command, cls, argv):
         ["forecast", "rec", "--out", "f.npz", "--dff", "bogus"],
         ["forecast", "rec", "--out", "f.npz", "--steps", "-3"],
         ["forecast", "rec", "--out", "f.npz", "--horizon", "0"],
-        ["forecast", "rec", "--out", "f.npz", "--strategy", "lora"],
+        ["forecast", "rec", "--out", "f.npz", "--strategy", "bogus"],
         ["forecast", "rec", "--out", "f.npz", "--budget-s", "0"],
         ["tokenize", "rec", "--out", "t.npz", "--batch-windows", "0"],
     ],

@@ -4,9 +4,9 @@ The command is ``CalM.load(checkpoint).adapt(rec, AdaptSettings).forecast(Foreca
 (:mod:`src_models.engine`), so the Python API and the docks give the same numbers. Protocol
 (stable contract): prepare the recording (:mod:`src_models.preparation`: ΔF/F of raw
 fluorescence, 60/20/20 split, z-scored with the training split's statistics), adapt to its
-first 60 % (``--strategy``: new embeddings by default; ``auto`` then the whole DAT within
-``--budget-s``, the lower validation loss kept; skipped when the checkpoint knows the recording,
-cached), select the
+first 60 % (``--strategy``: new embeddings by default; ``lora`` then low-rank adapters, ``full``
+then the whole DAT, ``auto`` all three within ``--budget-s``, the lowest validation loss kept;
+skipped when the checkpoint knows the recording, cached), select the
 forecast variant (CalM's, the skip path's ridge VAR and pooled AR, their stacks) on the next 20 %, and forecast
 every window (``--context`` frames → ``--horizon`` frames, stride 1) of the last 20 %.
 
@@ -18,6 +18,7 @@ every window (``--context`` frames → ``--horizon`` frames, stride 1) of the la
      "variants": {variant: {... same keys ...}}, "val_mse": {variant: float},
      "context", "horizon", "n_windows", "n_neurons", "fs", "band": {"quantiles", "coverage"},
      "adapted", "known_recording", "strategy", "adapt_val_loss", "adapt_steps", "adapt_seconds",
+     "adapt_tried": {candidate: {"val_loss", "steps", "seconds", "skipped"}}, "adapt_budget_s",
      "linear_skip": {"lag", "lambda", "delta", "ar": {"lag", "lambda", "delta"}, "blend_weights",
                      "stack_weights": {"blend_<k>": {"calm", "var", "ar"}}}, "seconds", "forecast_seconds",
      "n_samples", "splits", "preparation", "adapt_cache", "checkpoint", "path"}

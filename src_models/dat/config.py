@@ -195,14 +195,19 @@ class FinetuneConfig(JsonConfig):
 
     Phase ``embeddings`` trains only the recording's new neuron and session
     embeddings (and the light regression head) with the backbone frozen;
-    phase ``full`` (``full_steps > 0``) then trains everything at ``full_lr``.
+    phase ``lora`` (``lora_steps > 0``) then only low-rank adapters of the
+    blocks' linear layers (:mod:`src_models.dat.lora`, merged into the weights
+    at the end of the phase); phase ``full`` (``full_steps > 0``) then trains
+    everything at ``full_lr``.
 
     Attributes
     ----------
-    embed_steps, full_steps : int
-        Optimizer steps of the two phases.
-    embed_lr, full_lr : float
-        Learning rates of the two phases (constant after a short warm-up).
+    embed_steps, lora_steps, full_steps : int
+        Optimizer steps of the three phases.
+    embed_lr, lora_lr, full_lr : float
+        Learning rates of the three phases (cosine after a short warm-up).
+    lora_rank : int
+        Rank of the low-rank adapters.
     batch_size, window_tokens, max_neurons : int
         Window sampling, as in pretraining.
     reg_weight : float
@@ -222,6 +227,9 @@ class FinetuneConfig(JsonConfig):
     full_steps: int = 0
     embed_lr: float = 1e-2
     full_lr: float = 2e-4
+    lora_steps: int = 0
+    lora_lr: float = 1e-3
+    lora_rank: int = 8
     batch_size: int = 4
     window_tokens: int = 16
     max_neurons: int = 64
@@ -233,14 +241,16 @@ class FinetuneConfig(JsonConfig):
     val_fraction: float = 0.2
 
     def __post_init__(self) -> None:
-        if self.embed_steps < 0 or self.full_steps < 0:
-            raise ValueError("embed_steps and full_steps must be >= 0")
+        if min(self.embed_steps, self.lora_steps, self.full_steps) < 0:
+            raise ValueError("embed_steps, lora_steps and full_steps must be >= 0")
+        if self.lora_rank < 1:
+            raise ValueError(f"lora_rank must be >= 1, got {self.lora_rank}")
         if not (0 < self.train_fraction and 0 < self.val_fraction and self.train_fraction + self.val_fraction <= 1):
             raise ValueError("train_fraction and val_fraction must be positive and add up to <= 1")
 
     @property
     def total_steps(self) -> int:
-        return self.embed_steps + self.full_steps
+        return self.embed_steps + self.lora_steps + self.full_steps
 
 
 

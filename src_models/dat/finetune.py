@@ -9,7 +9,9 @@ or closing the generator) atomically writes ``OUT/last`` (resumable) and ``OUT/b
 with the same ``OUT`` resumes. The first 60 % of frames train, the next 20 % validate, the rest
 stays for ``calm forecast``. The recording gets new neuron and session rows (from the generic
 ones): phase ``embeddings`` trains only those (and the regression head, ``train_head``), phase
-``full`` the whole DAT except other recordings' rows.
+``lora`` only low-rank adapters of the blocks' linear layers (:class:`~src_models.dat.lora.LowRank`,
+merged into the weights when the phase ends, so checkpoints never hold adapters), phase ``full``
+the whole DAT except other recordings' rows.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from src_models.checkpoint import recover_checkpoint
 from src_models.dat.calm import CalM, load_calm, save_calm
 from src_models.dat.config import FinetuneConfig
 from src_models.dat.corpus import ArrayCorpus, Batch, SessionEntry, WindowSampler
+from src_models.dat.lora import ADAPTER_NAMES, LowRank
 from src_models.preparation import PreparedRecording, prepare_recording
 from src_models.trainer import Trainer, load_optimizer_tensors, optimizer_tensors, param_groups, warmup_cosine
 from src_models.dat.pretrain import batch_loss, evaluate
@@ -81,6 +84,8 @@ def _trainable(model: CalM, phase: str, train_head: bool) -> list[str]:
     """Parameter-name prefixes of the DAT that train in ``phase``."""
     if phase == "full":
         return [n for n, _ in model.dat.named_parameters()]
+    if phase == "lora":
+        return [n for n, _ in model.dat.named_parameters() if n.endswith(ADAPTER_NAMES)]
     names = ["neuron_emb", "session_emb"]
     if train_head and model.dat.reg_head is not None:
         names.append("reg_head")
@@ -158,7 +163,8 @@ def finetune(
     sampler = WindowSampler(corpus, "train", **sampling)
     val_batches = WindowSampler(corpus, "val", **sampling).fixed_batches(cfg.val_windows)
 
-    phases = [("embeddings", cfg.embed_steps, cfg.embed_lr), ("full", cfg.full_steps, cfg.full_lr)]
+    phases = [("embeddings", cfg.embed_steps, cfg.embed_lr), ("lora", cfg.lora_steps, cfg.lora_lr),
+              ("full", cfg.full_steps, cfg.full_lr)]
     phases = [p for p in phases if p[1] > 0]
     total = sum(p[1] for p in phases)
     step = int(state.get("step", 0))
@@ -198,25 +204,30 @@ def finetune(
         for phase, n_steps, lr in phases:
             end = start + n_steps
             if step < end:
-                prefixes = _trainable(model, phase, cfg.train_head)
-                for n, p in dat.named_parameters():
-                    p.requires_grad_(n.startswith(tuple(prefixes)))
-                trainer = Trainer(
-                    dat, lambda k: batch_loss(dat, sampler.batch(k), cfg.reg_weight, dev), steps=end,
-                    start=step, lr=warmup_cosine(lr, n_steps, min(20, n_steps // 10), 0.1, first=start),
-                    params=param_groups(dat, 0.0), grad_clip=1.0, cancel=stop, keep_best=True,
-                    validate=lambda: evaluate(dat, val_batches, cfg.reg_weight, dev), val_every=cfg.val_every,
-                    patience=patience,
-                )
-                if extra and state.get("phase") == phase:
-                    load_optimizer_tensors(trainer.optimizer, extra)
-                extra = {}
-                trainer.best, trainer.best_state = best_val, best_state
-                for record in trainer.run():
-                    step, best_val, best_state = record.step, trainer.best, trainer.best_state
-                    last_val = record.metrics.get("val_loss", last_val)
-                    yield {"step": step, "total": total, "loss": record.metrics["loss"], "val_loss": last_val,
-                           "phase": phase}
+                adapters = LowRank(dat, cfg.lora_rank, seed=seed) if phase == "lora" else None
+                try:  # the DAT's state_dict (best states, checkpoints) shows merged weights throughout
+                    prefixes = _trainable(model, phase, cfg.train_head)
+                    for n, p in dat.named_parameters():
+                        p.requires_grad_(n.startswith(tuple(prefixes)))
+                    trainer = Trainer(
+                        dat, lambda k: batch_loss(dat, sampler.batch(k), cfg.reg_weight, dev), steps=end,
+                        start=step, lr=warmup_cosine(lr, n_steps, min(20, n_steps // 10), 0.1, first=start),
+                        params=param_groups(dat, 0.0), grad_clip=1.0, cancel=stop, keep_best=True,
+                        validate=lambda: evaluate(dat, val_batches, cfg.reg_weight, dev), val_every=cfg.val_every,
+                        patience=patience,
+                    )
+                    if extra and state.get("phase") == phase:
+                        load_optimizer_tensors(trainer.optimizer, extra)
+                    extra = {}
+                    trainer.best, trainer.best_state = best_val, best_state
+                    for record in trainer.run():
+                        step, best_val, best_state = record.step, trainer.best, trainer.best_state
+                        last_val = record.metrics.get("val_loss", last_val)
+                        yield {"step": step, "total": total, "loss": record.metrics["loss"], "val_loss": last_val,
+                               "phase": phase}
+                finally:
+                    if adapters is not None:
+                        adapters.merge()
                 if trainer.cancelled:
                     checkpoint = save(trainer.optimizer, phase)
                     if best_state is not None:  # the returned model holds the best state, as when done

@@ -168,7 +168,8 @@ class CalMAdapted(_CalMForecaster):
 
         settings = AdaptSettings(steps=self.adapt_steps, strategy=self.strategy, seed=seed)
         adapted = CalM(self.initial_model(seed)).adapt_job(self.prep, settings, cache=False).run()
-        self.info = {k: adapted.info[k] for k in ("strategy", "adapt_val_loss", "adapt_seconds") if k in adapted.info}
+        self.info = {k: adapted.info[k] for k in ("strategy", "adapt_val_loss", "adapt_seconds", "adapt_tried")
+                     if k in adapted.info}
         return adapted.model, None, None, adapted.info.get("adapt_steps", 0)
 
 
