@@ -285,3 +285,61 @@ def test_ridge_path_is_the_ridge_estimator_for_every_penalty():
         for tr, va in folds:
             np.testing.assert_allclose(out[i, va], estimator("ridge", alphas=(a,)).fit(X[tr], Y[tr]).predict(X[va]))
     assert not out[:, 50:70].any()  # in no test fold
+
+
+def test_hybrid_head_shrinks_toward_the_training_mean_for_a_drifting_target_and_useless_traces():
+    rng = np.random.default_rng(0)
+    n_frames = 1000
+    # the target drifts out of any training range; the traces carry no information
+    y = np.linspace(0.0, 3.0, n_frames) + 0.2 * rng.normal(size=n_frames)
+    rec = Recording(
+        F=(20 + rng.normal(size=(24, n_frames))).astype(np.float32),
+        fs=10.0,
+        source="drift",
+        kind="traces",
+        behavior={"drift": y.astype(np.float32)},
+    )
+    noise = _Stub(rng.normal(size=(n_frames, 4)).astype(np.float32))
+    res = decode(rec, "drift", extractors=[noise], baselines=("ridge",), n_shifts=0)
+    last = res.fold_of == 4
+    before = res.frames < res.frames[last][0] - res.settings["gap"]  # the last fold's training samples
+    assert np.mean(res.true[last] > res.true[before].max()) > 0.3
+    chosen = res.settings["hyperparameters"]["stub_hybrid"]
+    assert len(chosen["shrink"]) == 5 and min(chosen["shrink"]) < 1 and chosen["shrink"][-1] < 1
+    assert set(chosen["shrink"]) <= {0.0, 0.25, 0.5, 0.75, 1.0} and len(chosen["clip"]) == 5
+    assert "shrink" not in res.settings["hyperparameters"]["ridge"]  # the baseline is unchanged
+    assert res.headline("stub_hybrid") > res.headline("ridge")
+    ridge_folds = np.array([f["r2"] for f in res.fold_scores["ridge"]])
+    hybrid_folds = np.array([f["r2"] for f in res.fold_scores["stub_hybrid"]])
+    shrink, clip, weight = (np.array(chosen[k]) for k in ("shrink", "clip", "weight"))
+    kept = (shrink == 1) & ~clip & (weight == 0)
+    np.testing.assert_array_equal(hybrid_folds[kept], ridge_folds[kept])
+
+
+def test_hybrid_head_keeps_its_outputs_where_the_traces_decode_the_target(rec, monkeypatch):
+    import src_models.analysis.decoding as decoding
+
+    noise = _Stub(np.random.default_rng(3).normal(size=(rec.n_frames, 8)).astype(np.float32))
+    res = decode(rec, "speed", extractors=[noise], baselines=("ridge",), n_shifts=0)
+    chosen = res.settings["hyperparameters"]["stub_hybrid"]
+    assert chosen["shrink"] == [1.0] * 5 and chosen["clip"] == [False] * 5
+    monkeypatch.setattr(decoding, "choose_guard", lambda oof, Y, folds: (1.0, False))
+    unguarded = decode(rec, "speed", extractors=[noise], baselines=("ridge",), n_shifts=0)
+    np.testing.assert_array_equal(
+        res.predictions["stub_hybrid"], unguarded.predictions["stub_hybrid"]
+    )
+    # classification: unchanged
+    cue = decode(rec, "cue", extractors=[noise], baselines=(), n_shifts=0)
+    assert cue.settings["hyperparameters"]["stub_hybrid"]["shrink"] == [None] * 5
+
+
+def test_choose_guard_prefers_the_unguarded_output_and_the_mean_for_noise():
+    from src_models.analysis.decoding import choose_guard
+
+    rng = np.random.default_rng(0)
+    Y = rng.normal(size=(300, 1))
+    folds = [(np.arange(150, 300), np.arange(0, 150)), (np.arange(0, 150), np.arange(150, 300))]
+    assert choose_guard(Y.copy(), Y, folds) == (1.0, False)  # exact: ties keep the output as it is
+    assert choose_guard(5 * rng.normal(size=(300, 1)), Y, folds) == (0.0, False)  # noise: the mean
+    far = Y + 100.0 * (Y > 1.0)  # a few wild outputs beyond the range, the rest exact
+    assert choose_guard(far, Y, folds)[1] is True

@@ -13,7 +13,9 @@ Protocol (:func:`decode`):
 4. CalM heads read a :class:`FeatureExtractor`'s per-frame features (DAT states) laid out the
    same way: ``linear`` (ridge), ``mlp``, and the default ``hybrid`` (:class:`HybridHead`: ridge
    on the frame-resolution traces the 8-frame tokens lose, then a ridge of the states on its
-   inner out-of-fold residuals, kept only where it lowers the inner error); fine-tuned CalM decoders
+   inner out-of-fold residuals, kept only where it lowers the inner error, its continuous outputs
+   shrunk toward the training mean and/or clipped to the training range where the same inner
+   folds say so); fine-tuned CalM decoders
    (:mod:`~src_models.analysis.finetuned_head`) train the DAT itself with a head on each fold;
 5. scores are computed on the out-of-fold predictions of each fold and averaged over folds
    (R² and Pearson r for continuous targets, balanced accuracy for discrete ones);
@@ -43,6 +45,46 @@ from src_models.preprocessing import ZScore
 from src_models.recording import Recording
 from src_models.settings import DecodeSettings, split_names
 
+#: shrink factors toward the training target mean that the hybrid head tries (1: unchanged)
+SHRINKS = (1.0, 0.75, 0.5, 0.25, 0.0)
+
+
+def guard(out: np.ndarray, y_train: np.ndarray, shrink: float, clip: bool) -> np.ndarray:
+    """Outputs ``(n, k)`` shrunk toward the mean of the training targets ``y_train`` ``(m, k)`` by
+    ``shrink`` (1: ``out`` itself), then clipped to their range if ``clip``."""
+    if shrink != 1.0:
+        mean = y_train.mean(0)
+        out = mean + shrink * (out - mean)
+    return np.clip(out, y_train.min(0), y_train.max(0)) if clip else out
+
+
+def choose_guard(oof: np.ndarray, Y: np.ndarray, folds: list) -> tuple[float, bool]:
+    """The ``(shrink, clip)`` of :func:`guard` with the least squared error on inner ``folds``.
+
+    Parameters
+    ----------
+    oof : ndarray
+        ``(n, k)`` out-of-fold outputs on ``folds`` (``(train, test)`` index pairs into ``Y``).
+    Y : ndarray
+        ``(n, k)`` targets; each fold is guarded with the statistics of its own training rows.
+    folds : list of tuple of ndarray
+        The inner folds that produced ``oof``.
+
+    Returns
+    -------
+    shrink : float
+        Among :data:`SHRINKS`; ties go to the larger factor and to no clipping (the output as it is).
+    clip : bool
+        Whether to clip to the training range.
+    """
+    candidates = [(s, c) for c in (False, True) for s in SHRINKS]
+    out = np.zeros((len(candidates), *Y.shape))
+    for tr, va in folds:
+        for i, (s, c) in enumerate(candidates):
+            out[i, va] = guard(oof[va], Y[tr], s, c)
+    return candidates[int(np.argmin(fold_losses(out, Y, folds)))]
+
+
 class HybridHead:
     """CalM's default head: ridge on the frame-resolution traces, then the DAT states on its residuals.
 
@@ -53,6 +95,12 @@ class HybridHead:
     (``weight`` 1 or 0), are chosen by the squared error of out-of-fold outputs on those inner folds
     (never the test fold). With the states off it is ridge on the traces, so it is never worse than
     ridge on the inner folds, and it uses the states only where they predict what the traces miss.
+
+    Continuous targets then get two safeguards against extrapolating the target, chosen by the same
+    inner folds' out-of-fold outputs (:func:`choose_guard`): a ``shrink`` factor toward the training
+    target mean (1: unchanged, 0: the mean) and ``clip`` to the training target's range. Ties keep
+    ``shrink`` 1 and no clipping, so both are identity-or-better on the inner folds (``None`` for
+    discrete targets, which are unchanged).
 
     Parameters
     ----------
@@ -79,24 +127,37 @@ class HybridHead:
         """Fit the traces ridge, then the states ridge on its residuals (``inputs``: states, traces)."""
         self._traces = ridge = RidgeDecoder(self.kind, self.n_classes, self.gap).fit(inputs[1], train_idx, y, frames)
         self.weight, a_states = 0.0, None
+        continuous = self.kind == "continuous"
+        Y = y[train_idx, None].astype(np.float64) if continuous else one_hot(
+            y[train_idx], self.n_classes
+        )
+        self.shrink, self.clip = (1.0, False) if continuous else (None, None)
         if ridge.folds:
-            Y = y[train_idx, None] if self.kind == "continuous" else one_hot(y[train_idx], self.n_classes)
             resid, alphas = Y - ridge.oof, np.asarray(RIDGE_ALPHAS) * len(train_idx)
             X = inputs[0].flat(train_idx).astype(np.float64)
-            loss = fold_losses(ridge_path(X, resid, ridge.folds, alphas), resid, ridge.folds)
+            path = ridge_path(X, resid, ridge.folds, alphas)
+            loss = fold_losses(path, resid, ridge.folds)
+            oof = ridge.oof
             if loss.min() < fold_losses(np.zeros_like(resid), resid, ridge.folds):
-                self.weight, a_states = 1.0, alphas[int(np.argmin(loss))]
+                best = int(np.argmin(loss))
+                self.weight, a_states, oof = 1.0, alphas[best], oof + path[best]
                 seen = np.unique(np.concatenate([va for _, va in ridge.folds]))
                 self._states = estimator("ridge", alphas=(a_states,)).fit(X[seen], resid[seen])
+            if continuous:
+                self.shrink, self.clip = choose_guard(oof, Y, ridge.folds)
         self.alpha = [None if a_states is None else float(a_states) / len(train_idx), ridge.alpha]
-        if self.kind == "discrete":
+        if continuous:
+            self._y_train = Y
+        else:
             self._centroids = centroids(self._outputs(inputs, train_idx), y[train_idx], self.n_classes)
         return self
 
     def predict(self, inputs: tuple, idx: np.ndarray) -> np.ndarray:
         """Predicted values (continuous) or class indices (discrete)."""
         out = self._outputs(inputs, idx)
-        return out[:, 0] if self.kind == "continuous" else nearest(out, self._centroids)
+        if self.kind == "discrete":
+            return nearest(out, self._centroids)
+        return guard(out, self._y_train, self.shrink, self.clip)[:, 0]
 
 
 #: CalM heads trained on frozen features: name -> decoder class
@@ -407,7 +468,8 @@ def decode(
         predictions[name] = pred
         fold_scores[name] = fs
         scores[name] = _mean_scores(fs)
-        keys = {"alpha": "alpha", "weight": "weight", "epochs": "epochs_run"}
+        keys = {"alpha": "alpha", "weight": "weight", "shrink": "shrink", "clip": "clip",
+                "epochs": "epochs_run"}
         chosen[name] = {k: [getattr(d, a) for d in fitted] for k, a in keys.items() if hasattr(fitted[0], a)}
         if isinstance(fitted[0], RidgeDecoder) and inputs is trace_inputs and ridge_alphas is None:
             ridge_alphas = chosen[name]["alpha"]
