@@ -345,6 +345,7 @@ class Adapted:
         self.results[s] = forecast_prepared(
             self.model, self.prep, s.context, s.horizon, n_samples=s.samples, stride=s.stride,
             max_val_windows=s.max_val_windows, seed=self.settings.seed, linear_skip=not s.no_skip,
+            range_guard=not s.no_guard,
             info={k: v for k, v in self.info.items() if k != "cache"})
         return self.results[s]
 

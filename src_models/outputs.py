@@ -256,6 +256,26 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
         raise
 
 
+def save_npz(path: str | Path, arrays: dict[str, Any], meta: dict[str, Any], *, meta_key: str = "json") -> Path:
+    """Write ``arrays`` plus ``meta`` (strict JSON under ``meta_key``) to the ``.npz`` ``path`` atomically.
+
+    Compressed in memory and written by :func:`write_atomic`, so an interrupted write never
+    leaves a partial file; object arrays are refused, so nothing in it needs pickle to load.
+    """
+    import io
+
+    import numpy as np
+
+    payload = {k: np.asarray(v) for k, v in arrays.items()}
+    if any(v.dtype == object for v in payload.values()):
+        raise CalmError("refusing to write object arrays (they would need pickle)", path)
+    payload[meta_key] = np.asarray(dumps(meta))
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **payload)
+    write_atomic(path, buf.getvalue())
+    return Path(path)
+
+
 def json_safe(obj: Any) -> Any:
     """Numpy scalars/arrays to Python, NaN/Inf to None, recursively (valid strict JSON)."""
     if isinstance(obj, dict):

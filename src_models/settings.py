@@ -121,6 +121,8 @@ class ForecastSettings:
         Validation windows (evenly spaced) that choose the variant.
     no_skip : bool
         Leave out the linear skip path (:class:`~src_models.dat.linear_skip.LinearSkip`).
+    no_guard : bool
+        Forecast without the out-of-range guard (:mod:`~src_models.dat.range_guard`).
     """
 
     context: int = option(48, "context frames (default 48)", metavar="C")
@@ -131,6 +133,8 @@ class ForecastSettings:
     max_val_windows: int = option(128, "validation windows that choose the variant (default 128)", metavar="W")
     no_skip: bool = option(False, "without the linear skip path (ridge VAR and pooled AR of the training split "
                            "and their stacks with CalM as variants)")
+    no_guard: bool = option(False, "without the out-of-range guard (contexts clipped to each neuron's training "
+                            "range, the excess carried as copy-last)")
 
     def __post_init__(self) -> None:
         if self.context < 1 or self.horizon < 1:

@@ -68,8 +68,10 @@ def test_forecast_linear_skip_variants_and_no_skip(trained, tmp_path, capsys):
     skip = report["linear_skip"]
     assert {"lag", "lambda", "delta", "blend_weights", "stack_weights"} <= set(skip) and skip["ar"]["lag"] >= 4
     for name, w in skip["stack_weights"].items():
-        assert set(w) == ({"var", "ar"} if name == "blend_linear" else {"calm", "var", "ar"})
+        anchors = {"var", "ar", "last", "mean"}
+        assert set(w) == (anchors if name == "blend_linear" else {"calm", *anchors})
         assert np.allclose(np.sum(list(w.values()), axis=0), 1.0, atol=2e-3)
+    assert not {"last", "mean"} & set(report["variants"])  # anchors are stack parts, not variants
     assert main([*args, "--no-skip"]) == 0
     plain = json.loads(capsys.readouterr().out)
     assert set(plain["variants"]) == {"greedy", "regression"} and "linear_skip" not in plain

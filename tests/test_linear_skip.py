@@ -13,19 +13,11 @@ from src_models.bench.windows import make_windows
 from src_models.dat.linear_skip import LinearSkip, evenly, fit_ridge, simplex_weights, windows
 from src_models.metrics import window_starts
 from src_models.preparation import prepare_recording
-
-
-def _var1(n: int, T: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    A = 0.9 * np.linalg.qr(rng.standard_normal((n, n)))[0]
-    x = np.zeros((n, T))
-    for t in range(1, T):
-        x[:, t] = A @ x[:, t - 1] + 0.3 * rng.standard_normal(n)
-    return x
+from var_helpers import var1
 
 
 def test_engine_var_is_the_bench_ridge_var():
-    x = _var1(5, 700, 3)
+    x = var1(5, 700, 3)
     d = make_windows(x, name="toy", fs=1.0, context=12, horizon=3)
     bench = get_model("ridge_var")(context=12, horizon=3, n_neurons=5)
     report = bench.fit(d.train, d.val, Budget(max_val_windows=64), 0)
@@ -45,7 +37,7 @@ def test_engine_var_is_the_bench_ridge_var():
 
 
 def test_ridge_coefficients_solve_the_normal_equations():
-    x = _var1(4, 600, 5)
+    x = var1(4, 600, 5)
     ctx, y = windows(x, np.arange(400), 8, 2)
     vctx, vy = windows(x, np.arange(400, 590), 8, 2)
     for kind in ("var", "ar"):

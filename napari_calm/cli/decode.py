@@ -60,12 +60,11 @@ def run(args: argparse.Namespace) -> int:
     from src_models.analysis.calm_features import CalmFeatures
     from src_models.analysis.decoding import decode
     from src_models.analysis.finetuned_head import CalmFinetune
-    from src_models.analysis.output import dumps, save_npz
     from src_models.analysis.targets import resolve_target
     from src_models.engine import CalM
     from src_models.errors import CalmError
     from src_models.nq.rate import frames_to_tokens, tokens_to_frames
-    from src_models.outputs import claim_output
+    from src_models.outputs import claim_output, dumps, save_npz
     from src_models.settings import READOUTS, AdaptSettings, DecodeSettings, split_names
 
     ds = settings_from(args, DecodeSettings)

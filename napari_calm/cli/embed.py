@@ -51,10 +51,9 @@ def run(args: argparse.Namespace) -> int:
 
     from napari_calm.cli.options import settings_from
     from napari_calm.cli.recording_options import read_with_options
-    from src_models.analysis.output import dumps, save_npz
     from src_models.engine import CalM
     from src_models.errors import CalmError
-    from src_models.outputs import claim_output
+    from src_models.outputs import claim_output, dumps, save_npz
     from src_models.settings import AdaptSettings, EmbedSettings
 
     es = settings_from(args, EmbedSettings)

@@ -8,7 +8,8 @@ first 60 % (``--strategy``: new embeddings by default; ``lora`` then low-rank ad
 then the whole DAT, ``auto`` all three within ``--budget-s``, the lowest validation loss kept;
 skipped when the checkpoint knows the recording, cached), select the
 forecast variant (CalM's, the skip path's ridge VAR and pooled AR, their stacks) on the next 20 %, and forecast
-every window (``--context`` frames → ``--horizon`` frames, stride 1) of the last 20 %.
+every window (``--context`` frames → ``--horizon`` frames, stride 1) of the last 20 %. Every forecaster reads
+its context clipped to each neuron's training range, the excess carried as copy-last (``--no-guard``: not).
 
 ``--json`` prints one object::
 
@@ -20,7 +21,8 @@ every window (``--context`` frames → ``--horizon`` frames, stride 1) of the la
      "adapted", "known_recording", "strategy", "adapt_val_loss", "adapt_steps", "adapt_seconds",
      "adapt_tried": {candidate: {"val_loss", "steps", "seconds", "skipped"}}, "adapt_budget_s",
      "linear_skip": {"lag", "lambda", "delta", "ar": {"lag", "lambda", "delta"}, "blend_weights",
-                     "stack_weights": {"blend_<k>": {"calm", "var", "ar"}}}, "seconds", "forecast_seconds",
+                     "stack_weights": {"blend_<k>": {"calm", "var", "ar"}}},
+     "range_guard": {"validation", "test": {"fraction_outside", "max_excess"}}, "seconds", "forecast_seconds",
      "n_samples", "splits", "preparation", "adapt_cache", "checkpoint", "path"}
 
 ``--out forecast.npz`` stores the forecasts (``pred``, ``pred_<variant>``),

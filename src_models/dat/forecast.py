@@ -20,9 +20,10 @@ key/value cache for the generated steps):
 :func:`forecast_prepared` applies the evaluation protocol to a model adapted
 to the first 60 % of the frames (:meth:`src_models.engine.CalM.adapt`): pick
 the variant with the lowest MSE on the windows of the next 20 %, and forecast
-every window of the last 20 % (context and horizon inside it). Metrics come from
-:func:`src_models.metrics.forecast_metrics` in the z-space of the training
-split, next to the copy-last baseline.
+every window of the last 20 % (context and horizon inside it), every forecaster
+reading contexts through the out-of-range guard (:mod:`~src_models.dat.range_guard`).
+Metrics come from :func:`src_models.metrics.forecast_metrics` in the z-space of
+the training split, next to the copy-last baseline.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import torch
 
 from src_models.dat.calm import CalM
 from src_models.dat.linear_skip import LinearSkip, evenly
+from src_models.dat.range_guard import RangeGuard
 from src_models.preparation import PreparedRecording
 from src_models.errors import CalmError
 from src_models.metrics import forecast_metrics, pooled_corr_per_neuron, window_starts
@@ -134,11 +136,8 @@ class ForecastResult:
         }
 
     def save(self, path: str | Path) -> Path:
-        """Write forecasts, truth, band and metrics to an ``.npz`` (atomically)."""
-        import os
-        import tempfile
-
-        from src_models.outputs import dumps
+        """Write forecasts, truth, band and metrics (JSON under ``metrics_json``) to an ``.npz`` atomically."""
+        from src_models.outputs import save_npz
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,16 +146,7 @@ class ForecastResult:
         arrays.update({f"pred_{k}": v for k, v in self.variants.items()})
         if self.lower is not None:
             arrays.update(lower=self.lower, upper=self.upper)
-        arrays["metrics_json"] = np.array(dumps(self.to_json()))
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-        os.close(fd)
-        try:
-            np.savez_compressed(tmp, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return save_npz(path, arrays, self.to_json(), meta_key="metrics_json")
 
 
 # -- rollouts ---------------------------------------------------------------------------------
@@ -252,6 +242,7 @@ def forecast_windows(
     batch_rows: int = 16384,
     variants: tuple[str, ...] = VARIANTS,
     skip: LinearSkip | None = None,
+    guard: RangeGuard | None = None,
 ) -> dict[str, np.ndarray]:
     """Forecasts of the windows starting at ``starts`` (any frames of the recording).
 
@@ -278,6 +269,10 @@ def forecast_windows(
         Which forecasts to compute.
     skip : LinearSkip, optional
         Also its ``var`` and ``ar`` forecasts and stacks (:meth:`LinearSkip.apply`).
+    guard : RangeGuard, optional
+        The out-of-range guard (:mod:`~src_models.dat.range_guard`): the model reads contexts
+        clipped to the training range and the excess of the last context frame is added to every
+        forecast and to the band.
 
     Returns
     -------
@@ -288,7 +283,9 @@ def forecast_windows(
     entry, mean_m, std_m = _session_rows(model, prep)
     dev = model.device
     N = prep.n_neurons
-    z_model = (prep.traces - mean_m) / std_m  # the model's input space
+    z_in = prep.z if guard is None else guard.clip(prep.z)  # protocol z the model reads
+    traces = prep.traces if guard is None else np.where(z_in == prep.z, prep.traces, z_in * prep.std + prep.mean)
+    z_model = (traces - mean_m) / std_m  # the model's input space
     scale = (std_m / prep.std)[:, 0]  # model z -> protocol z
     shift = ((mean_m - prep.mean) / prep.std)[:, 0]
     tok = model.tokenizer
@@ -349,6 +346,9 @@ def forecast_windows(
     if lows:
         result["lower"] = np.concatenate(lows).astype(np.float32)
         result["upper"] = np.concatenate(highs).astype(np.float32)
+    if guard is not None:
+        excess = (prep.z - z_in)[:, starts + context - 1].T[:, None, :]  # (W, 1, N)
+        result = {k: (v + excess).astype(np.float32) for k, v in result.items()}
     if skip is not None:
         result.update(skip.apply(result, skip.forecast(prep, starts)))
     return result
@@ -493,6 +493,7 @@ def _truth(prep: PreparedRecording, starts: np.ndarray, context: int, horizon: i
 def validation_forecasts(
     model: CalM, prep: PreparedRecording, context: int, horizon: int, *, n_samples: int = 8,
     temperature: float = 1.0, max_val_windows: int = 128, seed: int = 0, linear_skip: bool = True,
+    guard: RangeGuard | None = None,
 ) -> tuple[dict[str, float], dict[str, np.ndarray], np.ndarray | None, LinearSkip | None]:
     """Forecast MSE of every variant on (at most ``max_val_windows``, evenly spaced) validation windows.
 
@@ -500,17 +501,19 @@ def validation_forecasts(
     row) reports. With ``linear_skip`` the :class:`LinearSkip` variants (``var``, ``ar``,
     ``blend_*``) compete too. Returns that MSE by variant, the validation forecasts and truth (``(W, H, N)``,
     which calibrate the band, :func:`calibrate_band`) and the skip path; without validation
-    windows ``{}``, ``{}``, ``None``, ``None``.
+    windows ``{}``, ``{}``, ``None``, ``None``. ``guard`` (:class:`RangeGuard`) applies to CalM and
+    the skip path alike.
     """
     val_starts = evenly(window_starts(context, horizon, *prep.bounds[1], 1), max_val_windows)
     if not len(val_starts):
         return {}, {}, None, None
     v = forecast_windows(model, prep, val_starts, context, horizon, n_samples=n_samples,
-                         temperature=temperature, seed=seed)
+                         temperature=temperature, seed=seed, guard=guard)
     y, _ = _truth(prep, val_starts, context, horizon)
     skip = None
     if linear_skip:
-        skip = LinearSkip(prep, context, horizon, {k: v[k] for k in VARIANTS if k in v}, y, val_starts)
+        skip = LinearSkip(prep, context, horizon, {k: v[k] for k in VARIANTS if k in v}, y, val_starts,
+                          guard=guard)
     mse = {k: float(np.mean((v[k] - y) ** 2)) for k in VARIANTS if k in v}
     if skip is not None:
         v.update(skip.apply(v, skip.forecast(prep, val_starts)))
@@ -532,12 +535,15 @@ def forecast_prepared(
     info: dict[str, Any] | None = None,
     t0: float | None = None,
     linear_skip: bool = True,
+    range_guard: bool = True,
 ) -> ForecastResult:
     """Select the variant on the validation part and forecast every window of the test part.
 
     ``model`` is used as it is (already adapted to ``prep``, or generic); ``info`` (adaptation
     report) and ``t0`` (start time) go into the result's ``info``; ``linear_skip`` adds the
-    :class:`LinearSkip` variants (its settings and stack weights go to ``info['linear_skip']``).
+    :class:`LinearSkip` variants (its settings and stack weights go to ``info['linear_skip']``);
+    ``range_guard`` forecasts through the out-of-range guard (:mod:`~src_models.dat.range_guard`;
+    how much of each split lies outside the training range goes to ``info['range_guard']``).
     Other parameters as in :func:`forecast_recording`.
     """
     t0 = time.time() if t0 is None else t0
@@ -545,18 +551,22 @@ def forecast_prepared(
     check_length(prep.n_frames, context, horizon, prep.source)
     model.eval()
 
+    guard = RangeGuard.of(prep) if range_guard else None
     val_mse, v, y_val, skip = validation_forecasts(
         model, prep, context, horizon, n_samples=n_samples, temperature=temperature,
-        max_val_windows=max_val_windows, seed=seed, linear_skip=linear_skip)
+        max_val_windows=max_val_windows, seed=seed, linear_skip=linear_skip, guard=guard)
     test_starts = window_starts(context, horizon, *prep.bounds[2], stride)
     t2 = time.time()
     f = forecast_windows(model, prep, test_starts, context, horizon, n_samples=n_samples,
-                         temperature=temperature, seed=seed + 1, skip=skip)
+                         temperature=temperature, seed=seed + 1, skip=skip, guard=guard)
     forecast_s = time.time() - t2
     y, last = _truth(prep, test_starts, context, horizon)
     variants = {k: p for k, p in f.items() if k not in ("lower", "upper")}
     if skip is not None:
         info["linear_skip"] = skip.report
+    if guard is not None:
+        info["range_guard"] = {name: guard.report(prep.z, *bounds)
+                               for name, bounds in zip(("validation", "test"), prep.bounds[1:])}
     selected = min(val_mse, key=val_mse.get) if val_mse else ("greedy" if "greedy" in variants else next(iter(variants)))
     variant_metrics = {k: forecast_metrics(p, y, last) for k, p in variants.items()}
     baseline = forecast_metrics(np.broadcast_to(last[:, None, :], y.shape), y, last)

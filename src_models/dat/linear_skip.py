@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from src_models.dat.range_guard import RangeGuard
 from src_models.metrics import window_starts
 from src_models.preparation import PreparedRecording
 
@@ -211,9 +212,10 @@ class LinearSkip:
 
     Both are fitted on the training windows (:func:`fit_ridge`; lag, penalty and target chosen on
     the validation windows). Variants: ``var`` and ``ar`` alone; ``blend_linear`` =
-    ``b_h · var + c_h · ar``; ``blend_k`` = ``a_h · k + b_h · var + c_h · ar`` for each CalM
-    variant ``k`` — per horizon step a convex combination fitted by least squares on the
-    validation windows (:func:`simplex_weights`). A stack's validation MSE is cross-fitted
+    ``b_h · var + c_h · ar + d_h · last + e_h · mean``; ``blend_k`` = ``a_h · k + b_h · var + c_h ·
+    ar + d_h · last + e_h · mean`` for each CalM variant ``k`` — per horizon step a convex
+    combination fitted by least squares on the validation windows (:func:`simplex_weights`); the
+    anchors ``last`` (copy-last) and ``mean`` (the training mean) let it damp or shrink. A stack's validation MSE is cross-fitted
     (weights of each half of the windows scored on the other half), so selection does not favour
     it for having been fitted there.
 
@@ -233,14 +235,21 @@ class LinearSkip:
         Training windows of the VAR (evenly spaced subset beyond this).
     max_ar_samples : int
         Neuron-windows of the AR (bounds its memory).
+    guard : RangeGuard, optional
+        The out-of-range guard both regressions forecast through (contexts clipped to the training
+        range, the excess of the last frame carried over the horizon); ``None``: none.
     """
 
     def __init__(self, prep: PreparedRecording, context: int, horizon: int, val: dict[str, np.ndarray],
                  y: np.ndarray, starts: np.ndarray, *, max_train_windows: int = 6000,
-                 max_ar_samples: int = 100_000) -> None:
-        self.context = context
+                 max_ar_samples: int = 100_000, guard: RangeGuard | None = None) -> None:
+        self.context, self.horizon = context, horizon
+        self.guard = guard
         train = window_starts(context, horizon, *prep.bounds[0])
         val_ctx, val_y = windows(prep.z, starts, context, horizon)
+        if guard is not None:  # selected on what forecast() will do: f(clip(ctx)) + excess
+            val_ctx, excess = guard.clip_windows(val_ctx)
+            val_y = val_y - excess[:, None, :]
         self.fits = {}
         for kind, n in (("var", max_train_windows), ("ar", max(1, max_ar_samples // prep.n_neurons))):
             self.fits[kind] = fit_ridge(kind, *windows(prep.z, evenly(train, n), context, horizon), val_ctx, val_y)
@@ -248,29 +257,41 @@ class LinearSkip:
         self.weights = {"linear": simplex_weights(list(lin.values()), y)}
         self.weights.update({k: simplex_weights([a, *lin.values()], y) for k, a in val.items()})
         h = len(y) // 2
-        self.val_mse = {k: float(np.mean((p - y) ** 2)) for k, p in lin.items()}
+        self.val_mse = {k: float(np.mean((lin[k] - y) ** 2)) for k in self.fits}
         for k in self.weights:
             parts = list(lin.values()) if k == "linear" else [val[k], *lin.values()]
             oof = [_mix([p[s] for p in parts], simplex_weights([p[f] for p in parts], y[f]))
                    for f, s in ((slice(h, None), slice(None, h)), (slice(None, h), slice(h, None)))]
             self.val_mse[f"blend_{k}"] = float(np.mean((np.concatenate(oof) - y) ** 2))
-        names = {"linear": ["var", "ar"]}
         self.report = {
             **self.fits["var"].report,
             "ar": self.fits["ar"].report,
             "blend_weights": {k: w[0].round(3).tolist() for k, w in self.weights.items() if k != "linear"},
-            "stack_weights": {f"blend_{k}": dict(zip(names.get(k, ["calm", "var", "ar"]), w.round(3).tolist()))
+            "stack_weights": {f"blend_{k}": dict(zip([*(["calm"] if k != "linear" else []), *lin],
+                                                     w.round(3).tolist()))
                               for k, w in self.weights.items()},
         }
 
     def forecast(self, prep: PreparedRecording, starts: np.ndarray) -> dict[str, np.ndarray]:
-        """``var`` and ``ar`` ``(W, H, N)`` forecasts of the windows at ``starts`` (context frames of ``prep.z``)."""
+        """The stack's components for the windows at ``starts`` (context frames of ``prep.z``).
+
+        ``(W, H, N)`` forecasts ``var`` and ``ar``, and the two anchors every stack may lean on:
+        ``last`` (copy-last) and ``mean`` (the training mean, 0 in the training split's z-space) —
+        with them the convex weights can also damp a forecast towards the last frame or shrink it
+        towards the mean.
+        """
         ctx = windows(prep.z, starts, self.context, 0)[0]
-        return {k: f.predict(ctx) for k, f in self.fits.items()}
+        last = np.repeat(ctx[:, -1:, :], self.horizon, axis=1).astype(np.float32)
+        anchors = {"last": last, "mean": np.zeros_like(last)}
+        if self.guard is None:
+            return {**{k: f.predict(ctx) for k, f in self.fits.items()}, **anchors}
+        ctx, excess = self.guard.clip_windows(ctx)
+        return {**{k: f.predict(ctx) + excess[:, None, :] for k, f in self.fits.items()}, **anchors}
 
     def apply(self, forecasts: dict[str, np.ndarray], linear: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """``var``, ``ar`` and the stacks (``blend_linear``; ``blend_k`` for CalM variants in ``forecasts``)."""
         lin = list(linear.values())
-        out = {**linear, "blend_linear": _mix(lin, self.weights["linear"])}
+        out = {k: linear[k] for k in self.fits}
+        out["blend_linear"] = _mix(lin, self.weights["linear"])
         out.update({f"blend_{k}": _mix([forecasts[k], *lin], w) for k, w in self.weights.items() if k in forecasts})
         return out

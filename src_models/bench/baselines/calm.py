@@ -78,6 +78,7 @@ class _CalMForecaster(Forecaster):
         self.prep = None
         self.variant = "greedy"
         self.skip = None
+        self.guard = None
         self.info: dict[str, Any] = {}
         self.seed = 0
 
@@ -109,6 +110,7 @@ class _CalMForecaster(Forecaster):
 
     def fit(self, train: WindowSet, val: WindowSet, budget: Budget, seed: int) -> FitReport:
         from src_models.dat.forecast import validation_forecasts
+        from src_models.dat.range_guard import RangeGuard
 
         traces = np.ascontiguousarray(np.concatenate([train.series, val.series]).T)
         frac = len(train.series) / traces.shape[1]
@@ -118,9 +120,10 @@ class _CalMForecaster(Forecaster):
         self.seed = seed
         self.model, lr, val_loss, steps = self.fit_model(budget, seed)
         # forecast variant chosen by forecast MSE on the validation windows, as calm forecast does
+        self.guard = RangeGuard.of(self.prep)
         mse, _, _, self.skip = validation_forecasts(
             self.model, self.prep, self.context, self.horizon, n_samples=self.n_samples,
-            max_val_windows=ForecastSettings.max_val_windows, seed=seed)
+            max_val_windows=ForecastSettings.max_val_windows, seed=seed, guard=self.guard)
         self.variant = min(mse, key=mse.get)
         return FitReport(lr=lr, val_mse=mse[self.variant], steps=steps,
                          selected={"variant": self.variant, "val_loss": val_loss, "variant_val_mse": mse,
@@ -143,7 +146,7 @@ class _CalMForecaster(Forecaster):
             return self.skip.apply({}, self.skip.forecast(prep, starts))[self.variant]
         base = self.variant.removeprefix("blend_")
         return forecast_windows(self.model, prep, starts, C, self.horizon, n_samples=self.n_samples,
-                                seed=self.seed + 1, variants=(base,),
+                                seed=self.seed + 1, variants=(base,), guard=self.guard,
                                 skip=self.skip if base != self.variant else None)[self.variant]
 
     @property
