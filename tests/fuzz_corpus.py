@@ -371,6 +371,11 @@ def command_cases() -> list[Case]:
                       lambda r, k=key, v=value: ["finetune", _rec(r), "--out", str(r / "o"),
                                                  "--config", str(_config(r, {"finetune": {k: v}}))], out="o",
                       expect=key))
+    for key, value in (("lora_rank", 0), ("lora_steps", -1)):
+        c.append(Case("finetune", f"--config finetune.{key}={value!r}",
+                      lambda r, k=key, v=value: ["finetune", _rec(r), "--out", str(r / "o"),
+                                                 "--config", str(_config(r, {"finetune": {k: v}}))], out="o",
+                      expect=key))
     for key, value in (("steps", 0), ("lr", -1.0), ("batch_size", 0)):
         c.append(Case("train-nq", f"--config {key}={value!r}",
                       lambda r, k=key, v=value: ["train-nq", "--data", _rec(r), "--out", str(r / "o"),

@@ -44,7 +44,7 @@ def test_skip_path_keeps_an_excursion_out_of_the_other_neurons():
     guarded = LinearSkip(prep, 12, 3, {}, y, val, guard=guard)
     test = window_starts(12, 3, *prep.bounds[2])[:50]
     # inside the training range the guard changes nothing
-    inside = guard.clip(prep.z[:, :]).copy()
+    inside = guard.clip(prep.z)
     prep_in = prepare_recording(inside * prep.std + prep.mean, 1.0, dff="no")
     for k, v in plain.forecast(prep_in, test).items():
         np.testing.assert_allclose(guarded.forecast(prep_in, test)[k], v, atol=1e-5)
