@@ -20,10 +20,10 @@ def test_transfer_suite_names_its_datasets_and_marks_triplett(real_data, monkeyp
 
     monkeypatch.setenv("CALM_REAL_DATA", str(real_data))
     assert suite_datasets("transfer") == list(TRANSFER_COLUMNS)
-    sources, notes = builtin_sources("transfer", ["worm", "triplett"], read_recording)
+    sources, notes = builtin_sources("transfer", ["worm", "triplett", "sim-assembly"], read_recording)
     assert notes == [NOT_HELD_OUT]
-    assert [s.key for s in sources] == ["worm", "triplett"]
-    assert [s.info["held_out_for_shipped_calm"] for s in sources] == [True, False]
+    assert [s.key for s in sources] == ["worm", "triplett", "sim-assembly"]
+    assert [s.info["held_out_for_shipped_calm"] for s in sources] == [True, False, False]
     worm = sources[0].load()
     assert worm.traces.shape == (98, 1600) and abs(worm.fs - 1.6666) < 1e-3
     with pytest.raises(CalmError, match="transfer datasets"):

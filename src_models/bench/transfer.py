@@ -8,8 +8,10 @@ scratch) is trained on that recording's training split alone. The datasets
 recordings — ``triplett`` (zebrafish tectum; **not held out for the shipped model**, whose
 pretraining and NQ tokenizer used its frames 0–60 %, ``docs/model-card.md``), ``worm``
 (C. elegans, WormWideWeb) and ``hippocampy`` (mouse two-photon suite2p, 10 Hz assumed) — and two
-simulated families the pretraining corpus never had, ``sim-chaos`` (POCO's chaotic rate network)
-and ``sim-assembly`` (:mod:`src_models.simulation.assemblies`), both with seed :data:`SIM_SEED`.
+simulated families, ``sim-chaos`` (POCO's chaotic rate network; never in the pretraining corpus)
+and ``sim-assembly`` (:mod:`src_models.simulation.assemblies`; **its generator is in the shipped
+model's corpus** with other seeds and parameters, so the recording is new, the family is not),
+both with seed :data:`SIM_SEED`.
 The thunder mouse S1 movie is not a row: its 500 frames leave 37 test windows.
 """
 
@@ -27,7 +29,7 @@ TRANSFER_COLUMNS: dict[str, str] = {
     "worm": "C. elegans (WormWideWeb)",
     "hippocampy": "Mouse 2p (hippocampy)",
     "sim-chaos": "Chaotic network (sim)",
-    "sim-assembly": "Spontaneous assemblies (sim)",
+    "sim-assembly": "Spontaneous assemblies (sim) ‡",
 }
 
 #: the rows of the transfer table, in order
@@ -46,7 +48,8 @@ SIM_SEED = 1000
 #: note printed with every transfer table
 NOT_HELD_OUT = (
     "†: not held out for the shipped CalM, whose pretraining and tokenizer used Triplett "
-    "frames 0–60 % (the training split here); every other column is a recording it never saw"
+    "frames 0–60 % (the training split here); ‡: a recording it never saw, from a generator whose other "
+    "seeds and parameters were in its pretraining; every other column is a recording it never saw"
 )
 
 
@@ -90,6 +93,6 @@ def transfer_sources(
                 notes.append(f"{key}: skipped, {rel} not found (set CALM_REAL_DATA)")
                 continue
             src = file_source(path, lambda p, fs=fs: reader(p, fs=fs), key, column)
-        src.info["held_out_for_shipped_calm"] = key != "triplett"
+        src.info["held_out_for_shipped_calm"] = key not in ("triplett", "sim-assembly")
         sources.append(src)
     return sources, notes
