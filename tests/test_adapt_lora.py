@@ -119,9 +119,11 @@ def test_the_budget_is_honoured(tiny_ckpt):
     ad = CalM.load(ckpt).adapt_job(rec, steps=2, full_steps=100_000, strategy="auto", budget_s=budget,
                                    cache=False).run()
     tried = ad.info["adapt_tried"]
-    assert ad.info["adapt_seconds"] <= budget + 0.5
+    # a step that starts in time may end late by about one step (the estimate is the longest so far),
+    # more on a loaded machine: the slack is a few tiny-model steps
+    assert ad.info["adapt_seconds"] <= budget + 1.0
     assert tried["lora"]["steps"] > 0 and tried["full"]["steps"] > 0  # both got a share
-    assert tried["lora"]["seconds"] <= (budget - tried["embeddings"]["seconds"]) / 2 + 0.3
+    assert tried["lora"]["seconds"] <= (budget - tried["embeddings"]["seconds"]) / 2 + 0.6
     hurried = CalM.load(ckpt).adapt_job(rec, steps=2, full_steps=50, strategy="auto", budget_s=1e-3,
                                         cache=False).run()
     assert hurried.info["strategy"] == "embeddings" and hurried.info["adapt_steps"] == 2
