@@ -89,9 +89,14 @@ def load_model(checkpoint: str | Path, device: str) -> Any:
 def adapted_job(
     recording: Recording, checkpoint: str, device: str, steps: int = AdaptSettings.steps
 ) -> Generator[Progress, None, Adapted]:
-    """The recording's shared adaptation (``CalM.adapt_job``; from the cache when adapted before)."""
+    """The recording's shared adaptation (``CalM.adapt_job``; from the cache when adapted before).
+
+    The docks set only the embedding ``steps``; 0 means no adaptation at all (generic embeddings),
+    otherwise the later candidates of :class:`AdaptSettings`' strategy follow, as in ``calm forecast``.
+    """
     yield Progress(0, 0, "loading model")
-    return (yield from load_model(checkpoint, device).adapt_job(recording, steps=steps))
+    extra = {} if steps else {"full_steps": 0}
+    return (yield from load_model(checkpoint, device).adapt_job(recording, steps=steps, **extra))
 
 
 def _worker(job: Callable[..., Generator[Progress, None, Any]], *args: Any, handles_cancel: bool = False,

@@ -60,7 +60,7 @@ class AdaptSettings:
     Attributes
     ----------
     steps : int
-        Embedding steps with the backbone frozen (0: no adaptation, generic embeddings).
+        Embedding steps with the backbone frozen (0 with ``full_steps`` 0: no adaptation, generic embeddings).
     full_steps : int
         At most this many steps of each later candidate after them — low-rank adapters
         (``lora``) or the whole DAT (``full``) — early-stopped on the validation loss.
@@ -82,9 +82,9 @@ class AdaptSettings:
                       metavar="N")
     full_steps: int = option(300, "then at most N steps of low-rank adapters or of the whole backbone, "
                              "early-stopped on validation (strategies lora, full and auto; default 300)", metavar="N")
-    strategy: str = option("embeddings", "adaptation: embeddings (backbone frozen), lora (then low-rank adapters), "
-                           "full (then the whole DAT) or auto (all three, the lowest validation loss kept; "
-                           "default embeddings)", choices=STRATEGIES)
+    strategy: str = option("auto", "adaptation: embeddings (backbone frozen), lora (then low-rank adapters), "
+                           "full (then the whole DAT) or auto (all three within --budget-s, the lowest "
+                           "validation loss kept; default auto)", choices=STRATEGIES)
     budget_s: float = option(120.0, "wall-time budget of the adaptation in seconds: lora and full share what the "
                              "embedding steps leave of it (default 120)", metavar="S")
     dff: str = option("auto", "ΔF/F of raw fluorescence: auto (strictly positive traces), yes or no (default auto)",

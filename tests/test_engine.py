@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from napari_calm.cli.main import main
 from src_models import CalM
@@ -19,6 +20,7 @@ from src_models.engine import _MEMORY
 from src_models.jobs import Job, JobCancelled, Progress, job_environment
 from src_models.preparation import prepare_recording
 from src_models.readers import read_recording
+from src_models.settings import AdaptSettings
 
 STEPS = 4
 
@@ -84,6 +86,18 @@ def test_adaptation_strategy_is_chosen_on_validation_within_its_budget(tiny):
     assert set(frozen.info["adapt_val_loss"]) == {"embeddings"} and frozen.info["strategy"] == "embeddings"
     hurried = model.adapt_job(rec, steps=STEPS, full_steps=50, strategy="auto", budget_s=1e-3, cache=False).run()
     assert hurried.info["adapt_steps"] == STEPS and set(hurried.info["adapt_val_loss"]) == {"embeddings"}
+
+
+def test_a_dock_asking_for_zero_steps_gets_no_adaptation_under_the_default_strategy(tiny):
+    from napari_calm.workers import adapted_job
+
+    ckpt, path = tiny
+    rec = read_recording(path)
+    assert AdaptSettings().strategy == "auto" and AdaptSettings().full_steps > 0
+    generic = Job(lambda c: adapted_job(rec, str(ckpt), "cpu", steps=0)).run()
+    assert generic.info["adapted"] is False and "adapt_tried" not in generic.info
+    frozen_dat = CalM.load(ckpt).bundle.dat.state_dict()
+    assert all(torch.equal(v, frozen_dat[k]) for k, v in generic.model.dat.state_dict().items())
 
 
 def test_inspector_tokens_are_the_tokens_the_dat_reads(tiny):

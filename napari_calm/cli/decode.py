@@ -9,8 +9,8 @@ frame-resolution traces, then the states on its residuals where inner validation
 neuron's state on 4 shared principal axes (``--readouts neurons``) and/or their mean and std over
 neurons (``pooled``) — of the model as shipped (``calm_frozen_*``) and, unless ``--no-adapt``, of a
 copy adapted to the recording without labels (``calm_adapted_*``: ``CalM.adapt``, shared and cached with
-``calm forecast`` and the docks, default 150 steps of new neuron/session embeddings, backbone frozen;
-``--full-steps`` also fine-tunes the backbone). ``--finetune-steps N`` adds ``calm_finetuned``: the DAT and a head
+``calm forecast`` and the docks: by default 150 steps of new neuron/session embeddings, then low-rank
+adapters and the whole DAT, the lowest validation loss kept, ``--strategy auto``). ``--finetune-steps N`` adds ``calm_finetuned``: the DAT and a head
 trained end to end on each fold's training labels.
 
 ``--json`` prints one object::

@@ -1,7 +1,7 @@
 """``calm embed PATH --out emb.npz``: neuron embeddings, a 2-D map, cue/choice tuning and probes.
 
 Embeddings come from CalM, after a label-free adaptation to the recording (``CalM.adapt``: the steps and
-cache ``calm forecast`` and the docks use, default 150; ``--no-adapt`` uses the model as shipped): ``state_loadings`` (the primary one: each neuron's
+cache ``calm forecast`` and the docks use, ``--strategy auto`` by default; ``--no-adapt`` uses the model as shipped): ``state_loadings`` (the primary one: each neuron's
 loadings on the principal components of the DAT states averaged in 4 time bins of every trial —
 trial timing only, no labels), time-averaged states (``mean_state``) and the learned neuron
 embeddings (``neuron_embedding``). ``activity_pcs`` (loadings on the population's principal
