@@ -33,6 +33,8 @@ Usage::
     python benchmarks/dat_train_default.py [--corpus DIR] [--run DIR] [--out DIR] [--threads N]
     python benchmarks/dat_train_default.py --recipe v2 --run DIR [--max-steps N] [--threads N] [--mask-neurons F]
     python benchmarks/dat_train_default.py --manifest BUNDLE   # the model card's corpus table
+    python benchmarks/dat_train_default.py --recipe v2 --mask-neurons 0.25 --hold-out-triplett \
+        --nq NQ_WITHOUT_TRIPLETT --run DIR --out BUNDLE   # the transfer suite's Triplett column
 
 Re-running resumes from ``RUN/last``.
 """
@@ -112,6 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-steps", type=int, help="override the config's max_steps")
     parser.add_argument("--mask-neurons", type=float, default=0.0,
                         help="v2: train.mask_neurons, masked-neuron prediction (default 0: off)")
+    parser.add_argument("--reg-frame-hidden", type=int, default=0,
+                        help="v2: model.reg_frame_hidden, width of the regression head's frame path (default 0: none)")
+    parser.add_argument("--hold-out-triplett", action="store_true",
+                        help="leave the real Triplett recording out (pass the tokenizer trained without it "
+                        "with --nq): the leave-one-recording-out model of the transfer suite's Triplett column")
+    parser.add_argument("--nq", type=Path, default=REPO / "resources" / "weights" / "nq",
+                        help="NQ tokenizer (default: the shipped one)")
     parser.add_argument("--manifest", type=Path, metavar="BUNDLE", help="only print BUNDLE's corpus manifest")
     args = parser.parse_args(argv)
     if args.manifest:
@@ -127,9 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         print("calm " + " ".join(cmd), flush=True)
         if calm(cmd):
             return 1
-    cmd = ["pretrain", "--data", *map(str, sessions), f"{real_data_file(TRIPLETT)}@0:0.6",
+    real = [] if args.hold_out_triplett else [f"{real_data_file(TRIPLETT)}@0:0.6"]
+    cmd = ["pretrain", "--data", *map(str, sessions), *real,
            "--out", str(args.run), "--config", str(REPO / "resources" / "configs" / "dat_default.json"),
-           "--seed", "0", "--nq", str(REPO / "resources" / "weights" / "nq"), "--device", "cpu"]
+           "--seed", "0", "--nq", str(args.nq), "--device", "cpu"]
     if args.max_steps:
         cmd += ["--max-steps", str(args.max_steps)]
     print("calm " + " ".join(cmd), flush=True)
@@ -183,7 +193,8 @@ def pretrain_v2(specs: list[str], args: argparse.Namespace) -> int:
     cfg = read_config_file(REPO / "resources" / "configs" / "dat_default.json")
     sources = [parse_source(s, read_recording) for s in specs]
     sources += [DataSource(name, reader=v2_recording) for name in names]
-    pretrain(sources, args.run, nq=load_nq(REPO / "resources" / "weights" / "nq"), model_config=cfg["model"],
+    pretrain(sources, args.run, nq=load_nq(args.nq),
+             model_config={**cfg["model"], "reg_frame_hidden": args.reg_frame_hidden},
              train_config={**cfg["train"], "mask_neurons": args.mask_neurons}, tokenizer=cfg["tokenizer"], max_steps=args.max_steps, seed=0,
              device="cpu")
     return 0

@@ -62,12 +62,37 @@ def test_frames_after_a_token_never_change_it_or_its_prediction(policy):
 
 def test_permuting_neurons_permutes_the_outputs(dat):
     tok, nid, sid = _inputs()
-    anchors = torch.randn(tok.shape)
+    anchors = torch.randn(*tok.shape, 4)
     out = dat(tok, nid, sid, None, anchors)
     perm = torch.tensor([3, 0, 4, 1, 2])
     outp = dat(tok[:, perm], nid[:, perm], sid, None, anchors[:, perm])
     torch.testing.assert_close(outp.logits, out.logits[:, perm], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(outp.regression, out.regression[:, perm], atol=1e-5, rtol=1e-5)
+
+
+def test_the_frame_path_starts_silent_and_then_reads_the_whole_last_patch():
+    torch.manual_seed(0)
+    base = dict(codebook_size=32, code_dim=8, patch_len=4, d_model=32, n_layers=2, n_heads=2,
+                n_neurons=20, n_sessions=3)
+    plain = DualAxisTransformer(DATConfig(**base), torch.randn(32, 8)).eval()
+    framed = DualAxisTransformer(DATConfig(**base, reg_frame_hidden=16), torch.randn(32, 8)).eval()
+    assert "reg_frames.0.weight" not in plain.state_dict()  # older checkpoints keep their layout
+    missing = framed.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert all(k.startswith("reg_frames.") for k in missing)
+    tok, nid, sid = _inputs()
+    anchors = torch.randn(*tok.shape, 4)
+    earlier = anchors.clone()
+    earlier[..., :3] += 2.0  # same last frame, different earlier frames of the patch
+    ref = plain(tok, nid, sid, None, anchors).regression
+    torch.testing.assert_close(framed(tok, nid, sid, None, anchors).regression, ref)  # silent at first
+    assert torch.equal(plain(tok, nid, sid, None, earlier).regression, ref)  # the linear head sees the last frame only
+    with torch.no_grad():
+        framed.reg_frames[2].weight.normal_()
+    a = framed(tok, nid, sid, None, anchors).regression
+    assert not torch.allclose(a, framed(tok, nid, sid, None, earlier).regression)
+    shifted = anchors + 1.0  # the path reads the shape of the patch, not its level
+    torch.testing.assert_close(framed(tok, nid, sid, None, shifted).regression - a,
+                               plain(tok, nid, sid, None, shifted).regression - ref, atol=1e-5, rtol=1e-5)
 
 
 def test_masked_neurons_are_predicted_from_the_others_only():

@@ -46,6 +46,12 @@ class DATConfig(JsonConfig):
     mask_embedding : bool
         Learn a mask embedding that replaces the token input of masked neurons
         (set by pretraining with ``train.mask_neurons > 0``).
+    reg_frame_hidden : int
+        Width of the regression head's frame path, a small MLP from the state and the last patch's
+        P frames (relative to its last frame) to the change, added to the linear head: the
+        frame-resolution, nonlinear read-out of a neuron's own recent trace that tokens blur
+        (0: none; its output layer starts at zero, so adding it to a trained model changes nothing
+        until it is trained).
     """
 
     codebook_size: int = 512
@@ -62,6 +68,7 @@ class DATConfig(JsonConfig):
     n_sessions: int = 1
     reg_patches: int = 2
     mask_embedding: bool = False
+    reg_frame_hidden: int = 0
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:

@@ -89,6 +89,8 @@ def _trainable(model: CalM, phase: str, train_head: bool) -> list[str]:
     names = ["neuron_emb", "session_emb"]
     if train_head and model.dat.reg_head is not None:
         names.append("reg_head")
+        if model.dat.reg_frames is not None:
+            names.append("reg_frames")
     return names
 
 

@@ -170,8 +170,8 @@ def rollout(
     dict
         ``greedy`` ``(W, N, n_steps)`` tokens; ``samples`` ``(W, S, N, n_steps)``
         when ``n_samples > 0``; ``regression`` ``(W, N, reg_patches * P)``
-        frames when the model has the head and ``anchors`` (``(W, N)``, the
-        last context frame) are given; ``hidden`` ``(W, N, d)`` last context state.
+        frames when the model has the head and ``anchors`` (``(W, N, P)``, the
+        last context patch's frames) are given; ``hidden`` ``(W, N, d)`` last context state.
     """
     dat = model.dat
     W, N, _ = ctx_tokens.shape
@@ -181,7 +181,7 @@ def rollout(
     last = hidden[:, :, -1:]
     out: dict[str, torch.Tensor] = {"hidden": last[:, :, 0]}
     if dat.reg_head is not None and anchors is not None:
-        out["regression"] = (dat.regress(last[:, :, 0], anchors) + anchors[..., None]).float()
+        out["regression"] = (dat.regress(last[:, :, 0], anchors) + anchors[..., -1:]).float()
     first_logits = dat.head(last).float()  # (W, N, 1, K)
 
     greedy = []
@@ -378,12 +378,15 @@ def _context_tokens(model: CalM, z: np.ndarray, fs: float, starts: np.ndarray, c
 
 
 def _context_last(model: CalM, z: np.ndarray, fs: float, starts: np.ndarray, context: int) -> np.ndarray:
-    """``(W, N)`` last model-rate frame of every window's context (the regression head's anchor)."""
-    if model.nq.config.fs_policy == "native":
-        return np.ascontiguousarray(z[:, starts + context - 1].T.astype(np.float32))
+    """``(W, N, P)`` last P model-rate frames of every window's context (the regression head's
+    anchors; the context holds whole tokens, so at least P frames)."""
+    P = model.dat.cfg.patch_len
     N, W = z.shape[0], len(starts)
+    if model.nq.config.fs_policy == "native":
+        idx = starts[:, None] + np.arange(context - P, context)[None, :]
+        return np.ascontiguousarray(z[:, idx].transpose(1, 0, 2).astype(np.float32))
     ctx = z[:, starts[:, None] + np.arange(context)[None, :]].transpose(1, 0, 2).reshape(W * N, context)
-    return model.tokenizer.to_model_rate(ctx, fs)[:, -1].reshape(W, N).astype(np.float32)
+    return model.tokenizer.to_model_rate(ctx, fs)[:, -P:].reshape(W, N, P).astype(np.float32)
 
 
 # -- the evaluation protocol -------------------------------------------------------------------

@@ -209,6 +209,11 @@ class DualAxisTransformer(nn.Module):
         self.head = nn.Linear(d, cfg.codebook_size)
         # light regression head: [state, last observed frame] -> change over the next reg_patches patches
         self.reg_head = nn.Linear(d + 1, cfg.reg_patches * cfg.patch_len) if cfg.reg_patches > 0 else None
+        # its frame path: [state, last patch's frames - last frame] -> change, a small MLP
+        self.reg_frames = None
+        if cfg.reg_patches > 0 and cfg.reg_frame_hidden > 0:
+            self.reg_frames = nn.Sequential(nn.Linear(d + cfg.patch_len, cfg.reg_frame_hidden), nn.GELU(),
+                                            nn.Linear(cfg.reg_frame_hidden, cfg.reg_patches * cfg.patch_len))
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -224,6 +229,8 @@ class DualAxisTransformer(nn.Module):
             nn.init.normal_(block.mlp[2].weight, std=scale)
         if self.cfg.token_embedding == "nq":
             nn.init.zeros_(self.code_table.weight)  # starts from the NQ geometry, learns a residual
+        if self.reg_frames is not None:  # starts as the linear head alone
+            nn.init.zeros_(self.reg_frames[2].weight)
 
     def embed_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         """``(..., )`` code indices → ``(..., d)`` token embeddings."""
@@ -282,8 +289,8 @@ class DualAxisTransformer(nn.Module):
         Parameters
         ----------
         anchors : Tensor, optional
-            ``(B, N, T)`` z-scored value of the last frame of every patch (what
-            the regression head's change is relative to).
+            ``(B, N, T, P)`` z-scored frames of every patch; the last one is what the regression
+            head's change is relative to (:func:`patch_anchors`).
         masked : BoolTensor, optional
             ``(B, N)`` neurons whose input tokens are masked (see :meth:`encode`).
         """
@@ -295,11 +302,17 @@ class DualAxisTransformer(nn.Module):
         return DATOutput(hidden, logits, reg)
 
     def regress(self, hidden: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
-        """Predicted change ``(..., reg_patches * P)`` of the next patches from ``hidden`` ``(..., d)``
-        and the last observed frames ``anchors`` ``(...)``."""
+        """Predicted change ``(..., reg_patches * P)`` of the next patches (relative to the last
+        observed frame) from ``hidden`` ``(..., d)`` and the last patch's frames ``anchors``
+        ``(..., P)``."""
         if self.reg_head is None:
             raise ValueError("this model has no regression head (reg_patches = 0)")
-        return self.reg_head(torch.cat([hidden, anchors.to(hidden.dtype)[..., None]], dim=-1))
+        frames = anchors.to(hidden.dtype)
+        last = frames[..., -1:]
+        out = self.reg_head(torch.cat([hidden, last], dim=-1))
+        if self.reg_frames is not None:
+            out = out + self.reg_frames(torch.cat([hidden, frames - last], dim=-1))
+        return out
 
     def embed_inputs(
         self, tokens: torch.Tensor, neuron_ids: torch.Tensor, session_ids: torch.Tensor,
@@ -407,8 +420,9 @@ def next_token_loss(
 
 
 def patch_anchors(values: torch.Tensor, patch_len: int) -> torch.Tensor:
-    """``(B, N, T)`` last frame of every patch of ``values`` ``(B, N, T * P)`` (NaN → 0)."""
-    return torch.nan_to_num(values[:, :, patch_len - 1 :: patch_len])
+    """``(B, N, T, P)`` frames of every patch of ``values`` ``(B, N, T * P)`` (NaN → 0)."""
+    B, N, TP = values.shape
+    return torch.nan_to_num(values.reshape(B, N, TP // patch_len, patch_len))
 
 
 def regression_loss(
