@@ -9,7 +9,7 @@ import pytest
 
 from napari_calm.cli.main import main
 from src_models.bench.suites import builtin_sources, suite_budgets, suite_datasets
-from src_models.bench.transfer import NOT_HELD_OUT, TRANSFER_COLUMNS
+from src_models.bench.transfer import NOT_HELD_OUT, TRANSFER_COLUMNS, seen_in_pretraining
 from src_models.dat.forecast import calibrate_band
 from src_models.errors import CalmError
 from src_models.simulation.assemblies import simulate_assemblies
@@ -24,10 +24,29 @@ def test_transfer_suite_names_its_datasets_and_marks_triplett(real_data, monkeyp
     assert notes == [NOT_HELD_OUT]
     assert [s.key for s in sources] == ["worm", "triplett", "sim-assembly"]
     assert [s.info["held_out_for_shipped_calm"] for s in sources] == [True, False, False]
+    assert [s.column for s in sources] == [TRANSFER_COLUMNS["worm"], TRANSFER_COLUMNS["triplett"] + " †",
+                                           TRANSFER_COLUMNS["sim-assembly"] + " ‡"]
     worm = sources[0].load()
     assert worm.traces.shape == (98, 1600) and abs(worm.fs - 1.6666) < 1e-3
     with pytest.raises(CalmError, match="transfer datasets"):
         builtin_sources("transfer", ["sim-task"], read_recording)
+
+
+def test_a_model_pretrained_without_a_recording_gets_its_column_unmarked(tmp_path):
+    from src_models.dat.calm import default_calm_path
+    from src_models.readers import read_recording
+
+    cfg = json.loads((default_calm_path() / "config.json").read_text())
+    cfg["sessions"] = [s for s in cfg["sessions"] if "triplett" not in s["source"]]
+    (tmp_path / "config.json").write_text(json.dumps(cfg))  # the manifest is all that is read
+    assert seen_in_pretraining(tmp_path) == {"sim-assembly"}
+    sources, _ = builtin_sources("transfer", ["triplett", "sim-chaos"], read_recording, tmp_path)
+    for src in sources:  # triplett skipped when the real data are absent
+        assert src.column == TRANSFER_COLUMNS[src.key] and src.info["held_out_for_calm"]
+        assert "held_out_for_shipped_calm" not in src.info
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(CalmError, match="pretraining manifest"):
+        seen_in_pretraining(tmp_path)
 
 
 def test_budgets_train_to_convergence_and_steps_override_both():
@@ -46,7 +65,7 @@ def test_transfer_cli_runs_a_simulation(tmp_path, capsys):
             "copy_last,ridge_var", "--seeds", "1", "--out", str(out), "--quiet"]
     assert main(args) == 0
     res = json.loads((out / "results.json").read_text())
-    assert res["datasets"][0]["column"] == TRANSFER_COLUMNS["sim-assembly"]
+    assert res["datasets"][0]["column"] == TRANSFER_COLUMNS["sim-assembly"] + " ‡"
     assert res["meta"]["foundation_budget"]["lr_grid"] == [1e-3]
     assert NOT_HELD_OUT in res["notes"]
     assert "Spontaneous assemblies (sim)" in capsys.readouterr().out

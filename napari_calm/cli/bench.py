@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         keys = []
     else:
         keys = [k.strip() for k in args.datasets.split(",") if k.strip()]
-    sources, notes = builtin_sources(args.suite, keys, read_recording)
+    sources, notes = builtin_sources(args.suite, keys, read_recording, args.calm_checkpoint)
     for path in args.data:
         sources.append(file_source(path, read_recording))
     if not sources:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 from src_models.bench.datasets import (
     COLUMNS,
@@ -105,7 +106,8 @@ def suite_budgets(suite: str, steps: int | None = None) -> tuple[Budget, Budget]
 
 
 def builtin_sources(
-    suite: str, keys: list[str], reader: Callable[..., Recording] | None
+    suite: str, keys: list[str], reader: Callable[..., Recording] | None,
+    calm_checkpoint: str | Path | None = None,
 ) -> tuple[list[Source], list[str]]:
     """Sources of the builtin datasets ``keys`` at the sizes of ``suite``.
 
@@ -119,6 +121,8 @@ def builtin_sources(
     reader : callable or None
         ``reader(path, fs=...) -> Recording`` for the real recording
         (``src_models.readers.read_recording``); without one it is skipped.
+    calm_checkpoint : str or Path, optional
+        The CalM evaluated (``transfer``: its manifest marks the columns it was pretrained on).
 
     Returns
     -------
@@ -129,7 +133,7 @@ def builtin_sources(
     if suite not in SUITES:
         raise CalmError(f"unknown suite {suite!r} (use {', '.join(SUITES)})")
     if suite == "transfer":
-        return transfer_sources(keys, reader)
+        return transfer_sources(keys, reader, calm_checkpoint)
     sizes = SUITE_SIZES[suite]
     sources, notes = [], []
     for key in keys:
