@@ -219,7 +219,7 @@ class CalM:
         with _LOCK:
             hit = _MEMORY.get(key) if cache else None
         if hit is not None:
-            return Adapted(hit[0], prep, settings, {**hit[1], "cache": "memory"}, rec, hit[2])
+            return Adapted(hit[0], prep, settings, {**hit[1], "cache": "memory"}, rec, hit[2], self.bundle)
         entry = self.bundle.find_session(prep.fingerprint)
         info: dict[str, Any] = {"adapted": False, "known_recording": bool(entry and entry["n_neurons"] == prep.n_neurons)}
         model = self.bundle
@@ -239,7 +239,7 @@ class CalM:
                 _MEMORY[key] = (model, {k: v for k, v in info.items() if k != "cache"}, results)
                 while len(_MEMORY) > MEMORY_CACHE_SIZE:
                     _MEMORY.popitem(last=False)
-        return Adapted(model, prep, settings, {"cache": None, **info}, rec, results)
+        return Adapted(model, prep, settings, {"cache": None, **info}, rec, results, self.bundle)
 
     # -- fine-tuning ------------------------------------------------------------------------
     def finetune(
@@ -283,6 +283,9 @@ class Adapted:
         The recording itself (behaviour and trials for :meth:`decode` and :meth:`embed`).
     results : dict
         Forecasts already made, by settings (shared by every :class:`Adapted` of one cache entry).
+    pretrained : src_models.dat.calm.CalM, optional
+        The model before adaptation (the engine's bundle): its states give the ``state_loadings``
+        neuron embedding (:meth:`features`). None: :attr:`model`.
     """
 
     model: Any
@@ -291,6 +294,7 @@ class Adapted:
     info: dict[str, Any]
     recording: Recording | None = None
     results: dict[Any, Any] = field(default_factory=dict, repr=False)
+    pretrained: Any = field(default=None, repr=False)
     _inputs: Any = field(default=None, repr=False)
 
     def inputs(self) -> Any:
@@ -350,9 +354,11 @@ class Adapted:
         return self.results[s]
 
     def features(self, name: str = "calm", **kwargs: Any) -> Any:
-        """A :class:`~src_models.analysis.calm_features.CalmFeatures` of the adapted model."""
+        """A :class:`~src_models.analysis.calm_features.CalmFeatures` of the adapted model (its
+        ``state_loadings`` from the :attr:`pretrained` one's states)."""
         from src_models.analysis.calm_features import CalmFeatures
 
+        kwargs.setdefault("loadings_model", self.pretrained)
         return CalmFeatures(self.model, name=name, device=str(self.model.device), seed=self.settings.seed, **kwargs)
 
     def _recording(self) -> Recording:

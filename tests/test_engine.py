@@ -88,6 +88,21 @@ def test_adaptation_strategy_is_chosen_on_validation_within_its_budget(tiny):
     assert hurried.info["adapt_steps"] == STEPS and set(hurried.info["adapt_val_loss"]) == {"embeddings"}
 
 
+def test_state_loadings_come_from_the_pretrained_states_and_the_rest_from_the_adapted_model(tiny):
+    from src_models.analysis.calm_features import CalmFeatures
+
+    ckpt, path = tiny
+    model, rec = CalM.load(ckpt), read_recording(path)
+    adapted = model.adapt_job(rec, steps=STEPS, full_steps=STEPS, strategy="full", cache=False).run()
+    assert adapted.pretrained is model.bundle and adapted.model is not model.bundle
+    emb = adapted.features().neuron_embeddings(rec)
+    frozen = CalmFeatures(model.bundle).neuron_embeddings(rec)
+    np.testing.assert_array_equal(emb["state_loadings"], frozen["state_loadings"])
+    assert not np.allclose(emb["mean_state"], frozen["mean_state"])  # the adapted model's states
+    own = adapted.features(loadings_model=adapted.model).neuron_embeddings(rec)
+    assert not np.allclose(own["state_loadings"], emb["state_loadings"])
+
+
 def test_a_dock_asking_for_zero_steps_gets_no_adaptation_under_the_default_strategy(tiny):
     from napari_calm.workers import adapted_job
 

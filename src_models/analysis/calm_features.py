@@ -14,7 +14,8 @@ read out per neuron (each neuron's state on a few shared principal axes) or pool
 loadings on the principal components of the population's trial-aligned states — label-free, the
 primary embedding), the learned neuron embeddings and the time-averaged hidden states. The model is read
 as it is: an adapted one comes from ``src_models.engine.CalM.adapt`` (``Adapted.features()``),
-the one adaptation every command shares.
+the one adaptation every command shares; ``Adapted.features()`` reads ``state_loadings`` from the
+pretrained model's states (``loadings_model``).
 """
 
 from __future__ import annotations
@@ -214,6 +215,11 @@ class CalmFeatures:
         Torch device.
     seed : int
         Seed recorded with the extractor (the adaptation's, for an adapted model).
+    loadings_model : CalM, optional
+        The model whose states give ``state_loadings`` (default: ``model``). ``Adapted.features()``
+        passes the pretrained model: fine-tuning the whole DAT on one recording's forecasting
+        objective made the loadings' cue/choice SI probes worse on both tuning simulations (seeds 21,
+        22; BENCHMARKS.md), while the adapted model's own rows stay the ``neuron_embedding``.
     """
 
     def __init__(
@@ -228,8 +234,10 @@ class CalmFeatures:
         window_tokens: int = 16,
         device: str | None = None,
         seed: int = 0,
+        loadings_model: object | None = None,
     ) -> None:
         self.model, self.name, self.window_tokens = model, name, int(window_tokens)
+        self.loadings_model = model if loadings_model is None else loadings_model
         self.device, self.seed, self.phases = device, seed, max(1, int(phases))
         self._set_readout(pool, n_pcs, lag_edges)
         self._cache: dict[object, object] = {}
@@ -329,12 +337,18 @@ class CalmFeatures:
     def neuron_embeddings(
         self, recording: Recording, progress: ProgressFn | None = None
     ) -> dict[str, np.ndarray]:
-        """``state_loadings`` (:func:`state_loadings`, trial-aligned when the recording has trials),
-        ``mean_state`` (time-averaged states) and, when learned, ``neuron_embedding``."""
-        st = self.states(recording, progress)
+        """``state_loadings`` (:func:`state_loadings` of ``loadings_model``'s states, trial-aligned
+        when the recording has trials), ``mean_state`` (time-averaged states) and, when learned,
+        ``neuron_embedding``."""
+        st = self.states(recording, sub_progress(progress, 0.0, 0.5))
+        ls = st
+        if self.loadings_model is not self.model:
+            ls = self._cached(("loadings_states",), recording,
+                              lambda: CalmFeatures(self.loadings_model, window_tokens=self.window_tokens).states(
+                                  recording, sub_progress(progress, 0.5, 1.0)))
         out = {
             "state_loadings": state_loadings(
-                st.hidden, np.asarray(st.frames), recording.trials, self.n_pcs
+                ls.hidden, np.asarray(ls.frames), recording.trials, self.n_pcs
             ),
             "mean_state": np.asarray(st.mean, np.float32),
         }
