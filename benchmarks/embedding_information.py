@@ -27,7 +27,7 @@ import torch
 
 from src_models.analysis.calm_features import CalmFeatures, state_loadings
 from src_models.analysis.embedding import activity_embedding, probe_regression
-from src_models.analysis.selectivity import task_selectivity, trial_responses
+from src_models.analysis.selectivity import task_selectivity
 from src_models.dat.calm import load_calm
 from src_models.dat.states import dat_input
 from src_models.preprocessing import delta_f_over_f
@@ -37,12 +37,9 @@ COLUMNS = ("cue", "choice")
 EMBEDDINGS = ("activity_pcs", "dff_trial_loadings", "token_trial_loadings", "state_loadings")
 
 
-def trial_loadings(traces: np.ndarray, trials: dict[str, np.ndarray], n_bins: int = 4) -> np.ndarray:
-    """``(N, 16)`` loadings of the trial-aligned, time-binned responses of ``traces`` ``(N, T)``."""
-    start, end = np.asarray(trials["start_frame"]), np.asarray(trials["end_frame"])
-    keep = end <= traces.shape[1]
-    resp = trial_responses(traces, start[keep], end[keep], n_bins=n_bins)
-    return activity_embedding(resp.reshape(len(resp), -1))
+def trial_loadings(traces: np.ndarray, trials: dict[str, np.ndarray]) -> np.ndarray:
+    """``(N, 16)`` :func:`state_loadings` of ``traces`` ``(N, T)`` read as one-dimensional states per frame."""
+    return state_loadings(traces[:, :, None], np.arange(traces.shape[1]), trials, k=1)
 
 
 def embeddings(model: object, path: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:

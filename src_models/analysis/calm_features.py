@@ -275,15 +275,19 @@ class CalmFeatures:
 
     def states(self, recording: Recording, progress: ProgressFn | None = None) -> object:
         """DAT states of every neuron (``src_models.dat.NeuronStates``), cached per recording."""
+        return self._states_of(self.model, "states", recording, progress)
+
+    def _states_of(self, model: object, key: str, recording: Recording, progress: ProgressFn | None) -> object:
+        """``model``'s states of ``recording``, cached under ``key``."""
         from src_models.dat.states import neuron_states
 
         report = progress or no_progress
 
         def make() -> object:
             report(0.0, "computing CalM states")
-            return neuron_states(self.model, recording, window_tokens=self.window_tokens)
+            return neuron_states(model, recording, window_tokens=self.window_tokens)
 
-        st = self._cached(("states",), recording, make)
+        st = self._cached((key,), recording, make)
         report(1.0, "CalM states ready")
         return st
 
@@ -340,12 +344,11 @@ class CalmFeatures:
         """``state_loadings`` (:func:`state_loadings` of ``loadings_model``'s states, trial-aligned
         when the recording has trials), ``mean_state`` (time-averaged states) and, when learned,
         ``neuron_embedding``."""
-        st = self.states(recording, sub_progress(progress, 0.0, 0.5))
-        ls = st
-        if self.loadings_model is not self.model:
-            ls = self._cached(("loadings_states",), recording,
-                              lambda: CalmFeatures(self.loadings_model, window_tokens=self.window_tokens).states(
-                                  recording, sub_progress(progress, 0.5, 1.0)))
+        if self.loadings_model is self.model:
+            st = ls = self.states(recording, progress)
+        else:
+            st = self.states(recording, sub_progress(progress, 0.0, 0.5))
+            ls = self._states_of(self.loadings_model, "loadings_states", recording, sub_progress(progress, 0.5, 1.0))
         out = {
             "state_loadings": state_loadings(
                 ls.hidden, np.asarray(ls.frames), recording.trials, self.n_pcs
