@@ -2,15 +2,21 @@
 
 For each task recording, the ridge probe of ``calm embed`` (5-fold CV over neurons, R², no
 shuffles) of cue SI and choice SI from label-free per-neuron embeddings, each one step further
-along CalM's data flow:
+along CalM's data flow, first as forecasting reads the recording (causal ΔF/F), then as
+``state_loadings`` reads it (centred ΔF/F, the baseline of the SI themselves):
 
 * ``activity_pcs`` — loadings on the PCs of the raw traces (``calm embed``'s reference);
-* ``dff_trial_loadings`` — the construction of ``state_loadings`` applied to ΔF/F itself (each
-  neuron's trial-aligned responses in 4 time bins, rows z-scored, loadings on 16 PCs): what the
-  construction could reach with every frame;
-* ``token_trial_loadings`` — the same on the NQ reconstruction of the tokens the DAT reads (the
-  information the tokens keep);
-* ``state_loadings`` — CalM's primary embedding (frozen model's DAT states).
+* ``causal_dff_trial_loadings`` — the construction of ``state_loadings`` applied to the causal
+  ΔF/F the forecasting model reads (each neuron's trial-aligned responses in 4 time bins, rows
+  z-scored, loadings on 16 PCs);
+* ``causal_state_loadings`` — the same on the DAT states of that input (``state_loadings`` before
+  2026-12-03);
+* ``dff_trial_loadings`` — the construction applied to the centred ΔF/F: what it could reach with
+  every frame;
+* ``token_trial_loadings`` — the same on the NQ reconstruction of the tokens the DAT reads from
+  the centred ΔF/F (the information the tokens keep);
+* ``state_loadings`` — CalM's primary embedding (``CalmFeatures.neuron_embeddings`` of the given
+  model: its states of the centred ΔF/F).
 
 Usage (task simulations, e.g. the evaluation seeds 11-13)::
 
@@ -30,11 +36,19 @@ from src_models.analysis.embedding import activity_embedding, probe_regression
 from src_models.analysis.selectivity import task_selectivity
 from src_models.dat.calm import load_calm
 from src_models.dat.states import dat_input
+from src_models.preparation import apply_dff
 from src_models.preprocessing import delta_f_over_f
 from src_models.readers import read_recording
 
 COLUMNS = ("cue", "choice")
-EMBEDDINGS = ("activity_pcs", "dff_trial_loadings", "token_trial_loadings", "state_loadings")
+EMBEDDINGS = (
+    "activity_pcs",
+    "causal_dff_trial_loadings",
+    "causal_state_loadings",
+    "dff_trial_loadings",
+    "token_trial_loadings",
+    "state_loadings",
+)
 
 
 def trial_loadings(traces: np.ndarray, trials: dict[str, np.ndarray]) -> np.ndarray:
@@ -43,19 +57,22 @@ def trial_loadings(traces: np.ndarray, trials: dict[str, np.ndarray]) -> np.ndar
 
 
 def embeddings(model: object, path: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """The four embeddings of one recording and its signed SI per column."""
+    """The embeddings of one recording and its signed SI per column."""
     rec = read_recording(path)
     dff = delta_f_over_f(rec.traces, rec.fs)
     sel = task_selectivity(dff, rec.trials, COLUMNS, n_perm=200, min_trials=5, seed=0)
-    tokens = dat_input(model, rec).tokens
+    tokens = dat_input(model, rec, baseline="centred").tokens
     with torch.no_grad():
-        recon = model.tokenizer.decode(tokens).cpu().numpy()
-    states = CalmFeatures(model, name="calm_frozen").states(rec, None)
+        recon = model.tokenizer.decode(tokens).cpu().numpy()[:, : rec.n_frames]
+    features = CalmFeatures(model, name="calm_frozen")
+    causal = features.states(rec, None)
     out = {
         "activity_pcs": activity_embedding(rec.traces),
+        "causal_dff_trial_loadings": trial_loadings(apply_dff(rec.traces, rec.fs)[0], rec.trials),
+        "causal_state_loadings": state_loadings(causal.hidden, np.asarray(causal.frames), rec.trials),
         "dff_trial_loadings": trial_loadings(dff, rec.trials),
         "token_trial_loadings": trial_loadings(recon, rec.trials),
-        "state_loadings": state_loadings(states.hidden, np.asarray(states.frames), rec.trials),
+        "state_loadings": features.neuron_embeddings(rec)["state_loadings"],
     }
     return out, {c: sel[c].si for c in COLUMNS}
 

@@ -16,10 +16,11 @@ import itertools
 import numpy as np
 import torch
 
-from src_models.analysis.calm_features import CalmFeatures, state_loadings
+from src_models.analysis.calm_features import state_loadings
 from src_models.analysis.embedding import activity_embedding, probe_regression
 from src_models.analysis.selectivity import task_selectivity
 from src_models.dat.calm import load_calm
+from src_models.dat.states import neuron_states
 from src_models.preprocessing import delta_f_over_f
 from src_models.readers import read_recording
 
@@ -31,7 +32,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     rec = read_recording(args.path)
-    states = CalmFeatures(load_calm(args.checkpoint), name="calm_frozen").states(rec, None)
+    states = neuron_states(load_calm(args.checkpoint), rec, baseline="centred")  # as ``state_loadings`` reads it
     hidden, frames = states.hidden, np.asarray(states.frames)
     dff = delta_f_over_f(rec.traces, rec.fs)
     sel = task_selectivity(dff, rec.trials, ("cue", "choice"), n_perm=200, min_trials=5, seed=0)

@@ -8,6 +8,12 @@ JSON-able :attr:`PreparedRecording.report` appears under ``preparation`` in ever
     ``auto`` converts strictly positive (raw fluorescence) traces with causal
     :func:`~src_models.preprocessing.delta_f_over_f` (F0 floor from the training split);
     ``yes`` always converts, ``no`` never.
+
+ΔF/F baseline (``baseline``)
+    ``causal`` (trailing windows: ΔF/F at frame ``t`` never reads later frames) for everything
+    that forecasts or decodes frame by frame; ``centred`` (centred windows, F0 floor from the whole
+    trace, like the selectivity analysis) only for analyses of a whole recording at once — the
+    ``state_loadings`` neuron embedding, whose cue/choice tuning a trailing baseline blurs.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from src_models.recording import Recording
 DFF_POLICIES = ("auto", "yes", "no")
 #: how the benchmark and the JSON reports name the ΔF/F conversion
 DFF_TEXT = "ΔF/F (causal maximin baseline, 60 s)"
+#: the ΔF/F baselines (module docstring) and how the JSON reports name them
+DFF_BASELINES = {"causal": DFF_TEXT, "centred": "ΔF/F (centred maximin baseline, 60 s)"}
 
 
 def traces_fingerprint(traces: np.ndarray) -> str:
@@ -39,21 +47,30 @@ def traces_fingerprint(traces: np.ndarray) -> str:
 
 
 def apply_dff(
-    traces: np.ndarray, fs: float, dff: str = "auto", train_fraction: float = 0.6
+    traces: np.ndarray,
+    fs: float,
+    dff: str = "auto",
+    train_fraction: float = 0.6,
+    baseline: str = "causal",
 ) -> tuple[np.ndarray, bool]:
     """``(traces as float32, converted)``: ΔF/F of ``traces`` where the policy ``dff`` says so.
 
-    The F0 floor comes from the first ``train_fraction`` of the frames.
+    With the ``causal`` baseline the F0 floor comes from the first ``train_fraction`` of the
+    frames; with ``centred`` from the whole trace.
 
     Raises
     ------
     CalmError
-        Unknown policy.
+        Unknown policy or baseline.
     """
     if dff not in DFF_POLICIES:
         raise CalmError(f"unknown ΔF/F policy {dff!r} (use one of {', '.join(DFF_POLICIES)})")
+    if baseline not in DFF_BASELINES:
+        raise CalmError(f"unknown ΔF/F baseline {baseline!r} (use one of {', '.join(DFF_BASELINES)})")
     x = np.asarray(traces, np.float32)
     if dff == "yes" or (dff == "auto" and x.size and float(x.min()) > 0):
+        if baseline == "centred":
+            return delta_f_over_f(x, fs), True
         return delta_f_over_f(x, fs, causal=True, fit_frames=max(1, round(train_fraction * x.shape[1]))), True
     return x, False
 
@@ -108,6 +125,7 @@ def prepare_recording(
     val_fraction: float = 0.2,
     name: str | None = None,
     dff: str = "auto",
+    baseline: str = "causal",
     zscore: bool = True,
 ) -> PreparedRecording:
     """ΔF/F policy, time split and training-split z-scoring of ``data``.
@@ -124,6 +142,8 @@ def prepare_recording(
         Display name (default: the source's stem).
     dff : {'auto', 'yes', 'no'}
         ΔF/F policy (module docstring).
+    baseline : {'causal', 'centred'}
+        ΔF/F baseline (module docstring).
     zscore : bool
         False for traces already z-scored with their training statistics (mean 0, std 1 used).
 
@@ -145,7 +165,7 @@ def prepare_recording(
             raise CalmError(f"traces must be a non-empty 2-D array (neurons x frames), got shape {raw.shape}")
         if not np.isfinite(raw).all():
             raise CalmError("traces contain NaN or Inf values")
-    traces, converted = apply_dff(raw, rate, dff, train_fraction)
+    traces, converted = apply_dff(raw, rate, dff, train_fraction, baseline)
     rest = 1.0 - train_fraction - val_fraction
     fractions = (train_fraction, val_fraction, rest) if rest > 1e-9 else (train_fraction, val_fraction)
     bounds = split_bounds(traces.shape[1], fractions)
@@ -157,7 +177,7 @@ def prepare_recording(
     N = traces.shape[0]
     zs = ZScore.fit(traces[:, a:b]) if zscore else ZScore(np.zeros((N, 1), np.float32), np.ones((N, 1), np.float32))
     report = {
-        "dff": DFF_TEXT if converted else None,
+        "dff": DFF_BASELINES[baseline] if converted else None,
         "dff_policy": dff,
         "zscore": "training split" if zscore else "given (already z-scored)",
         "fractions": [round(float(f), 6) for f in fractions],

@@ -149,3 +149,35 @@ def test_state_loadings_use_trial_timing_not_labels():
     )
     per_token = state_loadings(hidden.astype(np.float32), frames, None, n_components=6)
     assert per_token.shape == (N, 6) and not np.allclose(per_token, emb)
+
+
+def test_state_loadings_read_the_centred_dff_while_forecasting_states_stay_causal():
+    from src_models.analysis.calm_features import CalmFeatures, state_loadings
+    from src_models.dat.states import neuron_states
+    from src_models.dat.tiny import tiny_calm
+    from src_models.preparation import prepare_recording
+    from src_models.preprocessing import delta_f_over_f
+    from src_models.recording import Recording
+
+    rng = np.random.default_rng(0)
+    F = (100 + 20 * rng.random((12, 800)) + np.linspace(0, 30, 800)).astype(np.float32)
+    trials = {"start_frame": np.arange(0, 760, 40), "end_frame": np.arange(30, 790, 40)}
+    rec = Recording(F=F, fs=10.0, source="raw", kind="traces", trials=trials)
+    centred = prepare_recording(rec, baseline="centred")
+    np.testing.assert_allclose(centred.traces, delta_f_over_f(F, 10.0), rtol=1e-6)
+    assert "centred" in centred.report["dff"] and "causal" in prepare_recording(rec).report["dff"]
+    with pytest.raises(CalmError, match="baseline"):
+        prepare_recording(rec, baseline="trailing")
+
+    model = tiny_calm()
+    later = F.copy()
+    later[:, 600:] *= 0.5  # dimmer after the training split (frames 0-479): causal statistics unchanged
+    changed = Recording(F=later, fs=10.0, source="raw", kind="traces", trials=trials)
+    early = slice(0, 70)  # tokens ending before frame 560 (8 frames per token; centred window ±300)
+    causal = [neuron_states(model, r, window_tokens=8).hidden[:, early] for r in (rec, changed)]
+    np.testing.assert_allclose(causal[0], causal[1], atol=1e-5)
+    st = neuron_states(model, rec, window_tokens=8, baseline="centred")
+    moved = neuron_states(model, changed, window_tokens=8, baseline="centred").hidden[:, early]
+    assert not np.allclose(st.hidden[:, early], moved, atol=1e-3)
+    emb = CalmFeatures(model, window_tokens=8).neuron_embeddings(rec)["state_loadings"]
+    np.testing.assert_allclose(emb, state_loadings(st.hidden, np.asarray(st.frames), trials), atol=1e-5)

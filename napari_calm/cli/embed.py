@@ -2,8 +2,8 @@
 
 Embeddings come from CalM, after a label-free adaptation to the recording (``CalM.adapt``: the steps and
 cache ``calm forecast`` and the docks use, ``--strategy auto`` by default; ``--no-adapt`` uses the model as shipped): ``state_loadings`` (the primary one: each neuron's
-loadings on the principal components of the pretrained DAT's states averaged in 4 time bins of every
-trial — trial timing only, no labels), time-averaged states (``mean_state``) and the learned neuron
+loadings on the principal components of the pretrained DAT's states of the centred-baseline ΔF/F,
+averaged in 4 time bins of every trial — trial timing only, no labels), time-averaged states (``mean_state``) and the learned neuron
 embeddings (``neuron_embedding``). ``activity_pcs`` (loadings on the population's principal
 components) is added as a reference. The primary embedding is mapped to 2-D with UMAP (default)
 or PCA. With a trial table holding ``cue``/``choice``, each neuron gets ROC

@@ -15,7 +15,10 @@ loadings on the principal components of the population's trial-aligned states 窶
 primary embedding), the learned neuron embeddings and the time-averaged hidden states. The model is read
 as it is: an adapted one comes from ``src_models.engine.CalM.adapt`` (``Adapted.features()``),
 the one adaptation every command shares; ``Adapted.features()`` reads ``state_loadings`` from the
-pretrained model's states (``loadings_model``).
+pretrained model's states (``loadings_model``). Frame features read raw fluorescence through the
+causal ﾎ認/F every forecast uses; ``state_loadings``, an analysis of the whole recording, read it
+through the centred ﾎ認/F (:mod:`src_models.preparation`), whose trial responses are not blurred by a
+trailing baseline.
 """
 
 from __future__ import annotations
@@ -216,10 +219,12 @@ class CalmFeatures:
     seed : int
         Seed recorded with the extractor (the adaptation's, for an adapted model).
     loadings_model : CalM, optional
-        The model whose states give ``state_loadings`` (default: ``model``). ``Adapted.features()``
-        passes the pretrained model: fine-tuning the whole DAT on one recording's forecasting
-        objective made the loadings' cue/choice SI probes worse on both tuning simulations (seeds 21,
-        22; BENCHMARKS.md), while the adapted model's own rows stay the ``neuron_embedding``.
+        The model whose states give ``state_loadings`` (default: ``model``), computed from the
+        centred ﾎ認/F of raw fluorescence (the causal one blurred the trial responses; BENCHMARKS.md).
+        ``Adapted.features()`` passes the pretrained model: fine-tuning the whole DAT on one
+        recording's forecasting objective made the loadings' cue/choice SI probes worse on both
+        tuning simulations (seeds 21, 22), while the adapted model's own rows stay the
+        ``neuron_embedding``.
     """
 
     def __init__(
@@ -277,15 +282,22 @@ class CalmFeatures:
         """DAT states of every neuron (``src_models.dat.NeuronStates``), cached per recording."""
         return self._states_of(self.model, "states", recording, progress)
 
-    def _states_of(self, model: object, key: str, recording: Recording, progress: ProgressFn | None) -> object:
-        """``model``'s states of ``recording``, cached under ``key``."""
+    def _states_of(
+        self,
+        model: object,
+        key: str,
+        recording: Recording,
+        progress: ProgressFn | None,
+        baseline: str = "causal",
+    ) -> object:
+        """``model``'s states of ``recording`` (ﾎ認/F ``baseline``), cached under ``key``."""
         from src_models.dat.states import neuron_states
 
         report = progress or no_progress
 
         def make() -> object:
             report(0.0, "computing CalM states")
-            return neuron_states(model, recording, window_tokens=self.window_tokens)
+            return neuron_states(model, recording, window_tokens=self.window_tokens, baseline=baseline)
 
         st = self._cached((key,), recording, make)
         report(1.0, "CalM states ready")
@@ -341,14 +353,13 @@ class CalmFeatures:
     def neuron_embeddings(
         self, recording: Recording, progress: ProgressFn | None = None
     ) -> dict[str, np.ndarray]:
-        """``state_loadings`` (:func:`state_loadings` of ``loadings_model``'s states, trial-aligned
-        when the recording has trials), ``mean_state`` (time-averaged states) and, when learned,
-        ``neuron_embedding``."""
-        if self.loadings_model is self.model:
-            st = ls = self.states(recording, progress)
-        else:
-            st = self.states(recording, sub_progress(progress, 0.0, 0.5))
-            ls = self._states_of(self.loadings_model, "loadings_states", recording, sub_progress(progress, 0.5, 1.0))
+        """``state_loadings`` (:func:`state_loadings` of ``loadings_model``'s states of the centred
+        ﾎ認/F, trial-aligned when the recording has trials), ``mean_state`` (time-averaged states)
+        and, when learned, ``neuron_embedding``."""
+        st = self.states(recording, sub_progress(progress, 0.0, 0.5))
+        ls = self._states_of(
+            self.loadings_model, "loadings_states", recording, sub_progress(progress, 0.5, 1.0), "centred"
+        )
         out = {
             "state_loadings": state_loadings(
                 ls.hidden, np.asarray(ls.frames), recording.trials, self.n_pcs

@@ -57,6 +57,7 @@ def neuron_states(
     *,
     fs: float | None = None,
     window_tokens: int = 16,
+    baseline: str = "causal",
 ) -> NeuronStates:
     """DAT hidden states of every neuron at every token of ``traces``.
 
@@ -70,6 +71,9 @@ def neuron_states(
     window_tokens : int
         Tokens per DAT pass (>= 2). All neurons go through together (they
         attend to each other).
+    baseline : {'causal', 'centred'}
+        ΔF/F baseline of raw fluorescence (:mod:`src_models.preparation`); ``centred`` makes the
+        states depend on later frames (for analyses of the whole recording only).
 
     Returns
     -------
@@ -77,7 +81,7 @@ def neuron_states(
     """
     if window_tokens < 2:
         raise CalmError("window_tokens must be >= 2")
-    inp = dat_input(model, traces, fs=fs)
+    inp = dat_input(model, traces, fs=fs, baseline=baseline)
     hidden = encode_states(model, inp, window_tokens)
     emb = sess = None
     if inp.known:
@@ -120,7 +124,12 @@ class DatInput:
 
 
 def dat_input(
-    model: CalM, recording: Recording | np.ndarray, shift: int = 0, *, fs: float | None = None
+    model: CalM,
+    recording: Recording | np.ndarray,
+    shift: int = 0,
+    *,
+    fs: float | None = None,
+    baseline: str = "causal",
 ) -> DatInput:
     """Tokens of ``recording`` from frame ``shift`` on, with the model's rows for it.
 
@@ -139,8 +148,10 @@ def dat_input(
         Frames skipped at the start (the grid's phase).
     fs : float, optional
         Frame rate of raw traces.
+    baseline : {'causal', 'centred'}
+        ΔF/F baseline of raw fluorescence (:mod:`src_models.preparation`).
     """
-    prep = prepare_recording(recording, fs)
+    prep = prepare_recording(recording, fs, baseline=baseline)
     entry = model.find_session(prep.fingerprint)
     if entry is not None and entry["n_neurons"] != prep.n_neurons:
         entry = None
