@@ -10,7 +10,8 @@ The exact commands it runs (printed before running)::
 
 then copies ``RUN/best`` (weights only, lowest validation loss) to ``--out``.
 
-``--recipe v2`` (the next model, not shipped) pretrains on the same data plus
+``--recipe v2 --max-steps 6000`` (the shipped model v5; v3 added ``--mask-neurons 0.25``;
+model card) pretrains on the same data plus
 :func:`v2_sessions`: spontaneous assemblies and task networks at 1.5-30 Hz
 (mostly 1.5-10 Hz, like the real recordings), with varied indicators, noise
 and bleaching, each partially observed (35-100 % of its neurons kept). They are
@@ -20,7 +21,7 @@ hippocampy, chaotic rate networks read out unit by unit (``sim-chaos``) and the
 transfer suite's seeds (1000; the assemblies here use seeds 5000-5015 and other
 parameters, but the family is no longer held out).
 
-Training data: 24 simulated sessions (``corpus`` preset, seed 0: task networks of
+Recipe ``default`` (the first shipped model, v1) — training data: 24 simulated sessions (``corpus`` preset, seed 0: task networks of
 12 related animals read out through GCaMP6s/6f/8m at frame rates mixed
 between 2 and 100 Hz; sessions 0-15 are the ones the default NQ was trained
 on) plus the first 60 % of the frames of the real Triplett zebrafish-tectum
@@ -33,7 +34,7 @@ Usage::
     python benchmarks/dat_train_default.py [--corpus DIR] [--run DIR] [--out DIR] [--threads N]
     python benchmarks/dat_train_default.py --recipe v2 --run DIR [--max-steps N] [--threads N] [--mask-neurons F]
     python benchmarks/dat_train_default.py --manifest BUNDLE   # the model card's corpus table
-    python benchmarks/dat_train_default.py --recipe v2 --mask-neurons 0.25 --hold-out-triplett \
+    python benchmarks/dat_train_default.py --recipe v2 --max-steps 6000 --hold-out-triplett \
         --nq NQ_WITHOUT_TRIPLETT --run DIR --out BUNDLE   # the transfer suite's Triplett column
 
 Re-running resumes from ``RUN/last``.
