@@ -181,3 +181,22 @@ def test_state_loadings_read_the_centred_dff_while_forecasting_states_stay_causa
     assert not np.allclose(st.hidden[:, early], moved, atol=1e-3)
     emb = CalmFeatures(model, window_tokens=8).neuron_embeddings(rec)["state_loadings"]
     np.testing.assert_allclose(emb, state_loadings(st.hidden, np.asarray(st.frames), trials), atol=1e-5)
+
+
+def test_traces_the_baseline_does_not_change_get_one_states_pass(monkeypatch):
+    import src_models.dat.states as states
+    from src_models.analysis.calm_features import CalmFeatures
+    from src_models.dat.tiny import tiny_calm
+    from src_models.recording import Recording
+
+    calls = []
+    real = states.neuron_states
+    monkeypatch.setattr(states, "neuron_states", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(10, 600)).astype(np.float32)  # not raw fluorescence: no ΔF/F, either baseline
+    features = CalmFeatures(tiny_calm(), window_tokens=8)
+    features.neuron_embeddings(Recording(F=z, fs=10.0, source="z", kind="traces"))
+    assert len(calls) == 1
+    F = (100 + 20 * rng.random((10, 600))).astype(np.float32)  # raw fluorescence: two baselines
+    features.neuron_embeddings(Recording(F=F, fs=10.0, source="raw", kind="traces"))
+    assert len(calls) == 3

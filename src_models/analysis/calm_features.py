@@ -280,26 +280,24 @@ class CalmFeatures:
 
     def states(self, recording: Recording, progress: ProgressFn | None = None) -> object:
         """DAT states of every neuron (``src_models.dat.NeuronStates``), cached per recording."""
-        return self._states_of(self.model, "states", recording, progress)
+        return self._states_of(self.model, recording, progress)
 
     def _states_of(
-        self,
-        model: object,
-        key: str,
-        recording: Recording,
-        progress: ProgressFn | None,
-        baseline: str = "causal",
+        self, model: object, recording: Recording, progress: ProgressFn | None, baseline: str = "causal"
     ) -> object:
-        """``model``'s states of ``recording`` (ΔF/F ``baseline``), cached under ``key``."""
+        """``model``'s states of ``recording`` read through the ΔF/F ``baseline``, cached per model
+        and prepared traces (traces the baseline does not change share one pass)."""
         from src_models.dat.states import neuron_states
+        from src_models.preparation import prepare_recording
 
         report = progress or no_progress
+        prep = self._cached(("prepared", baseline), recording, lambda: prepare_recording(recording, baseline=baseline))
 
         def make() -> object:
             report(0.0, "computing CalM states")
-            return neuron_states(model, recording, window_tokens=self.window_tokens, baseline=baseline)
+            return neuron_states(model, prep, window_tokens=self.window_tokens)
 
-        st = self._cached((key,), recording, make)
+        st = self._cached(("states", id(model), prep.fingerprint), recording, make)
         report(1.0, "CalM states ready")
         return st
 
@@ -357,9 +355,7 @@ class CalmFeatures:
         ΔF/F, trial-aligned when the recording has trials), ``mean_state`` (time-averaged states)
         and, when learned, ``neuron_embedding``."""
         st = self.states(recording, sub_progress(progress, 0.0, 0.5))
-        ls = self._states_of(
-            self.loadings_model, "loadings_states", recording, sub_progress(progress, 0.5, 1.0), "centred"
-        )
+        ls = self._states_of(self.loadings_model, recording, sub_progress(progress, 0.5, 1.0), "centred")
         out = {
             "state_loadings": state_loadings(
                 ls.hidden, np.asarray(ls.frames), recording.trials, self.n_pcs

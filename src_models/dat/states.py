@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from src_models.dat.calm import CalM
-from src_models.preparation import prepare_recording
+from src_models.preparation import PreparedRecording, prepare_recording
 from src_models.nq.rate import model_frames
 from src_models.errors import CalmError
 from src_models.recording import Recording
@@ -53,7 +53,7 @@ class NeuronStates:
 @torch.no_grad()
 def neuron_states(
     model: CalM,
-    traces: Recording | np.ndarray,
+    traces: Recording | PreparedRecording | np.ndarray,
     *,
     fs: float | None = None,
     window_tokens: int = 16,
@@ -66,14 +66,15 @@ def neuron_states(
     model : CalM
         The model (adapt it first with :func:`~src_models.dat.finetune.finetune`
         to get the recording's own neuron embeddings).
-    traces : Recording or ndarray
-        A recording or raw ``(N, T)`` traces with ``fs``.
+    traces : Recording or PreparedRecording or ndarray
+        A recording (prepared already, or not), or raw ``(N, T)`` traces with ``fs``.
     window_tokens : int
         Tokens per DAT pass (>= 2). All neurons go through together (they
         attend to each other).
     baseline : {'causal', 'centred'}
-        ΔF/F baseline of raw fluorescence (:mod:`src_models.preparation`); ``centred`` makes the
-        states depend on later frames (for analyses of the whole recording only).
+        ΔF/F baseline of raw fluorescence (:mod:`src_models.preparation`; not for a prepared
+        recording); ``centred`` makes the states depend on later frames (for analyses of the
+        whole recording only).
 
     Returns
     -------
@@ -125,7 +126,7 @@ class DatInput:
 
 def dat_input(
     model: CalM,
-    recording: Recording | np.ndarray,
+    recording: Recording | PreparedRecording | np.ndarray,
     shift: int = 0,
     *,
     fs: float | None = None,
@@ -142,8 +143,8 @@ def dat_input(
     ----------
     model : CalM
         The model.
-    recording : Recording or ndarray
-        A recording, or raw ``(N, T)`` traces with ``fs``.
+    recording : Recording or PreparedRecording or ndarray
+        A recording (prepared already, or not), or raw ``(N, T)`` traces with ``fs``.
     shift : int
         Frames skipped at the start (the grid's phase).
     fs : float, optional
